@@ -1,0 +1,47 @@
+import json
+
+from typer.testing import CliRunner
+
+from thinkgate.cli import app
+
+runner = CliRunner()
+
+
+def test_ask_prints_reasoning_and_answer_with_counts():
+    res = runner.invoke(app, ["ask", "What is 47*38?", "--mode", "think"])
+    assert res.exit_code == 0, res.output
+    assert "reasoning ·" in res.output and "answer ·" in res.output
+    assert "1786" in res.output
+    res = runner.invoke(app, ["ask", "What is 3+4?", "--mode", "nothink", "--json"])
+    data = json.loads(res.output)
+    assert data["usage"]["reasoning_tokens"] == 0 and data["answer"] == "7"
+
+
+def test_ask_rejects_bad_input():
+    res = runner.invoke(app, ["ask", "hi", "--mode", "sometimes"])
+    assert res.exit_code == 2 and "--mode" in res.output
+    res = runner.invoke(app, ["ask", "hi", "--model", "/no/such/folder"])
+    assert res.exit_code == 2 and "/no/such/folder" in res.output
+    res = runner.invoke(app, ["ask", "hi", "--strategy", "telepathy"])
+    assert res.exit_code == 2 and "unknown strategy" in res.output
+
+
+def test_bench_writes_the_documented_schema(tmp_path):
+    out = tmp_path / "b.json"
+    res = runner.invoke(app, ["bench", "--strategies", "think,nothink", "--suites", "over,mip", "--limit", "6",
+                              "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert isinstance(data["model"], str)
+    rows = {(r["strategy"], r["suite"]): r for r in data["results"]}
+    assert set(rows) == {("think", "over"), ("think", "mip"), ("nothink", "over"), ("nothink", "mip")}
+    for r in rows.values():
+        assert r["n"] == 6
+        assert set(r) >= {"strategy", "suite", "n", "accuracy", "think_tokens_mean", "answer_tokens_mean", "think_rate"}
+    assert rows[("nothink", "over")]["think_rate"] == 0.0
+    assert rows[("think", "over")]["think_rate"] == 1.0
+
+
+def test_bench_rejects_unknown_suite():
+    res = runner.invoke(app, ["bench", "--suites", "over,hard"])
+    assert res.exit_code == 2 and "hard" in res.output

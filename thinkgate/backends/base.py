@@ -1,0 +1,57 @@
+"""The backend contract: continue raw text from any prefix.
+
+Strategies pause, inject text (a budget stop, a "Wait", a probe) and continue, so a backend continues a
+raw prompt rather than only answering chats. It batches where the engine batches. What it cannot do it
+says through `capabilities`, and `require` turns a missing one into a clear error.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from ..types import Generation, _Strict
+
+RAW_PREFIX = "raw_prefix"  # continues arbitrary text (needed for injection)
+LOGPROBS = "logprobs"  # per-token log probabilities
+HIDDEN_STATE = "hidden_state"  # exposes the model's hidden state at the end of a prompt
+
+
+class GenParams(_Strict):
+    max_tokens: int = Field(default=256, ge=1)
+    stop: list[str] = []
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int = Field(default=0, ge=0)
+    n: int = Field(default=1, ge=1)
+    logprobs: bool = False
+    seed: int | None = None
+
+
+class MissingCapability(RuntimeError):
+    pass
+
+
+class ModelLoadError(RuntimeError):
+    """A model folder is missing, incomplete or corrupt; the message names the folder and the problem."""
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    capabilities: frozenset[str] = frozenset()
+    model_id: str = ""
+    tokenizer: Any = None  # a transformers tokenizer when the backend has one (needed for chat formats)
+
+    @abstractmethod
+    def generate(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
+        """For each prompt, `params.n` continuations. Stop strings are cut from the returned text."""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int: ...
+
+    def require(self, capability: str, who: str) -> None:
+        if capability not in self.capabilities:
+            raise MissingCapability(f"{who} needs the backend capability {capability!r}, which backend "
+                                    f"{self.name!r} ({self.model_id}) does not have")

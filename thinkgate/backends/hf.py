@@ -1,0 +1,136 @@
+"""Transformers backend: any causal-LM folder through `AutoModelForCausalLM.from_pretrained`
+(`trust_remote_code` off), batched generation with a KV cache, stop strings, continuation from any
+prefix, per-token log probabilities, and the hidden state at the end of a prompt."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ..types import Generation
+from .base import HIDDEN_STATE, LOGPROBS, RAW_PREFIX, Backend, GenParams, ModelLoadError
+
+_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def check_model_folder(path: Path) -> None:
+    """Fail early, naming what is wrong, before transformers gives a less direct error."""
+    if not path.exists():
+        raise ModelLoadError(f"model folder {path} does not exist")
+    if not path.is_dir():
+        raise ModelLoadError(f"model path {path} is not a folder")
+    config = path / "config.json"
+    if not config.exists():
+        raise ModelLoadError(f"model folder {path} has no config.json")
+    try:
+        json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelLoadError(f"model folder {path}: config.json is not valid JSON ({e})") from None
+    if not any((path / w).exists() for w in _WEIGHTS):
+        raise ModelLoadError(f"model folder {path} has no weights (looked for {', '.join(_WEIGHTS)})")
+    if not any((path / t).exists() for t in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+        raise ModelLoadError(f"model folder {path} has no tokenizer files")
+
+
+class HFBackend(Backend):
+    name = "hf"
+    capabilities = frozenset({RAW_PREFIX, LOGPROBS, HIDDEN_STATE})
+
+    def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 64):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        check_model_folder(path)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path), padding_side="left")
+            self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+        except Exception as e:  # transformers raises many types; name the folder and the cause
+            raise ModelLoadError(f"model folder {path} could not be loaded: {type(e).__name__}: {e}") from e
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device).eval()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model_id = str(path)
+        self.batch_size = batch_size
+        self._eos = {i for i in [self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id]
+                     for i in (i if isinstance(i, list) else [i]) if i is not None}
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+    def generate(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
+        out: list[list[Generation]] = []
+        per_call = max(1, self.batch_size // params.n)
+        for start in range(0, len(prompts), per_call):
+            out.extend(self._generate(prompts[start:start + per_call], params))
+        return out
+
+    def _generate(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
+        import torch
+
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        sample = params.temperature > 0
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=params.max_tokens, do_sample=sample, num_return_sequences=params.n,
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self._eos),
+            return_dict_in_generate=True, output_logits=params.logprobs,
+        )
+        if sample:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+        else:  # greedy: keep the folder's sampling defaults from leaking in
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.stop:
+            kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        with torch.inference_mode():
+            res = self.model.generate(**enc, **kwargs)
+        new = res.sequences[:, enc["input_ids"].shape[1]:].tolist()
+        logits = torch.stack(res.logits, 1).float() if params.logprobs else None  # (rows, steps, vocab)
+
+        rows: list[Generation] = []
+        for r, ids in enumerate(new):
+            n_tok, finish = len(ids), "length"
+            for j, t in enumerate(ids):
+                if t in self._eos or t == self.tokenizer.pad_token_id:  # pad: stopped by a stop string
+                    n_tok, finish = j, "stop" if t in self._eos else "length"
+                    break
+            text = self.tokenizer.decode(ids[:n_tok], skip_special_tokens=False)
+            if params.stop:
+                cut = min((i for i in (text.find(s) for s in params.stop) if i >= 0), default=-1)
+                if cut >= 0:
+                    text, finish = text[:cut], "stop"
+                    n_tok = min(n_tok, self._tokens_covering(ids[:n_tok], cut))
+            if n_tok == 0 and finish == "length":
+                finish = "stop"
+            gen = Generation(text=text, tokens=n_tok, finish_reason=finish)
+            if logits is not None and n_tok:
+                lp = torch.log_softmax(logits[r, :n_tok], -1)
+                chosen = torch.tensor(ids[:n_tok], device=lp.device)
+                gen.token_logprobs = lp.gather(-1, chosen[:, None])[:, 0].tolist()
+                gen.top_logprobs = lp.max(-1).values.tolist()
+                # KL(uniform || p) = -log V - mean_j log p_j, averaged over the generated tokens
+                vocab = lp.shape[-1]
+                gen.self_certainty = float((-math.log(vocab) - lp.mean(-1)).mean())
+            rows.append(gen)
+        n = params.n
+        return [rows[i * n:(i + 1) * n] for i in range(len(prompts))]
+
+    def _tokens_covering(self, ids: list[int], chars: int) -> int:
+        """How many of `ids` it takes to write at least `chars` characters (stop-string accounting)."""
+        for k in range(1, len(ids) + 1):
+            if len(self.tokenizer.decode(ids[:k], skip_special_tokens=False)) >= chars:
+                return k
+        return len(ids)
+
+    def last_hidden_state(self, prompts: list[str]):
+        """The final layer's hidden state at the last prompt token, one row per prompt (one prefill pass)."""
+        import torch
+
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        with torch.inference_mode():
+            out = self.model(**enc, output_hidden_states=True)
+        return out.hidden_states[-1][:, -1, :].float().cpu()

@@ -1,0 +1,187 @@
+"""The command line: `thinkgate ask | bench | train sft | tasks export`.
+
+Options shared by several commands are declared once below and reused.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Make reasoning models think only when, and only as much as, each query needs.")
+train_app = typer.Typer(no_args_is_help=True, help="Train thinkgate's embedded models.")
+tasks_app = typer.Typer(no_args_is_help=True, help="Task suites and their fixed test splits.")
+app.add_typer(train_app, name="train")
+app.add_typer(tasks_app, name="tasks")
+console = Console()
+err = Console(stderr=True)
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Embedded model name (tiny) or a model folder.")]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens the model may write per request.")]
+TemperatureOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 is greedy.")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Sampling seed.")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _backend(model: str | None, batch_size: int = 64):
+    from .backends.base import ModelLoadError
+    from .gate import load_backend
+
+    try:
+        return load_backend(model, batch_size=batch_size)
+    except ModelLoadError as e:
+        fail(str(e))
+
+
+def _gate(backend, strategy: str):
+    from .gate import Gate
+
+    try:
+        return Gate(backend, strategy)
+    except (ValueError, KeyError) as e:
+        fail(str(e).strip('"'))
+
+
+@app.command()
+def ask(
+    prompt: Annotated[str, typer.Argument(help="The question.")],
+    mode: Annotated[str, typer.Option("--mode", help="think | nothink | auto")] = "think",
+    strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="A strategy spec; defaults to the mode's.")] = None,
+    model: ModelOpt = None,
+    max_tokens: MaxTokensOpt = 1024,
+    temperature: TemperatureOpt = 0.0,
+    seed: SeedOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")] = False,
+) -> None:
+    """Ask one question; print the reasoning and the answer separately with their token counts."""
+    from .types import Request, Sampling
+
+    if mode not in ("think", "nothink", "auto"):
+        fail(f"--mode must be think, nothink or auto, not {mode!r}")
+    gate = _gate(_backend(model, batch_size=1), strategy or ("nothink" if mode == "nothink" else "think"))
+    request = Request.of(prompt, mode=mode, sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed))
+    result = gate.run(request)
+    if as_json:
+        console.print_json(result.model_dump_json())
+        return
+    u = result.usage
+    if result.reasoning or not result.closed:
+        title = f"reasoning · {u.reasoning_tokens} tokens" + ("" if result.closed else " · never closed")
+        console.print(Panel(result.reasoning or "(empty)", title=title, border_style="dim"))
+    else:
+        console.print(f"[dim]reasoning · 0 tokens (no thinking)[/]")
+    console.print(Panel(result.answer or "(no answer)", title=f"answer · {u.answer_tokens} tokens", border_style="green"))
+    console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason} · {result.wall_s:.2f}s[/]")
+
+
+@app.command()
+def bench(
+    strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated strategy specs, e.g. think,nothink.")] = "think,nothink",
+    suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites: over, under, mip.")] = "over,under,mip",
+    model: ModelOpt = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON here.")] = None,
+    max_tokens: MaxTokensOpt = 768,
+    temperature: TemperatureOpt = 0.0,
+    seed: SeedOpt = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N items of each suite.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Requests per generate call.")] = 64,
+) -> None:
+    """Score strategies on the fixed test splits: accuracy, thinking and answer tokens, think rate."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .bench.runner import report, run_suite
+    from .tasks import SUITES, load_split
+    from .types import Sampling
+
+    suite_list = [s.strip() for s in suites.split(",") if s.strip()]
+    for s in suite_list:
+        if s not in SUITES:
+            fail(f"unknown suite {s!r} in --suites; known: {', '.join(SUITES)}")
+    backend = _backend(model, batch_size=batch_size)
+    gates = [_gate(backend, spec) for spec in (s.strip() for s in strategies.split(",")) if spec]
+    if not gates:
+        fail("--strategies is empty")
+    data = {s: load_split(s)[:limit] for s in suite_list}
+    sampling = Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed)
+    started = time.time()
+    rows = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        for gate in gates:
+            for suite, items in data.items():
+                bar = progress.add_task(f"{gate.strategy.spec} · {suite}", total=len(items))
+                rows += run_suite(gate, items, sampling, chunk=batch_size, advance=lambda n, b=bar: progress.advance(b, n))
+    out = report(backend.model_id, rows)
+    out["wall_s"] = round(time.time() - started, 1)
+    table = Table(title=f"thinkgate bench · {Path(backend.model_id).name} · {out['wall_s']}s")
+    for col in ("strategy", "suite", "n", "accuracy", "think tok", "answer tok", "think rate"):
+        table.add_column(col, justify="left" if col in ("strategy", "suite") else "right")
+    for r in out["results"]:
+        table.add_row(r["strategy"], r["suite"], str(r["n"]), f"{r['accuracy']:.3f}", f"{r['think_tokens_mean']:.1f}",
+                      f"{r['answer_tokens_mean']:.1f}", f"{r['think_rate']:.2f}")
+    console.print(table)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(out, indent=1))
+        console.print(f"[dim]wrote {json_out}[/]")
+
+
+@train_app.command("sft")
+def train_sft(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the trained model.")] = Path("thinkgate/models/tiny"),
+    steps: Annotated[int, typer.Option("--steps", min=1)] = 2400,
+    minutes: Annotated[float, typer.Option("--minutes", min=0.1, help="Wall-clock cap; the model is saved when it is reached.")] = 60.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    batch_tokens: Annotated[int, typer.Option("--batch-tokens", min=256)] = 4096,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 2e-3,
+) -> None:
+    """Train the bi-mode embedded model from scratch (thought dropout mixture; see the model card)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .train.sft import SFTConfig, train
+
+    cfg = SFTConfig(out=str(out), steps=steps, max_minutes=minutes, seed=seed, batch_tokens=batch_tokens, lr=lr,
+                    log_every=max(1, min(25, steps // 10)))
+    with Progress(TextColumn("sft"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+                  TimeElapsedColumn(), console=err) as progress:
+        bar = progress.add_task("sft", total=steps, loss="")
+        record = train(cfg, progress=lambda h: progress.update(bar, completed=h["step"] + 1, loss=f"loss {h['loss']:.3f}"))
+    console.print(f"trained {record['steps_done']} steps in {record['wall_minutes']} min, "
+                  f"final loss {record['loss_history'][-1]['loss']}; saved to {out}")
+
+
+@tasks_app.command("export")
+def tasks_export(
+    suite: Annotated[str, typer.Argument(help="over, under or mip")],
+    out: Annotated[Path, typer.Option("--out", help="JSONL file to write.")],
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Regenerate from the test seeds instead of copying the shipped split.")] = False,
+) -> None:
+    """Write a suite's fixed test split as JSONL."""
+    from .tasks import SUITES, build_test_split, load_split, write_jsonl
+
+    if suite not in SUITES:
+        fail(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    items = build_test_split(suite) if rebuild else load_split(suite)
+    write_jsonl(items, out)
+    console.print(f"wrote {len(items)} items to {out}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Strategies: how thinking is steered. One file per method; this registry maps names to classes.
+
+`parse_strategy("budget:max=64,min=16")` builds a strategy from its command-line spelling.
+"""
+
+from __future__ import annotations
+
+from .base import Strategy
+from .nothink import NoThink
+from .think import Think
+
+STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (Think, NoThink)}
+
+
+def parse_strategy(text: str) -> Strategy:
+    """`name` or `name:key=value,key=value` -> a configured strategy; errors name the bad part."""
+    name, _, rest = text.strip().partition(":")
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+    kw = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key:
+            raise ValueError(f"strategy {name!r}: parameter {part!r} is not key=value")
+        kw[key.strip()] = value.strip()
+    return STRATEGIES[name](**kw)
+
+
+__all__ = ["STRATEGIES", "Strategy", "parse_strategy"]

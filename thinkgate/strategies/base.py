@@ -1,0 +1,95 @@
+"""The strategy contract: `run_batch(requests, backend, fmt) -> results`, each with a trace of what it did.
+
+`run` is one request through `run_batch`, so the CLI (one question), the bench (many) and the server
+share one path. Parameters are a pydantic model per strategy (unknown fields are errors) and can be
+written on a command line as `name:key=value,key=value`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..backends.base import Backend, GenParams
+from ..formats import ThinkingFormat
+from ..types import Generation, Mode, Request, Result, TraceEvent, Usage
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Strategy:
+    name: ClassVar[str]
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, params: Params | None = None, **kw: Any):
+        try:
+            self.params = params or self.Params(**kw)
+        except ValidationError as e:
+            raise ValueError(f"strategy {self.name!r}: bad parameters: {_short(e)}") from None
+
+    @property
+    def spec(self) -> str:
+        """Canonical `name:key=value,...` of the non-default parameters (a cache and report key)."""
+        items = self.params.model_dump(exclude_defaults=True)
+        return self.name + (":" + ",".join(f"{k}={v}" for k, v in sorted(items.items())) if items else "")
+
+    def run_batch(self, requests: list[Request], backend: Backend, fmt: ThinkingFormat) -> list[Result]:
+        raise NotImplementedError
+
+    def run(self, request: Request, backend: Backend, fmt: ThinkingFormat) -> Result:
+        return self.run_batch([request], backend, fmt)[0]
+
+
+def _short(e: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg']}" for err in e.errors())
+
+
+def gen_params(request: Request, max_tokens: int | None = None, **kw: Any) -> GenParams:
+    s = request.sampling
+    return GenParams(max_tokens=max_tokens or s.max_tokens, temperature=s.temperature, top_p=s.top_p,
+                     top_k=s.top_k, seed=s.seed, **kw)
+
+
+def assistant_prefill(fmt: ThinkingFormat, prompt: str, request: Request, mode: Mode) -> str:
+    """The part of the rendered prompt after the assistant tag: what the template prefilled."""
+    bare = fmt.tokenizer.apply_chat_template([m.model_dump(exclude_none=True) for m in request.messages],
+                                             tokenize=False, add_generation_prompt=True, **fmt.template_kwargs("auto"))
+    return prompt[len(bare):] if prompt.startswith(bare) else ""
+
+
+def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, backend: Backend, prompt: str,
+           assistant_text: str, written: int, finish_reason: str, trace: list[TraceEvent],
+           started: float) -> Result:
+    """Split an assistant turn into reasoning and answer and account its tokens."""
+    reasoning, answer, closed = fmt.split(assistant_text)
+    usage = Usage(prompt_tokens=backend.count_tokens(prompt), reasoning_tokens=backend.count_tokens(reasoning),
+                  answer_tokens=backend.count_tokens(answer), completion_tokens=written)
+    return Result(reasoning=reasoning, answer=answer, closed=closed, finish_reason=finish_reason, usage=usage,
+                  strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started)
+
+
+def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, fmt: ThinkingFormat,
+                mode_of, extra_prefill: str = "") -> list[Result]:
+    """Render each request in its mode (plus an optional prefill), generate once, split. Batched."""
+    started = time.time()
+    modes = [mode_of(r) for r in requests]
+    prompts = [fmt.render(r.messages, m) + extra_prefill for r, m in zip(requests, modes)]
+    prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]
+    # group requests with equal sampling so one generate call serves them all
+    results: list[Result | None] = [None] * len(requests)
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(requests):
+        groups.setdefault(r.sampling.model_dump_json(), []).append(i)
+    for idx in groups.values():
+        gens: list[list[Generation]] = backend.generate([prompts[i] for i in idx], gen_params(requests[idx[0]]))
+        for i, g in zip(idx, gens):
+            gen = g[0]
+            trace = [TraceEvent(kind="generate", detail={"tokens": gen.tokens, "finish": gen.finish_reason,
+                                                         "prefill": prefills[i]})]
+            results[i] = finish(requests[i], strategy.spec, modes[i], fmt, backend, prompts[i],
+                                prefills[i] + gen.text, gen.tokens, gen.finish_reason, trace, started)
+    return results  # type: ignore[return-value]

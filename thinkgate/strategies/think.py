@@ -1,0 +1,16 @@
+"""`think`: let the model think as long as it wants (the format's thinking mode).
+
+Source: the default behaviour of reasoning models (Qwen3 `enable_thinking=True`; DeepSeek-R1's template
+opens `<think>` itself). Parameters: none. Limits come from the request's `max_tokens` alone.
+"""
+
+from __future__ import annotations
+
+from .base import Strategy, single_pass
+
+
+class Think(Strategy):
+    name = "think"
+
+    def run_batch(self, requests, backend, fmt):
+        return single_pass(self, requests, backend, fmt, lambda r: "think")

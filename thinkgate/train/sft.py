@@ -1,0 +1,169 @@
+"""`thinkgate train sft`: train the embedded bi-mode model from scratch on CPU (or a GPU when present).
+
+Reads top to bottom: build the tokenizer from rendered task conversations, create a Qwen3-architecture
+causal LM from a transformers config, train it with AdamW on the bi-mode mixture (cosine schedule), and
+save a Hugging Face folder (safetensors + tokenizer + chat template + training record).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..tasks import FAMILIES, SUITES, load_split, training_stream
+
+
+def default_mixture() -> dict[str, float]:
+    weight = {"over": 1.0, "under": 2.5, "mip": 0.5}
+    return {name: weight[cls.suite] for name, cls in FAMILIES.items()}
+
+
+@dataclass
+class SFTConfig:
+    out: str = "thinkgate/models/tiny"
+    seed: int = 0
+    # model (Qwen3 architecture)
+    hidden_size: int = 192
+    num_layers: int = 6
+    num_heads: int = 6
+    head_dim: int = 32
+    intermediate_size: int = 576
+    vocab_size: int = 640
+    rope_theta: float = 10000.0
+    max_positions: int = 1024
+    # data
+    mixture: dict[str, float] = field(default_factory=default_mixture)
+    think_prob: float = 0.5
+    switch_prob: float = 0.1
+    # optimisation
+    steps: int = 2400
+    max_minutes: float = 60.0  # stop early (and save) if the wall-clock budget runs out
+    batch_tokens: int = 4096
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05
+    warmup: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    log_every: int = 25
+    save_every_minutes: float = 10.0
+    threads: int = 0  # 0: torch's default
+
+
+def _corpus(tokenizer_free_texts: int, seed: int):
+    """Plain texts for the tokenizer: rendered turns, both modes, from the training stream."""
+    from ..tasks import get_task
+
+    stream = training_stream(seed + 10_000, default_mixture(), set())
+    for item in itertools.islice(stream, tokenizer_free_texts):
+        yield (f"<|im_start|>user\n{item.prompt}<|im_end|>\n<|im_start|>assistant\n"
+               f"<think>\n{get_task(item.family).trace(item)}\n</think>\n\n{item.answer}<|im_end|>\n")
+        yield item.prompt + " /think /no_think"
+
+
+def lr_at(step: int, cfg: SFTConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def collate(batch, pad_id: int):
+    import torch
+
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, e in enumerate(batch):  # right padding for training
+        ids[i, : len(e.input_ids)] = torch.tensor(e.input_ids)
+        labels[i, : len(e.labels)] = torch.tensor(e.labels)
+        mask[i, : len(e.input_ids)] = 1
+    return ids, labels, mask
+
+
+def train(cfg: SFTConfig, progress=None) -> dict:
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+
+    from .data import batches, examples
+    from .tokenizer import build_tokenizer, save_hf_tokenizer
+
+    started = time.time()
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    save_hf_tokenizer(build_tokenizer(_corpus(6000, cfg.seed), cfg.vocab_size), out)
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    if len(tokenizer) > cfg.vocab_size:
+        raise ValueError(f"tokenizer has {len(tokenizer)} tokens, more than vocab_size={cfg.vocab_size}")
+
+    mcfg = Qwen3Config(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
+        head_dim=cfg.head_dim, max_position_embeddings=cfg.max_positions, rope_theta=cfg.rope_theta,
+        tie_word_embeddings=True, bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = Qwen3ForCausalLM(mcfg).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+
+    exclude = {item.prompt for suite in SUITES for item in load_split(suite)}
+    stream = examples(tokenizer, training_stream(cfg.seed, cfg.mixture, exclude), cfg.seed, cfg.think_prob,
+                      cfg.switch_prob)
+    loader = batches(stream, cfg.batch_tokens, seed=cfg.seed)
+
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+
+    def save(step: int, history: list[dict], final: bool) -> dict:
+        model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id,
+                                                   pad_token_id=tokenizer.pad_token_id, do_sample=False)
+        model.save_pretrained(str(out))
+        record = {
+            "config": asdict(cfg), "parameters": n_params, "steps_done": step, "final": final,
+            "wall_minutes": round((time.time() - started) / 60, 2), "device": device,
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+            "tokens_seen": tokens_seen, "examples_seen": examples_seen, "loss_history": history,
+        }
+        (out / "training.json").write_text(json.dumps(record, indent=1))
+        return record
+
+    history: list[dict] = []
+    tokens_seen = examples_seen = 0
+    last_save, running, step = time.time(), None, 0
+    model.train()
+    for step in range(cfg.steps):
+        if (time.time() - started) / 60 > cfg.max_minutes:
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        batch = next(loader)
+        ids, labels, mask = (t.to(device) for t in collate(batch, tokenizer.pad_token_id))
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        tokens_seen += int(mask.sum())
+        examples_seen += len(batch)
+        running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            history.append({"step": step, "loss": round(running, 4), "lr": round(lr_at(step, cfg), 6),
+                            "minutes": round((time.time() - started) / 60, 2)})
+            if progress:
+                progress(history[-1])
+        if (time.time() - last_save) / 60 > cfg.save_every_minutes:
+            save(step + 1, history, final=False)
+            last_save = time.time()
+    return save(step + 1, history, final=True)

@@ -1,0 +1,88 @@
+"""The small contracts every face shares: what is asked (Request), how to think (ThinkingSpec), what came
+back (Result, Usage, TraceEvent), and what a backend produces (Generation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["think", "nothink", "auto"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ThinkingSpec(_Strict):
+    """How much to think. `budget` caps thinking tokens; `min_budget` asks for at least that many."""
+
+    mode: Mode = "think"
+    budget: int | None = Field(default=None, ge=0)
+    min_budget: int | None = Field(default=None, ge=0)
+
+
+class Sampling(_Strict):
+    """Decoding settings. temperature 0 is greedy; top_k 0 means no top-k cut."""
+
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int = Field(default=0, ge=0)
+    seed: int | None = None
+    max_tokens: int = Field(default=1024, ge=1)
+
+
+class Message(_Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+    reasoning_content: str | None = None
+
+
+class Request(_Strict):
+    messages: list[Message] = Field(min_length=1)
+    thinking: ThinkingSpec = ThinkingSpec()
+    sampling: Sampling = Sampling()
+
+    @classmethod
+    def of(cls, prompt: str, mode: Mode = "think", **kw: Any) -> "Request":
+        return cls(messages=[Message(role="user", content=prompt)], thinking=ThinkingSpec(mode=mode), **kw)
+
+
+class Usage(_Strict):
+    prompt_tokens: int = 0
+    reasoning_tokens: int = 0
+    answer_tokens: int = 0
+    completion_tokens: int = 0  # every token the model wrote for this request, injected text excluded
+
+
+class TraceEvent(_Strict):
+    """One thing a strategy did: a generation segment, an injected phrase, a probe, a budget event."""
+
+    kind: str
+    detail: dict[str, Any] = {}
+
+
+class Result(_Strict):
+    reasoning: str
+    answer: str
+    closed: bool  # False when thinking never reached its end tag
+    finish_reason: Literal["stop", "length"]
+    usage: Usage
+    strategy: str
+    mode: Mode
+    trace: list[TraceEvent] = []
+    wall_s: float = 0.0
+
+
+@dataclass
+class Generation:
+    """One continuation of a raw text prefix."""
+
+    text: str
+    tokens: int
+    finish_reason: Literal["stop", "length"]
+    token_logprobs: list[float] | None = None  # log p of each chosen token
+    top_logprobs: list[float] | None = None  # log p of the most likely token at each step
+    self_certainty: float | None = None  # mean over tokens of KL(uniform || p)
+    extra: dict[str, Any] = field(default_factory=dict)
