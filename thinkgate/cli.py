@@ -139,25 +139,60 @@ def bench(
         console.print(f"[dim]wrote {json_out}[/]")
 
 
+def _mixture(text: str) -> dict[str, float]:
+    from .train.sft import suite_mixture
+
+    weights = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or key not in ("over", "under", "mip"):
+            fail(f"--mixture: {part!r} is not suite=weight with suite over, under or mip")
+        try:
+            weights[key] = float(value)
+        except ValueError:
+            fail(f"--mixture: weight {value!r} for {key} is not a number")
+    return suite_mixture(**weights)
+
+
 @train_app.command("sft")
 def train_sft(
     out: Annotated[Path, typer.Option("--out", help="Folder for the trained model.")] = Path("thinkgate/models/tiny"),
-    steps: Annotated[int, typer.Option("--steps", min=1)] = 2400,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Length of the learning-rate schedule.")] = 2400,
+    stop_after: Annotated[Optional[int], typer.Option("--stop-after", min=1, help="Stop after this many steps (schedule unchanged).")] = None,
     minutes: Annotated[float, typer.Option("--minutes", min=0.1, help="Wall-clock cap; the model is saved when it is reached.")] = 60.0,
+    init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Continue training this model folder.")] = None,
+    schedule: Annotated[str, typer.Option("--schedule", help="cosine or wsd (warm-up, stable, decay).")] = "cosine",
+    warmup: Annotated[int, typer.Option("--warmup", min=0)] = 100,
+    decay_frac: Annotated[float, typer.Option("--decay-frac", min=0.0, max=1.0, help="wsd: share of steps spent decaying.")] = 0.2,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     batch_tokens: Annotated[int, typer.Option("--batch-tokens", min=256)] = 4096,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 2e-3,
+    mixture: Annotated[str, typer.Option("--mixture", help="Suite weights, e.g. over=1.5,under=2.5,mip=0.5.")] = "",
 ) -> None:
-    """Train the bi-mode embedded model from scratch (thought dropout mixture; see the model card)."""
+    """Train the bi-mode embedded model from scratch, or continue one (thought-dropout mixture; see the card)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .train.sft import SFTConfig, train
 
-    cfg = SFTConfig(out=str(out), steps=steps, max_minutes=minutes, seed=seed, batch_tokens=batch_tokens, lr=lr,
-                    log_every=max(1, min(25, steps // 10)))
+    if schedule not in ("cosine", "wsd"):
+        fail(f"--schedule must be cosine or wsd, not {schedule!r}")
+    if init_from is not None:
+        from .backends.base import ModelLoadError
+        from .backends.hf import check_model_folder
+
+        try:
+            check_model_folder(init_from)
+        except ModelLoadError as e:
+            fail(f"--init-from: {e}")
+    cfg = SFTConfig(out=str(out), steps=steps, stop_after=stop_after, max_minutes=minutes, seed=seed,
+                    batch_tokens=batch_tokens, lr=lr, schedule=schedule, warmup=warmup, decay_frac=decay_frac,
+                    init_from=str(init_from) if init_from else None, log_every=max(1, min(25, steps // 10)))
+    if mixture:
+        cfg.mixture = _mixture(mixture)
+    total = min(steps, stop_after or steps)
     with Progress(TextColumn("sft"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
                   TimeElapsedColumn(), console=err) as progress:
-        bar = progress.add_task("sft", total=steps, loss="")
+        bar = progress.add_task("sft", total=total, loss="")
         record = train(cfg, progress=lambda h: progress.update(bar, completed=h["step"] + 1, loss=f"loss {h['loss']:.3f}"))
     console.print(f"trained {record['steps_done']} steps in {record['wall_minutes']} min, "
                   f"final loss {record['loss_history'][-1]['loss']}; saved to {out}")

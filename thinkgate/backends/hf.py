@@ -99,14 +99,14 @@ class HFBackend(Backend):
                     n_tok, finish = j, "stop" if t in self._eos else "length"
                     break
             text = self.tokenizer.decode(ids[:n_tok], skip_special_tokens=False)
-            if params.stop:
-                cut = min((i for i in (text.find(s) for s in params.stop) if i >= 0), default=-1)
-                if cut >= 0:
-                    text, finish = text[:cut], "stop"
-                    n_tok = min(n_tok, self._tokens_covering(ids[:n_tok], cut))
-            if n_tok == 0 and finish == "length":
-                finish = "stop"
-            gen = Generation(text=text, tokens=n_tok, finish_reason=finish)
+            matched = None
+            hits = [(text.find(s), s) for s in params.stop if s in text]
+            if hits:
+                cut, matched = min(hits)
+                # the tokens that wrote the text up to and including the stop string were generated
+                n_tok = min(n_tok, self._tokens_covering(ids[:n_tok], cut + len(matched)))
+                text, finish = text[:cut], "stop"
+            gen = Generation(text=text, tokens=n_tok, finish_reason=finish, stop=matched)
             if logits is not None and n_tok:
                 lp = torch.log_softmax(logits[r, :n_tok], -1)
                 chosen = torch.tensor(ids[:n_tok], device=lp.device)

@@ -6,10 +6,16 @@
 from __future__ import annotations
 
 from .base import Strategy
+from .budget import Budget
+from .dont_overthink import DontOverthink
+from .early_exit import EarlyExit
 from .nothink import NoThink
+from .nothinking import NoThinking
 from .think import Think
 
-STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (Think, NoThink)}
+STRATEGIES: dict[str, type[Strategy]] = {
+    s.name: s for s in (Think, NoThink, NoThinking, Budget, EarlyExit, DontOverthink)
+}
 
 
 def parse_strategy(text: str) -> Strategy:

@@ -73,11 +73,14 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
 
 
 def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, fmt: ThinkingFormat,
-                mode_of, extra_prefill: str = "") -> list[Result]:
-    """Render each request in its mode (plus an optional prefill), generate once, split. Batched."""
+                mode_of, extra_prefill=None) -> list[Result]:
+    """Render each request in its mode (plus an optional prefill: a function of the rendered prompt),
+    generate once, split. Batched."""
     started = time.time()
     modes = [mode_of(r) for r in requests]
-    prompts = [fmt.render(r.messages, m) + extra_prefill for r, m in zip(requests, modes)]
+    prompts = [fmt.render(r.messages, m) for r, m in zip(requests, modes)]
+    if extra_prefill:
+        prompts = [p + extra_prefill(p) for p in prompts]
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]
     # group requests with equal sampling so one generate call serves them all
     results: list[Result | None] = [None] * len(requests)

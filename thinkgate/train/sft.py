@@ -18,9 +18,14 @@ from pathlib import Path
 from ..tasks import FAMILIES, SUITES, load_split, training_stream
 
 
-def default_mixture() -> dict[str, float]:
-    weight = {"over": 1.0, "under": 2.5, "mip": 0.5}
+def suite_mixture(over: float = 1.5, under: float = 2.5, mip: float = 0.5) -> dict[str, float]:
+    """Family weights from per-suite weights (every family of a suite gets its suite's weight)."""
+    weight = {"over": over, "under": under, "mip": mip}
     return {name: weight[cls.suite] for name, cls in FAMILIES.items()}
+
+
+def default_mixture() -> dict[str, float]:
+    return suite_mixture()
 
 
 @dataclass
@@ -40,8 +45,12 @@ class SFTConfig:
     mixture: dict[str, float] = field(default_factory=default_mixture)
     think_prob: float = 0.5
     switch_prob: float = 0.1
+    init_from: str | None = None  # continue from this model folder (its tokenizer and weights)
     # optimisation
     steps: int = 2400
+    stop_after: int | None = None  # stop (and save) after this many steps, keeping the schedule of `steps`
+    schedule: str = "cosine"  # "cosine": warm-up then cosine decay; "wsd": warm-up, constant, then decay
+    decay_frac: float = 0.2  # wsd: share of the steps spent decaying
     max_minutes: float = 60.0  # stop early (and save) if the wall-clock budget runs out
     batch_tokens: int = 4096
     lr: float = 2e-3
@@ -68,7 +77,13 @@ def _corpus(tokenizer_free_texts: int, seed: int):
 def lr_at(step: int, cfg: SFTConfig) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    if cfg.schedule == "wsd":
+        start = int(cfg.steps * (1 - cfg.decay_frac))
+        if step < start:
+            return cfg.lr
+        progress = min(1.0, (step - start) / max(1, cfg.steps - start))
+    else:
+        progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -100,8 +115,16 @@ def train(cfg: SFTConfig, progress=None) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    save_hf_tokenizer(build_tokenizer(_corpus(6000, cfg.seed), cfg.vocab_size), out)
-    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    previous = None
+    if cfg.init_from:
+        src = Path(cfg.init_from)
+        tokenizer = AutoTokenizer.from_pretrained(str(src))
+        tokenizer.save_pretrained(str(out))
+        if (src / "training.json").exists():
+            previous = json.loads((src / "training.json").read_text())
+    else:
+        save_hf_tokenizer(build_tokenizer(_corpus(6000, cfg.seed), cfg.vocab_size), out)
+        tokenizer = AutoTokenizer.from_pretrained(str(out))
     if len(tokenizer) > cfg.vocab_size:
         raise ValueError(f"tokenizer has {len(tokenizer)} tokens, more than vocab_size={cfg.vocab_size}")
 
@@ -113,7 +136,8 @@ def train(cfg: SFTConfig, progress=None) -> dict:
         pad_token_id=tokenizer.pad_token_id,
     )
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = Qwen3ForCausalLM(mcfg).to(device)
+    model = (Qwen3ForCausalLM.from_pretrained(cfg.init_from, dtype=torch.float32) if cfg.init_from
+             else Qwen3ForCausalLM(mcfg)).to(device)
     n_params = sum(p.numel() for p in model.parameters())
 
     exclude = {item.prompt for suite in SUITES for item in load_split(suite)}
@@ -135,17 +159,19 @@ def train(cfg: SFTConfig, progress=None) -> dict:
             "wall_minutes": round((time.time() - started) / 60, 2), "device": device,
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
             "tokens_seen": tokens_seen, "examples_seen": examples_seen, "loss_history": history,
+            "previous_stage": previous,
         }
         (out / "training.json").write_text(json.dumps(record, indent=1))
         return record
 
     history: list[dict] = []
     tokens_seen = examples_seen = 0
-    last_save, running, step = time.time(), None, 0
+    last_save, running, done = time.time(), None, 0
     model.train()
-    for step in range(cfg.steps):
+    for step in range(cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)):
         if (time.time() - started) / 60 > cfg.max_minutes:
             break
+        done = step + 1
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         batch = next(loader)
@@ -164,6 +190,6 @@ def train(cfg: SFTConfig, progress=None) -> dict:
             if progress:
                 progress(history[-1])
         if (time.time() - last_save) / 60 > cfg.save_every_minutes:
-            save(step + 1, history, final=False)
+            save(done, history, final=False)
             last_save = time.time()
-    return save(step + 1, history, final=True)
+    return save(done, history, final=True)

@@ -1,0 +1,115 @@
+"""`budget`: a maximum and/or a minimum thinking budget, in tokens the model writes.
+
+Sources: the Qwen3 thinking budget (Qwen3 technical report, 2025) for the maximum — generate up to the
+budget; if thinking has not closed, append a stop message and `</think>` and let the model answer with the
+tokens left — and s1 budget forcing (Muennighoff et al. 2025) for the minimum — when the model closes its
+thinking before the minimum, drop the end tag, append "Wait" and let it continue.
+
+Parameters (defaults):
+- `max` (None): most thinking tokens the model may write; None means no cap.
+- `min` (None): fewest thinking tokens; None or 0 means no extension.
+- `stop_message` (Qwen3's): injected at the cap, before `</think>`.
+- `wait` ("Wait"): the phrase that replaces an early `</think>`.
+- `max_extensions` (4): at most this many "Wait" extensions per request, so a model that keeps closing
+  early cannot loop. Chosen here; s1 reports 2-6 extensions as useful.
+
+Accounting: thinking tokens are what the model wrote before its (possibly forced) `</think>`; injected
+text (the stop message, "Wait") is shown in the trace and not counted as written. The answer may use
+what is left of the request's `max_tokens` after thinking, at least `answer_tokens` (default 64).
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import Field, model_validator
+
+from ..backends.base import RAW_PREFIX
+from ..types import TraceEvent
+from .base import Params, Strategy, assistant_prefill, finish, gen_params
+
+QWEN3_STOP = ("\n\nConsidering the limited time by the user, I have to give the solution based on the thinking "
+              "directly now.\n")
+
+
+class BudgetParams(Params):
+    max: int | None = Field(default=None, ge=0)
+    min: int | None = Field(default=None, ge=0)
+    stop_message: str = QWEN3_STOP
+    wait: str = "Wait"
+    max_extensions: int = Field(default=4, ge=0)
+    answer_tokens: int = Field(default=64, ge=1)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+class Budget(Strategy):
+    name = "budget"
+    Params = BudgetParams
+
+    def run_batch(self, requests, backend, fmt):
+        backend.require(RAW_PREFIX, "strategy 'budget'")
+        p = self.params
+        started = time.time()
+        close = fmt.close_tag
+        prompts = [fmt.render(r.messages, "think") for r in requests]
+        texts = [assistant_prefill(fmt, pr, r, "think") for pr, r in zip(prompts, requests)]
+        written = [0] * len(requests)  # thinking tokens the model wrote
+        extensions = [0] * len(requests)
+        traces: list[list[TraceEvent]] = [[] for _ in requests]
+        open_ = list(range(len(requests)))
+        while open_:
+            caps = {}
+            for i in open_:
+                room = requests[i].sampling.max_tokens - written[i]
+                caps[i] = max(1, min(room, (p.max - written[i]) if p.max is not None else room))
+            # one generate call per distinct cap keeps the batch simple and exact
+            nxt = []
+            for cap in sorted(set(caps.values())):
+                idx = [i for i in open_ if caps[i] == cap]
+                gens = backend.generate([prompts[i] + texts[i] for i in idx],
+                                        gen_params(requests[idx[0]], max_tokens=cap, stop=[close]))
+                for i, g in zip(idx, gens):
+                    gen = g[0]
+                    texts[i] += gen.text
+                    written[i] += gen.tokens
+                    closed_early = gen.finish_reason == "stop"
+                    traces[i].append(TraceEvent(kind="think", detail={"tokens": gen.tokens, "closed": closed_early}))
+                    if closed_early and p.min and written[i] < p.min and extensions[i] < p.max_extensions:
+                        extensions[i] += 1
+                        texts[i] += ("\n" if not texts[i].endswith("\n") else "") + p.wait
+                        traces[i].append(TraceEvent(kind="extend", detail={"at": written[i], "inject": p.wait}))
+                        nxt.append(i)
+                    elif closed_early:
+                        texts[i] += close
+                    elif p.max is not None and written[i] >= p.max:
+                        texts[i] += p.stop_message + close
+                        traces[i].append(TraceEvent(kind="budget_stop", detail={"at": written[i],
+                                                                                "inject": p.stop_message + close}))
+                    # else: the request's max_tokens ran out inside thinking; it stays unclosed
+            open_ = nxt
+        results = []
+        answer_prompts = {i: prompts[i] + texts[i] for i in range(len(requests)) if texts[i].endswith(close)}
+        answers = {}
+        for i, pr in answer_prompts.items():
+            room = max(p.answer_tokens, requests[i].sampling.max_tokens - written[i])
+            answers[i] = (room, pr)
+        for room in sorted({r for r, _ in answers.values()}):
+            idx = [i for i, (r, _) in answers.items() if r == room]
+            gens = backend.generate([answers[i][1] for i in idx], gen_params(requests[idx[0]], max_tokens=room))
+            for i, g in zip(idx, gens):
+                answers[i] = g[0]
+        for i, r in enumerate(requests):
+            gen = answers.get(i)
+            text = texts[i] + (gen.text if gen else "")
+            total = written[i] + (gen.tokens if gen else 0)
+            reason = gen.finish_reason if gen else "length"
+            if gen:
+                traces[i].append(TraceEvent(kind="answer", detail={"tokens": gen.tokens}))
+            results.append(finish(r, self.spec, "think", fmt, backend, prompts[i], text, total, reason,
+                                  traces[i], started))
+        return results

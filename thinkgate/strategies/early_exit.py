@@ -1,0 +1,111 @@
+"""`early_exit`: stop thinking once a trial answer is confident (DEER, Yang et al. 2025).
+
+The model thinks until it writes a transition word ("Wait" by default). There the strategy pauses, closes
+the thought with a probe (`</think>` and the answer prefix), and greedily decodes a short trial answer.
+Its confidence is the mean over the trial answer's tokens of the most likely token's probability. At or
+above `threshold` the thought ends there and the trial answer is the answer; below it the probe is thrown
+away, the transition word is put back, and thinking goes on. At most `max_probes` probes per request.
+
+Parameters (defaults): `threshold` (0.95, the paper's), `max_probes` (10), `words` ("Wait"; the paper also
+uses "Alternatively"), `probe_tokens` (24: the longest trial answer decoded), `probe` ("" — for
+`<think>` formats the probe is the end tag itself; the paper's "**Final Answer**" prefix can be set here).
+Chosen where the paper is silent: a trial answer that does not finish within `probe_tokens` counts as not
+confident; probing is skipped once fewer than `probe_tokens` tokens of the request budget are left.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from pydantic import Field
+
+from ..backends.base import LOGPROBS, RAW_PREFIX
+from ..types import TraceEvent
+from .base import Params, Strategy, assistant_prefill, finish, gen_params
+
+
+class EarlyExitParams(Params):
+    threshold: float = Field(default=0.95, ge=0.0, le=1.0)
+    max_probes: int = Field(default=10, ge=0)
+    words: str = "Wait"  # several separated by |
+    probe_tokens: int = Field(default=24, ge=1)
+    probe: str = ""
+
+
+class EarlyExit(Strategy):
+    name = "early_exit"
+    Params = EarlyExitParams
+
+    def run_batch(self, requests, backend, fmt):
+        backend.require(RAW_PREFIX, "strategy 'early_exit'")
+        backend.require(LOGPROBS, "strategy 'early_exit'")
+        p = self.params
+        words = [w for w in p.words.split("|") if w]
+        started = time.time()
+        close = fmt.close_tag
+        prompts = [fmt.render(r.messages, "think") for r in requests]
+        texts = [assistant_prefill(fmt, pr, r, "think") for pr, r in zip(prompts, requests)]
+        written = [0] * len(requests)
+        probes = [0] * len(requests)
+        traces: list[list[TraceEvent]] = [[] for _ in requests]
+        answers: dict[int, tuple[str, int, str]] = {}  # i -> (answer text, tokens, finish)
+        open_ = list(range(len(requests)))
+        while open_:
+            # think until a transition word, the end tag, or the request's budget
+            gens = backend.generate([prompts[i] + texts[i] for i in open_],
+                                    gen_params(requests[open_[0]], max_tokens=max(1, min(
+                                        requests[i].sampling.max_tokens - written[i] for i in open_)),
+                                               stop=words + [close]))
+            paused, nxt = [], []
+            for i, g in zip(open_, gens):
+                gen = g[0]
+                texts[i] += gen.text
+                written[i] += gen.tokens
+                room = requests[i].sampling.max_tokens - written[i]
+                hit_word = gen.stop in words
+                if gen.finish_reason == "length" and room > 0:
+                    nxt.append(i)  # the shared cap cut it; keep thinking
+                elif hit_word and probes[i] < p.max_probes and room > p.probe_tokens:
+                    paused.append(i)
+                elif hit_word and room > 0:
+                    texts[i] += words[0]
+                    nxt.append(i)
+                elif gen.finish_reason == "stop":
+                    texts[i] += close  # the model closed its thought itself
+                    answers[i] = ("", 0, "")
+                # else: out of budget inside thinking; stays unclosed
+            if paused:
+                probe_texts = [prompts[i] + texts[i].rstrip() + "\n" + close + "\n\n" + p.probe for i in paused]
+                pgens = backend.generate(probe_texts, gen_params(requests[paused[0]], max_tokens=p.probe_tokens,
+                                                                 logprobs=True).model_copy(update={"temperature": 0.0}))
+                for i, g in zip(paused, pgens):
+                    gen = g[0]
+                    probes[i] += 1
+                    conf = (sum(math.exp(x) for x in gen.top_logprobs) / len(gen.top_logprobs)
+                            if gen.top_logprobs and gen.finish_reason == "stop" else 0.0)
+                    traces[i].append(TraceEvent(kind="probe", detail={"at": written[i], "confidence": round(conf, 4),
+                                                                       "answer": gen.text.strip()[:80]}))
+                    if conf >= p.threshold:
+                        texts[i] = texts[i].rstrip() + "\n" + close + "\n\n" + p.probe
+                        answers[i] = (gen.text, gen.tokens, "stop")
+                        traces[i].append(TraceEvent(kind="exit", detail={"at": written[i], "confidence": round(conf, 4)}))
+                    else:
+                        texts[i] += words[0]
+                        nxt.append(i)
+            open_ = nxt
+        # closed thoughts without an accepted probe answer get their answer now
+        todo = [i for i, a in answers.items() if not a[2]]
+        if todo:
+            gens = backend.generate([prompts[i] + texts[i] for i in todo],
+                                    gen_params(requests[todo[0]], max_tokens=max(
+                                        max(16, requests[i].sampling.max_tokens - written[i]) for i in todo)))
+            for i, g in zip(todo, gens):
+                answers[i] = (g[0].text, g[0].tokens, g[0].finish_reason)
+        results = []
+        for i, r in enumerate(requests):
+            ans, n, reason = answers.get(i, ("", 0, "length"))
+            results.append(finish(r, self.spec, "think", fmt, backend, prompts[i], texts[i] + ans, written[i] + n,
+                                  reason, traces[i], started))
+        return results
+
