@@ -11,10 +11,12 @@ from .dont_overthink import DontOverthink
 from .early_exit import EarlyExit
 from .nothink import NoThink
 from .nothinking import NoThinking
+from .parallel import Parallel
 from .think import Think
+from .thinkless import ThinkLess
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (Think, NoThink, NoThinking, Budget, EarlyExit, DontOverthink)
+    s.name: s for s in (Think, NoThink, NoThinking, Budget, EarlyExit, ThinkLess, Parallel, DontOverthink)
 }
 
 

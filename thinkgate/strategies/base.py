@@ -63,10 +63,15 @@ def assistant_prefill(fmt: ThinkingFormat, prompt: str, request: Request, mode: 
 
 def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, backend: Backend, prompt: str,
            assistant_text: str, written: int, finish_reason: str, trace: list[TraceEvent],
-           started: float) -> Result:
-    """Split an assistant turn into reasoning and answer and account its tokens."""
+           started: float, injected: list[str] = (), reasoning_tokens: int | None = None) -> Result:
+    """Split an assistant turn into reasoning and answer and account its tokens.
+
+    `injected` lists text the strategy (not the model) put inside the thought — a prefilled thought, a
+    budget stop message, a "Wait": its tokens are not counted as thinking the model did."""
     reasoning, answer, closed = fmt.split(assistant_text)
-    usage = Usage(prompt_tokens=backend.count_tokens(prompt), reasoning_tokens=backend.count_tokens(reasoning),
+    think = (reasoning_tokens if reasoning_tokens is not None else
+             backend.count_tokens(reasoning) - sum(backend.count_tokens(x.strip()) for x in injected))
+    usage = Usage(prompt_tokens=backend.count_tokens(prompt), reasoning_tokens=max(0, think),
                   answer_tokens=backend.count_tokens(answer), completion_tokens=written)
     return Result(reasoning=reasoning, answer=answer, closed=closed, finish_reason=finish_reason, usage=usage,
                   strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started)
@@ -74,13 +79,15 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
 
 def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, fmt: ThinkingFormat,
                 mode_of, extra_prefill=None) -> list[Result]:
-    """Render each request in its mode (plus an optional prefill: a function of the rendered prompt),
-    generate once, split. Batched."""
+    """Render each request in its mode (plus an optional prefill: a function of the rendered prompt whose
+    text is not counted as the model's thinking), generate once, split. Batched."""
     started = time.time()
     modes = [mode_of(r) for r in requests]
     prompts = [fmt.render(r.messages, m) for r, m in zip(requests, modes)]
+    injected = [""] * len(prompts)
     if extra_prefill:
-        prompts = [p + extra_prefill(p) for p in prompts]
+        injected = [extra_prefill(p) for p in prompts]
+        prompts = [p + x for p, x in zip(prompts, injected)]
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]
     # group requests with equal sampling so one generate call serves them all
     results: list[Result | None] = [None] * len(requests)
@@ -94,5 +101,11 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
             trace = [TraceEvent(kind="generate", detail={"tokens": gen.tokens, "finish": gen.finish_reason,
                                                          "prefill": prefills[i]})]
             results[i] = finish(requests[i], strategy.spec, modes[i], fmt, backend, prompts[i],
-                                prefills[i] + gen.text, gen.tokens, gen.finish_reason, trace, started)
+                                prefills[i] + gen.text, gen.tokens, gen.finish_reason, trace, started,
+                                injected=[_reasoning_part(fmt, injected[i])])
     return results  # type: ignore[return-value]
+
+
+def _reasoning_part(fmt: ThinkingFormat, injected: str) -> str:
+    """The part of an injected prefill that lands inside the thought."""
+    return injected.split(fmt.close_tag)[0].replace(fmt.open_tag, "")

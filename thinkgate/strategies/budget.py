@@ -58,7 +58,8 @@ class Budget(Strategy):
         close = fmt.close_tag
         prompts = [fmt.render(r.messages, "think") for r in requests]
         texts = [assistant_prefill(fmt, pr, r, "think") for pr, r in zip(prompts, requests)]
-        written = [0] * len(requests)  # thinking tokens the model wrote
+        written = [0] * len(requests)  # tokens the model wrote while thinking, its own end tag included
+        thought = [0] * len(requests)  # thinking tokens: the same without the end tag
         extensions = [0] * len(requests)
         traces: list[list[TraceEvent]] = [[] for _ in requests]
         open_ = list(range(len(requests)))
@@ -66,7 +67,7 @@ class Budget(Strategy):
             caps = {}
             for i in open_:
                 room = requests[i].sampling.max_tokens - written[i]
-                caps[i] = max(1, min(room, (p.max - written[i]) if p.max is not None else room))
+                caps[i] = max(1, min(room, (p.max - thought[i]) if p.max is not None else room))
             # one generate call per distinct cap keeps the batch simple and exact
             nxt = []
             for cap in sorted(set(caps.values())):
@@ -77,32 +78,31 @@ class Budget(Strategy):
                     gen = g[0]
                     texts[i] += gen.text
                     written[i] += gen.tokens
+                    thought[i] += gen.tokens - (backend.count_tokens(gen.stop) if gen.stop else 0)
                     closed_early = gen.finish_reason == "stop"
                     traces[i].append(TraceEvent(kind="think", detail={"tokens": gen.tokens, "closed": closed_early}))
-                    if closed_early and p.min and written[i] < p.min and extensions[i] < p.max_extensions:
+                    if closed_early and p.min and thought[i] < p.min and extensions[i] < p.max_extensions:
                         extensions[i] += 1
                         texts[i] += ("\n" if not texts[i].endswith("\n") else "") + p.wait
-                        traces[i].append(TraceEvent(kind="extend", detail={"at": written[i], "inject": p.wait}))
+                        traces[i].append(TraceEvent(kind="extend", detail={"at": thought[i], "inject": p.wait}))
                         nxt.append(i)
                     elif closed_early:
                         texts[i] += close
-                    elif p.max is not None and written[i] >= p.max:
+                    elif p.max is not None and thought[i] >= p.max:
                         texts[i] += p.stop_message + close
-                        traces[i].append(TraceEvent(kind="budget_stop", detail={"at": written[i],
+                        traces[i].append(TraceEvent(kind="budget_stop", detail={"at": thought[i],
                                                                                 "inject": p.stop_message + close}))
                     # else: the request's max_tokens ran out inside thinking; it stays unclosed
             open_ = nxt
-        results = []
-        answer_prompts = {i: prompts[i] + texts[i] for i in range(len(requests)) if texts[i].endswith(close)}
+        # every closed thought gets its answer, with what is left of the request's budget
+        jobs = {i: max(p.answer_tokens, requests[i].sampling.max_tokens - written[i])
+                for i in range(len(requests)) if texts[i].endswith(close)}
         answers = {}
-        for i, pr in answer_prompts.items():
-            room = max(p.answer_tokens, requests[i].sampling.max_tokens - written[i])
-            answers[i] = (room, pr)
-        for room in sorted({r for r, _ in answers.values()}):
-            idx = [i for i, (r, _) in answers.items() if r == room]
-            gens = backend.generate([answers[i][1] for i in idx], gen_params(requests[idx[0]], max_tokens=room))
-            for i, g in zip(idx, gens):
-                answers[i] = g[0]
+        for room in sorted(set(jobs.values())):
+            idx = [i for i, r in jobs.items() if r == room]
+            gens = backend.generate([prompts[i] + texts[i] for i in idx], gen_params(requests[idx[0]], max_tokens=room))
+            answers.update((i, g[0]) for i, g in zip(idx, gens))
+        results = []
         for i, r in enumerate(requests):
             gen = answers.get(i)
             text = texts[i] + (gen.text if gen else "")
@@ -111,5 +111,5 @@ class Budget(Strategy):
             if gen:
                 traces[i].append(TraceEvent(kind="answer", detail={"tokens": gen.tokens}))
             results.append(finish(r, self.spec, "think", fmt, backend, prompts[i], text, total, reason,
-                                  traces[i], started))
+                                  traces[i], started, reasoning_tokens=thought[i]))
         return results

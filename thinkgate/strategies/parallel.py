@@ -1,0 +1,89 @@
+"""`parallel`: N independent no-thinking answers, aggregated by a confidence-weighted vote
+(NoThinking + parallel scaling, Ma et al. 2025).
+
+Each request gets `n` samples in the format's no-thinking mode at `temperature`. With per-token log
+probabilities, samples are ranked by self-certainty (mean over tokens of KL(uniform || p)) and the
+sample at rank r (0 = most certain) gets (n - r) ** `power` votes (a Borda count); votes are summed per
+distinct answer and the answer with most votes wins. Without log probabilities it is a majority vote.
+
+Parameters (defaults): `n` (8), `temperature` (0.7), `power` (0.5, the paper's), `vote` ("auto": borda
+when the backend has logprobs, else majority; "borda" fails on a backend without them). Chosen where
+the paper is silent: answers are compared after collapsing whitespace and dropping a final period; ties
+go to the answer whose best sample is most certain. The paper's verifier selection needs a checker that
+does not know the reference answer; the bench's tasks only have reference verifiers, so it is not used.
+Usage: `completion_tokens` counts all n samples; `answer_tokens` is the chosen answer's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Literal
+
+from pydantic import Field
+
+from ..backends.base import LOGPROBS
+from ..types import TraceEvent
+from .base import Params, Strategy, finish, gen_params
+
+
+class ParallelParams(Params):
+    n: int = Field(default=8, ge=1)
+    temperature: float = Field(default=0.7, ge=0.0)
+    power: float = Field(default=0.5, ge=0.0)
+    vote: Literal["auto", "borda", "majority"] = "auto"
+
+
+def normalize(answer: str) -> str:
+    return " ".join(answer.split()).rstrip(".")
+
+
+def borda(answers: list[str], certainty: list[float], power: float) -> tuple[str, dict[str, float]]:
+    order = sorted(range(len(answers)), key=lambda i: -certainty[i])
+    votes: dict[str, float] = defaultdict(float)
+    best: dict[str, int] = {}
+    for rank, i in enumerate(order):
+        key = normalize(answers[i])
+        votes[key] += (len(answers) - rank) ** power
+        best.setdefault(key, rank)
+    winner = max(votes, key=lambda k: (votes[k], -best[k]))
+    return winner, dict(votes)
+
+
+class Parallel(Strategy):
+    name = "parallel"
+    Params = ParallelParams
+
+    def run_batch(self, requests, backend, fmt):
+        p = self.params
+        use_lp = p.vote == "borda" or (p.vote == "auto" and LOGPROBS in backend.capabilities)
+        if p.vote == "borda":
+            backend.require(LOGPROBS, "strategy 'parallel' with vote=borda")
+        started = time.time()
+        prompts = [fmt.render(r.messages, "nothink") for r in requests]
+        prefill = fmt.render(requests[0].messages, "nothink")[len(fmt.render(requests[0].messages, "auto")):] if requests else ""
+        results = [None] * len(requests)
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, r in enumerate(requests):
+            groups[r.sampling.model_dump_json()].append(i)
+        for idx in groups.values():
+            params = gen_params(requests[idx[0]], n=p.n, logprobs=use_lp).model_copy(update={"temperature": p.temperature})
+            for i, samples in zip(idx, backend.generate([prompts[k] for k in idx], params)):
+                answers = [fmt.split(prefill + g.text)[1] for g in samples]
+                if use_lp:
+                    certainty = [g.self_certainty if g.self_certainty is not None else float("-inf") for g in samples]
+                    winner, votes = borda(answers, certainty, p.power)
+                else:
+                    certainty = [0.0] * len(samples)
+                    winner, votes = borda(answers, certainty, 0.0)  # power 0: one vote each
+                chosen = next(k for k, a in enumerate(answers) if normalize(a) == winner)
+                trace = [TraceEvent(kind="samples", detail={"n": p.n, "answers": [a[:40] for a in answers],
+                                                             "certainty": [round(c, 3) for c in certainty]}),
+                         TraceEvent(kind="vote", detail={"method": "borda" if use_lp else "majority",
+                                                          "votes": {k[:40]: round(v, 3) for k, v in votes.items()},
+                                                          "winner": winner[:40]})]
+                total = sum(g.tokens for g in samples)
+                finish_reason = samples[chosen].finish_reason
+                results[i] = finish(requests[i], self.spec, "nothink", fmt, backend, prompts[i],
+                                    prefill + samples[chosen].text, total, finish_reason, trace, started)
+        return results
