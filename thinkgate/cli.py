@@ -89,19 +89,35 @@ def ask(
 
 @app.command()
 def bench(
-    strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated strategy specs, e.g. think,nothink.")] = "think,nothink",
+    strategies: Annotated[str, typer.Option("--strategies", help=(
+        "Comma-separated strategy specs: name or name:key=value,... e.g. think,nothink,budget:max=64,min=16. "
+        "'oracle' adds the per-item cheapest correct of think and nothink."))] = "think,nothink",
     suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites: over, under, mip.")] = "over,under,mip",
     model: ModelOpt = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON here.")] = None,
     max_tokens: MaxTokensOpt = 768,
     temperature: TemperatureOpt = 0.0,
+    top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0)] = 1.0,
+    top_k: Annotated[int, typer.Option("--top-k", min=0, help="0: no top-k cut.")] = 0,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Samples per item (seeds seed..seed+n-1).")] = 1,
     seed: SeedOpt = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N items of each suite.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Requests per generate call.")] = 64,
+    cache: Annotated[Path, typer.Option("--cache", help="Append-only results cache (JSONL).")] = Path(".thinkgate/bench-cache.jsonl"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore (and do not read) the cache.")] = False,
+    report_dir: Annotated[Optional[Path], typer.Option("--report", help="Write an HTML report with plots to this folder.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help=(
+        "Score external items instead of the embedded suites: a JSONL file (OptimalThinkingBench-, GSM8K- or "
+        "MATH-style) or hf:NAME[:CONFIG][:SPLIT] for a Hugging Face dataset."))] = None,
+    data_suite: Annotated[str, typer.Option("--data-suite", help="Suite of --data records that name none: over or under.")] = "under",
+    t_max: Annotated[Optional[int], typer.Option("--t-max", min=1, help=(
+        "AUC_OAA horizon in thinking tokens; default 150 on the embedded suites, 1000 (the paper's) on --data."))] = None,
 ) -> None:
-    """Score strategies on the fixed test splits: accuracy, thinking and answer tokens, think rate."""
+    """Score strategies on the fixed test splits: accuracy, thinking and answer tokens, think rate,
+    AUC_OAA / Acc_ut / F1_otb, per family and difficulty. Rows are cached; a killed run resumes."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .bench.cache import ResultsCache, model_fingerprint
     from .bench.runner import report, run_suite
     from .tasks import SUITES, load_split
     from .types import Sampling
@@ -110,21 +126,44 @@ def bench(
     for s in suite_list:
         if s not in SUITES:
             fail(f"unknown suite {s!r} in --suites; known: {', '.join(SUITES)}")
-    backend = _backend(model, batch_size=batch_size)
-    gates = [_gate(backend, spec) for spec in (s.strip() for s in strategies.split(",")) if spec]
-    if not gates:
+    specs = [s.strip() for s in strategies.split(",") if s.strip()]
+    if not specs:
         fail("--strategies is empty")
-    data = {s: load_split(s)[:limit] for s in suite_list}
-    sampling = Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed)
+    with_oracle = "oracle" in specs
+    if with_oracle:
+        specs = [s for s in specs if s != "oracle"]
+        specs += [s for s in ("think", "nothink") if s not in specs]
+    backend = _backend(model, batch_size=batch_size)
+    gates = [_gate(backend, spec) for spec in specs]
+    try:
+        store = None if fresh else ResultsCache(cache)
+    except ValueError as e:
+        fail(str(e))
+    if data:
+        from .tasks.external import load_external
+
+        try:
+            items = load_external(data, data_suite)
+        except ValueError as e:
+            fail(str(e))
+        by_suite: dict = {}
+        for it in items:
+            by_suite.setdefault(it.suite, []).append(it)
+        suites_data = {s: v[:limit] for s, v in by_suite.items()}
+    else:
+        suites_data = {s: load_split(s)[:limit] for s in suite_list}
+    sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
+    model_key = model_fingerprint(backend.model_id)
     started = time.time()
     rows = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as progress:
         for gate in gates:
-            for suite, items in data.items():
-                bar = progress.add_task(f"{gate.strategy.spec} · {suite}", total=len(items))
-                rows += run_suite(gate, items, sampling, chunk=batch_size, advance=lambda n, b=bar: progress.advance(b, n))
-    out = report(backend.model_id, rows)
+            for suite, items in suites_data.items():
+                bar = progress.add_task(f"{gate.strategy.spec} · {suite}", total=len(items) * samples)
+                rows += run_suite(gate, items, sampling, model_key, store, samples=samples, chunk=batch_size,
+                                  advance=lambda n, b=bar: progress.advance(b, n))
+    out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None))
     out["wall_s"] = round(time.time() - started, 1)
     table = Table(title=f"thinkgate bench · {Path(backend.model_id).name} · {out['wall_s']}s")
     for col in ("strategy", "suite", "n", "accuracy", "think tok", "answer tok", "think rate"):
@@ -133,10 +172,22 @@ def bench(
         table.add_row(r["strategy"], r["suite"], str(r["n"]), f"{r['accuracy']:.3f}", f"{r['think_tokens_mean']:.1f}",
                       f"{r['answer_tokens_mean']:.1f}", f"{r['think_rate']:.2f}")
     console.print(table)
+    if out["summary"]:
+        t2 = Table(title="OptimalThinkingBench metrics (over + under)")
+        for col in ("strategy", "AUC_OAA", "Acc_ut", "F1_otb", "think tok", "accuracy"):
+            t2.add_column(col, justify="left" if col == "strategy" else "right")
+        for r in out["summary"]:
+            t2.add_row(r["strategy"], f"{r['auc_oaa']:.3f}", f"{r['acc_ut']:.3f}", f"{r['f1_otb']:.3f}",
+                       f"{r['think_tokens_mean']:.1f}", f"{r['accuracy']:.3f}")
+        console.print(t2)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(out, indent=1))
         console.print(f"[dim]wrote {json_out}[/]")
+    if report_dir:
+        from .bench.report import write_report
+
+        console.print(f"[dim]wrote {write_report(out, all_rows, report_dir)}[/]")
 
 
 def _mixture(text: str) -> dict[str, float]:

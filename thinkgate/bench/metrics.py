@@ -30,6 +30,12 @@ class Row(BaseModel):
     answer: str
 
 
+DEFAULT_T_MAX = 1000  # OptimalThinkingBench's
+# The embedded suites' own t_max: its simple items need 60-100 thinking tokens when the model thinks, so
+# the paper's 1000 would score always-think almost as well as not thinking. 150 makes the metric tell.
+SUITE_T_MAX = {"over": 150}
+
+
 def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
@@ -59,3 +65,50 @@ def breakdown(rows: Iterable[Row]) -> list[dict]:
         groups[(r.strategy, r.suite, r.family, r.difficulty)].append(r)
     return [{"strategy": s, "suite": q, "family": f, "difficulty": d, **aggregate(g)}
             for (s, q, f, d), g in sorted(groups.items(), key=lambda kv: kv[0])]
+
+
+def oaa_auc(rows: list[Row], t_max: int) -> float:
+    """AUC of overthinking-adjusted accuracy, per sample: correct * max(0, t_max - thinking) / t_max."""
+    return _mean([float(r.correct) * max(0, t_max - r.think_tokens) / t_max for r in rows])
+
+
+def f1(a: float, b: float) -> float:
+    return 2 * a * b / (a + b) if a + b > 0 else 0.0
+
+
+def summary(rows: list[Row], t_max: int | None = None) -> list[dict]:
+    """One row per strategy over the over + under suites: AUC_OAA (over), Acc_ut (under), F1_otb."""
+    by: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        by[r.strategy].append(r)
+    out = []
+    for strategy, rs in by.items():
+        over = [r for r in rs if r.suite == "over"]
+        under = [r for r in rs if r.suite == "under"]
+        if not over or not under:
+            continue
+        auc = oaa_auc(over, t_max or SUITE_T_MAX.get("over", DEFAULT_T_MAX))
+        acc_ut = _mean([float(r.correct) for r in under])
+        both = over + under
+        out.append({"strategy": strategy, "auc_oaa": round(auc, 4), "acc_ut": round(acc_ut, 4),
+                    "f1_otb": round(f1(auc, acc_ut), 4),
+                    "think_tokens_mean": round(_mean([r.think_tokens for r in both]), 2),
+                    "accuracy": round(_mean([float(r.correct) for r in both]), 4)})
+    return out
+
+
+def oracle_rows(rows: list[Row], think: str = "think", nothink: str = "nothink") -> list[Row]:
+    """Per (item, sample): the cheaper of the no-thinking and thinking outcomes that is correct; when
+    neither is, the no-thinking outcome (the cheapest wrong answer)."""
+    pairs: dict[tuple, dict[str, Row]] = defaultdict(dict)
+    for r in rows:
+        if r.strategy in (think, nothink):
+            pairs[(r.suite, r.item, r.sample)][r.strategy] = r
+    out = []
+    for both in pairs.values():
+        if len(both) < 2:
+            continue
+        t, n = both[think], both[nothink]
+        pick = n if n.correct or not t.correct else t
+        out.append(pick.model_copy(update={"strategy": "oracle"}))
+    return out

@@ -1,41 +1,68 @@
-"""Run strategies over suites through the shared library call and score every item."""
+"""Run strategies over suites through the shared library call, score every (item, sample), cache rows."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from ..gate import Gate
 from ..strategies import Strategy
 from ..tasks import Item, get_task
-from ..types import Request, Sampling
-from .metrics import Row, breakdown, results_table
+from ..types import Request, Result, Sampling
+from .cache import ResultsCache, row_key
+from .metrics import Row, breakdown, oracle_rows, results_table, summary
 
 
-def score(strategy: Strategy, items: list[Item], results, sample: int = 0) -> list[Row]:
-    rows = []
-    for item, res in zip(items, results):
-        task = get_task(item.family)
-        rows.append(Row(strategy=strategy.spec, suite=item.suite, family=item.family, difficulty=item.difficulty,
-                        item=item.id, sample=sample, correct=task.verify(item, res.answer),
-                        think_tokens=res.usage.reasoning_tokens, answer_tokens=res.usage.answer_tokens,
-                        closed=res.closed, finish_reason=res.finish_reason, wall_s=round(res.wall_s, 4),
-                        answer=res.answer[:200]))
-    return rows
+def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: float) -> Row:
+    return Row(strategy=strategy.spec, suite=item.suite, family=item.family, difficulty=item.difficulty,
+               item=item.id, sample=sample, correct=get_task(item.family).verify(item, res.answer),
+               think_tokens=res.usage.reasoning_tokens, answer_tokens=res.usage.answer_tokens,
+               closed=res.closed, finish_reason=res.finish_reason, wall_s=round(wall_s, 4), answer=res.answer[:200])
 
 
-def run_suite(gate: Gate, items: list[Item], sampling: Sampling, chunk: int = 64,
-              advance: Callable[[int], None] | None = None) -> list[Row]:
-    """All items of one suite through one gate, `chunk` requests per library call."""
-    rows: list[Row] = []
-    for start in range(0, len(items), chunk):
-        part = items[start:start + chunk]
-        requests = [Request.of(it.prompt, sampling=sampling) for it in part]
-        results = gate.run_batch(requests)
-        rows.extend(score(gate.strategy, part, results))
+def sample_seed(sampling: Sampling, k: int) -> Sampling:
+    """Sample k of an item: greedy stays greedy; sampling gets seed + k so samples differ reproducibly."""
+    if sampling.temperature == 0:
+        return sampling
+    return sampling.model_copy(update={"seed": (sampling.seed or 0) + k})
+
+
+def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str, cache: ResultsCache | None = None,
+              samples: int = 1, chunk: int = 64, advance: Callable[[int], None] | None = None) -> list[Row]:
+    """All (item, sample) pairs of one suite through one gate, `chunk` requests per library call.
+    Rows already in the cache are reused; new rows are appended to it as each chunk finishes."""
+    spec, skey = gate.strategy.spec, sampling.model_dump_json()
+    done: dict[str, Row] = {}
+    todo: list[tuple[str, Item, int]] = []
+    for k in range(samples):
+        for it in items:
+            key = row_key(model_key, spec, it.suite, it.id, k, skey)
+            row = cache.get(key) if cache else None
+            if row is not None:
+                done[key] = row
+            else:
+                todo.append((key, it, k))
+    if advance and done:
+        advance(len(done))
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        t0 = time.time()
+        results = gate.run_batch([Request.of(it.prompt, sampling=sample_seed(sampling, k)) for _, it, k in part])
+        per = (time.time() - t0) / len(part)
+        new = [(key, score(gate.strategy, it, res, k, per)) for (key, it, k), res in zip(part, results)]
+        if cache:
+            cache.add(new)
+        done.update(new)
         if advance:
             advance(len(part))
-    return rows
+    order = {row_key(model_key, spec, it.suite, it.id, k, skey): n
+             for n, (k, it) in enumerate((k, it) for k in range(samples) for it in items)}
+    return [done[key] for key in sorted(done, key=order.__getitem__)]
 
 
-def report(model: str, rows: list[Row]) -> dict:
-    return {"model": model, "results": results_table(rows), "breakdown": breakdown(rows)}
+def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | None = None) -> tuple[dict, list[Row]]:
+    """The bench's JSON and the rows it was computed from (oracle rows added when asked)."""
+    if with_oracle:
+        rows = rows + oracle_rows(rows)
+    out = {"model": model, "results": results_table(rows), "summary": summary(rows, t_max), "breakdown": breakdown(rows)}
+    return out, rows

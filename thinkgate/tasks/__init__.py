@@ -31,6 +31,10 @@ SHARED_SPACE = frozenset({"arith1"})
 
 
 def get_task(family: str) -> Task:
+    if family.startswith("external:"):
+        from .external import ExternalTask
+
+        return ExternalTask()
     try:
         return FAMILIES[family]()
     except KeyError:

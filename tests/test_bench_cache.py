@@ -1,0 +1,80 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from thinkgate.bench.cache import ResultsCache
+from thinkgate.bench.metrics import Row, f1, oaa_auc, oracle_rows, summary
+
+
+def row(strategy="think", suite="over", item="a", correct=True, think=10, sample=0):
+    return Row(strategy=strategy, suite=suite, family="f", difficulty=1, item=item, sample=sample, correct=correct,
+               think_tokens=think, answer_tokens=1, closed=True, finish_reason="stop", wall_s=0.1, answer="x")
+
+
+def test_metrics_are_per_sample_then_averaged():
+    # one item, two samples: right with 900 thinking tokens, wrong with 0. Per sample: (0.1 + 0) / 2.
+    rows = [row(correct=True, think=900, sample=0), row(correct=False, think=0, sample=1)]
+    assert oaa_auc(rows, 1000) == pytest.approx(0.05)
+    # averaging first would give 0.5 * (1000 - 450) / 1000 = 0.275: not what we compute
+    assert f1(0.5, 0.5) == pytest.approx(0.5) and f1(0, 0) == 0
+
+
+def test_oracle_picks_the_cheapest_correct_mode():
+    rows = [row("think", item="a", correct=True, think=50), row("nothink", item="a", correct=True, think=0),
+            row("think", item="b", correct=True, think=80), row("nothink", item="b", correct=False, think=0),
+            row("think", item="c", correct=False, think=90), row("nothink", item="c", correct=False, think=0)]
+    picked = {r.item: (r.correct, r.think_tokens) for r in oracle_rows(rows)}
+    assert picked == {"a": (True, 0), "b": (True, 80), "c": (False, 0)}
+    rows += [row("think", suite="under", item="u", think=100), row("nothink", suite="under", item="u", correct=False)]
+    s = {r["strategy"]: r for r in summary(rows + oracle_rows(rows), t_max=100)}
+    assert s["oracle"]["f1_otb"] >= max(s["think"]["f1_otb"], s["nothink"]["f1_otb"])
+
+
+def test_cache_drops_a_torn_last_line_and_appends_cleanly(tmp_path):
+    path = tmp_path / "c.jsonl"
+    cache = ResultsCache(path)
+    cache.add([("k1", row(item="1")), ("k2", row(item="2"))])
+    with open(path, "a") as f:
+        f.write('{"key": "k3", "row": {"strat')  # killed mid-write
+    cache = ResultsCache(path)
+    assert set(cache.rows) == {"k1", "k2"}
+    cache.add([("k3", row(item="3")), ("k1", row(item="1"))])  # k1 again: not duplicated
+    lines = path.read_text().splitlines()
+    assert [json.loads(x)["key"] for x in lines] == ["k1", "k2", "k3"]
+
+
+def test_cache_refuses_a_corrupt_middle_line(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"key": "k1", "row": {}}\nnot json\n')
+    with pytest.raises(ValueError, match="c.jsonl:1"):
+        ResultsCache(path)
+
+
+def test_sigkill_during_bench_loses_and_duplicates_no_row(tmp_path):
+    cache = tmp_path / "cache.jsonl"
+    cmd = [sys.executable, "-m", "thinkgate.cli", "bench", "--strategies", "think,nothink", "--suites", "over,under",
+           "--limit", "6", "--batch-size", "2", "--cache", str(cache), "--json", str(tmp_path / "out.json")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if cache.exists() and len(cache.read_bytes().splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "bench finished before it could be killed; make the run longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {json.loads(x)["key"]: x for x in cache.read_text().splitlines() if x.endswith("}")}
+    assert 4 <= len(before) < 24
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lines = cache.read_text().splitlines()
+    keys = [json.loads(x)["key"] for x in lines]
+    assert len(keys) == len(set(keys)) == 24  # 2 strategies x 2 suites x 6 items, each once
+    after = dict(zip(keys, lines))
+    assert all(after[k] == v for k, v in before.items())  # finished rows kept as they were
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert sum(r["n"] for r in out["results"]) == 24

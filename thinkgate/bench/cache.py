@@ -1,0 +1,76 @@
+"""Append-only JSONL cache of bench rows, flushed per row, so a killed run resumes where it stopped.
+
+Each line is one scored (item, sample) under a key of (model fingerprint, strategy spec, suite, item id,
+sample index, sampling settings). Reading skips a final line cut short by a kill (and the next write
+starts on a fresh line), so a crash at any moment neither loses a finished row nor duplicates one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .metrics import Row
+
+
+def model_fingerprint(model_dir: str | Path) -> str:
+    """Path plus a hash of config.json and the weights' sizes: a retrained model gets a new key."""
+    folder = Path(model_dir)
+    h = hashlib.sha1(str(folder.resolve()).encode())
+    for name in sorted(os.listdir(folder)) if folder.is_dir() else []:
+        p = folder / name
+        if name == "config.json":
+            h.update(p.read_bytes())
+        elif name.endswith((".safetensors", ".bin")):
+            st = p.stat()
+            h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def row_key(model: str, strategy: str, suite: str, item: str, sample: int, sampling: str) -> str:
+    return "|".join([model, strategy, suite, item, str(sample), sampling])
+
+
+class ResultsCache:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.rows: dict[str, Row] = {}
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        raw = self.path.read_bytes()
+        lines = raw.split(b"\n")
+        complete = raw.endswith(b"\n")
+        good_bytes = 0
+        for no, line in enumerate(lines):
+            last = no == len(lines) - 1
+            if last and not line:
+                break
+            try:
+                rec = json.loads(line)
+                self.rows[rec["key"]] = Row.model_validate(rec["row"])
+            except (json.JSONDecodeError, KeyError, ValueError) as e:
+                if last and not complete:  # a write cut short by a kill: drop it
+                    break
+                raise ValueError(f"{self.path}:{no + 1}: corrupt cache line ({e}); delete the file or use --fresh") from None
+            good_bytes += len(line) + 1
+        if good_bytes < len(raw):  # truncate the torn tail so appends start on a fresh line
+            with open(self.path, "r+b") as f:
+                f.truncate(good_bytes)
+
+    def get(self, key: str) -> Row | None:
+        return self.rows.get(key)
+
+    def add(self, items: list[tuple[str, Row]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as f:
+            for key, row in items:
+                if key in self.rows:
+                    continue
+                f.write(json.dumps({"key": key, "row": row.model_dump()}) + "\n")
+                f.flush()
+                self.rows[key] = row
+            os.fsync(f.fileno())

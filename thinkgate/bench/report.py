@@ -1,0 +1,171 @@
+"""`thinkgate bench --report DIR`: one HTML page with PNG plots.
+
+- frontier.png: accuracy (over + under) against mean thinking tokens, one point per strategy, the
+  Pareto frontier drawn through the best trade-offs and the oracle marked;
+- difficulty.png: accuracy by difficulty for each family of the `under` suite, one line per strategy;
+- thinking_hist.png: histograms of thinking tokens per strategy;
+- budget.png (when several `budget` rows with a `max` ran): `under` accuracy against the maximum budget.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from .metrics import Row
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def frontier_points(rows: list[Row]) -> dict[str, tuple[float, float]]:
+    by: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        if r.suite in ("over", "under"):
+            by[r.strategy].append(r)
+    return {s: (sum(r.think_tokens for r in rs) / len(rs), sum(r.correct for r in rs) / len(rs))
+            for s, rs in by.items() if rs}
+
+
+def pareto(points: dict[str, tuple[float, float]]) -> list[str]:
+    """Strategies no other strategy beats on both cost (fewer tokens) and accuracy."""
+    best, front = -1.0, []
+    for name, (cost, acc) in sorted(points.items(), key=lambda kv: (kv[1][0], -kv[1][1])):
+        if acc > best:
+            front.append(name)
+            best = acc
+    return front
+
+
+def plot_frontier(rows: list[Row], path: Path) -> None:
+    plt = _plt()
+    pts = frontier_points(rows)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    front = pareto(pts)
+    ax.plot([pts[s][0] for s in front], [pts[s][1] for s in front], "-", color="#999", zorder=1, label="frontier")
+    for name, (x, y) in pts.items():
+        oracle = name == "oracle"
+        ax.scatter([x], [y], s=90 if oracle else 40, marker="*" if oracle else "o", zorder=2,
+                   color="#d62728" if oracle else "#1f77b4")
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xlabel("mean thinking tokens per item (over + under)")
+    ax.set_ylabel("accuracy (over + under)")
+    ax.set_title("Accuracy vs thinking tokens")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_difficulty(rows: list[Row], path: Path, suite: str = "under") -> None:
+    plt = _plt()
+    fams = sorted({r.family for r in rows if r.suite == suite})
+    if not fams:
+        return
+    cols = min(3, len(fams))
+    nrows = (len(fams) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
+    strategies = list(dict.fromkeys(r.strategy for r in rows))
+    for ax, fam in zip(axes.flat, fams):
+        for s in strategies:
+            acc: dict[int, list[bool]] = defaultdict(list)
+            for r in rows:
+                if r.family == fam and r.strategy == s:
+                    acc[r.difficulty].append(r.correct)
+            if acc:
+                xs = sorted(acc)
+                ax.plot(xs, [sum(acc[x]) / len(acc[x]) for x in xs], "o-", label=s, markersize=3)
+        ax.set_title(fam, fontsize=10)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel("difficulty")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(fams):]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("accuracy")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"Accuracy by difficulty ({suite})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_histograms(rows: list[Row], path: Path) -> None:
+    plt = _plt()
+    strategies = [s for s in dict.fromkeys(r.strategy for r in rows)]
+    fig, axes = plt.subplots(len(strategies), 1, figsize=(7, 1.6 * len(strategies) + 0.6), squeeze=False, sharex=True)
+    top = max((r.think_tokens for r in rows), default=1) or 1
+    bins = list(range(0, top + top // 40 + 2, max(1, top // 40)))
+    for ax, s in zip(axes.flat, strategies):
+        ax.hist([r.think_tokens for r in rows if r.strategy == s], bins=bins, color="#1f77b4")
+        ax.set_ylabel(s, rotation=0, ha="right", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes.flat[-1].set_xlabel("thinking tokens per item")
+    fig.suptitle("Thinking tokens per strategy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def budget_curve(rows: list[Row]) -> list[tuple[int, float]]:
+    """(max budget, under accuracy) for every budget row with a `max`, sorted by budget."""
+    acc: dict[int, list[bool]] = defaultdict(list)
+    for r in rows:
+        m = re.match(r"budget:.*\bmax=(\d+)", r.strategy)
+        if m and r.suite == "under":
+            acc[int(m.group(1))].append(r.correct)
+    return sorted((b, sum(v) / len(v)) for b, v in acc.items())
+
+
+def plot_budget(rows: list[Row], path: Path) -> bool:
+    curve = budget_curve(rows)
+    if len(curve) < 2:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.plot([b for b, _ in curve], [a for _, a in curve], "o-")
+    ax.set_xlabel("maximum thinking budget (tokens)")
+    ax.set_ylabel("accuracy on under")
+    ax.set_title("Budget forcing: accuracy vs maximum budget")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _table(rows: list[dict], cols: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(out: dict, rows: list[Row], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_frontier(rows, folder / "frontier.png")
+    plot_difficulty(rows, folder / "difficulty.png")
+    plot_histograms(rows, folder / "thinking_hist.png")
+    has_budget = plot_budget(rows, folder / "budget.png")
+    imgs = ["frontier.png", "difficulty.png", "thinking_hist.png"] + (["budget.png"] if has_budget else [])
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>thinkgate bench</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
+img{{max-width:100%;margin:1em 0;border:1px solid #eee}}</style></head><body>
+<h1>thinkgate bench</h1><p>model: <code>{html.escape(out['model'])}</code> · wall time {out.get('wall_s', '?')} s</p>
+<h2>OptimalThinkingBench metrics (over + under)</h2>
+{_table(out.get('summary', []), ['strategy', 'auc_oaa', 'acc_ut', 'f1_otb', 'think_tokens_mean', 'accuracy'])}
+<h2>Per suite</h2>
+{_table(out['results'], ['strategy', 'suite', 'n', 'accuracy', 'think_tokens_mean', 'answer_tokens_mean', 'think_rate'])}
+{''.join(f'<img src="{i}" alt="{i}">' for i in imgs)}
+</body></html>"""
+    path = folder / "index.html"
+    path.write_text(page)
+    return path

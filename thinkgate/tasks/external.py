@@ -1,0 +1,183 @@
+"""External data: JSONL files (OptimalThinkingBench-style, GSM8K-style, MATH-style, or plain
+question/answer) and Hugging Face datasets by name, turned into items with answer extraction and a
+verifier per answer type.
+
+Field names are matched by alias, so the common layouts load without a mapping:
+- question: `question`, `prompt`, `problem`, `input`
+- answer: `answer`, `gold`, `target`, `final_answer`; GSM8K's "... #### 42" keeps what follows `####`;
+  a MATH `solution` without an `answer` gives the last `\\boxed{}` in it
+- answer type: `answer_type` or `metadata.answer_type` (numeric, mcq, short, open...); guessed when absent
+- options for multiple choice: `options` or `choices` (list), rendered as "A. ...", "B. ..."
+- suite: `suite` or `split` ("over"/"under"; OptimalThinkingBench calls them overthinking/underthinking),
+  else the `--data-suite` given.
+
+Answers are extracted from the model's answer text in this order: the last `\\boxed{...}`, a
+"Final answer:" / "The answer is" line, then by type: an option letter for mcq, the last number for
+numeric, the whole text otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from .base import Item, Task
+
+Q_KEYS = ("question", "prompt", "problem", "input")
+A_KEYS = ("answer", "gold", "target", "final_answer")
+SUITE_ALIASES = {"over": "over", "overthinking": "over", "under": "under", "underthinking": "under", "mip": "mip"}
+_NUM = r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?"
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...}, braces balanced."""
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return None
+    i, depth, out = start + len("\\boxed{"), 1, []
+    while i < len(text):
+        c = text[i]
+        depth += c == "{"
+        depth -= c == "}"
+        if depth == 0:
+            return "".join(out).strip()
+        out.append(c)
+        i += 1
+    return None
+
+
+def extract_answer(text: str, answer_type: str = "short") -> str:
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return boxed
+    m = re.findall(r"(?:final answer|the answer is)\s*[:is]*\s*(.+)", text, flags=re.I)
+    candidate = m[-1].strip().rstrip(".") if m else text.strip()
+    if answer_type == "mcq":
+        letters = re.findall(r"\b([A-J])\b", candidate)
+        return letters[-1] if letters else candidate
+    if answer_type == "numeric":
+        nums = re.findall(_NUM, candidate)
+        return nums[-1] if nums else candidate
+    return candidate
+
+
+def to_number(text: str) -> Fraction | None:
+    text = text.replace(",", "").replace("$", "").replace("\\%", "").replace("%", "").strip()
+    m = re.fullmatch(r"\\[dt]?frac\{(-?\d+)\}\{(\d+)\}", text)
+    if m:
+        return Fraction(int(m.group(1)), int(m.group(2)))
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def normalize(text: str) -> str:
+    text = re.sub(r"\\text\{([^}]*)\}", r"\1", text)
+    return " ".join(text.lower().replace("$", "").strip().rstrip(".").split())
+
+
+def guess_type(answer: str, options: list | None) -> str:
+    if options:
+        return "mcq"
+    return "numeric" if to_number(answer) is not None else "short"
+
+
+class ExternalTask(Task):
+    """Verifies items loaded from a file or dataset; `family` of such items is `external:<type>`."""
+
+    name, suite, levels = "external", "under", 1
+
+    def generate(self, rng, difficulty):  # pragma: no cover - external items are loaded, not generated
+        raise NotImplementedError("external items are loaded with load_external")
+
+    def trace(self, item):  # pragma: no cover
+        raise NotImplementedError("external items have no reference trace")
+
+    def verify(self, item: Item, answer_text: str) -> bool:
+        kind = item.meta.get("answer_type", "short")
+        got = extract_answer(answer_text, kind)
+        if kind == "numeric":
+            a, b = to_number(got), to_number(item.answer)
+            return a is not None and b is not None and abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
+        if kind == "mcq":
+            return got.strip().upper()[:1] == item.answer.strip().upper()[:1]
+        return normalize(got) == normalize(item.answer)
+
+
+def _first(rec: dict, keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        if rec.get(k) not in (None, ""):
+            return rec[k]
+    return None
+
+
+def record_to_item(rec: dict, source: str, default_suite: str) -> Item:
+    question = _first(rec, Q_KEYS)
+    if not isinstance(question, str):
+        raise ValueError(f"no question field (one of {', '.join(Q_KEYS)})")
+    answer = _first(rec, A_KEYS)
+    if answer is None and isinstance(rec.get("solution"), str):
+        answer = last_boxed(rec["solution"])
+    if answer is None:
+        raise ValueError(f"no answer field (one of {', '.join(A_KEYS)}, or a solution with \\boxed{{}})")
+    answer = str(answer)
+    if "####" in answer:
+        answer = answer.rsplit("####", 1)[1].strip()
+    meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
+    options = rec.get("options") or rec.get("choices")
+    kind = str(rec.get("answer_type") or meta.get("answer_type") or guess_type(answer, options)).lower()
+    kind = {"mcq": "mcq", "multiple_choice": "mcq", "numeric": "numeric", "number": "numeric",
+            "integer": "numeric"}.get(kind, "short")
+    if options:
+        question += "\n" + "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options))
+    raw_suite = str(rec.get("suite") or rec.get("split") or default_suite).lower()
+    if raw_suite not in SUITE_ALIASES:
+        raise ValueError(f"unknown suite {raw_suite!r} (over, under, mip)")
+    key = hashlib.sha1(f"{source}|{question}".encode()).hexdigest()[:12]
+    return Item(id=f"ext-{key}", family=f"external:{kind}", suite=SUITE_ALIASES[raw_suite],
+                difficulty=int(rec.get("difficulty", 1)) if str(rec.get("difficulty", 1)).isdigit() else 1,
+                prompt=question, answer=answer, meta={"answer_type": kind, "source": source})
+
+
+def load_external(spec: str, default_suite: str = "under") -> list[Item]:
+    """`spec` is a JSONL path, or `hf:NAME[:CONFIG][:SPLIT]` for a Hugging Face dataset (or a local
+    dataset folder/file that `datasets.load_dataset` understands). Errors name the record."""
+    if spec.startswith("hf:"):
+        name, _, rest = spec[3:].partition(":")
+        config, _, split = rest.partition(":")
+        try:
+            from datasets import load_dataset
+        except ImportError:
+            raise ValueError("hf: data needs the `datasets` package (pip install 'thinkgate[data]')") from None
+        if Path(name).suffix in (".json", ".jsonl"):
+            ds = load_dataset("json", data_files=name, split=split or "train")
+        else:
+            ds = load_dataset(name, config or None, split=split or "test")
+        records = list(ds)
+        where = lambda i: f"{spec} record {i}"  # noqa: E731
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise ValueError(f"--data: {spec} does not exist")
+        records = []
+        for no, line in enumerate(path.read_text().splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{spec}:{no}: not JSON ({e})") from None
+        where = lambda i: f"{spec}:{i + 1}"  # noqa: E731
+    items = []
+    for i, rec in enumerate(records):
+        try:
+            items.append(record_to_item(rec, spec, default_suite))
+        except ValueError as e:
+            raise ValueError(f"{where(i)}: {e}") from None
+    if not items:
+        raise ValueError(f"--data {spec}: no records")
+    return items
