@@ -1,7 +1,9 @@
-"""Time the main job: `thinkgate bench` over the three suites on the embedded model.
+"""Time a whole `thinkgate bench` command (start-up and model load included) on the embedded model.
 
-Prints the wall time of the whole command (start-up and model load included) and, as its last line, a JSON
-object with `wall_s` and the bench's own results. Usage: python benchmarks/bench_time.py [extra bench args]
+Usage: python benchmarks/bench_time.py [bench arguments]
+Without arguments it times the main job: --strategies think,nothink --suites over,under,mip.
+Runs with --fresh so that the cache does not hide the work. Prints the wall time, then a last line of
+JSON with `wall_s`, `results` and `summary`.
 """
 
 import json
@@ -13,16 +15,16 @@ from pathlib import Path
 
 
 def main() -> None:
+    args = sys.argv[1:] or ["--strategies", "think,nothink", "--suites", "over,under,mip"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        cmd = ["thinkgate", "bench", "--strategies", "think,nothink", "--suites", "over,under,mip",
-               "--json", str(out), *sys.argv[1:]]
+        cmd = ["thinkgate", "bench", *args, "--fresh", "--json", str(out)]
         started = time.time()
         subprocess.run(cmd, check=True)
         wall = time.time() - started
         data = json.loads(out.read_text())
     print(f"thinkgate bench wall time: {wall:.1f}s")
-    print(json.dumps({"wall_s": round(wall, 1), "results": data["results"]}))
+    print(json.dumps({"wall_s": round(wall, 1), "results": data["results"], "summary": data["summary"]}))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,26 @@ def main(model_dir: str, bench_json: str) -> None:
                   "nothink acc": s.get("nothink", {}).get("accuracy", "-"),
                   "think tokens": s.get("think", {}).get("think_tokens_mean", "-")}
                  for (f, d), s in sorted(by.items())]
-    mixture = ", ".join(f"{k} {v}" for k, v in cfg["mixture"].items())
+    stage_records = ([train["previous_stage"]] if train.get("previous_stage") else []) + [train]
+    lines = []
+    for n, rec in enumerate(stage_records, 1):
+        c = rec["config"]
+        suites = {}
+        for fam, w in c["mixture"].items():
+            suites.setdefault(w, []).append(fam)
+        weights = "; ".join(f"{w} each for {', '.join(f)}" for w, f in suites.items())
+        sched = (f"cosine over {c['steps']} steps" if c.get("schedule", "cosine") == "cosine"
+                 else f"warm-up/stable/decay over {c['steps']} steps, last {c.get('decay_frac', 0.2):.0%} decaying")
+        lines.append(f"- Stage {n}: {rec['steps_done']} steps ({sched}, peak lr {c['lr']}, {c['warmup']} warm-up steps, "
+                     f"seed {c['seed']}{', from stage ' + str(n - 1) if c.get('init_from') else ', from scratch'}); "
+                     f"family weights {weights}; {rec['examples_seen']:,} examples, {rec['tokens_seen']:,} tokens, "
+                     f"{rec['wall_minutes']} min on {rec['device']} ({rec['machine']}); final training loss "
+                     f"{rec['loss_history'][-1]['loss']}.")
+    stages = "\n".join(lines)
+    total_steps = sum(r["steps_done"] for r in stage_records)
+    total_examples = sum(r["examples_seen"] for r in stage_records)
+    total_tokens = sum(r["tokens_seen"] for r in stage_records)
+    total_minutes = sum(r["wall_minutes"] for r in stage_records)
     weights = folder / "model.safetensors"
     card = f"""# thinkgate tiny — a bi-mode reasoning model trained from scratch
 
@@ -40,19 +59,20 @@ template prefills the empty think block (`enable_thinking=False`, or `/no_think`
 Weights: `model.safetensors`, {weights.stat().st_size / 2**20:.1f} MiB, float32.
 
 ## Training
-- Command: `thinkgate train sft --out thinkgate/models/tiny` (config in `training.json`).
+- Command: `thinkgate train tiny` (the recipe in `thinkgate/train/sft.py:tiny_recipe`; each stage's
+  config and loss curve are in `training.json`, the first stage under `previous_stage`).
 - Data: the twelve task families of `thinkgate/tasks`, drawn endlessly from the "train" seed namespace,
-  every test-split prompt skipped (arith1 excepted; see the README). Family weights: {mixture}.
-  Difficulty uniform over each family's levels.
+  every test-split prompt skipped (arith1 excepted; see the README). Difficulty uniform over each
+  family's levels.
 - Bi-mode (thought dropout): each example is rendered with its step-by-step trace with probability
   {cfg['think_prob']}, else with the empty think block and the bare answer; {cfg['switch_prob']:.0%} of prompts carry the
   matching soft switch. Traces on `over` items are verbose on purpose (restating, "Wait, let me
   double-check", re-verifying): the overthinking that thinkgate measures. Traces on reasoning items carry
   their checks where a careful solver makes them. Loss on the assistant's tokens only.
-- Optimisation: AdamW (lr {cfg['lr']}, cosine to {cfg['min_lr_ratio']}x, {cfg['warmup']} warm-up steps, weight decay
-  {cfg['weight_decay']}), batches of at most {cfg['batch_tokens']} tokens (length-bucketed).
-- Run: {train['steps_done']} steps, {train['examples_seen']:,} examples, {train['tokens_seen']:,} tokens, {train['wall_minutes']} minutes
-  on {train['device']} ({train['machine']}). Final training loss {train['loss_history'][-1]['loss']}.
+- Optimisation: AdamW (betas 0.9/0.98, weight decay {cfg['weight_decay']}), batches of at most {cfg['batch_tokens']} tokens
+  (length-bucketed), gradient clipping {cfg['grad_clip']}.
+{stages}
+- Total: {total_steps} steps, {total_examples:,} examples, {total_tokens:,} tokens, {total_minutes:.1f} minutes of wall time.
 
 ## Results (greedy, fixed test splits, `thinkgate bench`)
 

@@ -45,3 +45,38 @@ def test_bench_writes_the_documented_schema(tmp_path):
 def test_bench_rejects_unknown_suite():
     res = runner.invoke(app, ["bench", "--suites", "over,hard"])
     assert res.exit_code == 2 and "hard" in res.output
+
+
+def test_bench_oracle_summary_and_report(tmp_path):
+    out = tmp_path / "b.json"
+    res = runner.invoke(app, ["bench", "--strategies", "think,nothink,budget:max=16,budget:max=48,oracle",
+                              "--suites", "over,under", "--limit", "4", "--json", str(out), "--report",
+                              str(tmp_path / "rep"), "--cache", str(tmp_path / "c.jsonl")])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    summary = {r["strategy"]: r for r in data["summary"]}
+    assert set(summary) == {"think", "nothink", "budget:max=16", "budget:max=48", "oracle"}
+    for r in summary.values():
+        assert set(r) == {"strategy", "auc_oaa", "acc_ut", "f1_otb", "think_tokens_mean", "accuracy"}
+    assert summary["oracle"]["f1_otb"] >= max(summary["think"]["f1_otb"], summary["nothink"]["f1_otb"])
+    assert any(p["pareto"] for p in data["frontier"])
+    page = (tmp_path / "rep" / "index.html").read_text()
+    for png in ("frontier.png", "difficulty.png", "thinking_hist.png", "budget.png"):
+        assert png in page
+        assert (tmp_path / "rep" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_on_external_data(tmp_path):
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "otb_style.jsonl"
+    out = tmp_path / "b.json"
+    res = runner.invoke(app, ["bench", "--strategies", "think,nothink", "--data", str(fixture), "--json", str(out),
+                              "--fresh"])
+    assert res.exit_code == 0, res.output
+    rows = {(r["strategy"], r["suite"]): r for r in json.loads(out.read_text())["results"]}
+    assert rows[("think", "over")]["n"] == 3 and rows[("think", "under")]["n"] == 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q"}\n')
+    res = runner.invoke(app, ["bench", "--data", str(bad)])
+    assert res.exit_code == 2 and "bad.jsonl:1" in res.output

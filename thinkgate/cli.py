@@ -37,9 +37,12 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def _backend(model: str | None, batch_size: int = 64):
+    from transformers.utils import logging as hf_logging
+
     from .backends.base import ModelLoadError
     from .gate import load_backend
 
+    hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a CLI that has its own
     try:
         return load_backend(model, batch_size=batch_size)
     except ModelLoadError as e:
@@ -61,21 +64,30 @@ def ask(
     mode: Annotated[str, typer.Option("--mode", help="think | nothink | auto")] = "think",
     strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="A strategy spec; defaults to the mode's.")] = None,
     model: ModelOpt = None,
+    budget: Annotated[Optional[int], typer.Option("--budget", min=0, help="Most thinking tokens (budget forcing).")] = None,
+    min_budget: Annotated[Optional[int], typer.Option("--min-budget", min=0, help="Fewest thinking tokens (\"Wait\" extension).")] = None,
     max_tokens: MaxTokensOpt = 1024,
     temperature: TemperatureOpt = 0.0,
     seed: SeedOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")] = False,
 ) -> None:
     """Ask one question; print the reasoning and the answer separately with their token counts."""
-    from .types import Request, Sampling
+    from pydantic import ValidationError
+
+    from .types import Message, Request, Sampling, ThinkingSpec
 
     if mode not in ("think", "nothink", "auto"):
         fail(f"--mode must be think, nothink or auto, not {mode!r}")
-    gate = _gate(_backend(model, batch_size=1), strategy or ("nothink" if mode == "nothink" else "think"))
-    request = Request.of(prompt, mode=mode, sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed))
-    result = gate.run(request)
+    gate = _gate(_backend(model, batch_size=1), strategy or "think")
+    try:
+        request = Request(messages=[Message(role="user", content=prompt)],
+                          thinking=ThinkingSpec(mode=mode, budget=budget, min_budget=min_budget),
+                          sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed))
+        result = gate.run(request)
+    except (ValidationError, ValueError) as e:
+        fail(str(e))
     if as_json:
-        console.print_json(result.model_dump_json())
+        typer.echo(result.model_dump_json(indent=1))
         return
     u = result.usage
     if result.reasoning or not result.closed:
@@ -126,7 +138,9 @@ def bench(
     for s in suite_list:
         if s not in SUITES:
             fail(f"unknown suite {s!r} in --suites; known: {', '.join(SUITES)}")
-    specs = [s.strip() for s in strategies.split(",") if s.strip()]
+    from .strategies import split_specs
+
+    specs = split_specs(strategies)
     if not specs:
         fail("--strategies is empty")
     with_oracle = "oracle" in specs
@@ -156,13 +170,18 @@ def bench(
     model_key = model_fingerprint(backend.model_id)
     started = time.time()
     rows = []
+    from .backends.base import MissingCapability
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as progress:
         for gate in gates:
             for suite, items in suites_data.items():
                 bar = progress.add_task(f"{gate.strategy.spec} · {suite}", total=len(items) * samples)
-                rows += run_suite(gate, items, sampling, model_key, store, samples=samples, chunk=batch_size,
-                                  advance=lambda n, b=bar: progress.advance(b, n))
+                try:
+                    rows += run_suite(gate, items, sampling, model_key, store, samples=samples, chunk=batch_size,
+                                      advance=lambda n, b=bar: progress.advance(b, n))
+                except MissingCapability as e:
+                    fail(f"{e} (rows finished so far are kept in {cache})")
     out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None))
     out["wall_s"] = round(time.time() - started, 1)
     table = Table(title=f"thinkgate bench · {Path(backend.model_id).name} · {out['wall_s']}s")
@@ -247,6 +266,21 @@ def train_sft(
         record = train(cfg, progress=lambda h: progress.update(bar, completed=h["step"] + 1, loss=f"loss {h['loss']:.3f}"))
     console.print(f"trained {record['steps_done']} steps in {record['wall_minutes']} min, "
                   f"final loss {record['loss_history'][-1]['loss']}; saved to {out}")
+
+
+@train_app.command("tiny")
+def train_tiny(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the trained model.")] = Path("thinkgate/models/tiny"),
+    work: Annotated[Path, typer.Option("--work", help="Folder for the first stage.")] = Path("runs/tiny-stage1"),
+) -> None:
+    """Reproduce the shipped `tiny` model: the two SFT stages it was trained with (see its card)."""
+    from .train.sft import tiny_recipe, train
+
+    for name, cfg in tiny_recipe(str(work), str(out)):
+        console.print(f"[bold]{name}[/]: {cfg.steps if cfg.stop_after is None else cfg.stop_after} steps -> {cfg.out}")
+        record = train(cfg, progress=lambda h: err.print(f"step {h['step']} loss {h['loss']:.4f} ({h['minutes']} min)")
+                       if h["step"] % 200 == 0 else None)
+        console.print(f"  {record['steps_done']} steps in {record['wall_minutes']} min")
 
 
 @tasks_app.command("export")

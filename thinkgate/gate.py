@@ -8,6 +8,8 @@ from pathlib import Path
 from .backends.base import Backend
 from .formats import ThinkingFormat, get_format
 from .strategies import Strategy, parse_strategy
+from .strategies.budget import Budget
+from .strategies.nothink import NoThink
 from .types import Request, Result
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -35,8 +37,27 @@ class Gate:
         self.strategy = parse_strategy(strategy) if isinstance(strategy, str) else strategy
         self.format = fmt if isinstance(fmt, ThinkingFormat) else get_format(fmt, backend.tokenizer)
 
+    def strategy_for(self, request: Request) -> Strategy:
+        """The request's own thinking controls win over the gate's default strategy: mode `nothink` means
+        the empty think block, and a `budget` / `min_budget` means budget forcing with those limits."""
+        spec = request.thinking
+        if spec.mode == "nothink" and self.strategy.name not in ("nothink", "nothinking", "parallel"):
+            return NoThink()
+        if spec.budget is not None or spec.min_budget is not None:
+            return Budget(max=spec.budget, min=spec.min_budget)
+        return self.strategy
+
     def run(self, request: Request) -> Result:
-        return self.strategy.run(request, self.backend, self.format)
+        return self.run_batch([request])[0]
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
-        return self.strategy.run_batch(requests, self.backend, self.format) if requests else []
+        """Requests are grouped by the strategy that serves them; results come back in request order."""
+        groups: dict[str, tuple[Strategy, list[int]]] = {}
+        for i, r in enumerate(requests):
+            s = self.strategy_for(r)
+            groups.setdefault(s.spec, (s, []))[1].append(i)
+        results: list[Result | None] = [None] * len(requests)
+        for strategy, idx in groups.values():
+            for i, res in zip(idx, strategy.run_batch([requests[i] for i in idx], self.backend, self.format)):
+                results[i] = res
+        return results  # type: ignore[return-value]

@@ -47,6 +47,8 @@ def aggregate(rows: list[Row]) -> dict:
         "think_tokens_mean": round(_mean([r.think_tokens for r in rows]), 2),
         "answer_tokens_mean": round(_mean([r.answer_tokens for r in rows]), 2),
         "think_rate": round(_mean([float(r.think_tokens > 0) for r in rows]), 4),
+        "wall_s_mean": round(_mean([r.wall_s for r in rows]), 4),
+        "length_mean": round(_mean([r.think_tokens + r.answer_tokens for r in rows]), 2),
     }
 
 
@@ -55,7 +57,13 @@ def results_table(rows: Iterable[Row]) -> list[dict]:
     groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for r in rows:
         groups[(r.strategy, r.suite)].append(r)
-    return [{"strategy": s, "suite": q, **aggregate(g)} for (s, q), g in groups.items()]
+    out = []
+    for (s, q), g in groups.items():
+        row = {"strategy": s, "suite": q, **aggregate(g)}
+        if q == "mip":  # the mip verifier accepts exactly the abstentions
+            row["abstain_rate"] = row["accuracy"]
+        out.append(row)
+    return out
 
 
 def breakdown(rows: Iterable[Row]) -> list[dict]:

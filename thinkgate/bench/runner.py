@@ -64,5 +64,12 @@ def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | 
     """The bench's JSON and the rows it was computed from (oracle rows added when asked)."""
     if with_oracle:
         rows = rows + oracle_rows(rows)
-    out = {"model": model, "results": results_table(rows), "summary": summary(rows, t_max), "breakdown": breakdown(rows)}
+    from .report import frontier_points, pareto
+
+    points = frontier_points(rows)
+    front = set(pareto(points))
+    frontier = [{"strategy": s, "think_tokens_mean": round(x, 2), "accuracy": round(y, 4), "pareto": s in front}
+                for s, (x, y) in sorted(points.items(), key=lambda kv: kv[1][0])]
+    out = {"model": model, "results": results_table(rows), "summary": summary(rows, t_max), "frontier": frontier,
+           "breakdown": breakdown(rows)}
     return out, rows

@@ -34,4 +34,19 @@ def parse_strategy(text: str) -> Strategy:
     return STRATEGIES[name](**kw)
 
 
-__all__ = ["STRATEGIES", "Strategy", "parse_strategy"]
+def split_specs(text: str) -> list[str]:
+    """Split a comma-separated list of specs whose parameters are comma-separated too:
+    "think,budget:max=64,min=16,nothink" -> ["think", "budget:max=64,min=16", "nothink"]. A piece with
+    `=` and no `:` continues the spec before it."""
+    specs: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        if "=" in piece and ":" not in piece and specs and ":" in specs[-1]:
+            specs[-1] += "," + piece
+        else:
+            specs.append(piece)
+    return specs
+
+
+__all__ = ["STRATEGIES", "Strategy", "parse_strategy", "split_specs"]

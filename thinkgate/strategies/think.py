@@ -1,7 +1,9 @@
 """`think`: let the model think as long as it wants (the format's thinking mode).
 
 Source: the default behaviour of reasoning models (Qwen3 `enable_thinking=True`; DeepSeek-R1's template
-opens `<think>` itself). Parameters: none. Limits come from the request's `max_tokens` alone.
+opens `<think>` itself). Parameters: none. Limits come from the request's `max_tokens` alone. A request
+whose ThinkingSpec says `auto` is rendered with nothing after the assistant tag, so the model itself
+decides whether to open a thought.
 """
 
 from __future__ import annotations
@@ -13,4 +15,4 @@ class Think(Strategy):
     name = "think"
 
     def run_batch(self, requests, backend, fmt):
-        return single_pass(self, requests, backend, fmt, lambda r: "think")
+        return single_pass(self, requests, backend, fmt, lambda r: "auto" if r.thinking.mode == "auto" else "think")

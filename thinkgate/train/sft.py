@@ -74,6 +74,18 @@ def _corpus(tokenizer_free_texts: int, seed: int):
         yield item.prompt + " /think /no_think"
 
 
+def tiny_recipe(stage1_out: str, out: str) -> list[tuple[str, SFTConfig]]:
+    """How the shipped `tiny` model was trained: a cosine-schedule run stopped at step 1581 (when the
+    model had just learnt to copy from the prompt), then a continuation on a warm-up/stable/decay
+    schedule with a larger share of simple items."""
+    return [
+        ("stage 1", SFTConfig(out=stage1_out, seed=0, steps=2400, stop_after=1581, lr=2e-3, warmup=100,
+                              mixture=suite_mixture(1.0, 2.5, 0.5), max_minutes=120)),
+        ("stage 2", SFTConfig(out=out, init_from=stage1_out, seed=1, steps=2300, schedule="wsd", decay_frac=0.25,
+                              lr=1.5e-3, warmup=20, mixture=suite_mixture(1.5, 2.5, 0.5), max_minutes=120)),
+    ]
+
+
 def lr_at(step: int, cfg: SFTConfig) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
