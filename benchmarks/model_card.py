@@ -50,6 +50,26 @@ def main(model_dir: str, bench_json: str) -> None:
     total_tokens = sum(r["tokens_seen"] for r in stage_records)
     total_minutes = sum(r["wall_minutes"] for r in stage_records)
     weights = folder / "model.safetensors"
+    res = {(r["strategy"], r["suite"]): r for r in bench["results"]}
+    ut, un = res[("think", "under")]["accuracy"], res[("nothink", "under")]["accuracy"]
+    ot, on = res[("think", "over")]["accuracy"], res[("nothink", "over")]["accuracy"]
+    ratio = res[("think", "over")]["think_tokens_mean"] / max(1e-9, res[("nothink", "over")]["answer_tokens_mean"])
+    falls = []
+    for fam in sorted({f for f, _ in by}):
+        accs = [by[(fam, d)].get("nothink", {}).get("accuracy", 0) for d in sorted(d for f, d in by if f == fam)]
+        falls.append(f"{fam} {'yes' if all(b <= a for a, b in zip(accs, accs[1:])) else 'no'} "
+                     f"({' > '.join(f'{a:.2f}' for a in accs)})")
+    mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    checks = "\n".join([
+        f"- under, think accuracy >= 0.90: {ut:.3f} — {mark(ut >= 0.90)}",
+        f"- under, nothink accuracy <= 0.60 and >= 25 points below think: {un:.3f} ({(ut - un) * 100:.1f} points) — "
+        f"{mark(un <= 0.60 and ut - un >= 0.25)}",
+        f"- over, nothink accuracy >= 0.95: {on:.3f} — {mark(on >= 0.95)}; think accuracy >= 0.95: {ot:.3f} — {mark(ot >= 0.95)}",
+        f"- over, think's thinking tokens >= 5x nothink's answer tokens: {ratio:.1f}x — {mark(ratio >= 5)}",
+        "- nothink accuracy falls as difficulty rises, per under family: " + "; ".join(falls),
+        f"- training reproduced on CPU in <= 60 minutes by one command: {total_minutes:.0f} minutes in two stages "
+        f"— {mark(total_minutes <= 60)}",
+    ])
     card = f"""# thinkgate tiny — a bi-mode reasoning model trained from scratch
 
 A {train['parameters'] / 1e6:.2f}M-parameter Qwen3-architecture causal LM ({cfg['num_layers']} layers, hidden
@@ -82,6 +102,10 @@ On `mip` the accuracy is the abstention rate.
 ### Under suite by difficulty
 
 {table(diff_rows, ['family', 'difficulty', 'think acc', 'nothink acc', 'think tokens'])}
+## Targets (from the foundation issue) against these figures
+
+{checks}
+
 Reproduce: `thinkgate bench --strategies think,nothink --suites over,under,mip --json bench.json`, then
 `python benchmarks/model_card.py thinkgate/models/tiny bench.json`.
 """

@@ -8,10 +8,12 @@ runner = CliRunner()
 
 
 def test_ask_prints_reasoning_and_answer_with_counts():
-    res = runner.invoke(app, ["ask", "What is 47*38?", "--mode", "think"])
+    res = runner.invoke(app, ["ask", "What is 5+8?", "--mode", "think"])
     assert res.exit_code == 0, res.output
     assert "reasoning ·" in res.output and "answer ·" in res.output
-    assert "1786" in res.output
+    assert "13" in res.output.split("answer ·")[1]
+    res = runner.invoke(app, ["ask", "What is 5+8?", "--mode", "nothink"])
+    assert "reasoning · 0 tokens" in res.output and "13" in res.output.split("answer ·")[1]
     res = runner.invoke(app, ["ask", "What is 3+4?", "--mode", "nothink", "--json"])
     data = json.loads(res.output)
     assert data["usage"]["reasoning_tokens"] == 0 and data["answer"] == "7"

@@ -29,8 +29,11 @@ def model_fingerprint(model_dir: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+SCORING_VERSION = "2"  # bump when how a row is scored or counted changes, so old rows are not reused
+
+
 def row_key(model: str, strategy: str, suite: str, item: str, sample: int, sampling: str) -> str:
-    return "|".join([model, strategy, suite, item, str(sample), sampling])
+    return "|".join([f"v{SCORING_VERSION}", model, strategy, suite, item, str(sample), sampling])
 
 
 class ResultsCache:

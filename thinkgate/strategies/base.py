@@ -69,8 +69,15 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
     `injected` lists text the strategy (not the model) put inside the thought — a prefilled thought, a
     budget stop message, a "Wait": its tokens are not counted as thinking the model did."""
     reasoning, answer, closed = fmt.split(assistant_text)
-    think = (reasoning_tokens if reasoning_tokens is not None else
-             backend.count_tokens(reasoning) - sum(backend.count_tokens(x.strip()) for x in injected))
+    if reasoning_tokens is not None:
+        think = reasoning_tokens
+    elif not reasoning:
+        think = 0
+    else:  # the thought as written: up to the end tag, after the open tag and the template's newline
+        raw = assistant_text.split(fmt.close_tag)[0]
+        raw = raw.split(fmt.open_tag, 1)[1] if fmt.open_tag in raw else raw
+        raw = raw[1:] if raw.startswith("\n") else raw
+        think = backend.count_tokens(raw) - sum(backend.count_tokens(x) for x in injected)
     usage = Usage(prompt_tokens=backend.count_tokens(prompt), reasoning_tokens=max(0, think),
                   answer_tokens=backend.count_tokens(answer), completion_tokens=written)
     return Result(reasoning=reasoning, answer=answer, closed=closed, finish_reason=finish_reason, usage=usage,

@@ -57,7 +57,8 @@ class Budget(Strategy):
         started = time.time()
         close = fmt.close_tag
         prompts = [fmt.render(r.messages, "think") for r in requests]
-        texts = [assistant_prefill(fmt, pr, r, "think") for pr, r in zip(prompts, requests)]
+        prefills = [assistant_prefill(fmt, pr, r, "think") for pr, r in zip(prompts, requests)]
+        texts = [""] * len(requests)  # what follows the prompt (and its prefill) so far
         written = [0] * len(requests)  # tokens the model wrote while thinking, its own end tag included
         thought = [0] * len(requests)  # thinking tokens: the same without the end tag
         extensions = [0] * len(requests)
@@ -105,7 +106,7 @@ class Budget(Strategy):
         results = []
         for i, r in enumerate(requests):
             gen = answers.get(i)
-            text = texts[i] + (gen.text if gen else "")
+            text = prefills[i] + texts[i] + (gen.text if gen else "")
             total = written[i] + (gen.tokens if gen else 0)
             reason = gen.finish_reason if gen else "length"
             if gen:

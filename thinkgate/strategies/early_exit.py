@@ -45,7 +45,8 @@ class EarlyExit(Strategy):
         started = time.time()
         close = fmt.close_tag
         prompts = [fmt.render(r.messages, "think") for r in requests]
-        texts = [assistant_prefill(fmt, pr, r, "think") for pr, r in zip(prompts, requests)]
+        prefills = [assistant_prefill(fmt, pr, r, "think") for pr, r in zip(prompts, requests)]
+        texts = [""] * len(requests)  # what follows the prompt (and its prefill) so far
         written = [0] * len(requests)
         probes = [0] * len(requests)
         traces: list[list[TraceEvent]] = [[] for _ in requests]
@@ -105,7 +106,7 @@ class EarlyExit(Strategy):
         results = []
         for i, r in enumerate(requests):
             ans, n, reason = answers.get(i, ("", 0, "length"))
-            results.append(finish(r, self.spec, "think", fmt, backend, prompts[i], texts[i] + ans, written[i] + n,
+            results.append(finish(r, self.spec, "think", fmt, backend, prompts[i], prefills[i] + texts[i] + ans, written[i] + n,
                                   reason, traces[i], started))
         return results
 
