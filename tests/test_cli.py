@@ -31,7 +31,7 @@ def test_ask_rejects_bad_input():
 def test_bench_writes_the_documented_schema(tmp_path):
     out = tmp_path / "b.json"
     res = runner.invoke(app, ["bench", "--strategies", "think,nothink", "--suites", "over,mip", "--limit", "6",
-                              "--json", str(out)])
+                              "--json", str(out), "--cache", str(tmp_path / "c.jsonl")])
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert isinstance(data["model"], str)

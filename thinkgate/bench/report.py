@@ -51,11 +51,14 @@ def plot_frontier(rows: list[Row], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     front = pareto(pts)
     ax.plot([pts[s][0] for s in front], [pts[s][1] for s in front], "-", color="#999", zorder=1, label="frontier")
+    labels: dict[tuple[float, float], list[str]] = defaultdict(list)  # strategies that land on one point
     for name, (x, y) in pts.items():
         oracle = name == "oracle"
         ax.scatter([x], [y], s=90 if oracle else 40, marker="*" if oracle else "o", zorder=2,
                    color="#d62728" if oracle else "#1f77b4")
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        labels[(round(x, 1), round(y, 3))].append(name)
+    for (x, y), names in labels.items():
+        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xlabel("mean thinking tokens per item (over + under)")
     ax.set_ylabel("accuracy (over + under)")
     ax.set_title("Accuracy vs thinking tokens")
@@ -110,7 +113,7 @@ def plot_histograms(rows: list[Row], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes.flat[-1].set_xlabel("thinking tokens per item")
     fig.suptitle("Thinking tokens per strategy")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
