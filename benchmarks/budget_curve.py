@@ -1,7 +1,8 @@
 """Accuracy on `under` against the maximum thinking budget (budget forcing), on the embedded model.
 
-Usage: python benchmarks/budget_curve.py [BUDGET ...]   (default 16 32 64 128 256)
-Prints one line per budget, whether accuracy rises monotonically, and a last line of JSON.
+Usage: python benchmarks/budget_curve.py [BUDGET ...]   (default 32 64 128 192 256)
+Prints one line per budget, whether accuracy rises monotonically, and a last line of JSON; the plot is
+in runs/budget-report/budget.png (with the rest of the bench report).
 """
 
 import json
@@ -12,11 +13,12 @@ from pathlib import Path
 
 
 def main() -> None:
-    budgets = [int(b) for b in sys.argv[1:]] or [16, 32, 64, 128, 256]
+    budgets = [int(b) for b in sys.argv[1:]] or [32, 64, 128, 192, 256]
     specs = ",".join(f"budget:max={b}" for b in budgets)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        subprocess.run(["thinkgate", "bench", "--strategies", specs, "--suites", "under", "--json", str(out)],
+        subprocess.run(["thinkgate", "bench", "--strategies", specs, "--suites", "under", "--json", str(out),
+                        "--report", "runs/budget-report"],
                        check=True)
         data = json.loads(out.read_text())
     acc = {r["strategy"]: r["accuracy"] for r in data["results"]}
