@@ -63,12 +63,13 @@ class SFTConfig:
     threads: int = 0  # 0: torch's default
 
 
-def _corpus(tokenizer_free_texts: int, seed: int):
-    """Plain texts for the tokenizer: rendered turns, both modes, from the training stream."""
+def _corpus(n_items: int, seed: int):
+    """Plain texts for training the tokenizer: finished thinking turns of `n_items` training items (the
+    no-thinking turn is a sub-string of these), and prompts with both soft switches."""
     from ..tasks import get_task
 
     stream = training_stream(seed + 10_000, default_mixture(), set())
-    for item in itertools.islice(stream, tokenizer_free_texts):
+    for item in itertools.islice(stream, n_items):
         yield (f"<|im_start|>user\n{item.prompt}<|im_end|>\n<|im_start|>assistant\n"
                f"<think>\n{get_task(item.family).trace(item)}\n</think>\n\n{item.answer}<|im_end|>\n")
         yield item.prompt + " /think /no_think"
