@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from thinkgate.tasks import (FAMILIES, SHARED_SPACE, SUITES, SPLITS_DIR, build_test_split, get_task, read_jsonl,
+from thinkgate.tasks import (FAMILIES, SHARED_SPACE, SUITES, build_test_split, get_task, read_jsonl,
                              load_split, training_stream, write_jsonl)
 from thinkgate.tasks.base import is_abstention
 

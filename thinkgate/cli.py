@@ -94,7 +94,7 @@ def ask(
         title = f"reasoning · {u.reasoning_tokens} tokens" + ("" if result.closed else " · never closed")
         console.print(Panel(result.reasoning or "(empty)", title=title, border_style="dim"))
     else:
-        console.print(f"[dim]reasoning · 0 tokens (no thinking)[/]")
+        console.print("[dim]reasoning · 0 tokens (no thinking)[/]")
     console.print(Panel(result.answer or "(no answer)", title=f"answer · {u.answer_tokens} tokens", border_style="green"))
     console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason} · {result.wall_s:.2f}s[/]")
 
@@ -131,6 +131,7 @@ def bench(
 
     from .bench.cache import ResultsCache, model_fingerprint
     from .bench.runner import report, run_suite
+    from .strategies import split_specs
     from .tasks import SUITES, load_split
     from .types import Sampling
 
@@ -138,8 +139,6 @@ def bench(
     for s in suite_list:
         if s not in SUITES:
             fail(f"unknown suite {s!r} in --suites; known: {', '.join(SUITES)}")
-    from .strategies import split_specs
-
     specs = split_specs(strategies)
     if not specs:
         fail("--strategies is empty")

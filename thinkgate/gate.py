@@ -8,6 +8,7 @@ from pathlib import Path
 from .backends.base import Backend
 from .formats import ThinkingFormat, get_format
 from .strategies import Strategy, parse_strategy
+from .strategies.base import group_indices
 from .strategies.budget import Budget
 from .strategies.nothink import NoThink
 from .types import Request, Result
@@ -52,12 +53,11 @@ class Gate:
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
         """Requests are grouped by the strategy that serves them; results come back in request order."""
-        groups: dict[str, tuple[Strategy, list[int]]] = {}
-        for i, r in enumerate(requests):
-            s = self.strategy_for(r)
-            groups.setdefault(s.spec, (s, []))[1].append(i)
+        chosen = [self.strategy_for(r) for r in requests]
+        by_spec = {s.spec: s for s in chosen}
         results: list[Result | None] = [None] * len(requests)
-        for strategy, idx in groups.values():
+        for spec, idx in group_indices(s.spec for s in chosen).items():
+            strategy = by_spec[spec]
             for i, res in zip(idx, strategy.run_batch([requests[i] for i in idx], self.backend, self.format)):
                 results[i] = res
         return results  # type: ignore[return-value]

@@ -120,3 +120,22 @@ def oracle_rows(rows: list[Row], think: str = "think", nothink: str = "nothink")
         pick = n if n.correct or not t.correct else t
         out.append(pick.model_copy(update={"strategy": "oracle"}))
     return out
+
+
+def frontier_points(rows: list[Row]) -> dict[str, tuple[float, float]]:
+    by: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        if r.suite in ("over", "under"):
+            by[r.strategy].append(r)
+    return {s: (sum(r.think_tokens for r in rs) / len(rs), sum(r.correct for r in rs) / len(rs))
+            for s, rs in by.items() if rs}
+
+
+def pareto(points: dict[str, tuple[float, float]]) -> list[str]:
+    """Strategies no other strategy beats on both cost (fewer tokens) and accuracy."""
+    best, front = -1.0, []
+    for name, (cost, acc) in sorted(points.items(), key=lambda kv: (kv[1][0], -kv[1][1])):
+        if acc > best:
+            front.append(name)
+            best = acc
+    return front

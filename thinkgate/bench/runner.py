@@ -10,7 +10,7 @@ from ..strategies import Strategy
 from ..tasks import Item, get_task
 from ..types import Request, Result, Sampling
 from .cache import ResultsCache, row_key
-from .metrics import Row, breakdown, oracle_rows, results_table, summary
+from .metrics import Row, breakdown, frontier_points, oracle_rows, pareto, results_table, summary
 
 
 def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: float) -> Row:
@@ -34,9 +34,11 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
     spec, skey = gate.strategy.spec, sampling.model_dump_json()
     done: dict[str, Row] = {}
     todo: list[tuple[str, Item, int]] = []
+    keys: list[str] = []  # every (item, sample) in output order
     for k in range(samples):
         for it in items:
             key = row_key(model_key, spec, it.suite, it.id, k, skey)
+            keys.append(key)
             row = cache.get(key) if cache else None
             if row is not None:
                 done[key] = row
@@ -55,17 +57,13 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
         done.update(new)
         if advance:
             advance(len(part))
-    order = {row_key(model_key, spec, it.suite, it.id, k, skey): n
-             for n, (k, it) in enumerate((k, it) for k in range(samples) for it in items)}
-    return [done[key] for key in sorted(done, key=order.__getitem__)]
+    return [done[key] for key in keys]
 
 
 def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | None = None) -> tuple[dict, list[Row]]:
     """The bench's JSON and the rows it was computed from (oracle rows added when asked)."""
     if with_oracle:
         rows = rows + oracle_rows(rows)
-    from .report import frontier_points, pareto
-
     points = frontier_points(rows)
     front = set(pareto(points))
     frontier = [{"strategy": s, "think_tokens_mean": round(x, 2), "accuracy": round(y, 4), "pareto": s in front}

@@ -48,6 +48,15 @@ def _short(e: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg']}" for err in e.errors())
 
 
+def group_indices(keys) -> dict:
+    """Indices grouped by key, in first-seen order: requests that can share one generate call (same
+    sampling, same cap) or one strategy."""
+    groups: dict = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return groups
+
+
 def gen_params(request: Request, max_tokens: int | None = None, **kw: Any) -> GenParams:
     s = request.sampling
     return GenParams(max_tokens=max_tokens or s.max_tokens, temperature=s.temperature, top_p=s.top_p,
@@ -98,10 +107,7 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]
     # group requests with equal sampling so one generate call serves them all
     results: list[Result | None] = [None] * len(requests)
-    groups: dict[str, list[int]] = {}
-    for i, r in enumerate(requests):
-        groups.setdefault(r.sampling.model_dump_json(), []).append(i)
-    for idx in groups.values():
+    for idx in group_indices(r.sampling.model_dump_json() for r in requests).values():
         gens: list[list[Generation]] = backend.generate([prompts[i] for i in idx], gen_params(requests[idx[0]]))
         for i, g in zip(idx, gens):
             gen = g[0]

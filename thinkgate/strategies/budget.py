@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 
 from ..backends.base import RAW_PREFIX
 from ..types import TraceEvent
-from .base import Params, Strategy, assistant_prefill, finish, gen_params
+from .base import Params, Strategy, assistant_prefill, finish, gen_params, group_indices
 
 QWEN3_STOP = ("\n\nConsidering the limited time by the user, I have to give the solution based on the thinking "
               "directly now.\n")
@@ -65,14 +65,14 @@ class Budget(Strategy):
         traces: list[list[TraceEvent]] = [[] for _ in requests]
         open_ = list(range(len(requests)))
         while open_:
-            caps = {}
+            caps = []
             for i in open_:
                 room = requests[i].sampling.max_tokens - written[i]
-                caps[i] = max(1, min(room, (p.max - thought[i]) if p.max is not None else room))
+                caps.append(max(1, min(room, (p.max - thought[i]) if p.max is not None else room)))
             # one generate call per distinct cap keeps the batch simple and exact
             nxt = []
-            for cap in sorted(set(caps.values())):
-                idx = [i for i in open_ if caps[i] == cap]
+            for cap, pos in group_indices(caps).items():
+                idx = [open_[k] for k in pos]
                 gens = backend.generate([prompts[i] + texts[i] for i in idx],
                                         gen_params(requests[idx[0]], max_tokens=cap, stop=[close]))
                 for i, g in zip(idx, gens):
@@ -96,11 +96,11 @@ class Budget(Strategy):
                     # else: the request's max_tokens ran out inside thinking; it stays unclosed
             open_ = nxt
         # every closed thought gets its answer, with what is left of the request's budget
-        jobs = {i: max(p.answer_tokens, requests[i].sampling.max_tokens - written[i])
-                for i in range(len(requests)) if texts[i].endswith(close)}
+        closed = [i for i in range(len(requests)) if texts[i].endswith(close)]
+        rooms = [max(p.answer_tokens, requests[i].sampling.max_tokens - written[i]) for i in closed]
         answers = {}
-        for room in sorted(set(jobs.values())):
-            idx = [i for i, r in jobs.items() if r == room]
+        for room, pos in group_indices(rooms).items():
+            idx = [closed[k] for k in pos]
             gens = backend.generate([prompts[i] + texts[i] for i in idx], gen_params(requests[idx[0]], max_tokens=room))
             answers.update((i, g[0]) for i, g in zip(idx, gens))
         results = []

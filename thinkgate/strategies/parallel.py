@@ -24,7 +24,7 @@ from pydantic import Field
 
 from ..backends.base import LOGPROBS
 from ..types import TraceEvent
-from .base import Params, Strategy, finish, gen_params
+from .base import Params, Strategy, assistant_prefill, finish, gen_params, group_indices
 
 
 class ParallelParams(Params):
@@ -61,15 +61,12 @@ class Parallel(Strategy):
             backend.require(LOGPROBS, "strategy 'parallel' with vote=borda")
         started = time.time()
         prompts = [fmt.render(r.messages, "nothink") for r in requests]
-        prefill = fmt.render(requests[0].messages, "nothink")[len(fmt.render(requests[0].messages, "auto")):] if requests else ""
+        prefills = [assistant_prefill(fmt, pr, r, "nothink") for pr, r in zip(prompts, requests)]
         results = [None] * len(requests)
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, r in enumerate(requests):
-            groups[r.sampling.model_dump_json()].append(i)
-        for idx in groups.values():
+        for idx in group_indices(r.sampling.model_dump_json() for r in requests).values():
             params = gen_params(requests[idx[0]], n=p.n, logprobs=use_lp).model_copy(update={"temperature": p.temperature})
             for i, samples in zip(idx, backend.generate([prompts[k] for k in idx], params)):
-                answers = [fmt.split(prefill + g.text)[1] for g in samples]
+                answers = [fmt.split(prefills[i] + g.text)[1] for g in samples]
                 if use_lp:
                     certainty = [g.self_certainty if g.self_certainty is not None else float("-inf") for g in samples]
                     winner, votes = borda(answers, certainty, p.power)
@@ -85,5 +82,5 @@ class Parallel(Strategy):
                 total = sum(g.tokens for g in samples)
                 finish_reason = samples[chosen].finish_reason
                 results[i] = finish(requests[i], self.spec, "nothink", fmt, backend, prompts[i],
-                                    prefill + samples[chosen].text, total, finish_reason, trace, started)
+                                    prefills[i] + samples[chosen].text, total, finish_reason, trace, started)
         return results

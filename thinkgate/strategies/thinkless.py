@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import Params
+from .base import Params, Strategy, group_indices
 from .budget import Budget, BudgetParams
 
 
@@ -25,8 +25,8 @@ class ThinkLessParams(Params):
     instruction: str = "Now I will give the final answer directly."
 
 
-class ThinkLess(Budget):
-    """Implemented as a maximum budget whose stop message is the post-regulation instruction."""
+class ThinkLess(Strategy):
+    """Runs `budget` with the insertion point as its maximum and the instruction as its stop message."""
 
     name = "thinkless"
     Params = ThinkLessParams
@@ -34,16 +34,10 @@ class ThinkLess(Budget):
     def run_batch(self, requests, backend, fmt):
         p = self.params
         out = []
-        for cap, idx in _by_cap(requests, p).items():
+        caps = [int(p.fraction * r.sampling.max_tokens) if p.fraction else p.at for r in requests]
+        for cap, idx in group_indices(caps).items():
             inner = Budget(BudgetParams(max=cap, stop_message=f"\n{p.instruction}\n"))
             res = inner.run_batch([requests[i] for i in idx], backend, fmt)
             out.extend(zip(idx, res))
         return [r.model_copy(update={"strategy": self.spec}) for _, r in sorted(out, key=lambda t: t[0])]
 
-
-def _by_cap(requests, p: ThinkLessParams) -> dict[int, list[int]]:
-    groups: dict[int, list[int]] = {}
-    for i, r in enumerate(requests):
-        cap = int(p.fraction * r.sampling.max_tokens) if p.fraction else p.at
-        groups.setdefault(cap, []).append(i)
-    return groups
