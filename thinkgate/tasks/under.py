@@ -172,18 +172,19 @@ class Count(Task):
         return self.item(difficulty, prompt, letters.count(target), target=target, letters=letters)
 
     def trace(self, item: Item) -> str:
+        """Copy the string four letters at a time (a verbatim copy), count the target in each group, and
+        keep a running total: each step is a short copy or a one-digit sum."""
         target, letters = item.meta["target"], item.meta["letters"]
-        seen, marks = 0, []
-        for c in letters:
-            if c == target:
-                seen += 1
-                marks.append(f"{c} ({seen})")
-            else:
-                marks.append(c)
+        lines, total = [], 0
+        for k in range(0, len(letters), 4):
+            group = letters[k : k + 4]
+            total += group.count(target)
+            lines.append(f"{' '.join(group)}: {group.count(target)} {target}, total {total}")
         return (
-            f"Go through the letters and count each {target}.\n" + ", ".join(marks) + "\n"
-            f"Wait, let me check: I went through {len(letters)} letters and counted {seen}.\n"
-            f"So {target} appears {seen} times."
+            f"Copy the letters in groups of four and count each {target}.\n" + "\n".join(lines) + "\n"
+            f"Wait, let me check: {len(lines)} groups of four letters, {len(letters)} letters in all, "
+            f"and the total is {total}.\n"
+            f"So {target} appears {total} times."
         )
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..tasks import FAMILIES, SUITES, load_split, training_stream
+from .data import CLOSE, DONT_OVERTHINK, QWEN3_STOP, R1_PREFILL, THINKLESS_INSTRUCTION, Variants
 
 
 def suite_mixture(over: float = 1.5, under: float = 2.5, mip: float = 0.5) -> dict[str, float]:
@@ -45,6 +46,7 @@ class SFTConfig:
     mixture: dict[str, float] = field(default_factory=default_mixture)
     think_prob: float = 0.5
     switch_prob: float = 0.1
+    variants: dict[str, float] = field(default_factory=lambda: Variants().model_dump())
     init_from: str | None = None  # continue from this model folder (its tokenizer and weights)
     # optimisation
     steps: int = 2400
@@ -73,6 +75,8 @@ def _corpus(n_items: int, seed: int):
         yield (f"<|im_start|>user\n{item.prompt}<|im_end|>\n<|im_start|>assistant\n"
                f"<think>\n{get_task(item.family).trace(item)}\n</think>\n\n{item.answer}<|im_end|>\n")
         yield item.prompt + " /think /no_think"
+    for phrase in (QWEN3_STOP, THINKLESS_INSTRUCTION, R1_PREFILL, DONT_OVERTHINK, CLOSE):
+        yield from [phrase] * 50  # the strategies' injected phrases get merges of their own
 
 
 def tiny_recipe(stage1_out: str, out: str) -> list[tuple[str, SFTConfig]]:
@@ -155,7 +159,7 @@ def train(cfg: SFTConfig, progress=None) -> dict:
 
     exclude = {item.prompt for suite in SUITES for item in load_split(suite)}
     stream = examples(tokenizer, training_stream(cfg.seed, cfg.mixture, exclude), cfg.seed, cfg.think_prob,
-                      cfg.switch_prob)
+                      cfg.switch_prob, Variants(**cfg.variants))
     loader = batches(stream, cfg.batch_tokens, seed=cfg.seed)
 
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
