@@ -79,15 +79,17 @@ def _corpus(n_items: int, seed: int):
         yield from [phrase] * 50  # the strategies' injected phrases get merges of their own
 
 
-def tiny_recipe(stage1_out: str, out: str) -> list[tuple[str, SFTConfig]]:
-    """How the shipped `tiny` model was trained: a cosine-schedule run stopped at step 1581 (when the
-    model had just learnt to copy from the prompt), then a continuation on a warm-up/stable/decay
-    schedule with a larger share of simple items."""
+def tiny_recipe(work: str, out: str) -> list[tuple[str, SFTConfig]]:
+    """How the shipped `tiny` model was trained (on a GPU of the device tool; the same code runs on CPU):
+    a cosine run at peak lr 3e-3 stopped at step 4993 of 6000 (its wall-clock cap), then two continuations
+    on a warm-up/stable/decay schedule. Stages write to `work`/stage1, `work`/stage2, then `out`."""
+    s1, s2 = str(Path(work) / "stage1"), str(Path(work) / "stage2")
     return [
-        ("stage 1", SFTConfig(out=stage1_out, seed=0, steps=2400, stop_after=1581, lr=2e-3, warmup=100,
-                              mixture=suite_mixture(1.0, 2.5, 0.5), max_minutes=120)),
-        ("stage 2", SFTConfig(out=out, init_from=stage1_out, seed=1, steps=2300, schedule="wsd", decay_frac=0.25,
-                              lr=1.5e-3, warmup=20, mixture=suite_mixture(1.5, 2.5, 0.5), max_minutes=120)),
+        ("stage 1", SFTConfig(out=s1, seed=0, steps=6000, stop_after=4993, lr=3e-3, warmup=200, max_minutes=600)),
+        ("stage 2", SFTConfig(out=s2, init_from=s1, seed=11, steps=2400, schedule="wsd", decay_frac=0.5, lr=1e-3,
+                              warmup=20, max_minutes=600)),
+        ("stage 3", SFTConfig(out=out, init_from=s2, seed=22, steps=2600, schedule="wsd", decay_frac=0.6, lr=1.5e-3,
+                              warmup=20, max_minutes=600)),
     ]
 
 
@@ -174,6 +176,7 @@ def train(cfg: SFTConfig, progress=None) -> dict:
         record = {
             "config": asdict(cfg), "parameters": n_params, "steps_done": step, "final": final,
             "wall_minutes": round((time.time() - started) / 60, 2), "device": device,
+            "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
             "tokens_seen": tokens_seen, "examples_seen": examples_seen, "loss_history": history,
             "previous_stage": previous,
