@@ -275,7 +275,8 @@ def calibrate(
     console.print(f"routing on the calibration split: {record['n']} items, out-of-fold, {record['wall_s']}s; "
                   f"routers in {Path(next(iter(record['routers'].values()))['file']).parent if record['routers'] else '-'}")
     table = Table()
-    for col in ("router", "set", "think%", "acc", "think tok", "F1_otb", "APGR", "| oracle acc", "tok", "APGR "):
+    for col in ("router", "set", "think %", "accuracy", "think tok", "F1_otb", "APGR", "oracle acc", "oracle tok",
+                "oracle APGR"):
         table.add_column(col, justify="left" if col in ("router", "set") else "right")
     for kind, rec in record["routers"].items():
         for name, c in rec["curves"].items():
@@ -284,7 +285,7 @@ def calibrate(
                           f"{ch['think_tokens_mean']:.1f}", f"{ch['f1_otb']:.3f}" if "f1_otb" in ch else "-",
                           "-" if c["apgr"] is None else f"{c['apgr']:.3f}", f"{orc['accuracy']:.3f}",
                           f"{orc['think_tokens_mean']:.1f}", "-" if c["oracle_apgr"] is None else f"{c['oracle_apgr']:.3f}")
-    console.print(table)
+    console.print(table, width=max(console.width, 120))
 
 
 def _mixture(text: str) -> dict[str, float]:

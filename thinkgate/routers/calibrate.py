@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from .curve import apgr, outcome, plot
+from .curve import apgr, outcome, plot, thin
 from .router import (Router, RouterMeta, content_fingerprint, decide_one, router_dir, routing_score,
                      threshold_for_rate)
 
@@ -180,7 +180,7 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
             base = curves.setdefault(name, {k: v for k, v in sub.items() if k not in ("curve", "apgr")} | {"routers": {}})
             sub_chosen = outcome([item_suites[i] for i in idx], [correct[i] for i in idx], [tokens[i] for i in idx],
                                  [chosen_level[i] for i in idx])
-            base["routers"][kind] = {"curve": sub["curve"], "apgr": sub.get("apgr"), "chosen": sub_chosen}
+            base["routers"][kind] = {"curve": thin(sub["curve"]), "apgr": sub.get("apgr"), "chosen": sub_chosen}
             rec["curves"][name] = {k: sub.get(k) for k in ("apgr", "oracle_apgr", "cost_50", "cost_80",
                                                            "oracle_cost_50", "oracle_cost_80")} | {
                 "chosen": sub_chosen, "oracle": sub["oracle"], "nothink_accuracy": sub["nothink_accuracy"],
@@ -196,7 +196,7 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
     out.mkdir(parents=True, exist_ok=True)
     if curves:
         plot(curves, out / "curve.png", f"Routing on the calibration split ({model_dir.name}, out-of-fold)")
-    (out / "calibration.json").write_text(json.dumps(record, indent=1))
+    (out / "calibration.json").write_text(json.dumps(record, separators=(",", ":")))
     log(f"wrote routers to {out} in {record['wall_s']}s")
     return record
 

@@ -48,6 +48,16 @@ def outcome(suites: list[str], correct: list[list[bool]], tokens: list[list[int]
     return out
 
 
+def thin(points: list[dict], step: float = 0.01) -> list[dict]:
+    """At most one curve point per `step` of think rate (the best accuracy there), for files and plots."""
+    best: dict[int, dict] = {}
+    for p in points:
+        k = round(p["think_rate"] / step)
+        if k not in best or p["accuracy"] > best[k]["accuracy"]:
+            best[k] = p
+    return [best[k] for k in sorted(best)]
+
+
 def oracle_level(correct: list[bool], tokens: list[int]) -> int:
     """The cheapest correct level (fewest thinking tokens); level 0 when none is correct."""
     ok = [j for j in range(len(correct)) if correct[j]]
@@ -156,7 +166,7 @@ def bench_curves(rows) -> dict:
             ran = [outcomes[k][strategy] for k in ks]
             chosen = {"think_rate": round(sum(r.think_tokens > 0 for r in ran) / len(ran), 4),
                       "accuracy": round(sum(r.correct for r in ran) / len(ran), 4)}
-            base["routers"][strategy] = {"curve": sub["curve"], "apgr": sub.get("apgr"), "chosen": chosen,
+            base["routers"][strategy] = {"curve": thin(sub["curve"]), "apgr": sub.get("apgr"), "chosen": chosen,
                                          **{k: sub.get(k) for k in ("oracle_apgr", "cost_50", "cost_80",
                                                                     "oracle_cost_50", "oracle_cost_80")}}
     return curves
