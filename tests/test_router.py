@@ -133,6 +133,7 @@ def test_auto_composes_with_early_exit_and_budgets(calibrated, backend):
 
 def test_bench_rows_carry_decision_score_and_think_rate(calibrated, backend, tmp_path):
     from thinkgate.bench.cache import ResultsCache
+    from thinkgate.bench.report import write_report
 
     out, _ = calibrated
     items = load_split("over")[:3] + load_split("under")[:3]
@@ -142,7 +143,7 @@ def test_bench_rows_carry_decision_score_and_think_rate(calibrated, backend, tmp
         gate = Gate(backend, spec)
         for suite in ("over", "under"):
             rows += run_suite(gate, [i for i in items if i.suite == suite], Sampling(max_tokens=300), "m", cache)
-    data, _ = report("tiny", rows, with_oracle=True)
+    data, all_rows = report("tiny", rows, with_oracle=True)
     auto = [r for r in data["results"] if r["strategy"].startswith("auto")]
     assert auto and all("think_rate" in r and "decided_think_rate" in r and "score_mean" in r for r in auto)
     assert all("think_rate" in r for r in data["results"])
@@ -154,17 +155,6 @@ def test_bench_rows_carry_decision_score_and_think_rate(calibrated, backend, tmp
     # the router's identity is part of the cache key: the rows are reused only with the same router
     gate = Gate(backend, f"auto:dir={out}")
     assert gate.strategy.cache_key(backend).startswith(f"auto:dir={out}@router=")
-
-
-def test_bench_report_draws_the_routing_curve(calibrated, backend, tmp_path):
-    from thinkgate.bench.report import write_report
-
-    out, _ = calibrated
-    items = load_split("over")[:2] + load_split("under")[:2]
-    rows = []
-    for spec in ("think", "nothink", f"auto:dir={out}"):
-        for suite in ("over", "under"):
-            rows += run_suite(Gate(backend, spec), [i for i in items if i.suite == suite], Sampling(max_tokens=300), "m")
-    data, all_rows = report("tiny", rows, with_oracle=True)
+    # the report draws accuracy vs think rate as the threshold sweeps, against the oracle
     page = write_report(data, all_rows, tmp_path / "rep")
     assert (tmp_path / "rep" / "routing.png").exists() and "APGR" in page.read_text()

@@ -25,7 +25,8 @@ def test_bpo_runs_two_steps_and_changes_the_weights(tmp_path, model_dir):
     from thinkgate.train.bpo import BPOConfig, train
 
     out = tmp_path / "auto"
-    record = train(BPOConfig(out=str(out), steps=2, prompts_per_step=2, group=2, max_tokens=32, lr=1e-3))
+    record = train(BPOConfig(out=str(out), steps=2, prompts_per_step=2, group=2, max_tokens=32, lr=1e-3,
+                             content_advantage="mode"))
     assert record["steps_done"] == 2 and len(record["history"]) == 2
     h = record["history"][0]
     assert {"reward", "think_acc", "nothink_acc", "p_think", "loss_pg", "loss_format", "kl"} <= set(h)
@@ -47,3 +48,11 @@ def test_bpo_runs_two_steps_and_changes_the_weights(tmp_path, model_dir):
 def test_tiny_auto_is_selectable_by_name():
     assert resolve_model("tiny-auto") == MODELS_DIR / "tiny-auto"
     assert (MODELS_DIR / "tiny-auto" / "README.md").exists()
+
+
+def test_group_advantages_are_centred_and_scaled():
+    from thinkgate.train.bpo import _group_advantages
+
+    a = _group_advantages([1.05, 1.05, 1.0, 1.0], 1e-4)
+    assert abs(sum(a)) < 1e-9 and a[0] > 0 > a[2] and abs(a[0] - 1) < 0.01
+    assert _group_advantages([1.0, 1.0], 1e-4) == [0.0, 0.0] and _group_advantages([1.0], 1e-4) == [0.0]

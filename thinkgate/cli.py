@@ -360,6 +360,9 @@ def train_bpo(
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-4,
     temperature: Annotated[float, typer.Option("--temperature", min=0.01)] = 1.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=8, help="Most tokens per thinking rollout.")] = 400,
+    content_advantage: Annotated[str, typer.Option("--content-advantage", help=(
+        "merged: all tokens get the merged 2g group's advantage (BPO); mode: thought and answer tokens get the "
+        "advantage within their own mode's rollouts."))] = "merged",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     threads: Annotated[int, typer.Option("--threads", min=0, help="torch threads (0: torch's default).")] = 1,
 ) -> None:
@@ -374,9 +377,11 @@ def train_bpo(
         check_model_folder(resolve_model(init_from))
     except ModelLoadError as e:
         fail(f"--init-from: {e}")
+    if content_advantage not in ("merged", "mode"):
+        fail(f"--content-advantage must be merged or mode, not {content_advantage!r}")
     cfg = BPOConfig(init_from=init_from, out=str(out), steps=steps, max_minutes=minutes, prompts_per_step=prompts_per_step,
                     group=group, delta=delta, kl_coef=kl, lr=lr, temperature=temperature, max_tokens=max_tokens,
-                    seed=seed, threads=threads)
+                    content_advantage=content_advantage, seed=seed, threads=threads)
     record = train(cfg, progress=lambda h: err.print(
         f"step {h['step']} reward {h['reward']:.3f} acc think {h['think_acc']:.2f} nothink {h['nothink_acc']:.2f} "
         f"P(think) over {h.get('p_think_over', float('nan')):.2f} under {h.get('p_think_under', float('nan')):.2f} "

@@ -74,10 +74,12 @@ def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | 
            "breakdown": breakdown(rows)}
     routed = [r for r in rows if r.decision is not None]
     if routed:  # per item, what the router (or the model itself) chose and the router's score
+        nothink = {(r.suite, r.item, r.sample): r.correct for r in rows if r.strategy == "nothink"}
         out["decisions"] = [{"strategy": r.strategy, "suite": r.suite, "item": r.item, "family": r.family,
                              "difficulty": r.difficulty, "sample": r.sample, "decision": r.decision,
                              "budget": r.budget, "score": r.score, "correct": r.correct,
-                             "think_tokens": r.think_tokens} for r in routed]
+                             "think_tokens": r.think_tokens,
+                             "nothink_correct": nothink.get((r.suite, r.item, r.sample))} for r in routed]
         from ..routers.curve import bench_curves, curves_summary
 
         routing = curves_summary(bench_curves(rows))

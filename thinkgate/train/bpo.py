@@ -23,6 +23,10 @@ Chosen here where the papers are silent (all parameters):
   group, so policy gradient alone never teaches the model to open its think block when nothing is
   prefilled (the SFT model never had to: its template always prefilled). A small likelihood term
   (`format_coef`) on those tokens teaches it.
+- `content_advantage` ("merged"): BPO as written gives every token the merged group's advantage. With
+  "mode", the mode tokens keep it and the thought and answer tokens get the advantage within their own
+  mode's g rollouts, so the no-thinking bonus (which, normalised by a small group spread, can be worth a
+  full unit of advantage) does not also teach a correct thought to be less likely.
 - Optional KL to the SFT model (`kl_coef`, k3 estimator per generated token, averaged per rollout).
 - Prompts come from the "train" seed namespace and skip every test and calibration prompt.
 
@@ -63,6 +67,9 @@ class BPOConfig:
     mode_weight: float = 1.0
     format_coef: float = 1.0
     adv_eps: float = 1e-4
+    # "merged": every token gets the merged 2g group's advantage (BPO as written); "mode": the mode tokens
+    # get it, the thought and answer tokens get the advantage within their own mode's g rollouts
+    content_advantage: str = "merged"
     grad_clip: float = 1.0
     mixture: dict[str, float] = field(default_factory=default_bpo_mixture)
     seed: int = 0
@@ -157,14 +164,18 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
                     seqs.append((k, mode, tok(prompts[k], add_special_tokens=False)["input_ids"], comp, n_forced,
                                  reward, correct))
         t_gen = time.time() - t0
-        # 2. advantages over each prompt's merged 2g group
-        adv = [0.0] * len(seqs)
+        # 2. advantages over each prompt's merged 2g group (and, for content_advantage="mode", within each
+        # mode's g rollouts for the content tokens)
+        adv, adv_content = [0.0] * len(seqs), [0.0] * len(seqs)
         for k in range(len(items)):
             idx = [i for i, s in enumerate(seqs) if s[0] == k]
-            r = torch.tensor([seqs[i][5] for i in idx])
-            a = (r - r.mean()) / (r.std(unbiased=False) + cfg.adv_eps)
-            for i, v in zip(idx, a.tolist()):
-                adv[i] = v
+            for i, v in zip(idx, _group_advantages([seqs[i][5] for i in idx], cfg.adv_eps)):
+                adv[i] = adv_content[i] = v
+            if cfg.content_advantage == "mode":
+                for mode in ("think", "nothink"):
+                    sub = [i for i in idx if seqs[i][1] == mode]
+                    for i, v in zip(sub, _group_advantages([seqs[i][5] for i in sub], cfg.adv_eps)):
+                        adv_content[i] = v
         # 3. one policy-gradient step
         policy.train()
         width = max(len(s[2]) + len(s[3]) for s in seqs)
@@ -188,7 +199,7 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
             for j in range(start + shared, mode_end):
                 w_pg[i, j] = cfg.mode_weight * adv[i]
             for j in content:
-                w_pg[i, j] = adv[i] / max(1, len(content))
+                w_pg[i, j] = adv_content[i] / max(1, len(content))
                 w_kl[i, j] = 1.0 / max(1, len(content))
             decision_pos.append(start + shared)
         ids, mask = ids.to(device), mask.to(device)
@@ -240,6 +251,15 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
     record = save(done, final=True)
     write_card(out, record)
     return record
+
+
+def _group_advantages(rewards: list[float], eps: float) -> list[float]:
+    """GRPO's: (r - mean) / (std + eps) over one group."""
+    if len(rewards) < 2:
+        return [0.0] * len(rewards)
+    m = sum(rewards) / len(rewards)
+    sd = (sum((r - m) ** 2 for r in rewards) / len(rewards)) ** 0.5
+    return [(r - m) / (sd + eps) for r in rewards]
 
 
 def _mean(xs) -> float:
