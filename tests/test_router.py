@@ -158,3 +158,17 @@ def test_bench_rows_carry_decision_score_and_think_rate(calibrated, backend, tmp
     # the report draws accuracy vs think rate as the threshold sweeps, against the oracle
     page = write_report(data, all_rows, tmp_path / "rep")
     assert (tmp_path / "rep" / "routing.png").exists() and "APGR" in page.read_text()
+
+
+def test_cli_calibrate_and_auto_errors_are_clear(tmp_path):
+    from typer.testing import CliRunner
+
+    from thinkgate.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["calibrate", "--routers", "psychic"])
+    assert res.exit_code == 2 and "unknown router" in res.output
+    res = runner.invoke(app, ["calibrate", "--target-think-rate", "0.3", "--objective", "acc"])
+    assert res.exit_code == 2 and "not both" in res.output
+    res = runner.invoke(app, ["ask", "What is 3+4?", "--strategy", f"auto:dir={tmp_path}"])
+    assert res.exit_code == 2 and "thinkgate calibrate" in res.output

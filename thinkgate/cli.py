@@ -74,6 +74,7 @@ def ask(
     """Ask one question; print the reasoning and the answer separately with their token counts."""
     from pydantic import ValidationError
 
+    from .routers.router import RouterError
     from .types import Message, Request, Sampling, ThinkingSpec
 
     if mode not in ("think", "nothink", "auto"):
@@ -84,7 +85,7 @@ def ask(
                           thinking=ThinkingSpec(mode=mode, budget=budget, min_budget=min_budget),
                           sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed))
         result = gate.run(request)
-    except (ValidationError, ValueError) as e:
+    except (ValidationError, ValueError, RouterError) as e:
         fail(str(e))
     if as_json:
         typer.echo(result.model_dump_json(indent=1))
@@ -170,6 +171,7 @@ def bench(
     started = time.time()
     rows = []
     from .backends.base import MissingCapability
+    from .routers.router import RouterError
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as progress:
@@ -179,7 +181,7 @@ def bench(
                 try:
                     rows += run_suite(gate, items, sampling, model_key, store, samples=samples, chunk=batch_size,
                                       advance=lambda n, b=bar: progress.advance(b, n))
-                except MissingCapability as e:
+                except (MissingCapability, RouterError) as e:
                     fail(f"{e} (rows finished so far are kept in {cache})")
     out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None))
     out["wall_s"] = round(time.time() - started, 1)
@@ -363,6 +365,7 @@ def train_bpo(
     content_advantage: Annotated[str, typer.Option("--content-advantage", help=(
         "merged: all tokens get the merged 2g group's advantage (BPO); mode: thought and answer tokens get the "
         "advantage within their own mode's rollouts."))] = "merged",
+    train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     threads: Annotated[int, typer.Option("--threads", min=0, help="torch threads (0: torch's default).")] = 1,
 ) -> None:
@@ -381,7 +384,8 @@ def train_bpo(
         fail(f"--content-advantage must be merged or mode, not {content_advantage!r}")
     cfg = BPOConfig(init_from=init_from, out=str(out), steps=steps, max_minutes=minutes, prompts_per_step=prompts_per_step,
                     group=group, delta=delta, kl_coef=kl, lr=lr, temperature=temperature, max_tokens=max_tokens,
-                    content_advantage=content_advantage, seed=seed, threads=threads)
+                    content_advantage=content_advantage, freeze_embeddings=not train_embeddings, seed=seed,
+                    threads=threads)
     record = train(cfg, progress=lambda h: err.print(
         f"step {h['step']} reward {h['reward']:.3f} acc think {h['think_acc']:.2f} nothink {h['nothink_acc']:.2f} "
         f"P(think) over {h.get('p_think_over', float('nan')):.2f} under {h.get('p_think_under', float('nan')):.2f} "

@@ -27,6 +27,9 @@ Chosen here where the papers are silent (all parameters):
   "mode", the mode tokens keep it and the thought and answer tokens get the advantage within their own
   mode's g rollouts, so the no-thinking bonus (which, normalised by a small group spread, can be worth a
   full unit of advantage) does not also teach a correct thought to be less likely.
+- `freeze_embeddings` (True): the token embeddings (tied with the output layer in the embedded model)
+  stay as SFT left them. Teaching the model to write `<think>` after the assistant tag otherwise moves
+  the `<think>` embedding itself, which every later token reads, and the thoughts degrade.
 - Optional KL to the SFT model (`kl_coef`, k3 estimator per generated token, averaged per rollout).
 - Prompts come from the "train" seed namespace and skip every test and calibration prompt.
 
@@ -70,6 +73,7 @@ class BPOConfig:
     # "merged": every token gets the merged 2g group's advantage (BPO as written); "mode": the mode tokens
     # get it, the thought and answer tokens get the advantage within their own mode's g rollouts
     content_advantage: str = "merged"
+    freeze_embeddings: bool = True  # keep the (tied) token embeddings of the SFT model
     grad_clip: float = 1.0
     mixture: dict[str, float] = field(default_factory=default_bpo_mixture)
     seed: int = 0
@@ -120,7 +124,11 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
     nothink_next = nothink_ids[shared] if shared < len(nothink_ids) else None  # the no-thinking decision token
 
     stream = training_stream(cfg.seed + 500, cfg.mixture, held_out_prompts())
-    opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.0)
+    if cfg.freeze_embeddings:
+        policy.get_input_embeddings().weight.requires_grad_(False)
+        policy.get_output_embeddings().weight.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.98),
+                            weight_decay=0.0)
     history: list[dict] = []
     out = Path(cfg.out)
 
@@ -222,7 +230,7 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
             kl_val = kl.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], cfg.grad_clip)
         opt.step()
         done = step + 1
         # 4. what the model would choose now, by suite: P(thinking) at the decision token (before the update)
@@ -317,7 +325,8 @@ it at once): `thinkgate bench --model tiny-auto --strategies self,think,nothink 
 - Reward = correct + {cfg['delta']} x [no thinking]; advantages normalised over each prompt's merged group of
   {2 * cfg['group']}; policy gradient on the generated tokens (per-rollout mean) and on the forced mode tokens
   (weight {cfg['mode_weight']}); likelihood term {cfg['format_coef']} on the shared `<think>\\n`; KL to the SFT
-  model {cfg['kl_coef']}; AdamW lr {cfg['lr']}, gradient clipping {cfg['grad_clip']}.
+  model {cfg['kl_coef']}; AdamW lr {cfg['lr']}, gradient clipping {cfg['grad_clip']}; content advantages
+  `{cfg.get('content_advantage', 'merged')}`; token embeddings {'frozen' if cfg.get('freeze_embeddings') else 'trained'}.
 - {record['steps_done']} steps in {record['wall_minutes']} minutes on {record['device']} ({record['machine']}).
 
 | step | reward | accuracy thinking | accuracy not thinking | P(think) over | P(think) under | minutes |
