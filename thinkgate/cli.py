@@ -1,4 +1,4 @@
-"""The command line: `thinkgate ask | bench | train sft | tasks export`.
+"""The command line: `thinkgate ask | bench | calibrate | train sft | train bpo | tasks export`.
 
 Options shared by several commands are declared once below and reused.
 """
@@ -74,6 +74,7 @@ def ask(
     """Ask one question; print the reasoning and the answer separately with their token counts."""
     from pydantic import ValidationError
 
+    from .routers.router import RouterError
     from .types import Message, Request, Sampling, ThinkingSpec
 
     if mode not in ("think", "nothink", "auto"):
@@ -84,7 +85,7 @@ def ask(
                           thinking=ThinkingSpec(mode=mode, budget=budget, min_budget=min_budget),
                           sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed))
         result = gate.run(request)
-    except (ValidationError, ValueError) as e:
+    except (ValidationError, ValueError, RouterError) as e:
         fail(str(e))
     if as_json:
         typer.echo(result.model_dump_json(indent=1))
@@ -170,6 +171,7 @@ def bench(
     started = time.time()
     rows = []
     from .backends.base import MissingCapability
+    from .routers.router import RouterError
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as progress:
@@ -179,7 +181,7 @@ def bench(
                 try:
                     rows += run_suite(gate, items, sampling, model_key, store, samples=samples, chunk=batch_size,
                                       advance=lambda n, b=bar: progress.advance(b, n))
-                except MissingCapability as e:
+                except (MissingCapability, RouterError) as e:
                     fail(f"{e} (rows finished so far are kept in {cache})")
     out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None))
     out["wall_s"] = round(time.time() - started, 1)
@@ -198,6 +200,14 @@ def bench(
             t2.add_row(r["strategy"], f"{r['auc_oaa']:.3f}", f"{r['acc_ut']:.3f}", f"{r['f1_otb']:.3f}",
                        f"{r['think_tokens_mean']:.1f}", f"{r['accuracy']:.3f}")
         console.print(t2)
+    if out.get("routing"):
+        t3 = Table(title="Routing on the test items: APGR against the oracle (threshold swept)")
+        for col in ("strategy", "set", "n", "think rate", "accuracy", "APGR", "oracle APGR", "rate@50%", "rate@80%"):
+            t3.add_column(col, justify="left" if col in ("strategy", "set") else "right")
+        for r in out["routing"]:
+            t3.add_row(r["strategy"], r["set"], str(r["n"]), f"{r['think_rate']:.2f}", f"{r['accuracy']:.3f}",
+                       *("-" if r[k] is None else f"{r[k]:.3f}" for k in ("apgr", "oracle_apgr", "cost_50", "cost_80")))
+        console.print(t3)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(out, indent=1))
@@ -206,6 +216,78 @@ def bench(
         from .bench.report import write_report
 
         console.print(f"[dim]wrote {write_report(out, all_rows, report_dir)}[/]")
+
+
+@app.command()
+def calibrate(
+    model: ModelOpt = None,
+    suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites of the calibration split.")] = "over,under",
+    data: Annotated[Optional[str], typer.Option("--data", help="Calibrate on external items (JSONL or hf:NAME...) instead.")] = None,
+    data_suite: Annotated[str, typer.Option("--data-suite", help="Suite of --data records that name none.")] = "under",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the routers; default <model>/router.")] = None,
+    target_think_rate: Annotated[Optional[float], typer.Option("--target-think-rate", min=0.0, max=1.0, help=(
+        "Set the threshold by quantile so that this share of calibration queries thinks."))] = None,
+    objective: Annotated[str, typer.Option("--objective", help="f1: the threshold that maximises F1_otb on calibration.")] = "f1",
+    budgets: Annotated[str, typer.Option("--budgets", help="Thinking budgets to try besides think and nothink ('' for none).")] = "32,64",
+    per_suite: Annotated[int, typer.Option("--per-suite", min=1, help="Calibration items per suite.")] = 300,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N calibration items of each suite.")] = None,
+    routers: Annotated[str, typer.Option("--routers", help="Which routers to train: probe, text.")] = "probe,text",
+    rule: Annotated[str, typer.Option("--rule", help=(
+        "Routing score: margin (P(nothink right) - P(think right)) or nothink (P(nothink right), Self-Route's)."))] = "margin",
+    max_tokens: MaxTokensOpt = 768,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
+    cache: Annotated[Path, typer.Option("--cache", help="The bench's results cache (JSONL), reused.")] = Path(".thinkgate/bench-cache.jsonl"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore the cache.")] = False,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="torch threads (0: torch's default).")] = 0,
+) -> None:
+    """Run think, nothink and a few budgets on the calibration split (disjoint from the test split), then
+    train the hidden-state probe and the text router on those outcomes and set their thresholds."""
+    from .routers.calibrate import CalibConfig, run
+    from .routers.router import ROUTER_KINDS
+    from .tasks import SUITES
+
+    if target_think_rate is not None and objective != "f1":
+        fail("give --target-think-rate or --objective, not both")
+    if objective != "f1":
+        fail(f"--objective must be f1, not {objective!r}")
+    if rule not in ("margin", "nothink"):
+        fail(f"--rule must be margin or nothink, not {rule!r}")
+    suite_list = tuple(s.strip() for s in suites.split(",") if s.strip())
+    for s in suite_list:
+        if s not in SUITES:
+            fail(f"unknown suite {s!r} in --suites; known: {', '.join(SUITES)}")
+    kinds = tuple(k.strip() for k in routers.split(",") if k.strip())
+    for k in kinds:
+        if k not in ROUTER_KINDS:
+            fail(f"unknown router {k!r} in --routers; known: {', '.join(ROUTER_KINDS)}")
+    try:
+        budget_list = tuple(int(b) for b in budgets.split(",") if b.strip())
+    except ValueError:
+        fail(f"--budgets must be comma-separated integers, not {budgets!r}")
+    if any(b < 1 for b in budget_list):
+        fail("--budgets must be positive")
+    cfg = CalibConfig(model=model, suites=suite_list, data=data, data_suite=data_suite, out=str(out) if out else None,
+                      per_suite=per_suite, limit=limit, budgets=budget_list, target_think_rate=target_think_rate,
+                      kinds=kinds, rule=rule, max_tokens=max_tokens, batch_size=batch_size,
+                      cache=None if fresh else str(cache), threads=threads)
+    try:
+        record = run(cfg, backend=_backend(model, batch_size=batch_size), log=lambda m: err.print(m))
+    except ValueError as e:
+        fail(str(e))
+    console.print(f"routing on the calibration split: {record['n']} items, out-of-fold, {record['wall_s']}s; "
+                  f"routers in {Path(next(iter(record['routers'].values()))['file']).parent if record['routers'] else '-'}")
+    table = Table()
+    for col in ("router", "set", "think %", "accuracy", "think tok", "F1_otb", "APGR", "oracle acc", "oracle tok",
+                "oracle APGR"):
+        table.add_column(col, justify="left" if col in ("router", "set") else "right")
+    for kind, rec in record["routers"].items():
+        for name, c in rec["curves"].items():
+            ch, orc = c["chosen"], c["oracle"]
+            table.add_row(kind, name, f"{100 * ch['think_rate']:.0f}", f"{ch['accuracy']:.3f}",
+                          f"{ch['think_tokens_mean']:.1f}", f"{ch['f1_otb']:.3f}" if "f1_otb" in ch else "-",
+                          "-" if c["apgr"] is None else f"{c['apgr']:.3f}", f"{orc['accuracy']:.3f}",
+                          f"{orc['think_tokens_mean']:.1f}", "-" if c["oracle_apgr"] is None else f"{c['oracle_apgr']:.3f}")
+    console.print(table, width=max(console.width, 120))
 
 
 def _mixture(text: str) -> dict[str, float]:
@@ -265,6 +347,50 @@ def train_sft(
         record = train(cfg, progress=lambda h: progress.update(bar, completed=h["step"] + 1, loss=f"loss {h['loss']:.3f}"))
     console.print(f"trained {record['steps_done']} steps in {record['wall_minutes']} min, "
                   f"final loss {record['loss_history'][-1]['loss']}; saved to {out}")
+
+
+@train_app.command("bpo")
+def train_bpo(
+    init_from: Annotated[str, typer.Option("--init-from", help="The SFT model: an embedded name or a folder.")] = "tiny",
+    out: Annotated[Path, typer.Option("--out", help="Folder for the trained model.")] = Path("thinkgate/models/tiny-auto"),
+    steps: Annotated[int, typer.Option("--steps", min=1)] = 150,
+    minutes: Annotated[float, typer.Option("--minutes", min=0.05, help="Wall-clock cap; the model is saved when it is reached.")] = 25.0,
+    prompts_per_step: Annotated[int, typer.Option("--prompts", min=1, help="Prompts per step.")] = 8,
+    group: Annotated[int, typer.Option("--group", "-g", min=1, help="Rollouts per mode per prompt.")] = 4,
+    delta: Annotated[float, typer.Option("--delta", help="Reward bonus for not thinking.")] = 0.05,
+    kl: Annotated[float, typer.Option("--kl", min=0.0, help="KL coefficient to the SFT model (0: none).")] = 0.02,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-4,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.01)] = 1.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=8, help="Most tokens per thinking rollout.")] = 400,
+    content_advantage: Annotated[str, typer.Option("--content-advantage", help=(
+        "merged: all tokens get the merged 2g group's advantage (BPO); mode: thought and answer tokens get the "
+        "advantage within their own mode's rollouts."))] = "merged",
+    train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings.")] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="torch threads (0: torch's default).")] = 1,
+) -> None:
+    """RL that teaches the model to choose whether to think (R-4B's BPO, AdaptThink-style reward); the
+    result answers in auto mode (strategy `self`)."""
+    from .backends.base import ModelLoadError
+    from .backends.hf import check_model_folder
+    from .gate import resolve_model
+    from .train.bpo import BPOConfig, train
+
+    try:
+        check_model_folder(resolve_model(init_from))
+    except ModelLoadError as e:
+        fail(f"--init-from: {e}")
+    if content_advantage not in ("merged", "mode"):
+        fail(f"--content-advantage must be merged or mode, not {content_advantage!r}")
+    cfg = BPOConfig(init_from=init_from, out=str(out), steps=steps, max_minutes=minutes, prompts_per_step=prompts_per_step,
+                    group=group, delta=delta, kl_coef=kl, lr=lr, temperature=temperature, max_tokens=max_tokens,
+                    content_advantage=content_advantage, freeze_embeddings=not train_embeddings, seed=seed,
+                    threads=threads)
+    record = train(cfg, progress=lambda h: err.print(
+        f"step {h['step']} reward {h['reward']:.3f} acc think {h['think_acc']:.2f} nothink {h['nothink_acc']:.2f} "
+        f"P(think) over {h.get('p_think_over', float('nan')):.2f} under {h.get('p_think_under', float('nan')):.2f} "
+        f"({h['step_s']}s, {h['minutes']} min)"))
+    console.print(f"trained {record['steps_done']} steps in {record['wall_minutes']} min; saved to {out}")
 
 
 @train_app.command("tiny")

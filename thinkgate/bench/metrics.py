@@ -28,6 +28,10 @@ class Row(BaseModel):
     finish_reason: str
     wall_s: float
     answer: str
+    # set by strategies that choose the mode per item (auto: the router; self: the model)
+    decision: str | None = None  # "think" or "nothink"
+    score: float | None = None  # the router's P(correct without thinking)
+    budget: int | None = None  # the thinking budget the router chose
 
 
 DEFAULT_T_MAX = 1000  # OptimalThinkingBench's
@@ -60,6 +64,12 @@ def results_table(rows: Iterable[Row]) -> list[dict]:
     out = []
     for (s, q), g in groups.items():
         row = {"strategy": s, "suite": q, **aggregate(g)}
+        decided = [r for r in g if r.decision is not None]
+        if decided:  # routed strategies: how often the router chose to think, and its mean score
+            row["decided_think_rate"] = round(_mean([float(r.decision == "think") for r in decided]), 4)
+            scored = [r.score for r in decided if r.score is not None]
+            if scored:
+                row["score_mean"] = round(_mean(scored), 4)
         if q == "mip":  # the mip verifier accepts exactly the abstentions
             row["abstain_rate"] = row["accuracy"]
         out.append(row)
@@ -118,7 +128,7 @@ def oracle_rows(rows: list[Row], think: str = "think", nothink: str = "nothink")
             continue
         t, n = both[think], both[nothink]
         pick = n if n.correct or not t.correct else t
-        out.append(pick.model_copy(update={"strategy": "oracle"}))
+        out.append(pick.model_copy(update={"strategy": "oracle", "decision": "think" if pick is t else "nothink"}))
     return out
 
 

@@ -4,7 +4,9 @@
   Pareto frontier drawn through the best trade-offs and the oracle marked;
 - difficulty.png: accuracy by difficulty for each family of the `under` suite, one line per strategy;
 - thinking_hist.png: histograms of thinking tokens per strategy;
-- budget.png (when several `budget` rows with a `max` ran): `under` accuracy against the maximum budget.
+- budget.png (when several `budget` rows with a `max` ran): `under` accuracy against the maximum budget;
+- routing.png (when a routed strategy such as `auto` ran beside think and nothink): accuracy against think
+  rate as the router's threshold sweeps over the test items, against the oracle's curve (APGR).
 """
 
 from __future__ import annotations
@@ -139,6 +141,16 @@ def write_report(out: dict, rows: list[Row], folder: Path) -> Path:
     plot_histograms(rows, folder / "thinking_hist.png")
     has_budget = plot_budget(rows, folder / "budget.png")
     imgs = ["frontier.png", "difficulty.png", "thinking_hist.png"] + (["budget.png"] if has_budget else [])
+    routing = ""
+    from ..routers.curve import bench_curves, curves_summary, plot as plot_routing
+
+    curves = bench_curves(rows)
+    if curves:
+        plot_routing(curves, folder / "routing.png", "Routing on the test items: accuracy vs think rate")
+        imgs.append("routing.png")
+        routing = "<h2>Routing: APGR against the oracle</h2>" + _table(curves_summary(curves), [
+            "strategy", "set", "n", "think_rate", "accuracy", "apgr", "oracle_apgr", "cost_50", "cost_80",
+            "oracle_cost_50", "oracle_cost_80"])
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>thinkgate bench</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
@@ -148,6 +160,7 @@ img{{max-width:100%;margin:1em 0;border:1px solid #eee}}</style></head><body>
 {_table(out.get('summary', []), ['strategy', 'auc_oaa', 'acc_ut', 'f1_otb', 'think_tokens_mean', 'accuracy'])}
 <h2>Per suite</h2>
 {_table(out['results'], ['strategy', 'suite', 'n', 'accuracy', 'think_tokens_mean', 'answer_tokens_mean', 'think_rate'])}
+{routing}
 {''.join(f'<img src="{i}" alt="{i}">' for i in imgs)}
 </body></html>"""
     path = folder / "index.html"

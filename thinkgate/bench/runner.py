@@ -14,10 +14,12 @@ from .metrics import Row, breakdown, frontier_points, oracle_rows, pareto, resul
 
 
 def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: float) -> Row:
+    route = next((e.detail for e in res.trace if e.kind == "route"), {})  # a router's (or the model's) choice
     return Row(strategy=strategy.spec, suite=item.suite, family=item.family, difficulty=item.difficulty,
                item=item.id, sample=sample, correct=get_task(item.family).verify(item, res.answer),
                think_tokens=res.usage.reasoning_tokens, answer_tokens=res.usage.answer_tokens,
-               closed=res.closed, finish_reason=res.finish_reason, wall_s=round(wall_s, 4), answer=res.answer[:200])
+               closed=res.closed, finish_reason=res.finish_reason, wall_s=round(wall_s, 4), answer=res.answer[:200],
+               decision=route.get("decision"), score=route.get("score"), budget=route.get("budget"))
 
 
 def sample_seed(sampling: Sampling, k: int) -> Sampling:
@@ -31,7 +33,7 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
               samples: int = 1, chunk: int = 64, advance: Callable[[int], None] | None = None) -> list[Row]:
     """All (item, sample) pairs of one suite through one gate, `chunk` requests per library call.
     Rows already in the cache are reused; new rows are appended to it as each chunk finishes."""
-    spec, skey = gate.strategy.spec, sampling.model_dump_json()
+    spec, skey = gate.strategy.cache_key(gate.backend), sampling.model_dump_json()
     done: dict[str, Row] = {}
     todo: list[tuple[str, Item, int]] = []
     keys: list[str] = []  # every (item, sample) in output order
@@ -70,4 +72,17 @@ def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | 
                 for s, (x, y) in sorted(points.items(), key=lambda kv: kv[1][0])]
     out = {"model": model, "results": results_table(rows), "summary": summary(rows, t_max), "frontier": frontier,
            "breakdown": breakdown(rows)}
+    routed = [r for r in rows if r.decision is not None]
+    if routed:  # per item, what the router (or the model itself) chose and the router's score
+        nothink = {(r.suite, r.item, r.sample): r.correct for r in rows if r.strategy == "nothink"}
+        out["decisions"] = [{"strategy": r.strategy, "suite": r.suite, "item": r.item, "family": r.family,
+                             "difficulty": r.difficulty, "sample": r.sample, "decision": r.decision,
+                             "budget": r.budget, "score": r.score, "correct": r.correct,
+                             "think_tokens": r.think_tokens,
+                             "nothink_correct": nothink.get((r.suite, r.item, r.sample))} for r in routed]
+        from ..routers.curve import bench_curves, curves_summary
+
+        routing = curves_summary(bench_curves(rows))
+        if routing:  # accuracy vs think rate as the router's threshold sweeps, against the oracle (APGR)
+            out["routing"] = routing
     return out, rows

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from .auto import Auto
 from .base import Strategy
 from .budget import Budget
 from .dont_overthink import DontOverthink
@@ -12,11 +13,13 @@ from .early_exit import EarlyExit
 from .nothink import NoThink
 from .nothinking import NoThinking
 from .parallel import Parallel
+from .self import SelfDecide
 from .think import Think
 from .thinkless import ThinkLess
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (Think, NoThink, NoThinking, Budget, EarlyExit, ThinkLess, Parallel, DontOverthink)
+    s.name: s for s in (Think, NoThink, NoThinking, Budget, EarlyExit, ThinkLess, Parallel, DontOverthink, Auto,
+                        SelfDecide)
 }
 
 

@@ -37,6 +37,11 @@ class Strategy:
         items = self.params.model_dump(exclude_defaults=True)
         return self.name + (":" + ",".join(f"{k}={v}" for k, v in sorted(items.items())) if items else "")
 
+    def cache_key(self, backend: Backend) -> str:
+        """What the bench cache keys this strategy's rows by: its spec, plus whatever else its results
+        depend on (a router's weights, for `auto`)."""
+        return self.spec
+
     def run_batch(self, requests: list[Request], backend: Backend, fmt: ThinkingFormat) -> list[Result]:
         raise NotImplementedError
 

@@ -4,6 +4,9 @@ A registry maps a family name to its class; adding a family touches its own file
 Splits: the fixed test split of each suite is drawn from seeds in the "test" namespace and shipped as
 JSONL under `splits/`; training draws from the "train" namespace and skips every test prompt, except for
 `arith1`, whose whole space (about 150 one-digit questions) is smaller than what a test split needs.
+Calibration (routers, `thinkgate calibrate`) draws from a third namespace, "calib", and skips every test
+prompt too (arith1 excepted, as above); `held_out_prompts()` is the set a training run should skip so
+that it sees neither test nor calibration prompts.
 """
 
 from __future__ import annotations
@@ -54,22 +57,43 @@ def seeded_rng(namespace: str, *parts: object) -> random.Random:
 
 def build_test_split(suite: str, n: int = TEST_ITEMS_PER_SUITE) -> list[Item]:
     """Deterministically draw `n` distinct items, spread evenly over families and difficulty levels."""
+    return _draw_split(suite, n, "test", set())
+
+
+CALIB_ITEMS_PER_SUITE = 300
+
+
+def build_calib_split(suite: str, n: int = CALIB_ITEMS_PER_SUITE) -> list[Item]:
+    """The calibration split: like the test split (evenly over families and levels) but drawn from the
+    "calib" seed namespace and holding no test prompt (arith1, whose space is too small, excepted). A
+    cell whose question space is nearly used up by the test split (count_missing at level 1) gives fewer
+    items rather than repeating test prompts."""
+    exclude = {it.prompt for it in load_split(suite) if it.family not in SHARED_SPACE}
+    return _draw_split(suite, n, "calib", exclude, strict=False)
+
+
+def held_out_prompts(calib_n: int = CALIB_ITEMS_PER_SUITE) -> set[str]:
+    """Every test and calibration prompt of every suite: what a training run should skip."""
+    return {it.prompt for s in SUITES for it in load_split(s) + build_calib_split(s, calib_n)}
+
+
+def _draw_split(suite: str, n: int, namespace: str, exclude: set[str], strict: bool = True) -> list[Item]:
     tasks = families(suite)
     cells = [(t, d) for t in tasks for d in range(1, t.levels + 1)]
     per_cell, extra = divmod(n, len(cells))
     items: list[Item] = []
     prompts: set[str] = set()  # distinct across the whole suite (levels of a family can overlap)
     for i, (task, d) in enumerate(cells):
-        rng, got, want = seeded_rng("test", suite, task.name, d), 0, per_cell + (i < extra)
+        rng, got, want = seeded_rng(namespace, suite, task.name, d), 0, per_cell + (i < extra)
         for _ in range(want * 200):
             if got == want:
                 break
             item = task.generate(rng, d)
-            if item.prompt not in prompts:
+            if item.prompt not in prompts and item.prompt not in exclude:
                 prompts.add(item.prompt)
                 items.append(item)
                 got += 1
-        if got < want:
+        if got < want and strict:
             raise RuntimeError(f"{task.name} level {d}: only {got} distinct items, {want} needed")
     return items
 
@@ -116,5 +140,5 @@ def training_stream(seed: int, weights: dict[str, float], exclude: set[str]) -> 
             yield item
 
 
-__all__ = ["FAMILIES", "SUITES", "Item", "Task", "build_test_split", "families", "get_task", "is_abstention",
+__all__ = ["FAMILIES", "SUITES", "Item", "Task", "build_calib_split", "build_test_split", "held_out_prompts", "families", "get_task", "is_abstention",
            "read_jsonl", "load_split", "training_stream", "write_jsonl"]

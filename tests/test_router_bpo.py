@@ -1,0 +1,58 @@
+"""`thinkgate train bpo` and the `self` strategy, on the shipped model (real backend, no mocks)."""
+
+import json
+
+import pytest
+
+from thinkgate.gate import MODELS_DIR, Gate, resolve_model
+from thinkgate.types import Request, Sampling
+
+
+def test_self_renders_nothing_after_the_assistant_tag(backend):
+    gate = Gate(backend, "self")
+    prompt = gate.format.render(Request.of("What is 3+4?").messages, "auto")
+    assert prompt.endswith("<|im_start|>assistant\n")
+    res = gate.run(Request.of("What is 3+4?", sampling=Sampling(max_tokens=40)))
+    route, gen = res.trace[0], res.trace[1]
+    assert route.kind == "route" and route.detail["decision"] in ("think", "nothink")
+    assert gen.kind == "generate" and gen.detail["prefill"] == ""
+    assert res.strategy == "self" and res.mode == "auto"
+
+
+def test_bpo_runs_two_steps_and_changes_the_weights(tmp_path, model_dir):
+    from safetensors.torch import load_file
+
+    from thinkgate.train.bpo import BPOConfig, train
+
+    out = tmp_path / "auto"
+    record = train(BPOConfig(out=str(out), steps=2, prompts_per_step=2, group=2, max_tokens=32, lr=1e-3,
+                             content_advantage="mode"))
+    assert record["steps_done"] == 2 and len(record["history"]) == 2
+    h = record["history"][0]
+    assert {"reward", "think_acc", "nothink_acc", "p_think", "loss_pg", "loss_format", "kl"} <= set(h)
+    before, after = load_file(str(model_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert set(before) == set(after)
+    assert any(not (before[k] == after[k]).all() for k in before)
+    for name in ("README.md", "curves.png", "training.json", "tokenizer.json", "config.json"):
+        assert (out / name).exists(), name
+    assert json.loads((out / "training.json").read_text())["config"]["delta"] == 0.05
+    assert "BPO" in (out / "README.md").read_text()
+    # the trained folder loads and answers through the self strategy
+    from thinkgate.backends.hf import HFBackend
+
+    res = Gate(HFBackend(out), "self").run(Request.of("What is 3+4?", sampling=Sampling(max_tokens=20)))
+    assert res.trace[0].kind == "route"
+
+
+@pytest.mark.skipif(not (MODELS_DIR / "tiny-auto").is_dir(), reason="tiny-auto not trained in this checkout")
+def test_tiny_auto_is_selectable_by_name():
+    assert resolve_model("tiny-auto") == MODELS_DIR / "tiny-auto"
+    assert (MODELS_DIR / "tiny-auto" / "README.md").exists()
+
+
+def test_group_advantages_are_centred_and_scaled():
+    from thinkgate.train.bpo import _group_advantages
+
+    a = _group_advantages([1.05, 1.05, 1.0, 1.0], 1e-4)
+    assert abs(sum(a)) < 1e-9 and a[0] > 0 > a[2] and abs(a[0] - 1) < 0.01
+    assert _group_advantages([1.0, 1.0], 1e-4) == [0.0, 0.0] and _group_advantages([1.0], 1e-4) == [0.0]

@@ -1,0 +1,219 @@
+"""`thinkgate calibrate`: learn, from a model's own behaviour, when it needs to think and how much.
+
+1. Outcomes. The calibration split (the "calib" seed namespace, disjoint from the test split; or external
+   items with `data`) runs through the bench's own code path (`run_suite` over a `Gate`, the same results
+   cache) in every routing level: no thinking, each thinking budget (`budget:max=B`), unbounded thinking.
+   Per item: correct or not, and thinking tokens, at each level.
+2. Routers. Labels are "correct at level j" for every level. Two feature sets:
+   - `probe`: the model's final hidden state at the end of the prompt (one prefill pass; needs a backend
+     with the hidden_state capability);
+   - `text`: hashed character n-grams of the query (any backend).
+   Each is a multi-output logistic regression (`linear.py`) with its L2 strength chosen by 5-fold
+   cross-validation; thresholds and curves use the out-of-fold probabilities. The routing score is
+   P(correct without thinking) - P(correct thinking) (`rule="margin"`) or Self-Route's P(correct
+   without thinking) (`rule="nothink"`); see `router.py`.
+3. Threshold. Either by quantile of the out-of-fold scores to hit `target_think_rate`, or the one that
+   maximises F1_otb on the calibration items (needs both over and under items; with only one of them the
+   objective falls back to accuracy minus a small cost per thinking token).
+4. Output, in `out` (default `<model>/router/`): `probe.safetensors` + `probe.json`, `text.safetensors` +
+   `text.json`, `calibration.json` (settings, per-item outcomes and scores, curves and APGR figures) and
+   `curve.png` (accuracy vs think rate against the oracle).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from .curve import apgr, outcome, plot, thin
+from .router import (Router, RouterMeta, content_fingerprint, decide_one, router_dir, routing_score,
+                     threshold_for_rate)
+
+DEFAULT_BUDGETS = (32, 64)
+
+
+@dataclass
+class CalibConfig:
+    model: str | None = None
+    suites: tuple[str, ...] = ("over", "under")
+    data: str | None = None  # external items instead of the calibration split
+    data_suite: str = "under"
+    out: str | None = None  # default: <model>/router
+    per_suite: int = 300  # calibration items per suite (the split's size)
+    limit: int | None = None  # only the first N items of each suite (tests, quick looks)
+    budgets: tuple[int, ...] = DEFAULT_BUDGETS
+    answer_tokens: int = 96  # budget levels: most tokens for the answer after the budget
+    target_think_rate: float | None = None  # None: maximise F1_otb
+    budget_slack: float = 0.05
+    rule: str = "margin"  # routing score: "margin" (P(nothink ok) - P(think ok)) or "nothink" (P(nothink ok))
+    kinds: tuple[str, ...] = ("probe", "text")
+    max_tokens: int = 768
+    batch_size: int = 64
+    cache: str | None = ".thinkgate/bench-cache.jsonl"  # None: no cache
+    folds: int = 5
+    text_buckets: int = 4096
+    threads: int = 0  # torch threads; 0 leaves torch's default
+
+
+def calibration_items(cfg: CalibConfig) -> dict[str, list]:
+    from ..tasks import build_calib_split
+
+    if cfg.data:
+        from ..tasks.external import load_external
+
+        by: dict[str, list] = {}
+        for it in load_external(cfg.data, cfg.data_suite):
+            by.setdefault(it.suite, []).append(it)
+        return {s: v[:cfg.limit] for s, v in by.items()}
+    return {s: build_calib_split(s, cfg.per_suite)[:cfg.limit] for s in cfg.suites}
+
+
+def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> dict:
+    import torch
+
+    from ..bench.cache import ResultsCache, model_fingerprint
+    from ..bench.runner import run_suite
+    from ..gate import Gate, load_backend
+    from ..types import Request, Sampling
+    from .features import hidden_state_features, ngram_features, query_text
+    from .linear import cross_validate, fit
+
+    started = time.time()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    backend = backend or load_backend(cfg.model, batch_size=cfg.batch_size)
+    model_dir = Path(backend.model_id)
+    out = Path(cfg.out) if cfg.out else router_dir(model_dir)
+    budgets = sorted(set(cfg.budgets))
+    levels = ["nothink"] + [f"budget:max={b}" for b in budgets] + ["think"]
+    suites = calibration_items(cfg)
+    items = [it for v in suites.values() for it in v]
+    if not items:
+        raise ValueError("no calibration items")
+    log(f"calibrating on {len(items)} items ({', '.join(f'{s} {len(v)}' for s, v in suites.items())}), "
+        f"levels {', '.join(levels)}")
+
+    # 1. outcomes of every level, through the bench's code path and cache
+    cache = ResultsCache(cfg.cache) if cfg.cache else None
+    sampling = Sampling(max_tokens=cfg.max_tokens)
+    key = model_fingerprint(model_dir)
+    correct = [[False] * len(levels) for _ in items]
+    tokens = [[0] * len(levels) for _ in items]
+    t_outcomes = time.time()
+    for j, spec in enumerate(levels):
+        t0 = time.time()
+        gate = Gate(backend, spec)
+        # a budget level gets its budget plus `answer_tokens` in all: after a forced stop a model that was
+        # never trained on one can ramble, and the outcome (correct, thinking tokens) is decided by then
+        level_sampling = sampling if j in (0, len(levels) - 1) else Sampling(
+            max_tokens=min(cfg.max_tokens, budgets[j - 1] + cfg.answer_tokens))
+        rows = [r for v in suites.values()
+                for r in run_suite(gate, v, level_sampling, key, cache, chunk=cfg.batch_size)]
+        for i, r in enumerate(rows):
+            correct[i][j], tokens[i][j] = r.correct, r.think_tokens
+        log(f"  {spec}: accuracy {sum(c[j] for c in correct) / len(items):.3f}, thinking tokens "
+            f"{sum(t[j] for t in tokens) / len(items):.1f} ({time.time() - t0:.0f}s)")
+    t_outcomes = time.time() - t_outcomes
+
+    # 2. routers
+    y = torch.tensor(correct, dtype=torch.float32)
+    requests = [Request.of(it.prompt) for it in items]
+    item_suites = [it.suite for it in items]
+    fingerprint = content_fingerprint(model_dir)
+    record: dict = {"config": asdict(cfg), "model": str(model_dir), "model_fingerprint": fingerprint,
+                    "levels": levels, "n": len(items), "outcome_seconds": round(t_outcomes, 1), "routers": {}}
+    per_item_scores: dict[str, list[float]] = {}
+    curves: dict[str, dict] = {}
+    from ..backends.base import HIDDEN_STATE
+
+    for kind in cfg.kinds:
+        if kind == "probe" and HIDDEN_STATE not in backend.capabilities:
+            log("  probe: skipped (the backend exposes no hidden state)")
+            continue
+        t0 = time.time()
+        if kind == "probe":
+            x = hidden_state_features(requests, backend, Gate(backend, "think").format)
+            features = {"input": "final hidden state at the end of the prompt rendered in auto mode",
+                        "dim": int(x.shape[1])}
+            standardize = True
+        else:
+            x = ngram_features([query_text(r) for r in requests], cfg.text_buckets)
+            features = {"input": "hashed character n-grams (text + digit shape)", "buckets": cfg.text_buckets,
+                        "n_min": 1, "n_max": 4}
+            standardize = False
+        l2, oof, losses = cross_validate(x, y, cfg.folds, standardize=standardize)
+        final = fit(x, y, l2, standardize)
+        scores = [routing_score([float(v) for v in row], cfg.rule) for row in oof]
+        think_level = [decide_one([float(v) for v in row], budgets, 2.0, cfg.budget_slack, rule=cfg.rule).budget
+                       for row in oof]
+        think_level = [levels.index(f"budget:max={b}") if b is not None else len(levels) - 1 for b in think_level]
+        # 3. threshold
+        if cfg.target_think_rate is not None:
+            threshold = threshold_for_rate(scores, cfg.target_think_rate)
+            rule = f"quantile: think rate {cfg.target_think_rate}"
+        else:
+            threshold, rule = best_threshold(item_suites, correct, tokens, scores, think_level)
+        chosen_level = [think_level[i] if scores[i] < threshold else 0 for i in range(len(items))]
+        chosen = outcome(item_suites, correct, tokens, chosen_level)
+        meta = RouterMeta(kind=kind, model_fingerprint=fingerprint, model_name=model_dir.name, budgets=budgets,
+                          rule=cfg.rule,
+                          budget_answer_tokens=cfg.answer_tokens,
+                          threshold=round(threshold, 6), threshold_rule=rule, budget_slack=cfg.budget_slack,
+                          features=features, l2=l2, cv_logloss={str(k): round(v, 4) for k, v in losses.items()},
+                          calib_scores=sorted(round(s, 6) for s in scores),
+                          calibration={"n": len(items), "suites": {s: len(v) for s, v in suites.items()},
+                                       "chosen": chosen, "seconds": round(time.time() - t0, 2)})
+        path = Router(meta, final).save(out)
+        per_item_scores[kind] = [round(s, 4) for s in scores]
+        sets = {"all": list(range(len(items)))} | {s: [i for i in range(len(items)) if item_suites[i] == s]
+                                                   for s in suites}
+        rec = {"file": str(path), "threshold": meta.threshold, "rule": rule, "l2": l2, "chosen": chosen,
+               "curves": {}}
+        for name, idx in sets.items():
+            if not idx:
+                continue
+            sub = apgr([item_suites[i] for i in idx], [correct[i] for i in idx], [tokens[i] for i in idx],
+                       [scores[i] for i in idx], [think_level[i] for i in idx])
+            base = curves.setdefault(name, {k: v for k, v in sub.items() if k not in ("curve", "apgr")} | {"routers": {}})
+            sub_chosen = outcome([item_suites[i] for i in idx], [correct[i] for i in idx], [tokens[i] for i in idx],
+                                 [chosen_level[i] for i in idx])
+            base["routers"][kind] = {"curve": thin(sub["curve"]), "apgr": sub.get("apgr"), "chosen": sub_chosen}
+            rec["curves"][name] = {k: sub.get(k) for k in ("apgr", "oracle_apgr", "cost_50", "cost_80",
+                                                           "oracle_cost_50", "oracle_cost_80")} | {
+                "chosen": sub_chosen, "oracle": sub["oracle"], "nothink_accuracy": sub["nothink_accuracy"],
+                "think_accuracy": sub["think_accuracy"]}
+        record["routers"][kind] = rec
+        log(f"  {kind}: l2 {l2}, threshold {meta.threshold:.4f} ({rule}); on calibration (out-of-fold): "
+            + ", ".join(f"{k} {v}" for k, v in chosen.items()) + f" ({time.time() - t0:.1f}s)")
+    record["items"] = [{"id": it.id, "suite": it.suite, "family": it.family, "difficulty": it.difficulty,
+                        "correct": correct[i], "think_tokens": tokens[i],
+                        "scores": {k: v[i] for k, v in per_item_scores.items()}} for i, it in enumerate(items)]
+    record["curves"] = curves
+    record["wall_s"] = round(time.time() - started, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    if curves:
+        plot(curves, out / "curve.png", f"Routing on the calibration split ({model_dir.name}, out-of-fold)")
+    (out / "calibration.json").write_text(json.dumps(record, separators=(",", ":")))
+    log(f"wrote routers to {out} in {record['wall_s']}s")
+    return record
+
+
+def best_threshold(suites, correct, tokens, scores, think_level) -> tuple[float, str]:
+    """The threshold maximising F1_otb (accuracy - 0.001 * thinking tokens without over + under items);
+    among ties, the middle one of the best run."""
+    uniq = sorted(set(scores))
+    cuts = [uniq[0] - 0.01] + [(a + b) / 2 for a, b in zip(uniq, uniq[1:])] + [uniq[-1] + 0.01]
+    vals = []
+    for t in cuts:
+        res = outcome(suites, correct, tokens, [think_level[i] if scores[i] < t else 0 for i in range(len(scores))])
+        vals.append(res.get("f1_otb", res["accuracy"] - 0.001 * res["think_tokens_mean"]))
+    best = max(vals)
+    ties = [k for k, v in enumerate(vals) if v >= best - 1e-9]
+    name = "max F1_otb" if all(s in suites for s in ("over", "under")) else "max accuracy - 0.001 x thinking tokens"
+    return cuts[ties[len(ties) // 2]], f"{name} on calibration ({best:.4f})"
+
+
+__all__ = ["CalibConfig", "run", "best_threshold"]

@@ -1,0 +1,342 @@
+"""`thinkgate train bpo`: teach a bi-mode model to choose for itself whether to think.
+
+Method: R-4B's Bi-mode Policy Optimization (BPO) with an AdaptThink-style reward.
+- Per prompt, `group` rollouts are forced to think (the template's thinking prefill, `<think>\\n`) and
+  `group` are forced not to (the empty think block, `<think>\\n\\n</think>\\n\\n`), sampled at
+  `temperature`.
+- Reward = correct + `delta` * [no thinking] (AdaptThink's "minus the reference accuracy of thinking on
+  this prompt" is a constant per prompt, which the group baseline below removes anyway).
+- Advantages over the merged 2g group (GRPO): (r - mean) / (std + eps); a group whose rewards are all
+  equal teaches nothing.
+- Policy gradient on the sampled tokens and on the forced mode tokens. The prompt is rendered in auto
+  mode (it ends after the assistant tag) and the prefill counts as written by the model, so the tokens
+  where the two modes part (`\\n</think>` against the first thought token) learn which mode pays: this is
+  what makes the model choose when nothing is prefilled. One update per batch, so the ratio is 1 and no
+  clipping is needed (plain REINFORCE with the group baseline).
+
+Chosen here where the papers are silent (all parameters):
+- Token weighting: each rollout's generated tokens are averaged (per-sequence mean, GRPO's), and the
+  mode tokens — from where the two prefills part to the end of the forced prefill; for a thinking rollout,
+  its first thought token — are added with weight `mode_weight` each, so the mode decision is not drowned
+  by a long thought.
+- The common part of the two prefills (`<think>\\n`) gets identical advantages of both signs in every
+  group, so policy gradient alone never teaches the model to open its think block when nothing is
+  prefilled (the SFT model never had to: its template always prefilled). A small likelihood term
+  (`format_coef`) on those tokens teaches it.
+- `content_advantage` ("merged"): BPO as written gives every token the merged group's advantage. With
+  "mode", the mode tokens keep it and the thought and answer tokens get the advantage within their own
+  mode's g rollouts, so the no-thinking bonus (which, normalised by a small group spread, can be worth a
+  full unit of advantage) does not also teach a correct thought to be less likely.
+- `freeze_embeddings` (True): the token embeddings (tied with the output layer in the embedded model)
+  stay as SFT left them. Teaching the model to write `<think>` after the assistant tag otherwise moves
+  the `<think>` embedding itself, which every later token reads, and the thoughts degrade.
+- Optional KL to the SFT model (`kl_coef`, k3 estimator per generated token, averaged per rollout).
+- Prompts come from the "train" seed namespace and skip every test and calibration prompt.
+
+Output: a Hugging Face folder (default `thinkgate/models/tiny-auto`, selectable as `--model tiny-auto`)
+with `training.json` (config, per-step history) and a model card `README.md` with the reward and think-rate
+curves (`curves.png`).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+
+def default_bpo_mixture() -> dict[str, float]:
+    from .sft import suite_mixture
+
+    return suite_mixture(over=1.0, under=1.0, mip=0.25)
+
+
+@dataclass
+class BPOConfig:
+    init_from: str = "tiny"  # the SFT model (an embedded name or a folder)
+    out: str = "thinkgate/models/tiny-auto"
+    steps: int = 150
+    prompts_per_step: int = 8
+    group: int = 4  # g rollouts per mode per prompt (2g per prompt)
+    delta: float = 0.05  # reward bonus for not thinking
+    temperature: float = 1.0
+    max_tokens: int = 400  # per thinking rollout
+    nothink_max_tokens: int = 64
+    lr: float = 1e-4
+    kl_coef: float = 0.02  # 0: no KL term (and no reference model kept)
+    mode_weight: float = 1.0
+    format_coef: float = 1.0
+    adv_eps: float = 1e-4
+    # "merged": every token gets the merged 2g group's advantage (BPO as written); "mode": the mode tokens
+    # get it, the thought and answer tokens get the advantage within their own mode's g rollouts
+    content_advantage: str = "merged"
+    freeze_embeddings: bool = True  # keep the (tied) token embeddings of the SFT model
+    grad_clip: float = 1.0
+    mixture: dict[str, float] = field(default_factory=default_bpo_mixture)
+    seed: int = 0
+    max_minutes: float = 25.0
+    threads: int = 1  # torch threads (0: torch's default)
+    save_every_minutes: float = 5.0
+
+
+def _prefills(fmt, tokenizer, probe_messages) -> tuple[str, str, str]:
+    """(auto prompt, think prefill, nothink prefill) for a conversation, from the chat template itself."""
+    auto = fmt.render(probe_messages, "auto")
+    think, nothink = fmt.render(probe_messages, "think"), fmt.render(probe_messages, "nothink")
+    if not (think.startswith(auto) and nothink.startswith(auto)):
+        raise ValueError("chat template: the think / nothink prompts do not extend the auto prompt")
+    return auto, think[len(auto):], nothink[len(auto):]
+
+
+def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dict:
+    import copy
+
+    import torch
+
+    from ..backends.base import GenParams
+    from ..backends.hf import HFBackend
+    from ..formats import get_format
+    from ..gate import resolve_model
+    from ..tasks import get_task, held_out_prompts, training_stream
+    from ..types import Message
+
+    started = time.time()
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    src = resolve_model(cfg.init_from)
+    backend = HFBackend(src, batch_size=max(64, cfg.prompts_per_step * cfg.group))
+    policy, tok = backend.model, backend.tokenizer
+    fmt = get_format(None, tok)
+    ref = copy.deepcopy(policy).eval().requires_grad_(False) if cfg.kl_coef > 0 else None
+    device = backend.device
+    eos = tok.eos_token_id
+
+    _, think_pre, nothink_pre = _prefills(fmt, tok, [Message(role="user", content="1")])
+    think_ids = tok(think_pre, add_special_tokens=False)["input_ids"]
+    nothink_ids = tok(nothink_pre, add_special_tokens=False)["input_ids"]
+    shared = 0
+    while shared < min(len(think_ids), len(nothink_ids)) and think_ids[shared] == nothink_ids[shared]:
+        shared += 1
+    nothink_next = nothink_ids[shared] if shared < len(nothink_ids) else None  # the no-thinking decision token
+
+    stream = training_stream(cfg.seed + 500, cfg.mixture, held_out_prompts())
+    if cfg.freeze_embeddings:
+        policy.get_input_embeddings().weight.requires_grad_(False)
+        policy.get_output_embeddings().weight.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.98),
+                            weight_decay=0.0)
+    history: list[dict] = []
+    out = Path(cfg.out)
+
+    def save(step: int, final: bool) -> dict:
+        from transformers import GenerationConfig
+
+        out.mkdir(parents=True, exist_ok=True)
+        policy.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=tok.pad_token_id, do_sample=False)
+        policy.save_pretrained(str(out))
+        tok.save_pretrained(str(out))
+        record = {"method": "BPO (R-4B) with an AdaptThink-style reward", "config": asdict(cfg),
+                  "init_from": str(src), "steps_done": step, "final": final,
+                  "wall_minutes": round((time.time() - started) / 60, 2), "device": device,
+                  "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+                  "history": history}
+        (out / "training.json").write_text(json.dumps(record, indent=1))
+        return record
+
+    last_save, done = time.time(), 0
+    for step in range(cfg.steps):
+        if (time.time() - started) / 60 > cfg.max_minutes:
+            break
+        t0 = time.time()
+        items = [next(stream) for _ in range(cfg.prompts_per_step)]
+        prompts = [fmt.render([Message(role="user", content=it.prompt)], "auto") for it in items]
+        # 1. rollouts, g forced to think and g forced not to, per prompt
+        policy.eval()
+        seqs = []  # (prompt index, mode, prompt ids, completion ids, n forced tokens, reward, correct)
+        for mode, pre, cap in (("think", think_pre, cfg.max_tokens), ("nothink", nothink_pre, cfg.nothink_max_tokens)):
+            gens = backend.generate([p + pre for p in prompts], GenParams(
+                max_tokens=cap, temperature=cfg.temperature, n=cfg.group, seed=cfg.seed * 100_003 + step))
+            for k, (it, g) in enumerate(zip(items, gens)):
+                for gen in g:
+                    _, answer, closed = fmt.split(pre + gen.text)
+                    correct = bool(closed and get_task(it.family).verify(it, answer))
+                    comp = tok(pre + gen.text, add_special_tokens=False)["input_ids"]
+                    if gen.finish_reason == "stop" and gen.stop is None:
+                        comp = comp + [eos]
+                    n_forced = len(tok(pre, add_special_tokens=False)["input_ids"])
+                    reward = float(correct) + (cfg.delta if mode == "nothink" else 0.0)
+                    seqs.append((k, mode, tok(prompts[k], add_special_tokens=False)["input_ids"], comp, n_forced,
+                                 reward, correct))
+        t_gen = time.time() - t0
+        # 2. advantages over each prompt's merged 2g group (and, for content_advantage="mode", within each
+        # mode's g rollouts for the content tokens)
+        adv, adv_content = [0.0] * len(seqs), [0.0] * len(seqs)
+        for k in range(len(items)):
+            idx = [i for i, s in enumerate(seqs) if s[0] == k]
+            for i, v in zip(idx, _group_advantages([seqs[i][5] for i in idx], cfg.adv_eps)):
+                adv[i] = adv_content[i] = v
+            if cfg.content_advantage == "mode":
+                for mode in ("think", "nothink"):
+                    sub = [i for i in idx if seqs[i][1] == mode]
+                    for i, v in zip(sub, _group_advantages([seqs[i][5] for i in sub], cfg.adv_eps)):
+                        adv_content[i] = v
+        # 3. one policy-gradient step
+        policy.train()
+        width = max(len(s[2]) + len(s[3]) for s in seqs)
+        ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        w_pg = torch.zeros((len(seqs), width))  # weight of -A * log p per token (at the token's position)
+        w_fmt = torch.zeros((len(seqs), width))  # weight of the format likelihood term
+        w_kl = torch.zeros((len(seqs), width))
+        decision_pos = []  # where the model decides: the token after the shared prefix
+        for i, (_, mode, p_ids, c_ids, n_forced, _, _) in enumerate(seqs):
+            row = p_ids + c_ids
+            ids[i, :len(row)] = torch.tensor(row)
+            mask[i, :len(row)] = 1
+            start = len(p_ids)
+            # mode tokens: from where the prefills part to the end of the forced prefill; for a thinking
+            # rollout, whose prefill is the shared part, that is its first thought token
+            mode_end = min(len(row), start + max(n_forced, shared + 1))
+            content = range(mode_end, len(row))
+            for j in range(start, start + shared):
+                w_fmt[i, j] = cfg.format_coef
+            for j in range(start + shared, mode_end):
+                w_pg[i, j] = cfg.mode_weight * adv[i]
+            for j in content:
+                w_pg[i, j] = adv_content[i] / max(1, len(content))
+                w_kl[i, j] = 1.0 / max(1, len(content))
+            decision_pos.append(start + shared)
+        ids, mask = ids.to(device), mask.to(device)
+        logits = policy(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        logp_all = torch.log_softmax(logits, -1)
+        target = ids[:, 1:]
+        logp = logp_all.gather(-1, target[..., None])[..., 0]  # log p of token t+1 at position t
+        w_pg, w_fmt, w_kl = (w[:, 1:].to(device) for w in (w_pg, w_fmt, w_kl))
+        loss_pg = -(w_pg * logp).sum() / len(seqs)
+        loss_fmt = -(w_fmt * logp).sum() / len(seqs)
+        loss = loss_pg + loss_fmt
+        kl_val = 0.0
+        if ref is not None:
+            with torch.no_grad():
+                ref_logp = torch.log_softmax(ref(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
+                ref_logp = ref_logp.gather(-1, target[..., None])[..., 0]
+            d = ref_logp - logp
+            kl = (w_kl * (torch.exp(d) - d - 1)).sum() / len(seqs)
+            loss = loss + cfg.kl_coef * kl
+            kl_val = kl.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], cfg.grad_clip)
+        opt.step()
+        done = step + 1
+        # 4. what the model would choose now, by suite: P(thinking) at the decision token (before the update)
+        with torch.no_grad():
+            p_think = {}
+            if nothink_next is not None:
+                for k, it in enumerate(items):
+                    i = next(i for i, s in enumerate(seqs) if s[0] == k)
+                    pos = decision_pos[i] - 1  # logits at position t predict token t+1
+                    p = 1.0 - float(torch.exp(logp_all[i, pos, nothink_next]))
+                    p_think.setdefault(it.suite, []).append(p)
+        rec = {"step": step, "reward": round(sum(s[5] for s in seqs) / len(seqs), 4),
+               "think_acc": round(_mean([s[6] for s in seqs if s[1] == "think"]), 4),
+               "nothink_acc": round(_mean([s[6] for s in seqs if s[1] == "nothink"]), 4),
+               "p_think": round(_mean([p for v in p_think.values() for p in v]), 4),
+               **{f"p_think_{s}": round(_mean(v), 4) for s, v in sorted(p_think.items())},
+               "loss_pg": round(loss_pg.item(), 4), "loss_format": round(loss_fmt.item(), 4), "kl": round(kl_val, 5),
+               "gen_s": round(t_gen, 1), "step_s": round(time.time() - t0, 1),
+               "minutes": round((time.time() - started) / 60, 2)}
+        history.append(rec)
+        if progress:
+            progress(rec)
+        if (time.time() - last_save) / 60 > cfg.save_every_minutes:
+            save(done, final=False)
+            last_save = time.time()
+    record = save(done, final=True)
+    write_card(out, record)
+    return record
+
+
+def _group_advantages(rewards: list[float], eps: float) -> list[float]:
+    """GRPO's: (r - mean) / (std + eps) over one group."""
+    if len(rewards) < 2:
+        return [0.0] * len(rewards)
+    m = sum(rewards) / len(rewards)
+    sd = (sum((r - m) ** 2 for r in rewards) / len(rewards)) ** 0.5
+    return [(r - m) / (sd + eps) for r in rewards]
+
+
+def _mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def write_card(out: Path, record: dict, bench: str = "") -> Path:
+    """README.md (the model card) and curves.png from a training record; `bench` is a measured-figures
+    section (markdown) added when given."""
+    hist = record["history"]
+    cfg = record["config"]
+    if hist:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+        steps = [h["step"] for h in hist]
+
+        def smooth(xs, k=10):
+            return [sum(xs[max(0, i - k + 1):i + 1]) / len(xs[max(0, i - k + 1):i + 1]) for i in range(len(xs))]
+
+        for key, label in (("reward", "reward"), ("think_acc", "accuracy, thinking"), ("nothink_acc", "accuracy, not thinking")):
+            a.plot(steps, smooth([h[key] for h in hist]), label=label)
+        a.set_xlabel("step")
+        a.set_title("Rollouts (10-step running mean)")
+        a.legend(fontsize=8)
+        a.grid(alpha=0.3)
+        for key in sorted({k for h in hist for k in h if k.startswith("p_think")}):
+            b.plot(steps, smooth([h.get(key, float("nan")) for h in hist]), label=key.replace("p_think", "P(think)"))
+        b.set_xlabel("step")
+        b.set_ylim(-0.02, 1.02)
+        b.set_title("P(the model chooses to think), by suite")
+        b.legend(fontsize=8)
+        b.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "curves.png", dpi=110)
+        plt.close(fig)
+    rows = hist[:: max(1, len(hist) // 12)] + (hist[-1:] if hist and hist[-1] is not hist[:: max(1, len(hist) // 12)][-1] else [])
+    table = "\n".join(f"| {h['step']} | {h['reward']} | {h['think_acc']} | {h['nothink_acc']} | {h.get('p_think_over', '-')} | "
+                      f"{h.get('p_think_under', '-')} | {h['minutes']} |" for h in rows)
+    card = f"""# thinkgate tiny-auto — the embedded model, trained to choose whether to think
+
+Initialised from `{Path(record['init_from']).name}` and trained with BPO (R-4B's bi-mode policy optimisation)
+and an AdaptThink-style reward by `thinkgate train bpo` (`thinkgate/train/bpo.py`). Use it with the `self`
+strategy (nothing prefilled after the assistant tag; the model opens `<think>` and either thinks or closes
+it at once): `thinkgate bench --model tiny-auto --strategies self,think,nothink --suites over,under`.
+
+## Training
+- Per step {cfg['prompts_per_step']} prompts from the "train" seed namespace (test and calibration prompts
+  skipped), {cfg['group']} rollouts forced to think and {cfg['group']} forced not to per prompt, temperature
+  {cfg['temperature']}, at most {cfg['max_tokens']} tokens per thinking rollout.
+- Reward = correct + {cfg['delta']} x [no thinking]; advantages normalised over each prompt's merged group of
+  {2 * cfg['group']}; policy gradient on the generated tokens (per-rollout mean) and on the forced mode tokens
+  (weight {cfg['mode_weight']}); likelihood term {cfg['format_coef']} on the shared `<think>\\n`; KL to the SFT
+  model {cfg['kl_coef']}; AdamW lr {cfg['lr']}, gradient clipping {cfg['grad_clip']}; content advantages
+  `{cfg.get('content_advantage', 'merged')}`; token embeddings {'frozen' if cfg.get('freeze_embeddings') else 'trained'}.
+- {record['steps_done']} steps in {record['wall_minutes']} minutes on {record['device']} ({record['machine']}).
+
+| step | reward | accuracy thinking | accuracy not thinking | P(think) over | P(think) under | minutes |
+|---|---|---|---|---|---|---|
+{table}
+
+P(think) is the probability the model gives, before that step's update, to thinking at the token where the
+two modes part, averaged over the step's prompts of each suite. Curves: `curves.png`; every step:
+`training.json`.
+{bench}"""
+    path = out / "README.md"
+    path.write_text(card)
+    return path
