@@ -26,8 +26,8 @@ def test_bpo_runs_two_steps_and_changes_the_weights(tmp_path, model_dir):
 
     out = tmp_path / "auto"
     record = train(BPOConfig(out=str(out), steps=2, prompts_per_step=2, group=2, max_tokens=32, lr=1e-3,
-                             content_advantage="mode"))
-    assert record["steps_done"] == 2 and len(record["history"]) == 2
+                             content_advantage="mode", warmup_steps=2, warmup_batch=2))
+    assert record["steps_done"] == 2 and len(record["history"]) == 2 and record["warmup"]
     h = record["history"][0]
     assert {"reward", "think_acc", "nothink_acc", "p_think", "loss_pg", "loss_format", "kl"} <= set(h)
     before, after = load_file(str(model_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))

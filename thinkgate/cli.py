@@ -366,6 +366,7 @@ def train_bpo(
         "merged: all tokens get the merged 2g group's advantage (BPO); mode: thought and answer tokens get the "
         "advantage within their own mode's rollouts."))] = "merged",
     train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings.")] = False,
+    warmup_steps: Annotated[int, typer.Option("--warmup-steps", min=0, help="Format warm-up steps before RL (0: none).")] = 60,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     threads: Annotated[int, typer.Option("--threads", min=0, help="torch threads (0: torch's default).")] = 1,
 ) -> None:
@@ -384,7 +385,8 @@ def train_bpo(
         fail(f"--content-advantage must be merged or mode, not {content_advantage!r}")
     cfg = BPOConfig(init_from=init_from, out=str(out), steps=steps, max_minutes=minutes, prompts_per_step=prompts_per_step,
                     group=group, delta=delta, kl_coef=kl, lr=lr, temperature=temperature, max_tokens=max_tokens,
-                    content_advantage=content_advantage, freeze_embeddings=not train_embeddings, seed=seed,
+                    content_advantage=content_advantage, freeze_embeddings=not train_embeddings,
+                    warmup_steps=warmup_steps, seed=seed,
                     threads=threads)
     record = train(cfg, progress=lambda h: err.print(
         f"step {h['step']} reward {h['reward']:.3f} acc think {h['think_acc']:.2f} nothink {h['nothink_acc']:.2f} "

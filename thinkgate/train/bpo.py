@@ -30,6 +30,10 @@ Chosen here where the papers are silent (all parameters):
 - `freeze_embeddings` (True): the token embeddings (tied with the output layer in the embedded model)
   stay as SFT left them. Teaching the model to write `<think>` after the assistant tag otherwise moves
   the `<think>` embedding itself, which every later token reads, and the thoughts degrade.
+- Format warm-up (`warmup_steps`, 60, of `warmup_batch` 8 examples): the SFT model never wrote its own think tags (its template always
+  prefilled them), so before RL a few bi-mode SFT steps in auto mode (trace or empty think block, 50/50,
+  loss over everything after the assistant tag) teach it to open `<think>` itself and leave it indifferent
+  between the modes; R-4B likewise runs BPO on a model whose bi-mode SFT already writes its own tags.
 - Optional KL to the SFT model (`kl_coef`, k3 estimator per generated token, averaged per rollout).
 - Prompts come from the "train" seed namespace and skip every test and calibration prompt.
 
@@ -80,6 +84,9 @@ class BPOConfig:
     max_minutes: float = 25.0
     threads: int = 1  # torch threads (0: torch's default)
     save_every_minutes: float = 5.0
+    # format warm-up: bi-mode SFT steps whose loss also covers the template's prefill (see the docstring)
+    warmup_steps: int = 60
+    warmup_batch: int = 8
 
 
 def _prefills(fmt, tokenizer, probe_messages) -> tuple[str, str, str]:
@@ -129,6 +136,7 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
         policy.get_output_embeddings().weight.requires_grad_(False)
     opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.98),
                             weight_decay=0.0)
+    warmup = format_warmup(policy, tok, fmt, stream, opt, cfg, device) if cfg.warmup_steps else []
     history: list[dict] = []
     out = Path(cfg.out)
 
@@ -143,7 +151,7 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
                   "init_from": str(src), "steps_done": step, "final": final,
                   "wall_minutes": round((time.time() - started) / 60, 2), "device": device,
                   "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-                  "history": history}
+                  "warmup": warmup, "history": history}
         (out / "training.json").write_text(json.dumps(record, indent=1))
         return record
 
@@ -259,6 +267,47 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
     record = save(done, final=True)
     write_card(out, record)
     return record
+
+
+def format_warmup(policy, tok, fmt, stream, opt, cfg: BPOConfig, device) -> list[dict]:
+    """Bi-mode SFT steps in auto mode: each training item rendered with its thinking trace or with the
+    empty think block (50/50), the loss covering everything after the assistant tag, the template's
+    prefill included. The model learns to write its own `<think>` and starts RL indifferent between the
+    two modes (P(think) near 0.5 at the decision token) instead of never having chosen."""
+    import random
+
+    import torch
+
+    from ..types import Message
+    from .data import render_pair
+    from .sft import collate
+
+    rng = random.Random(cfg.seed + 7)
+    policy.train()
+    log = []
+    for step in range(cfg.warmup_steps):
+        batch = []
+        for _ in range(cfg.warmup_batch):
+            item = next(stream)
+            _, full = render_pair(tok, item, think=rng.random() < 0.5)
+            auto = fmt.render([Message(role="user", content=item.prompt)], "auto")
+            ids = tok(full, add_special_tokens=False)["input_ids"]
+            n_prompt = len(tok(auto, add_special_tokens=False)["input_ids"])
+            batch.append(_Example(ids, [-100] * n_prompt + ids[n_prompt:]))
+        ids, labels, mask = (t.to(device) for t in collate(batch, tok.pad_token_id))
+        loss = policy(input_ids=ids, attention_mask=mask, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], cfg.grad_clip)
+        opt.step()
+        if step % 10 == 0 or step == cfg.warmup_steps - 1:
+            log.append({"step": step, "loss": round(loss.item(), 4)})
+    return log
+
+
+class _Example:
+    def __init__(self, input_ids, labels):
+        self.input_ids, self.labels = input_ids, labels
 
 
 def _group_advantages(rewards: list[float], eps: float) -> list[float]:
