@@ -122,7 +122,11 @@ class HFBackend(Backend):
                 lp = torch.log_softmax(logits[r, :n_tok], -1)
                 chosen = torch.tensor(ids[:n_tok], device=lp.device)
                 gen.token_logprobs = lp.gather(-1, chosen[:, None])[:, 0].tolist()
-                gen.top_logprobs = lp.max(-1).values.tolist()
+                top = lp.max(-1)
+                gen.top_logprobs = top.values.tolist()
+                # the tokens themselves, for an API that returns logprobs (thinkgate serve's /v1/completions)
+                gen.extra["tokens"] = [self.tokenizer.decode([t]) for t in ids[:n_tok]]
+                gen.extra["top_tokens"] = [self.tokenizer.decode([t]) for t in top.indices.tolist()]
                 # KL(uniform || p) = -log V - mean_j log p_j, averaged over the generated tokens
                 vocab = lp.shape[-1]
                 gen.self_certainty = float((-math.log(vocab) - lp.mean(-1)).mean())

@@ -1,0 +1,316 @@
+"""OpenAI-compatible engines upstream (vLLM, SGLang, llama.cpp server, Ollama, another thinkgate serve).
+
+Raw-prefix mode (the default) uses the engine's `/v1/completions`: the chat template is rendered here
+from the model's own tokenizer folder (`--tokenizer`), and the engine continues the raw text, so every
+strategy works — budget forcing, early exit and parallel sampling pause, inject and continue exactly as
+on a local model. Log probabilities come from the completions `logprobs` field; whether the engine
+returns them is asked once (a one-token request) the first time a strategy checks the capability.
+Streaming uses the engine's SSE stream, one piece per chunk; a cancelled sink closes the connection,
+which makes the engine abort the request.
+
+Chat fallback (`UpstreamChat`) is for engines that only serve `/v1/chat/completions`: the request is
+passed through (messages, tools, tool_calls and every other field intact, streaming chunk by chunk) with
+the engine's own thinking switch set from the decision — `chat_template_kwargs.enable_thinking`
+(vLLM, SGLang, llama.cpp), `reasoning_effort` (OpenAI, Ollama's OpenAI API) or `think` (Ollama). Its
+limits: no strategy can inject text, so only the modes think / nothink / auto are served; budgets and
+strategies need raw prefixes and are refused with an error that says so.
+
+Errors: the engine unreachable -> `UpstreamUnreachable`; no answer within the timeout ->
+`UpstreamTimeout`; an HTTP error -> `UpstreamError` with the engine's status and message.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..streaming import sinks_for
+from ..types import Generation
+from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError
+
+
+class UpstreamError(RuntimeError):
+    status = 502
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.upstream_status = status
+
+
+class UpstreamUnreachable(UpstreamError):
+    status = 502
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+
+
+def _client(base_url: str, api_key: str | None, timeout: float, connections: int):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return httpx.Client(base_url=base_url.rstrip("/"), headers=headers,
+                        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+
+
+class _Calls:
+    """HTTP to the engine with its failures turned into Upstream* errors."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, connections: int = 256):
+        self.base_url = base_url.rstrip("/")
+        self.http = _client(self.base_url, api_key, timeout, connections)
+
+    def _fail(self, e: Exception) -> UpstreamError:
+        import httpx
+
+        if isinstance(e, httpx.TimeoutException):
+            return UpstreamTimeout(f"upstream {self.base_url} did not answer in time ({type(e).__name__})")
+        return UpstreamUnreachable(f"upstream {self.base_url} is unreachable ({type(e).__name__}: {e})")
+
+    @staticmethod
+    def _check(resp) -> None:
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+                msg = body.get("error", {}).get("message") or json.dumps(body)[:500]
+            except Exception:  # noqa: BLE001 - any body is reported as text
+                msg = resp.text[:500]
+            raise UpstreamError(f"upstream answered {resp.status_code}: {msg}", resp.status_code)
+
+    def post(self, path: str, body: dict) -> dict:
+        import httpx
+
+        try:
+            resp = self.http.post(path, json=body)
+        except httpx.HTTPError as e:
+            raise self._fail(e) from None
+        self._check(resp)
+        return resp.json()
+
+    def stream(self, path: str, body: dict) -> Iterator[dict]:
+        """The engine's SSE chunks as dicts (ends at [DONE] or when the stream closes)."""
+        import httpx
+
+        try:
+            with self.http.stream("POST", path, json=body) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._check(resp)
+                for line in resp.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    chunk = json.loads(data)
+                    if "error" in chunk:
+                        raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
+                    yield chunk
+        except httpx.HTTPError as e:
+            raise self._fail(e) from None
+
+    def stream_raw(self, path: str, body: dict):
+        """The engine's response to a streaming request, status checked, as a context manager."""
+        import httpx
+
+        try:
+            req = self.http.build_request("POST", path, json=body)
+            resp = self.http.send(req, stream=True)
+        except httpx.HTTPError as e:
+            raise self._fail(e) from None
+        if resp.status_code >= 400:
+            resp.read()
+            resp.close()
+            self._check(resp)
+        return resp
+
+
+class OpenAICompatBackend(Backend):
+    name = "openai_compat"
+
+    def __init__(self, base_url: str, model: str, tokenizer: str | Path, api_key: str | None = None,
+                 timeout: float = 600.0, concurrency: int = 64):
+        from transformers import AutoTokenizer
+
+        path = Path(tokenizer).expanduser()
+        if not path.is_dir():
+            raise ModelLoadError(f"--tokenizer {path} is not a folder (the model's tokenizer and chat template)")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        except Exception as e:  # transformers raises many types; name the folder and the cause
+            raise ModelLoadError(f"tokenizer folder {path} could not be loaded: {type(e).__name__}: {e}") from e
+        self.model = model
+        self.model_id = f"{base_url.rstrip('/')}#{model}"
+        self.calls = _Calls(base_url, api_key, timeout, connections=max(256, concurrency * 4))
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="thinkgate-upstream")
+        self._caps: frozenset[str] | None = None
+        self._caps_lock = threading.Lock()
+
+    @property
+    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
+        with self._caps_lock:
+            if self._caps is None:
+                caps = {RAW_PREFIX, STREAM}
+                out = self.calls.post("/v1/completions", {"model": self.model, "prompt": "Hi", "max_tokens": 1,
+                                                          "temperature": 0, "logprobs": 1})
+                lp = (out.get("choices") or [{}])[0].get("logprobs")
+                if lp and lp.get("token_logprobs"):
+                    caps.add(LOGPROBS)
+                self._caps = frozenset(caps)
+            return self._caps
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+    def _body(self, prompt: str | list[str], params: GenParams, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "prompt": prompt, "max_tokens": params.max_tokens,
+                                "temperature": params.temperature, "top_p": params.top_p, "n": params.n,
+                                "stream": stream}
+        if params.top_k:
+            body["top_k"] = params.top_k
+        if params.stop:
+            body["stop"] = params.stop
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.logprobs:
+            body["logprobs"] = 1
+        return body
+
+    def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
+        if sinks is None:
+            sinks = sinks_for(prompts, params.n, params.logprobs)
+        if sinks and params.n == 1 and any(s is not None for s in sinks):  # stream each prompt
+            if len(prompts) == 1:
+                return [[self._stream_one(prompts[0], params, sinks[0])]]
+            futures = [self._pool.submit(self._stream_one, p, params, s) for p, s in zip(prompts, sinks)]
+            return [[f.result()] for f in futures]
+        # one request per prompt, `concurrency` at a time: engines batch concurrent requests themselves,
+        # and not every engine takes a list of prompts
+        rows = list(self._pool.map(lambda p: self._complete(p, params), prompts)) if len(prompts) > 1 \
+            else [self._complete(prompts[0], params)]
+        for row, s in zip(rows, sinks or []):  # not streamed live: count the tokens now
+            if s is not None:
+                for _ in range(sum(g.tokens for g in row)):
+                    s.write("")
+        return rows
+
+    def _complete(self, prompt: str, params: GenParams) -> list[Generation]:
+        out = self.calls.post("/v1/completions", self._body(prompt, params, stream=False))
+        choices = sorted(out.get("choices", []), key=lambda c: c.get("index", 0))
+        if len(choices) != params.n:
+            raise UpstreamError(f"upstream returned {len(choices)} choices for n={params.n}")
+        return [self._generation(c, params) for c in choices]
+
+    def _stream_one(self, prompt: str, params: GenParams, sink) -> Generation:
+        text, finish, stop_reason, lps, toks = [], None, None, [], []
+        resp = self.calls.stream_raw("/v1/completions", self._body(prompt, params, stream=True))
+        try:
+            for line in resp.iter_lines():
+                if sink is not None and sink.cancelled:
+                    break
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
+                for c in chunk.get("choices", []):
+                    piece = c.get("text") or ""
+                    if piece:
+                        text.append(piece)
+                        if sink is not None:
+                            sink.write(piece)
+                    if c.get("logprobs") and c["logprobs"].get("token_logprobs"):
+                        lps.extend(c["logprobs"]["token_logprobs"])
+                        toks.extend(c["logprobs"].get("top_logprobs") or [])
+                    if c.get("finish_reason"):
+                        finish, stop_reason = c["finish_reason"], c.get("stop_reason")
+        except Exception as e:
+            import httpx
+
+            if isinstance(e, httpx.HTTPError):
+                raise self.calls._fail(e) from None
+            raise
+        finally:
+            resp.close()
+        return self._generation({"text": "".join(text), "finish_reason": finish or "length", "stop_reason": stop_reason,
+                                 "logprobs": {"token_logprobs": lps, "top_logprobs": toks} if lps else None}, params)
+
+    def _generation(self, choice: dict, params: GenParams) -> Generation:
+        text = choice.get("text") or ""
+        finish = "stop" if choice.get("finish_reason") == "stop" else "length"
+        stop = choice.get("stop_reason")
+        stop = stop if isinstance(stop, str) and stop in params.stop else None
+        tokens = self.count_tokens(text) + (self.count_tokens(stop) if stop else 0)
+        gen = Generation(text=text, tokens=tokens, finish_reason=finish, stop=stop)
+        lp = choice.get("logprobs")
+        if lp and lp.get("token_logprobs"):
+            chosen = [x for x in lp["token_logprobs"] if x is not None]
+            gen.token_logprobs = chosen
+            tops = [max(d.values()) if isinstance(d, dict) and d else c
+                    for d, c in zip(lp.get("top_logprobs") or [None] * len(chosen), chosen)]
+            gen.top_logprobs = tops
+            # engines return no full distribution; an engine that reports it (thinkgate serve) gives the
+            # self-certainty, else the mean top log probability ranks samples in its place
+            sc = (choice.get("thinkgate") or {}).get("self_certainty")
+            gen.self_certainty = sc if sc is not None else (sum(tops) / len(tops) if tops else None)
+            gen.tokens = max(gen.tokens, len(chosen)) if not stop else gen.tokens
+        return gen
+
+
+THINK_SWITCHES = ("chat_template_kwargs", "reasoning_effort", "think")
+
+
+class UpstreamChat:
+    """Chat fallback: pass chat requests through to the engine, with its own thinking switch set."""
+
+    capabilities = frozenset({STREAM})
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 600.0,
+                 switch: str = "chat_template_kwargs"):
+        if switch not in THINK_SWITCHES:
+            raise ValueError(f"unknown thinking switch {switch!r}; known: {', '.join(THINK_SWITCHES)}")
+        self.model = model
+        self.model_id = f"{base_url.rstrip('/')}#{model}"
+        self.switch = switch
+        self.calls = _Calls(base_url, api_key, timeout)
+
+    def check(self, mode: str, budget: int | None, min_budget: int | None, strategy: str | None) -> None:
+        """Refuse what the chat fallback cannot do, naming what it needs."""
+        if budget is not None or min_budget is not None:
+            raise ValueError("a thinking budget needs the raw-prefix upstream (capability 'raw_prefix': the engine's "
+                             "/v1/completions with --tokenizer); this server runs --upstream-chat, which can only "
+                             "switch thinking on or off")
+        if strategy not in (None, "think", "nothink"):
+            raise ValueError(f"strategy {strategy!r} needs the raw-prefix upstream (capability 'raw_prefix'); "
+                             "--upstream-chat serves only think and nothink")
+
+    def body(self, body: dict[str, Any], mode: str) -> dict[str, Any]:
+        """The request as the engine gets it: thinkgate's own fields removed, the engine's switch set."""
+        out = {k: v for k, v in body.items() if k != "thinking"}
+        out["model"] = self.model
+        if mode == "auto":
+            return out
+        on = mode == "think"
+        if self.switch == "chat_template_kwargs":
+            out["chat_template_kwargs"] = {**(out.get("chat_template_kwargs") or {}), "enable_thinking": on}
+            out.pop("reasoning_effort", None)
+        elif self.switch == "reasoning_effort":
+            out["reasoning_effort"] = out.get("reasoning_effort") if on and out.get("reasoning_effort") not in (None, "none") \
+                else ("medium" if on else "none")
+        else:
+            out["think"] = on
+        return out
+
+    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.calls.post("/v1/chat/completions", body)
+
+    def stream(self, body: dict[str, Any]) -> Iterator[dict]:
+        return self.calls.stream("/v1/chat/completions", body)

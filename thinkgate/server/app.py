@@ -1,0 +1,576 @@
+"""The OpenAI-compatible HTTP face: a thin layer over `Gate.stream` (the same call as `Gate.run`, streamed).
+
+`create_app(...)` builds the FastAPI app for one served model:
+- a local model: its backend wrapped in the batching scheduler, one Gate per strategy spec in use;
+- an engine upstream in raw-prefix mode (`OpenAICompatBackend`): the same Gates, the engine batches;
+- an engine upstream in chat fallback (`UpstreamChat`): chat requests pass through with the engine's
+  thinking switch set (no strategy can run without raw prefixes; see `backends/openai_compat.py`).
+
+Chat completions carry the answer in `message.content`, the thinking in `message.reasoning_content` and
+`message.reasoning` (the names vLLM and others use), `usage.completion_tokens_details.reasoning_tokens`,
+and a `thinkgate` object with the decision. `/v1/completions` continues a raw prompt (engine semantics,
+no chat template, no strategy), so a thinkgate server can itself be the engine of another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..backends.base import Backend, GenParams, MissingCapability
+from ..backends.openai_compat import OpenAICompatBackend, UpstreamChat, UpstreamError
+from ..gate import Gate
+from ..strategies import parse_strategy
+from ..types import Request as TGRequest
+from ..types import Sampling, ThinkingSpec
+from .control import BadField, Decision, decide, to_messages
+from .metrics import Metrics
+from .scheduler import BatchingBackend
+from .schemas import ChatCompletionRequest, CompletionRequest
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+
+
+def _error(status: int, message: str, type_: str, param: str | None = None, code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}}, status_code=status)
+
+
+def _as_api_error(e: BaseException) -> APIError:
+    if isinstance(e, APIError):
+        return e
+    if isinstance(e, UpstreamError):
+        code = {502: "upstream_unreachable", 504: "upstream_timeout"}.get(e.status, "upstream_error")
+        if type(e) is UpstreamError:
+            code = "upstream_error"
+        return APIError(e.status, str(e), "upstream_error", code=code)
+    if isinstance(e, BadField):
+        return APIError(400, str(e), param=e.param, code="invalid_field")
+    if isinstance(e, MissingCapability):
+        return APIError(400, str(e), code="missing_capability")
+    if isinstance(e, ValueError):
+        return APIError(400, str(e), code="invalid_value")
+    return APIError(500, f"{type(e).__name__}: {e}", "server_error", code="internal_error")
+
+
+class _Server:
+    def __init__(self, backend: Backend | None, model_name: str, strategy: str, default_thinking: str,
+                 api_key: str | None, max_queue: int, batch_window_ms: float, default_max_tokens: int,
+                 chat: UpstreamChat | None):
+        self.metrics = Metrics()
+        self.model_name = model_name
+        self.default_thinking = default_thinking
+        self.api_key = api_key
+        self.max_queue = max_queue
+        self.default_max_tokens = default_max_tokens
+        self.chat = chat
+        self.in_flight = 0
+        self.lock = threading.Lock()
+        if backend is not None and not isinstance(backend, OpenAICompatBackend):
+            backend = BatchingBackend(backend, window_ms=batch_window_ms, on_batch=self.metrics.batch_rows.observe)
+        self.backend = backend
+        self.default_strategy = parse_strategy(strategy).spec
+        self.gates: dict[str, Gate] = {}
+        if backend is not None:
+            self.gate(self.default_strategy)  # fail at start-up, not on the first request
+
+    def gate(self, spec: str | None) -> Gate:
+        spec = spec or self.default_strategy
+        if spec not in self.gates:
+            try:
+                strategy = parse_strategy(spec)
+            except ValueError as e:
+                raise BadField(str(e), "thinking.strategy") from None
+            self.gates[spec] = Gate(self.backend, strategy)
+        return self.gates[spec]
+
+    def admit(self) -> None:
+        with self.lock:
+            if self.in_flight >= self.max_queue:
+                self.metrics.rejected.inc()
+                raise APIError(429, f"the queue is full ({self.max_queue} requests in flight); retry later",
+                               "rate_limit_error", code="queue_full")
+            self.in_flight += 1
+            self.metrics.in_flight.set(self.in_flight)
+
+    def release(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            self.metrics.in_flight.set(self.in_flight)
+
+    def check_model(self, name: str) -> None:
+        if name != self.model_name:
+            raise APIError(404, f"model {name!r} is not served here; this server serves {self.model_name!r}",
+                           param="model", code="model_not_found")
+
+
+def create_app(backend: Backend | None, model_name: str, *, strategy: str = "think", default_thinking: str = "on",
+               api_key: str | None = None, max_queue: int = 256, batch_window_ms: float = 5.0,
+               default_max_tokens: int = 1024, chat: UpstreamChat | None = None) -> FastAPI:
+    """The app for one model. `backend` is a local backend (batched here) or an `OpenAICompatBackend`;
+    pass `chat` instead for the chat fallback to an engine."""
+    if default_thinking not in ("auto", "on", "off"):
+        raise ValueError(f"default thinking must be auto, on or off, not {default_thinking!r}")
+    if (backend is None) == (chat is None):
+        raise ValueError("serve either a backend or an upstream chat endpoint")
+    srv = _Server(backend, model_name, strategy, default_thinking, api_key, max_queue, batch_window_ms,
+                  default_max_tokens, chat)
+    app = FastAPI(title="thinkgate", version="0.1.0")
+    app.state.server = srv
+    m = srv.metrics
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, e: APIError):
+        m.requests.labels(request.url.path, str(e.status)).inc()
+        return _error(e.status, e.message, e.type, e.param, e.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError):
+        err = e.errors()[0] if e.errors() else {}
+        loc = [str(x) for x in err.get("loc", []) if x != "body"]
+        param = ".".join(loc) or None
+        if err.get("type") == "json_invalid":
+            msg, code = f"the body is not valid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}", "invalid_json"
+        elif err.get("type") == "extra_forbidden":
+            msg, code = f"unknown field {param!r}", "unknown_field"
+        else:
+            msg, code = f"{param or 'body'}: {err.get('msg', 'invalid')}", "invalid_field"
+        m.requests.labels(request.url.path, "400").inc()
+        return _error(400, msg, "invalid_request_error", param, code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, e: StarletteHTTPException):
+        return _error(e.status_code, str(e.detail), "invalid_request_error",
+                      code="not_found" if e.status_code == 404 else None)
+
+    async def authorize(request: Request) -> None:
+        if srv.api_key is None:
+            return
+        got = request.headers.get("authorization", "")
+        if not got.lower().startswith("bearer "):
+            raise APIError(401, "missing API key: send 'Authorization: Bearer KEY'", "authentication_error",
+                           code="missing_api_key")
+        if got[7:].strip() != srv.api_key:
+            raise APIError(401, "wrong API key", "authentication_error", code="invalid_api_key")
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "model": srv.model_name, "in_flight": srv.in_flight}
+
+    @app.get("/metrics")
+    async def metrics():
+        return Response(m.render(), media_type=m.content_type)
+
+    @app.get("/v1/models", dependencies=[Depends(authorize)])
+    async def models():
+        return {"object": "list", "data": [{"id": srv.model_name, "object": "model", "created": 0,
+                                            "owned_by": "thinkgate"}]}
+
+    @app.post("/v1/chat/completions", dependencies=[Depends(authorize)])
+    async def chat_completions(body: ChatCompletionRequest, request: Request):
+        srv.check_model(body.model)
+        if body.n != 1:
+            raise APIError(400, "n > 1 is not supported for chat completions (use thinking.strategy "
+                                "'parallel:n=N' to sample and vote)", param="n", code="unsupported")
+        if srv.chat is not None:
+            return await _chat_upstream(srv, body, request)
+        messages = to_messages(body)
+        decision, messages = decide(body, messages, srv.default_thinking)
+        gate = srv.gate(decision.strategy)
+        max_tokens = body.max_completion_tokens or body.max_tokens or srv.default_max_tokens
+        try:
+            req = TGRequest(messages=messages,
+                            thinking=ThinkingSpec(mode=decision.mode, budget=decision.budget,
+                                                  min_budget=decision.min_budget),
+                            sampling=Sampling(max_tokens=max_tokens, temperature=body.temperature or 0.0,
+                                              top_p=body.top_p or 1.0, top_k=max(0, body.top_k or 0), seed=body.seed))
+        except ValueError as e:
+            raise APIError(400, str(e), code="invalid_value") from None
+        srv.admit()
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+
+        def on_event(ev):
+            if ev[0] in ("done", "error"):
+                srv.release()
+            loop.call_soon_threadsafe(events.put_nowait, ev)
+
+        stream = gate.stream(req, on_event=on_event, on_token=m.generated_tokens.inc)
+        rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
+            first = await events.get()
+            if first[0] == "error":
+                raise _as_api_error(first[1])
+            return StreamingResponse(_chat_sse(srv, body, decision, gate, stream, events, rid, created, started, first),
+                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        result = await _wait(stream, events, request, m)
+        if isinstance(result, BaseException):
+            raise _as_api_error(result)
+        _account(srv, decision, result, "/v1/chat/completions", started)
+        return {"id": rid, "object": "chat.completion", "created": created, "model": srv.model_name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": result.answer,
+                                                      "reasoning_content": result.reasoning,
+                                                      "reasoning": result.reasoning},
+                             "finish_reason": result.finish_reason, "logprobs": None}],
+                "usage": _usage(result), "thinkgate": _decision(decision, gate, result)}
+
+    @app.post("/v1/completions", dependencies=[Depends(authorize)])
+    async def completions(body: CompletionRequest, request: Request):
+        srv.check_model(body.model)
+        if srv.backend is None:
+            raise APIError(400, "/v1/completions is not available in chat fallback (--upstream-chat): "
+                                "the engine is reached through its chat endpoint only", code="unsupported")
+        if body.echo:
+            raise APIError(400, "echo is not supported", param="echo", code="unsupported")
+        prompts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
+        if not prompts:
+            raise APIError(400, "prompt is empty", param="prompt", code="invalid_value")
+        stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+        try:
+            params = GenParams(max_tokens=body.max_tokens or 16, stop=stop, temperature=body.temperature or 0.0,
+                               top_p=body.top_p or 1.0, top_k=max(0, body.top_k or 0), n=body.n,
+                               logprobs=body.logprobs is not None, seed=body.seed)
+        except ValueError as e:
+            raise APIError(400, str(e), code="invalid_value") from None
+        srv.admit()
+        return await _raw_completion(srv, body, prompts, params, request)
+
+    return app
+
+
+async def _wait(stream, events: asyncio.Queue, request: Request, m: Metrics):
+    """The Result (or the exception) of a non-streamed request; a client that goes away cancels it."""
+    while True:
+        try:
+            kind, payload = await asyncio.wait_for(events.get(), timeout=0.5)
+        except asyncio.TimeoutError:
+            if await request.is_disconnected():
+                stream.cancel()
+                m.cancelled.inc()
+                return APIError(499, "client went away", code="cancelled")
+            continue
+        if kind == "done":
+            return payload
+        if kind == "error":
+            return payload
+
+
+def _usage(result) -> dict[str, Any]:
+    u = result.usage
+    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+            "total_tokens": u.prompt_tokens + u.completion_tokens,
+            "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens}}
+
+
+def _decision(decision: Decision, gate: Gate, result) -> dict[str, Any]:
+    truncated = None
+    if result.finish_reason == "length":
+        truncated = "thinking" if not result.closed else "answer"
+    return {"mode": result.mode if decision.mode != "auto" else "auto", "decided_by": decision.source,
+            "budget": decision.budget, "min_budget": decision.min_budget, "strategy": result.strategy,
+            "router_score": getattr(result, "router_score", None), "thinking_closed": result.closed,
+            "truncated": truncated, "reasoning_tokens": result.usage.reasoning_tokens,
+            "answer_tokens": result.usage.answer_tokens, "trace": [e.model_dump() for e in result.trace]}
+
+
+def _account(srv: _Server, decision: Decision, result, endpoint: str, started: float) -> None:
+    m = srv.metrics
+    m.requests.labels(endpoint, "200").inc()
+    m.latency.labels(endpoint).observe(time.perf_counter() - started)
+    unconstrained = result.strategy == "think" and result.mode == "think"
+    m.served(result.mode, decision.source, result.usage.reasoning_tokens, result.usage.answer_tokens, unconstrained)
+
+
+def _sse(obj: dict[str, Any]) -> str:
+    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
+
+
+async def _chat_sse(srv: _Server, body: ChatCompletionRequest, decision: Decision, gate: Gate, stream, events,
+                    rid: str, created: int, started: float, first_event):
+    m = srv.metrics
+    head = json.dumps({"id": rid, "object": "chat.completion.chunk", "created": created, "model": srv.model_name},
+                      separators=(",", ":"))[:-1]
+    def chunk(delta: dict, finish=None) -> str:
+        return (f'data: {head},"choices":[{{"index":0,"delta":{json.dumps(delta, separators=(",", ":"))},'
+                f'"finish_reason":{json.dumps(finish)}}}]}}\n\n')
+
+    finished = False
+    first = True
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        pending = [first_event]
+        while True:
+            batch = pending or [await events.get()]
+            pending = []
+            while not events.empty():  # deltas that arrived meanwhile leave in one write
+                batch.append(events.get_nowait())
+            out = []
+            for kind, payload in batch:
+                if kind in ("reasoning", "content"):
+                    if first:
+                        m.ttft.labels("/v1/chat/completions").observe(time.perf_counter() - started)
+                        first = False
+                    delta = {"reasoning_content": payload, "reasoning": payload} if kind == "reasoning" \
+                        else {"content": payload}
+                    out.append(chunk(delta))
+                elif kind == "done":
+                    result = payload
+                    finished = True
+                    _account(srv, decision, result, "/v1/chat/completions", started)
+                    final = json.loads(chunk({}, result.finish_reason)[6:])
+                    final["thinkgate"] = _decision(decision, gate, result)
+                    if body.include_usage():
+                        final["usage"] = _usage(result)
+                    out.append(_sse(final))
+                    if body.include_usage():
+                        out.append(_sse({**json.loads(head + "}"), "choices": [], "usage": _usage(result)}))
+                    out.append("data: [DONE]\n\n")
+                elif kind == "error":
+                    finished = True
+                    e = _as_api_error(payload)
+                    m.requests.labels("/v1/chat/completions", str(e.status)).inc()
+                    out.append(_sse({"error": {"message": e.message, "type": e.type, "param": e.param, "code": e.code}}))
+                    out.append("data: [DONE]\n\n")
+            yield "".join(out)
+            if finished:
+                return
+    finally:
+        if not finished:  # the client went away mid-stream: stop generating
+            stream.cancel()
+            m.cancelled.inc()
+
+
+class _PieceSink:
+    """A raw completion's sink: pieces go to the event loop as they are generated."""
+
+    def __init__(self, push, index: int, cancel: threading.Event, on_token):
+        self.push, self.index, self.cancel, self.on_token = push, index, cancel, on_token
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def write(self, piece: str) -> None:
+        self.on_token()
+        if piece:
+            self.push(("piece", (self.index, piece)))
+
+
+async def _raw_completion(srv: _Server, body: CompletionRequest, prompts: list[str], params: GenParams,
+                          request: Request):
+    m = srv.metrics
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue = asyncio.Queue()
+    cancel = threading.Event()
+    started = time.perf_counter()
+
+    def push(ev):
+        loop.call_soon_threadsafe(events.put_nowait, ev)
+
+    live = body.stream and params.n == 1
+    sinks = [_PieceSink(push, i, cancel, m.generated_tokens.inc) for i in range(len(prompts))] if live else None
+
+    def work():
+        try:
+            out = srv.backend.generate(prompts, params, sinks=sinks) if sinks else \
+                srv.backend.generate(prompts, params, sinks=[None] * len(prompts))
+            push(("done", out))
+        except BaseException as e:  # noqa: BLE001 - handed to the response
+            push(("error", e))
+        finally:
+            srv.release()
+
+    threading.Thread(target=work, daemon=True, name="thinkgate-completion").start()
+    rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+
+    def choices(gens) -> list[dict]:
+        out = []
+        for i, row in enumerate(gens):
+            for j, g in enumerate(row):
+                c: dict[str, Any] = {"index": i * params.n + j, "text": g.text, "finish_reason": g.finish_reason,
+                                     "stop_reason": g.stop, "logprobs": None}
+                if params.logprobs and g.token_logprobs is not None:
+                    toks = g.extra.get("tokens") or [""] * len(g.token_logprobs)
+                    tops = g.extra.get("top_tokens") or toks
+                    offsets, at = [], 0
+                    for t in toks:
+                        offsets.append(at)
+                        at += len(t)
+                    c["logprobs"] = {"tokens": toks, "token_logprobs": g.token_logprobs,
+                                     "top_logprobs": [{t: v} for t, v in zip(tops, g.top_logprobs or [])],
+                                     "text_offset": offsets}
+                    c["thinkgate"] = {"self_certainty": g.self_certainty}
+                out.append(c)
+        return out
+
+    def usage(gens) -> dict:
+        pt = sum(srv.backend.count_tokens(p) for p in prompts)
+        ct = sum(g.tokens for row in gens for g in row)
+        return {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+
+    base = {"id": rid, "object": "text_completion", "created": created, "model": srv.model_name}
+    if not body.stream:
+        while True:
+            try:
+                kind, payload = await asyncio.wait_for(events.get(), timeout=0.5)
+            except asyncio.TimeoutError:
+                if await request.is_disconnected():
+                    cancel.set()
+                    m.cancelled.inc()
+                    raise APIError(499, "client went away", code="cancelled") from None
+                continue
+            if kind == "error":
+                raise _as_api_error(payload)
+            m.requests.labels("/v1/completions", "200").inc()
+            m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
+            return {**base, "choices": choices(payload), "usage": usage(payload)}
+
+    async def sse():
+        finished = False
+        first = True
+        try:
+            while True:
+                batch = [await events.get()]
+                while not events.empty():
+                    batch.append(events.get_nowait())
+                out = []
+                for kind, payload in batch:
+                    if kind == "piece":
+                        if first:
+                            m.ttft.labels("/v1/completions").observe(time.perf_counter() - started)
+                            first = False
+                        out.append(_sse({**base, "choices": [{"index": payload[0], "text": payload[1],
+                                                              "finish_reason": None, "logprobs": None}]}))
+                    elif kind == "done":
+                        finished = True
+                        m.requests.labels("/v1/completions", "200").inc()
+                        m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
+                        for c in choices(payload):
+                            if live:  # the text went out already; the last chunk says why it ended
+                                c["text"] = ""
+                            out.append(_sse({**base, "choices": [c]}))
+                        if body.include_usage():
+                            out.append(_sse({**base, "choices": [], "usage": usage(payload)}))
+                        out.append("data: [DONE]\n\n")
+                    elif kind == "error":
+                        finished = True
+                        e = _as_api_error(payload)
+                        out.append(_sse({"error": {"message": e.message, "type": e.type, "param": e.param,
+                                                   "code": e.code}}))
+                        out.append("data: [DONE]\n\n")
+                yield "".join(out)
+                if finished:
+                    return
+        finally:
+            if not finished:
+                cancel.set()
+                m.cancelled.inc()
+
+    return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+async def _chat_upstream(srv: _Server, body: ChatCompletionRequest, request: Request):
+    """Chat fallback: the request goes to the engine with its thinking switch set; the answer (or each
+    streamed chunk) comes back intact — tool calls included — with thinkgate's decision added."""
+    m = srv.metrics
+    decision, _ = decide(body, to_messages_loose(body), srv.default_thinking)
+    try:
+        srv.chat.check(decision.mode, decision.budget if body.thinking and body.thinking.budget is not None else None,
+                       decision.min_budget, decision.strategy)
+    except ValueError as e:
+        raise APIError(400, str(e), param="thinking", code="missing_capability") from None
+    payload = srv.chat.body(body.model_dump(exclude_unset=True), decision.mode)
+    info = {"mode": decision.mode, "decided_by": decision.source, "budget": None, "min_budget": None,
+            "strategy": f"upstream-chat:{srv.chat.switch}", "router_score": None}
+    started = time.perf_counter()
+    srv.admit()
+    loop = asyncio.get_running_loop()
+    if not body.stream:
+        try:
+            out = await loop.run_in_executor(None, srv.chat.complete, payload)
+        except BaseException as e:  # noqa: BLE001
+            raise _as_api_error(e) from None
+        finally:
+            srv.release()
+        out["model"] = srv.model_name
+        out["thinkgate"] = info
+        m.requests.labels("/v1/chat/completions", "200").inc()
+        m.latency.labels("/v1/chat/completions").observe(time.perf_counter() - started)
+        m.decisions.labels(decision.mode, decision.source).inc()
+        return out
+    events: asyncio.Queue = asyncio.Queue()
+    cancel = threading.Event()
+
+    def pump():
+        try:
+            for ch in srv.chat.stream(payload):
+                if cancel.is_set():
+                    return
+                loop.call_soon_threadsafe(events.put_nowait, ("chunk", ch))
+            loop.call_soon_threadsafe(events.put_nowait, ("done", None))
+        except BaseException as e:  # noqa: BLE001
+            loop.call_soon_threadsafe(events.put_nowait, ("error", e))
+        finally:
+            srv.release()
+
+    threading.Thread(target=pump, daemon=True, name="thinkgate-upstream-chat").start()
+    first = await events.get()  # an engine that fails at once gets its 502/504 status, not a 200 stream
+    if first[0] == "error":
+        raise _as_api_error(first[1])
+
+    async def sse():
+        finished = False
+        pending = [first]
+        try:
+            while True:
+                kind, payload_ = pending.pop() if pending else await events.get()
+                if kind == "chunk":
+                    payload_["model"] = srv.model_name
+                    if any(c.get("finish_reason") for c in payload_.get("choices", [])):
+                        payload_["thinkgate"] = info
+                    yield _sse(payload_)
+                elif kind == "done":
+                    finished = True
+                    m.requests.labels("/v1/chat/completions", "200").inc()
+                    m.decisions.labels(decision.mode, decision.source).inc()
+                    yield "data: [DONE]\n\n"
+                    return
+                else:
+                    finished = True
+                    e = _as_api_error(payload_)
+                    yield _sse({"error": {"message": e.message, "type": e.type, "param": e.param, "code": e.code}})
+                    yield "data: [DONE]\n\n"
+                    return
+        finally:
+            if not finished:
+                cancel.set()
+                m.cancelled.inc()
+
+    return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def to_messages_loose(body: ChatCompletionRequest):
+    """Messages for the decision only (soft switches); tool turns and parts are kept for the engine."""
+    from ..types import Message
+
+    out = []
+    for m in body.messages:
+        text = m.content if isinstance(m.content, str) else ""
+        role = m.role if m.role in ("system", "user", "assistant") else "system"
+        out.append(Message(role=role, content=text))
+    return out
