@@ -137,6 +137,12 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         m.requests.labels(request.url.path, str(e.status)).inc()
         return _error(e.status, e.message, e.type, e.param, e.code)
 
+    async def _mapped(request: Request, e: Exception):
+        return await _api_error(request, _as_api_error(e))
+
+    for kind in (BadField, ValueError, MissingCapability, UpstreamError):
+        app.add_exception_handler(kind, _mapped)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError):
         err = e.errors()[0] if e.errors() else {}
