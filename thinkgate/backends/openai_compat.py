@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -49,6 +48,14 @@ class UpstreamTimeout(UpstreamError):
     status = 504
 
 
+def _failure(base_url: str, e: Exception) -> UpstreamError:
+    import httpx
+
+    if isinstance(e, httpx.TimeoutException):
+        return UpstreamTimeout(f"upstream {base_url} did not answer in time ({type(e).__name__})")
+    return UpstreamUnreachable(f"upstream {base_url} is unreachable ({type(e).__name__}: {e})")
+
+
 def _client(base_url: str, api_key: str | None, timeout: float, connections: int):
     import httpx
 
@@ -66,11 +73,7 @@ class _Calls:
         self.http = _client(self.base_url, api_key, timeout, connections)
 
     def _fail(self, e: Exception) -> UpstreamError:
-        import httpx
-
-        if isinstance(e, httpx.TimeoutException):
-            return UpstreamTimeout(f"upstream {self.base_url} did not answer in time ({type(e).__name__})")
-        return UpstreamUnreachable(f"upstream {self.base_url} is unreachable ({type(e).__name__}: {e})")
+        return _failure(self.base_url, e)
 
     @staticmethod
     def _check(resp) -> None:
@@ -114,20 +117,80 @@ class _Calls:
         except httpx.HTTPError as e:
             raise self._fail(e) from None
 
-    def stream_raw(self, path: str, body: dict):
-        """The engine's response to a streaming request, status checked, as a context manager."""
+
+class _AsyncCalls:
+    """The engine's HTTP on one asyncio loop in a background thread: the strategy threads hand it requests
+    and wait; every stream's chunks are read (and written to their sinks) on that one thread, so many
+    concurrent streams do not fight over the interpreter lock."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, connections: int, concurrency: int):
+        self.base_url = base_url.rstrip("/")
+        self._args = (api_key, timeout, connections)
+        self.concurrency = concurrency
+        self._loop = None
+        self._lock = threading.Lock()
+        self._fail = lambda e: _failure(self.base_url, e)
+
+    def run(self, coro):
+        import asyncio
+
+        with self._lock:
+            if self._loop is None:
+                import httpx
+
+                api_key, timeout, connections = self._args
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, daemon=True, name="thinkgate-upstream-io").start()
+
+                async def setup():
+                    self.http = httpx.AsyncClient(
+                        base_url=self.base_url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
+                        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+                    self.slots = asyncio.Semaphore(self.concurrency)
+
+                asyncio.run_coroutine_threadsafe(setup(), loop).result()
+                self._loop = loop
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    async def post(self, path: str, body: dict) -> dict:
         import httpx
 
-        try:
-            req = self.http.build_request("POST", path, json=body)
-            resp = self.http.send(req, stream=True)
-        except httpx.HTTPError as e:
-            raise self._fail(e) from None
-        if resp.status_code >= 400:
-            resp.read()
-            resp.close()
-            self._check(resp)
-        return resp
+        async with self.slots:
+            try:
+                resp = await self.http.post(path, json=body)
+            except httpx.HTTPError as e:
+                raise self._fail(e) from None
+        _Calls._check(resp)
+        return resp.json()
+
+    async def events(self, path: str, body: dict):
+        """The engine's SSE chunks as dicts, parsed from the raw bytes (ends at [DONE] or at the close)."""
+        import httpx
+
+        async with self.slots:
+            try:
+                async with self.http.stream("POST", path, json=body) as resp:
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        _Calls._check(resp)
+                    buf = b""
+                    async for data in resp.aiter_raw():
+                        buf += data
+                        *lines, buf = buf.split(b"\n")
+                        for line in lines:
+                            if not line.startswith(b"data:"):
+                                continue
+                            line = line[5:].strip()
+                            if line == b"[DONE]":
+                                return
+                            chunk = json.loads(line)
+                            if "error" in chunk:
+                                raise UpstreamError(f"upstream stream error: "
+                                                    f"{chunk['error'].get('message', chunk['error'])}")
+                            yield chunk
+            except httpx.HTTPError as e:
+                raise self._fail(e) from None
 
 
 class OpenAICompatBackend(Backend):
@@ -146,8 +209,8 @@ class OpenAICompatBackend(Backend):
             raise ModelLoadError(f"tokenizer folder {path} could not be loaded: {type(e).__name__}: {e}") from e
         self.model = model
         self.model_id = f"{base_url.rstrip('/')}#{model}"
-        self.calls = _Calls(base_url, api_key, timeout, connections=max(256, concurrency * 4))
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="thinkgate-upstream")
+        self.calls = _AsyncCalls(base_url, api_key, timeout, connections=max(256, concurrency * 4),
+                                 concurrency=concurrency)
         self._caps: frozenset[str] | None = None
         self._caps_lock = threading.Lock()
 
@@ -156,8 +219,8 @@ class OpenAICompatBackend(Backend):
         with self._caps_lock:
             if self._caps is None:
                 caps = {RAW_PREFIX, STREAM}
-                out = self.calls.post("/v1/completions", {"model": self.model, "prompt": "Hi", "max_tokens": 1,
-                                                          "temperature": 0, "logprobs": 1})
+                out = self.calls.run(self.calls.post("/v1/completions", {
+                    "model": self.model, "prompt": "Hi", "max_tokens": 1, "temperature": 0, "logprobs": 1}))
                 lp = (out.get("choices") or [{}])[0].get("logprobs")
                 if lp and lp.get("token_logprobs"):
                     caps.add(LOGPROBS)
@@ -182,66 +245,54 @@ class OpenAICompatBackend(Backend):
         return body
 
     def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
+        import asyncio
+
         if sinks is None:
             sinks = sinks_for(prompts, params.n, params.logprobs)
-        if sinks and params.n == 1 and any(s is not None for s in sinks):  # stream each prompt
-            if len(prompts) == 1:
-                return [[self._stream_one(prompts[0], params, sinks[0])]]
-            futures = [self._pool.submit(self._stream_one, p, params, s) for p, s in zip(prompts, sinks)]
-            return [[f.result()] for f in futures]
-        # one request per prompt, `concurrency` at a time: engines batch concurrent requests themselves,
-        # and not every engine takes a list of prompts
-        rows = list(self._pool.map(lambda p: self._complete(p, params), prompts)) if len(prompts) > 1 \
-            else [self._complete(prompts[0], params)]
-        for row, s in zip(rows, sinks or []):  # not streamed live: count the tokens now
-            if s is not None:
-                for _ in range(sum(g.tokens for g in row)):
-                    s.write("")
+        sinks = sinks or [None] * len(prompts)
+        # one request per prompt, at most `concurrency` in flight: engines batch concurrent requests
+        # themselves, and not every engine takes a list of prompts
+        if params.n == 1 and any(s is not None for s in sinks):
+            async def work():
+                return [[g] for g in await asyncio.gather(*[self._stream_one(p, params, s)
+                                                              for p, s in zip(prompts, sinks)])]
+        else:
+            async def work():
+                return await asyncio.gather(*[self._complete(p, params) for p in prompts])
+        rows = self.calls.run(work())
+        if not (params.n == 1 and any(s is not None for s in sinks)):
+            for row, s in zip(rows, sinks):  # not streamed: count the tokens now
+                if s is not None:
+                    for _ in range(sum(g.tokens for g in row)):
+                        s.write("")
         return rows
 
-    def _complete(self, prompt: str, params: GenParams) -> list[Generation]:
-        out = self.calls.post("/v1/completions", self._body(prompt, params, stream=False))
+    async def _complete(self, prompt: str, params: GenParams) -> list[Generation]:
+        out = await self.calls.post("/v1/completions", self._body(prompt, params, stream=False))
         choices = sorted(out.get("choices", []), key=lambda c: c.get("index", 0))
         if len(choices) != params.n:
             raise UpstreamError(f"upstream returned {len(choices)} choices for n={params.n}")
         return [self._generation(c, params) for c in choices]
 
-    def _stream_one(self, prompt: str, params: GenParams, sink) -> Generation:
-        text, finish, stop_reason, lps, toks = [], None, None, [], []
-        resp = self.calls.stream_raw("/v1/completions", self._body(prompt, params, stream=True))
-        try:
-            for line in resp.iter_lines():
-                if sink is not None and sink.cancelled:
-                    break
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                chunk = json.loads(data)
-                if "error" in chunk:
-                    raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
-                for c in chunk.get("choices", []):
-                    piece = c.get("text") or ""
-                    if piece:
-                        text.append(piece)
-                        if sink is not None:
-                            sink.write(piece)
-                    if c.get("logprobs") and c["logprobs"].get("token_logprobs"):
-                        lps.extend(c["logprobs"]["token_logprobs"])
-                        toks.extend(c["logprobs"].get("top_logprobs") or [])
-                    if c.get("finish_reason"):
-                        finish, stop_reason = c["finish_reason"], c.get("stop_reason")
-        except Exception as e:
-            import httpx
-
-            if isinstance(e, httpx.HTTPError):
-                raise self.calls._fail(e) from None
-            raise
-        finally:
-            resp.close()
+    async def _stream_one(self, prompt: str, params: GenParams, sink) -> Generation:
+        text, finish, stop_reason, lps, tops = [], None, None, [], []
+        async for chunk in self.calls.events("/v1/completions", self._body(prompt, params, stream=True)):
+            for c in chunk.get("choices", []):
+                piece = c.get("text") or ""
+                if piece:
+                    text.append(piece)
+                    if sink is not None:
+                        sink.write(piece)
+                lp = c.get("logprobs")
+                if lp and lp.get("token_logprobs"):
+                    lps.extend(lp["token_logprobs"])
+                    tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
+                if c.get("finish_reason"):
+                    finish, stop_reason = c["finish_reason"], c.get("stop_reason")
+            if sink is not None and sink.cancelled:
+                break  # leaving the stream closes the connection: the engine stops
         return self._generation({"text": "".join(text), "finish_reason": finish or "length", "stop_reason": stop_reason,
-                                 "logprobs": {"token_logprobs": lps, "top_logprobs": toks} if lps else None}, params)
+                                 "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None}, params)
 
     def _generation(self, choice: dict, params: GenParams) -> Generation:
         text = choice.get("text") or ""

@@ -66,6 +66,33 @@ def _as_api_error(e: BaseException) -> APIError:
     return APIError(500, f"{type(e).__name__}: {e}", "server_error", code="internal_error")
 
 
+class _Relay:
+    """Events from serving threads into an asyncio queue, with one loop wake-up per burst (not per token)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_end=None):
+        self.loop, self.on_end = loop, on_end
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self._buf: list = []
+        self._pending = False
+        self._lock = threading.Lock()
+
+    def put(self, ev) -> None:
+        if self.on_end is not None and ev[0] in ("done", "error"):
+            self.on_end()
+        with self._lock:
+            self._buf.append(ev)
+            if self._pending:
+                return
+            self._pending = True
+        self.loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            items, self._buf, self._pending = self._buf, [], False
+        for ev in items:
+            self.queue.put_nowait(ev)
+
+
 class _Server:
     def __init__(self, backend: Backend | None, model_name: str, strategy: str, default_thinking: str,
                  api_key: str | None, max_queue: int, batch_window_ms: float, default_max_tokens: int,
@@ -207,15 +234,9 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
             raise APIError(400, str(e), code="invalid_value") from None
         srv.admit()
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-
-        def on_event(ev):
-            if ev[0] in ("done", "error"):
-                srv.release()
-            loop.call_soon_threadsafe(events.put_nowait, ev)
-
-        stream = gate.stream(req, on_event=on_event, on_token=m.generated_tokens.inc)
+        relay = _Relay(asyncio.get_running_loop(), on_end=srv.release)
+        events = relay.queue
+        stream = gate.stream(req, on_event=relay.put, on_token=m.generated_tokens.inc)
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
@@ -326,7 +347,13 @@ async def _chat_sse(srv: _Server, body: ChatCompletionRequest, decision: Decisio
             while not events.empty():  # deltas that arrived meanwhile leave in one write
                 batch.append(events.get_nowait())
             out = []
+            merged: list = []  # consecutive deltas of one kind leave as one chunk
             for kind, payload in batch:
+                if merged and kind == merged[-1][0] and kind in ("reasoning", "content"):
+                    merged[-1] = (kind, merged[-1][1] + payload)
+                else:
+                    merged.append((kind, payload))
+            for kind, payload in merged:
                 if kind in ("reasoning", "content"):
                     if first:
                         m.ttft.labels("/v1/chat/completions").observe(time.perf_counter() - started)
@@ -380,13 +407,10 @@ class _PieceSink:
 async def _raw_completion(srv: _Server, body: CompletionRequest, prompts: list[str], params: GenParams,
                           request: Request):
     m = srv.metrics
-    loop = asyncio.get_running_loop()
-    events: asyncio.Queue = asyncio.Queue()
+    relay = _Relay(asyncio.get_running_loop())
+    events, push = relay.queue, relay.put
     cancel = threading.Event()
     started = time.perf_counter()
-
-    def push(ev):
-        loop.call_soon_threadsafe(events.put_nowait, ev)
 
     live = body.stream and params.n == 1
     sinks = [_PieceSink(push, i, cancel, m.generated_tokens.inc) for i in range(len(prompts))] if live else None
@@ -519,7 +543,8 @@ async def _chat_upstream(srv: _Server, body: ChatCompletionRequest, request: Req
         m.latency.labels("/v1/chat/completions").observe(time.perf_counter() - started)
         m.decisions.labels(decision.mode, decision.source).inc()
         return out
-    events: asyncio.Queue = asyncio.Queue()
+    relay = _Relay(loop)
+    events = relay.queue
     cancel = threading.Event()
 
     def pump():
@@ -527,10 +552,10 @@ async def _chat_upstream(srv: _Server, body: ChatCompletionRequest, request: Req
             for ch in srv.chat.stream(payload):
                 if cancel.is_set():
                     return
-                loop.call_soon_threadsafe(events.put_nowait, ("chunk", ch))
-            loop.call_soon_threadsafe(events.put_nowait, ("done", None))
+                relay.put(("chunk", ch))
+            relay.put(("done", None))
         except BaseException as e:  # noqa: BLE001
-            loop.call_soon_threadsafe(events.put_nowait, ("error", e))
+            relay.put(("error", e))
         finally:
             srv.release()
 
