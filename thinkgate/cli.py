@@ -283,7 +283,8 @@ def serve(
     max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Requests in flight before 429.")] = 256,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="max_tokens when a request sets none.")] = 1024,
     batch_window_ms: Annotated[float, typer.Option("--batch-window-ms", min=0.0, help=(
-        "Local model: how long the scheduler collects concurrent generate calls into one."))] = 5.0,
+        "Local model: the scheduler adds calls to a shared generate call while they come less than this "
+        "far apart (for at most 10x this)."))] = 10.0,
     served_name: Annotated[Optional[str], typer.Option("--served-model-name", help=(
         "The model name clients send; default: --model's name or --upstream-model."))] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",

@@ -132,11 +132,15 @@ class _Server:
                                "rate_limit_error", code="queue_full")
             self.in_flight += 1
             self.metrics.in_flight.set(self.in_flight)
+        if isinstance(self.backend, BatchingBackend):
+            self.backend.enter()
 
     def release(self) -> None:
         with self.lock:
             self.in_flight -= 1
             self.metrics.in_flight.set(self.in_flight)
+        if isinstance(self.backend, BatchingBackend):
+            self.backend.leave()
 
     def check_model(self, name: str) -> None:
         if name != self.model_name:
@@ -145,7 +149,7 @@ class _Server:
 
 
 def create_app(backend: Backend | None, model_name: str, *, strategy: str = "think", default_thinking: str = "on",
-               api_key: str | None = None, max_queue: int = 256, batch_window_ms: float = 5.0,
+               api_key: str | None = None, max_queue: int = 256, batch_window_ms: float = 10.0,
                default_max_tokens: int = 1024, chat: UpstreamChat | None = None) -> FastAPI:
     """The app for one model. `backend` is a local backend (batched here) or an `OpenAICompatBackend`;
     pass `chat` instead for the chat fallback to an engine."""

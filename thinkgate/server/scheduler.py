@@ -1,8 +1,11 @@
 """Batching for a local model: concurrent requests share generate calls instead of taking turns.
 
 `BatchingBackend` stands in front of a backend. Each request runs its strategy in its own thread (see
-`Gate.stream`); every `generate` call it makes is queued. One worker thread takes the first queued call,
-keeps collecting for `window_ms` (or until `max_rows` prompts), groups the calls by their generation
+`Gate.stream`); every `generate` call it makes is queued. One worker thread takes the first queued call
+and keeps collecting while calls keep coming less than `window_ms` apart and, when the server says how
+many requests are active (`enter` / `leave`), until every active request has a call in (requests admitted
+a moment after the first, or between two steps of a multi-step strategy, join the batch); never longer
+than `max_wait_ms` nor past `max_rows` prompts. It groups the calls by their generation
 parameters (equal parameters can share one call: same cap, sampling, stop strings, n, logprobs), and
 runs one `generate` per group on the wrapped backend; each caller gets its own rows back. A multi-step
 strategy (budget, early exit) has each of its steps batched with whatever else is running, so requests
@@ -38,18 +41,28 @@ class _Call:
 class BatchingBackend(Backend):
     name = "batched"
 
-    def __init__(self, inner: Backend, window_ms: float = 5.0, max_rows: int = 64,
-                 on_batch: Callable[[int], None] | None = None):
+    def __init__(self, inner: Backend, window_ms: float = 10.0, max_rows: int = 64,
+                 on_batch: Callable[[int], None] | None = None, max_wait_ms: float | None = None):
         self.inner = inner
         self.capabilities = inner.capabilities
         self.model_id = inner.model_id
         self.tokenizer = inner.tokenizer
         self.window_s = window_ms / 1000
+        self.max_wait_s = (max_wait_ms if max_wait_ms is not None else 10 * window_ms) / 1000
         self.max_rows = max_rows
         self.on_batch = on_batch
         self._queue: queue.Queue[_Call] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.active = 0  # requests being served (the server's count), 0 when nobody counts
+
+    def enter(self) -> None:
+        with self._lock:
+            self.active += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.active -= 1
 
     def __getattr__(self, name: str) -> Any:  # e.g. last_hidden_state for routers
         return getattr(self.__dict__["inner"], name)
@@ -78,15 +91,21 @@ class BatchingBackend(Backend):
         while True:
             calls = [self._queue.get()]
             rows = len(calls[0].prompts)
-            deadline = time.monotonic() + self.window_s
+            now = time.monotonic()
+            last_call, cap = now, now + self.max_wait_s
             while rows < self.max_rows:
-                left = deadline - time.monotonic()
-                try:
-                    call = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
-                except queue.Empty:
+                now = time.monotonic()
+                all_in = len(calls) >= self.active  # True when nobody counts (active 0)
+                if now >= cap or (all_in and now >= last_call + self.window_s):
                     break
+                left = (last_call + self.window_s if all_in else cap) - now
+                try:
+                    call = self._queue.get(timeout=left)
+                except queue.Empty:
+                    continue
                 calls.append(call)
                 rows += len(call.prompts)
+                last_call = time.monotonic()
             groups: dict[str, list[_Call]] = {}
             for call in calls:
                 groups.setdefault(call.params.model_dump_json(), []).append(call)
