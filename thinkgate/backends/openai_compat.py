@@ -131,23 +131,36 @@ class _AsyncCalls:
         self._lock = threading.Lock()
         self._fail = lambda e: _failure(self.base_url, e)
 
+    def attach(self, loop) -> None:
+        """Do the HTTP on `loop` (a server's own event loop, called from it), so that streamed chunks are
+        read and relayed on one thread; without it a private loop thread is started on first use."""
+        with self._lock:
+            if self._loop is None:
+                self._setup()
+                self._loop = loop
+
+    def _setup(self) -> None:
+        import asyncio
+
+        import httpx
+
+        api_key, timeout, connections = self._args
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+        self.slots = asyncio.Semaphore(self.concurrency)
+
     def run(self, coro):
         import asyncio
 
         with self._lock:
             if self._loop is None:
-                import httpx
-
-                api_key, timeout, connections = self._args
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, daemon=True, name="thinkgate-upstream-io").start()
 
                 async def setup():
-                    self.http = httpx.AsyncClient(
-                        base_url=self.base_url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
-                        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
-                    self.slots = asyncio.Semaphore(self.concurrency)
+                    self._setup()
 
                 asyncio.run_coroutine_threadsafe(setup(), loop).result()
                 self._loop = loop

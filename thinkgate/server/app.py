@@ -71,6 +71,7 @@ class _Relay:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, on_end=None):
         self.loop, self.on_end = loop, on_end
+        self.loop_thread = threading.get_ident()
         self.queue: asyncio.Queue = asyncio.Queue()
         self._buf: list = []
         self._pending = False
@@ -84,7 +85,10 @@ class _Relay:
             if self._pending:
                 return
             self._pending = True
-        self.loop.call_soon_threadsafe(self._flush)
+        if threading.get_ident() == self.loop_thread:
+            self.loop.call_soon(self._flush)
+        else:
+            self.loop.call_soon_threadsafe(self._flush)
 
     def _flush(self) -> None:
         with self._lock:
@@ -159,7 +163,15 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         raise ValueError("serve either a backend or an upstream chat endpoint")
     srv = _Server(backend, model_name, strategy, default_thinking, api_key, max_queue, batch_window_ms,
                   default_max_tokens, chat)
-    app = FastAPI(title="thinkgate", version="0.1.0")
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if isinstance(srv.backend, OpenAICompatBackend):  # engine I/O on this loop: no thread hop per token
+            srv.backend.calls.attach(asyncio.get_running_loop())
+        yield
+
+    app = FastAPI(title="thinkgate", version="0.1.0", lifespan=lifespan)
     app.state.server = srv
     m = srv.metrics
 
@@ -343,7 +355,7 @@ async def _chat_sse(srv: _Server, body: ChatCompletionRequest, decision: Decisio
     finished = False
     first = True
     try:
-        yield chunk({"role": "assistant", "content": ""})
+        role = chunk({"role": "assistant", "content": ""})
         pending = [first_event]
         while True:
             batch = pending or [await events.get()]
@@ -383,6 +395,9 @@ async def _chat_sse(srv: _Server, body: ChatCompletionRequest, decision: Decisio
                     m.requests.labels("/v1/chat/completions", str(e.status)).inc()
                     out.append(_sse({"error": {"message": e.message, "type": e.type, "param": e.param, "code": e.code}}))
                     out.append("data: [DONE]\n\n")
+            if role:  # the role chunk leaves with the first delta, in one write
+                out.insert(0, role)
+                role = ""
             yield "".join(out)
             if finished:
                 return
