@@ -21,6 +21,7 @@ Errors: the engine unreachable -> `UpstreamUnreachable`; no answer within the ti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -104,12 +105,14 @@ class _Calls:
                 if resp.status_code >= 400:
                     resp.read()
                     self._check(resp)
-                for line in resp.iter_lines():
-                    if not line.startswith("data:"):
+                done = False
+                for line in resp.iter_lines():  # read to the end, so the connection is reused
+                    if done or not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        return
+                        done = True
+                        continue
                     chunk = json.loads(data)
                     if "error" in chunk:
                         raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
@@ -118,18 +121,144 @@ class _Calls:
             raise self._fail(e) from None
 
 
+class _Response:
+    """An HTTP/1.1 response on an asyncio stream: status, headers, and its body read as it comes."""
+
+    def __init__(self, status: int, headers: dict[str, str], reader, timeout: float):
+        self.status, self.headers, self.reader, self.timeout = status, headers, reader, timeout
+        self.complete = False
+        self.keep_alive = headers.get("connection", "").lower() != "close"
+
+    async def chunks(self):
+        """The body's pieces: chunked transfer encoding, a Content-Length, or up to the close."""
+        import asyncio
+
+        r = self.reader
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            while True:
+                async with asyncio.timeout(self.timeout):
+                    size = int((await r.readuntil(b"\r\n")).split(b";")[0], 16)
+                    data = await r.readexactly(size + 2)
+                if not size:
+                    break
+                yield data[:-2]
+        elif "content-length" in self.headers:
+            left = int(self.headers["content-length"])
+            while left:
+                async with asyncio.timeout(self.timeout):
+                    data = await r.read(min(left, 65536))
+                if not data:
+                    raise ConnectionResetError("the engine closed the connection mid-body")
+                left -= len(data)
+                yield data
+        else:
+            self.keep_alive = False
+            while True:
+                async with asyncio.timeout(self.timeout):
+                    data = await r.read(65536)
+                if not data:
+                    break
+                yield data
+        self.complete = True
+
+    async def read(self) -> bytes:
+        return b"".join([c async for c in self.chunks()])
+
+
+class _Http:
+    """A small HTTP/1.1 client on asyncio streams with keep-alive connections: the per-request and
+    per-chunk cost of a general client is most of what a proxy adds in front of an engine on loopback."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float):
+        from urllib.parse import urlsplit
+
+        u = urlsplit(base_url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"upstream URL {base_url!r} is not http(s)://host[:port][/path]")
+        self.base_url = base_url
+        self.host, self.ssl = u.hostname, u.scheme == "https"
+        self.port = u.port or (443 if self.ssl else 80)
+        self.prefix = u.path.rstrip("/")
+        self.timeout = timeout
+        auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
+        self.head = (f"Host: {u.netloc}\r\nContent-Type: application/json\r\nAccept: */*\r\n{auth}")
+        self.idle: list = []
+
+    async def _connect(self):
+        import asyncio
+
+        try:
+            async with asyncio.timeout(min(self.timeout, 10.0)):
+                return await asyncio.open_connection(self.host, self.port, ssl=self.ssl or None, limit=1 << 22)
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream {self.base_url} did not accept a connection in time") from None
+        except OSError as e:
+            raise UpstreamUnreachable(f"upstream {self.base_url} is unreachable ({type(e).__name__}: {e})") from None
+
+    @contextlib.asynccontextmanager
+    async def post(self, path: str, body: dict):
+        import asyncio
+
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        request = (f"POST {self.prefix}{path} HTTP/1.1\r\n{self.head}Content-Length: {len(payload)}\r\n\r\n"
+                   ).encode() + payload
+        for attempt in (0, 1):
+            reused = bool(self.idle) and attempt == 0
+            reader, writer = self.idle.pop() if reused else await self._connect()
+            try:
+                writer.write(request)
+                async with asyncio.timeout(self.timeout):
+                    await writer.drain()
+                    head = await reader.readuntil(b"\r\n\r\n")
+                break
+            except TimeoutError:
+                writer.close()
+                raise UpstreamTimeout(f"upstream {self.base_url} did not answer in time "
+                                      f"({self.timeout:g} s)") from None
+            except (OSError, asyncio.IncompleteReadError) as e:
+                writer.close()
+                if reused:  # a kept-alive connection the engine had closed: try a new one
+                    continue
+                raise UpstreamUnreachable(f"upstream {self.base_url} closed the connection ({type(e).__name__})") from None
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+        resp = _Response(status, headers, reader, self.timeout)
+        try:
+            yield resp
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream {self.base_url} stopped answering ({self.timeout:g} s)") from None
+        except (OSError, asyncio.IncompleteReadError) as e:
+            raise UpstreamUnreachable(f"upstream {self.base_url} broke the connection ({type(e).__name__})") from None
+        finally:
+            if resp.complete and resp.keep_alive:
+                self.idle.append((reader, writer))
+            else:
+                writer.close()
+
+
+def _http_error(base_url: str, status: int, body: bytes) -> UpstreamError:
+    try:
+        data = json.loads(body)
+        msg = (data.get("error") or {}).get("message") if isinstance(data.get("error"), dict) else None
+        msg = msg or json.dumps(data)[:500]
+    except (ValueError, AttributeError):
+        msg = body[:500].decode("utf-8", "replace")
+    return UpstreamError(f"upstream answered {status}: {msg}", status)
+
+
 class _AsyncCalls:
-    """The engine's HTTP on one asyncio loop in a background thread: the strategy threads hand it requests
-    and wait; every stream's chunks are read (and written to their sinks) on that one thread, so many
-    concurrent streams do not fight over the interpreter lock."""
+    """The engine's HTTP on an asyncio loop — the server's own (`attach`), or a private loop thread for the
+    CLI and the bench. Strategy threads hand it requests and wait; every stream's chunks are read (and
+    written to their sinks) on that one loop, so many concurrent streams do not fight over the
+    interpreter lock."""
 
     def __init__(self, base_url: str, api_key: str | None, timeout: float, connections: int, concurrency: int):
         self.base_url = base_url.rstrip("/")
-        self._args = (api_key, timeout, connections)
+        self.http = _Http(self.base_url, api_key, timeout)
         self.concurrency = concurrency
         self._loop = None
         self._lock = threading.Lock()
-        self._fail = lambda e: _failure(self.base_url, e)
 
     def attach(self, loop) -> None:
         """Do the HTTP on `loop` (a server's own event loop, called from it), so that streamed chunks are
@@ -142,13 +271,6 @@ class _AsyncCalls:
     def _setup(self) -> None:
         import asyncio
 
-        import httpx
-
-        api_key, timeout, connections = self._args
-        self.http = httpx.AsyncClient(
-            base_url=self.base_url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
         self.slots = asyncio.Semaphore(self.concurrency)
 
     def run(self, coro):
@@ -167,43 +289,35 @@ class _AsyncCalls:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     async def post(self, path: str, body: dict) -> dict:
-        import httpx
-
-        async with self.slots:
-            try:
-                resp = await self.http.post(path, json=body)
-            except httpx.HTTPError as e:
-                raise self._fail(e) from None
-        _Calls._check(resp)
-        return resp.json()
+        async with self.slots, self.http.post(path, body) as resp:
+            data = await resp.read()
+        if resp.status >= 400:
+            raise _http_error(self.base_url, resp.status, data)
+        return json.loads(data)
 
     async def events(self, path: str, body: dict):
         """The engine's SSE chunks as dicts, parsed from the raw bytes (ends at [DONE] or at the close)."""
-        import httpx
-
-        async with self.slots:
-            try:
-                async with self.http.stream("POST", path, json=body) as resp:
-                    if resp.status_code >= 400:
-                        await resp.aread()
-                        _Calls._check(resp)
-                    buf = b""
-                    async for data in resp.aiter_raw():
-                        buf += data
-                        *lines, buf = buf.split(b"\n")
-                        for line in lines:
-                            if not line.startswith(b"data:"):
-                                continue
-                            line = line[5:].strip()
-                            if line == b"[DONE]":
-                                return
-                            chunk = json.loads(line)
-                            if "error" in chunk:
-                                raise UpstreamError(f"upstream stream error: "
-                                                    f"{chunk['error'].get('message', chunk['error'])}")
-                            yield chunk
-            except httpx.HTTPError as e:
-                raise self._fail(e) from None
+        async with self.slots, self.http.post(path, body) as resp:
+            if resp.status >= 400:
+                raise _http_error(self.base_url, resp.status, await resp.read())
+            buf = b""
+            done = False
+            async for data in resp.chunks():  # read to the end, so the connection is kept
+                if done:
+                    continue
+                buf += data
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    if not line.startswith(b"data:"):
+                        continue
+                    line = line[5:].strip()
+                    if line == b"[DONE]":
+                        done = True
+                        break
+                    chunk = json.loads(line)
+                    if "error" in chunk:
+                        raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
+                    yield chunk
 
 
 class OpenAICompatBackend(Backend):
@@ -289,21 +403,23 @@ class OpenAICompatBackend(Backend):
 
     async def _stream_one(self, prompt: str, params: GenParams, sink) -> Generation:
         text, finish, stop_reason, lps, tops = [], None, None, [], []
-        async for chunk in self.calls.events("/v1/completions", self._body(prompt, params, stream=True)):
-            for c in chunk.get("choices", []):
-                piece = c.get("text") or ""
-                if piece:
-                    text.append(piece)
-                    if sink is not None:
-                        sink.write(piece)
-                lp = c.get("logprobs")
-                if lp and lp.get("token_logprobs"):
-                    lps.extend(lp["token_logprobs"])
-                    tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
-                if c.get("finish_reason"):
-                    finish, stop_reason = c["finish_reason"], c.get("stop_reason")
-            if sink is not None and sink.cancelled:
-                break  # leaving the stream closes the connection: the engine stops
+        events = self.calls.events("/v1/completions", self._body(prompt, params, stream=True))
+        async with contextlib.aclosing(events):  # leaving early closes the connection: the engine stops
+            async for chunk in events:
+                for c in chunk.get("choices", []):
+                    piece = c.get("text") or ""
+                    if piece:
+                        text.append(piece)
+                        if sink is not None:
+                            sink.write(piece)
+                    lp = c.get("logprobs")
+                    if lp and lp.get("token_logprobs"):
+                        lps.extend(lp["token_logprobs"])
+                        tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
+                    if c.get("finish_reason"):
+                        finish, stop_reason = c["finish_reason"], c.get("stop_reason")
+                if sink is not None and sink.cancelled:
+                    break
         return self._generation({"text": "".join(text), "finish_reason": finish or "length", "stop_reason": stop_reason,
                                  "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None}, params)
 
