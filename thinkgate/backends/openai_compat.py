@@ -286,6 +286,14 @@ class _AsyncCalls:
 
                 asyncio.run_coroutine_threadsafe(setup(), loop).result()
                 self._loop = loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            coro.close()
+            raise RuntimeError("the upstream backend's blocking calls must come from a worker thread, "
+                               "not from the event loop that does its I/O")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     async def post(self, path: str, body: dict) -> dict:
