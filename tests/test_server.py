@@ -7,7 +7,7 @@ import time
 import httpx
 import openai
 import pytest
-from _serving import metric, serve
+from _serving import metric
 
 KEY = "sk-test"
 ADD = "What is 48213+3977?"
@@ -16,10 +16,8 @@ LONG = "Count the letters: " + "abc " * 60  # the model writes until max_tokens
 
 
 @pytest.fixture(scope="module")
-def server():
-    s = serve("--model", "tiny", "--api-key", KEY, "--max-queue", "6").wait()
-    yield s
-    s.stop()
+def server(tiny_server):
+    return tiny_server
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,12 @@ silent engines give 502 and 504."""
 import json
 import socket
 import threading
+import time
 
 import httpx
 import openai
 import pytest
-from _serving import InThread, fake_engine, serve
+from _serving import InThread, fake_engine, metric, serve
 from typer.testing import CliRunner
 
 from thinkgate.backends.openai_compat import OpenAICompatBackend
@@ -17,23 +18,22 @@ from thinkgate.cli import app as cli_app
 from thinkgate.gate import resolve_model
 from thinkgate.server.app import create_app
 
-KEY = "sk-engine"
+KEY = "sk-test"
 ADD = "What is 48213+3977?"
 EASY = "What is 5+8?"
 TINY = str(resolve_model("tiny"))
 
 
 @pytest.fixture(scope="module")
-def servers():
-    engine = serve("--model", "tiny", "--api-key", KEY)
+def servers(tiny_server):
+    engine = tiny_server  # the engine: a thinkgate serve of the embedded model (API key sk-test)
     fake = fake_engine("--rate", "2000", "--tokens", "30")
-    engine.wait(), fake.wait()
     up = ("--upstream", engine.url, "--upstream-model", "tiny", "--upstream-key", KEY)
     raw = serve(*up, "--tokenizer", TINY)
     chat = serve(*up, "--upstream-chat")
-    tools = serve("--upstream", fake.url, "--upstream-model", "fake", "--upstream-chat")
-    procs = {"engine": engine, "fake": fake, "raw": raw.wait(), "chat": chat.wait(), "tools": tools.wait()}
-    yield procs
+    tools = serve("--upstream", fake.wait().url, "--upstream-model", "fake", "--upstream-chat")
+    procs = {"fake": fake, "raw": raw.wait(), "chat": chat.wait(), "tools": tools.wait()}
+    yield {"engine": engine, **procs}
     for p in procs.values():
         p.stop()
 
@@ -167,3 +167,20 @@ def test_cli_ask_and_bench_score_an_engine(servers, tmp_path):
     assert data["results"][0]["n"] == 6 and data["results"][0]["accuracy"] > 0.5
     res = runner.invoke(cli_app, ["ask", EASY, "--upstream", servers["engine"].url])
     assert res.exit_code == 2 and "--upstream-model" in res.output
+
+
+def test_disconnect_through_the_proxy_stops_the_engine(servers):
+    engine, raw = servers["engine"], servers["raw"]
+    before = metric(engine.url, "thinkgate_cancelled_total"), metric(raw.url, "thinkgate_cancelled_total")
+    long = "Count the letters: " + "abc " * 60
+    with httpx.stream("POST", raw.url + "/v1/chat/completions", timeout=30,
+                      json={"model": "tiny", "messages": [{"role": "user", "content": long}], "max_tokens": 900,
+                            "stream": True}) as resp:
+        for i, _ in enumerate(resp.iter_lines()):
+            if i > 10:
+                break
+    deadline = time.time() + 10
+    while metric(engine.url, "thinkgate_cancelled_total") == before[0] and time.time() < deadline:
+        time.sleep(0.1)
+    assert metric(raw.url, "thinkgate_cancelled_total") == before[1] + 1
+    assert metric(engine.url, "thinkgate_cancelled_total") == before[0] + 1  # the engine stopped too
