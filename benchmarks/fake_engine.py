@@ -66,6 +66,9 @@ def build(rate: float, tokens: int, answer: int = 10, model: str = "fake") -> St
             async for t in paced(toks):
                 yield sse({**base, "choices": [{"index": 0, "text": t, "finish_reason": None, "logprobs": None}]})
             yield sse({**base, "choices": [{"index": 0, "text": "", "finish_reason": finish, "logprobs": None}]})
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield sse({**base, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": len(toks),
+                                                            "total_tokens": 1 + len(toks)}})
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(gen(), media_type="text/event-stream")

@@ -59,6 +59,8 @@ class Splitter:
         self.sent = {"reasoning": "", "content": ""}
 
     def _held(self, text: str) -> str:
+        if "<" not in text[-max(len(self.fmt.open_tag), len(self.fmt.close_tag)):]:
+            return text  # no tag can be starting at the end
         for tag in (self.fmt.open_tag, self.fmt.close_tag):
             for k in range(min(len(tag) - 1, len(text)), 0, -1):
                 if text.endswith(tag[:k]):

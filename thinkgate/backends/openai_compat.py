@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -124,29 +125,29 @@ class _Calls:
 class _Response:
     """An HTTP/1.1 response on an asyncio stream: status, headers, and its body read as it comes."""
 
-    def __init__(self, status: int, headers: dict[str, str], reader, timeout: float):
-        self.status, self.headers, self.reader, self.timeout = status, headers, reader, timeout
+    def __init__(self, status: int, headers: dict[str, str], reader, writer):
+        self.status, self.headers, self.reader, self.writer = status, headers, reader, writer
         self.complete = False
+        self.timed_out = False
         self.keep_alive = headers.get("connection", "").lower() != "close"
+        self.last = time.monotonic()  # last byte seen: `_Http`'s watchdog aborts a body silent too long
 
     async def chunks(self):
         """The body's pieces: chunked transfer encoding, a Content-Length, or up to the close."""
-        import asyncio
-
         r = self.reader
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
             while True:
-                async with asyncio.timeout(self.timeout):
-                    size = int((await r.readuntil(b"\r\n")).split(b";")[0], 16)
-                    data = await r.readexactly(size + 2)
+                size = int((await r.readuntil(b"\r\n")).split(b";")[0], 16)
+                data = await r.readexactly(size + 2)
+                self.last = time.monotonic()
                 if not size:
                     break
                 yield data[:-2]
         elif "content-length" in self.headers:
             left = int(self.headers["content-length"])
             while left:
-                async with asyncio.timeout(self.timeout):
-                    data = await r.read(min(left, 65536))
+                data = await r.read(min(left, 65536))
+                self.last = time.monotonic()
                 if not data:
                     raise ConnectionResetError("the engine closed the connection mid-body")
                 left -= len(data)
@@ -154,8 +155,8 @@ class _Response:
         else:
             self.keep_alive = False
             while True:
-                async with asyncio.timeout(self.timeout):
-                    data = await r.read(65536)
+                data = await r.read(65536)
+                self.last = time.monotonic()
                 if not data:
                     break
                 yield data
@@ -183,6 +184,20 @@ class _Http:
         auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
         self.head = (f"Host: {u.netloc}\r\nContent-Type: application/json\r\nAccept: */*\r\n{auth}")
         self.idle: list = []
+        self.open: set[_Response] = set()  # bodies being read, watched for silence
+        self._watchdog = None
+
+    async def _watch(self) -> None:
+        """Abort bodies that sent nothing for `timeout` seconds (one timer for all, not one per read)."""
+        import asyncio
+
+        while True:
+            await asyncio.sleep(min(1.0, self.timeout / 4))
+            now = time.monotonic()
+            for resp in list(self.open):
+                if now - resp.last > self.timeout:
+                    resp.timed_out = True
+                    resp.writer.transport.abort()
 
     async def _connect(self):
         import asyncio
@@ -223,14 +238,18 @@ class _Http:
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
-        resp = _Response(status, headers, reader, self.timeout)
+        resp = _Response(status, headers, reader, writer)
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+        self.open.add(resp)
         try:
             yield resp
-        except TimeoutError:
-            raise UpstreamTimeout(f"upstream {self.base_url} stopped answering ({self.timeout:g} s)") from None
         except (OSError, asyncio.IncompleteReadError) as e:
+            if resp.timed_out:
+                raise UpstreamTimeout(f"upstream {self.base_url} stopped answering ({self.timeout:g} s)") from None
             raise UpstreamUnreachable(f"upstream {self.base_url} broke the connection ({type(e).__name__})") from None
         finally:
+            self.open.discard(resp)
             if resp.complete and resp.keep_alive:
                 self.idle.append((reader, writer))
             else:
@@ -363,7 +382,12 @@ class OpenAICompatBackend(Backend):
             return self._caps
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+        if not text:
+            return 0
+        fast = getattr(self.tokenizer, "_tokenizer", None)  # the Rust tokenizer, without the Python wrapper
+        if fast is not None:
+            return len(fast.encode(text, add_special_tokens=False).ids)
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _body(self, prompt: str | list[str], params: GenParams, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "prompt": prompt, "max_tokens": params.max_tokens,
@@ -377,6 +401,8 @@ class OpenAICompatBackend(Backend):
             body["seed"] = params.seed
         if params.logprobs:
             body["logprobs"] = 1
+        if stream:  # engines that count tokens say so in a last chunk
+            body["stream_options"] = {"include_usage": True}
         return body
 
     def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
@@ -411,9 +437,11 @@ class OpenAICompatBackend(Backend):
 
     async def _stream_one(self, prompt: str, params: GenParams, sink) -> Generation:
         text, finish, stop_reason, lps, tops = [], None, None, [], []
+        usage = None
         events = self.calls.events("/v1/completions", self._body(prompt, params, stream=True))
         async with contextlib.aclosing(events):  # leaving early closes the connection: the engine stops
             async for chunk in events:
+                usage = chunk.get("usage") or usage
                 for c in chunk.get("choices", []):
                     piece = c.get("text") or ""
                     if piece:
@@ -429,14 +457,17 @@ class OpenAICompatBackend(Backend):
                 if sink is not None and sink.cancelled:
                     break
         return self._generation({"text": "".join(text), "finish_reason": finish or "length", "stop_reason": stop_reason,
-                                 "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None}, params)
+                                 "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None}, params,
+                                tokens=(usage or {}).get("completion_tokens"))
 
-    def _generation(self, choice: dict, params: GenParams) -> Generation:
+    def _generation(self, choice: dict, params: GenParams, tokens: int | None = None) -> Generation:
+        """`tokens`: the engine's own count of what it wrote, when it gave one (else counted here)."""
         text = choice.get("text") or ""
         finish = "stop" if choice.get("finish_reason") == "stop" else "length"
         stop = choice.get("stop_reason")
         stop = stop if isinstance(stop, str) and stop in params.stop else None
-        tokens = self.count_tokens(text) + (self.count_tokens(stop) if stop else 0)
+        if tokens is None:
+            tokens = self.count_tokens(text) + (self.count_tokens(stop) if stop else 0)
         gen = Generation(text=text, tokens=tokens, finish_reason=finish, stop=stop)
         lp = choice.get("logprobs")
         if lp and lp.get("token_logprobs"):
