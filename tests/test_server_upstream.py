@@ -184,3 +184,23 @@ def test_disconnect_through_the_proxy_stops_the_engine(servers):
         time.sleep(0.1)
     assert metric(raw.url, "thinkgate_cancelled_total") == before[1] + 1
     assert metric(engine.url, "thinkgate_cancelled_total") == before[0] + 1  # the engine stopped too
+
+
+def test_chat_fallback_sets_each_engines_switch():
+    from thinkgate.backends.openai_compat import UpstreamChat
+
+    body = {"model": "x", "messages": [{"role": "user", "content": "hi"}], "thinking": {"mode": "off"},
+            "tools": [{"type": "function", "function": {"name": "f"}}]}
+    kw = UpstreamChat("http://127.0.0.1:1", "m", switch="chat_template_kwargs").body(body, "nothink")
+    assert kw["chat_template_kwargs"] == {"enable_thinking": False} and "thinking" not in kw
+    assert kw["model"] == "m" and kw["tools"] == body["tools"]
+    assert UpstreamChat("http://127.0.0.1:1", "m", switch="reasoning_effort").body(body, "nothink")["reasoning_effort"] == "none"
+    assert UpstreamChat("http://127.0.0.1:1", "m", switch="reasoning_effort").body(
+        {**body, "reasoning_effort": "high"}, "think")["reasoning_effort"] == "high"
+    assert UpstreamChat("http://127.0.0.1:1", "m", switch="think").body(body, "think")["think"] is True
+    assert "chat_template_kwargs" not in UpstreamChat("http://127.0.0.1:1", "m").body(body, "auto")
+
+
+def test_chat_fallback_has_no_raw_completions(servers):
+    r = httpx.post(servers["chat"].url + "/v1/completions", json={"model": "tiny", "prompt": "hi"}, timeout=10)
+    assert r.status_code == 400 and "chat fallback" in r.json()["error"]["message"]
