@@ -9,7 +9,8 @@
 Chat completions carry the answer in `message.content`, the thinking in `message.reasoning_content` and
 `message.reasoning` (the names vLLM and others use), `usage.completion_tokens_details.reasoning_tokens`,
 and a `thinkgate` object with the decision. `/v1/completions` continues a raw prompt (engine semantics,
-no chat template, no strategy), so a thinkgate server can itself be the engine of another.
+no chat template, no strategy; completions.py), so a thinkgate server can itself be the engine of another.
+Chat fallback is passthrough.py; errors, the thread-to-loop relay and SSE helpers are common.py.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends.base import Backend, GenParams, MissingCapability
 from ..backends.openai_compat import OpenAICompatBackend, UpstreamChat, UpstreamError
+from .common import APIError, Relay, as_api_error, error_response, sse, sse_error
+from .completions import raw_completion
+from .passthrough import chat_upstream
 from ..gate import Gate
 from ..strategies import parse_strategy
 from ..types import Request as TGRequest
@@ -36,65 +40,6 @@ from .control import BadField, Decision, decide, to_messages
 from .metrics import Metrics
 from .scheduler import BatchingBackend
 from .schemas import ChatCompletionRequest, CompletionRequest
-
-
-class APIError(Exception):
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
-
-
-def _error(status: int, message: str, type_: str, param: str | None = None, code: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}}, status_code=status)
-
-
-def _as_api_error(e: BaseException) -> APIError:
-    if isinstance(e, APIError):
-        return e
-    if isinstance(e, UpstreamError):
-        code = {502: "upstream_unreachable", 504: "upstream_timeout"}.get(e.status, "upstream_error")
-        if type(e) is UpstreamError:
-            code = "upstream_error"
-        return APIError(e.status, str(e), "upstream_error", code=code)
-    if isinstance(e, BadField):
-        return APIError(400, str(e), param=e.param, code="invalid_field")
-    if isinstance(e, MissingCapability):
-        return APIError(400, str(e), code="missing_capability")
-    if isinstance(e, ValueError):
-        return APIError(400, str(e), code="invalid_value")
-    return APIError(500, f"{type(e).__name__}: {e}", "server_error", code="internal_error")
-
-
-class _Relay:
-    """Events from serving threads into an asyncio queue, with one loop wake-up per burst (not per token)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_end=None):
-        self.loop, self.on_end = loop, on_end
-        self.loop_thread = threading.get_ident()
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self._buf: list = []
-        self._pending = False
-        self._lock = threading.Lock()
-
-    def put(self, ev) -> None:
-        if self.on_end is not None and ev[0] in ("done", "error"):
-            self.on_end()
-        with self._lock:
-            self._buf.append(ev)
-            if self._pending:
-                return
-            self._pending = True
-        if threading.get_ident() == self.loop_thread:
-            self.loop.call_soon(self._flush)
-        else:
-            self.loop.call_soon_threadsafe(self._flush)
-
-    def _flush(self) -> None:
-        with self._lock:
-            items, self._buf, self._pending = self._buf, [], False
-        for ev in items:
-            self.queue.put_nowait(ev)
 
 
 class _Server:
@@ -178,10 +123,10 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
     @app.exception_handler(APIError)
     async def _api_error(request: Request, e: APIError):
         m.requests.labels(request.url.path, str(e.status)).inc()
-        return _error(e.status, e.message, e.type, e.param, e.code)
+        return error_response(e.status, e.message, e.type, e.param, e.code)
 
     async def _mapped(request: Request, e: Exception):
-        return await _api_error(request, _as_api_error(e))
+        return await _api_error(request, as_api_error(e))
 
     for kind in (BadField, ValueError, MissingCapability, UpstreamError):
         app.add_exception_handler(kind, _mapped)
@@ -198,11 +143,11 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         else:
             msg, code = f"{param or 'body'}: {err.get('msg', 'invalid')}", "invalid_field"
         m.requests.labels(request.url.path, "400").inc()
-        return _error(400, msg, "invalid_request_error", param, code)
+        return error_response(400, msg, "invalid_request_error", param, code)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException):
-        return _error(e.status_code, str(e.detail), "invalid_request_error",
+        return error_response(e.status_code, str(e.detail), "invalid_request_error",
                       code="not_found" if e.status_code == 404 else None)
 
     async def authorize(request: Request) -> None:
@@ -235,7 +180,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
             raise APIError(400, "n > 1 is not supported for chat completions (use thinking.strategy "
                                 "'parallel:n=N' to sample and vote)", param="n", code="unsupported")
         if srv.chat is not None:
-            return await _chat_upstream(srv, body, request)
+            return await chat_upstream(srv, body, request)
         messages = to_messages(body)
         decision, messages = decide(body, messages, srv.default_thinking)
         gate = srv.gate(decision.strategy)
@@ -250,7 +195,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
             raise APIError(400, str(e), code="invalid_value") from None
         srv.admit()
         started = time.perf_counter()
-        relay = _Relay(asyncio.get_running_loop(), on_end=srv.release)
+        relay = Relay(asyncio.get_running_loop(), on_end=srv.release)
         events = relay.queue
         stream = gate.stream(req, on_event=relay.put, on_token=m.generated_tokens.inc)
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -258,12 +203,12 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
             first = await events.get()
             if first[0] == "error":
-                raise _as_api_error(first[1])
-            return StreamingResponse(_chat_sse(srv, body, decision, gate, stream, events, rid, created, started, first),
+                raise as_api_error(first[1])
+            return StreamingResponse(_chat_stream(srv, body, decision, gate, stream, events, rid, created, started, first),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         result = await _wait(stream, events, request, m)
         if isinstance(result, BaseException):
-            raise _as_api_error(result)
+            raise as_api_error(result)
         _account(srv, decision, result, "/v1/chat/completions", started)
         return {"id": rid, "object": "chat.completion", "created": created, "model": srv.model_name,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result.answer,
@@ -291,7 +236,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         except ValueError as e:
             raise APIError(400, str(e), code="invalid_value") from None
         srv.admit()
-        return await _raw_completion(srv, body, prompts, params, request)
+        return await raw_completion(srv, body, prompts, params, request)
 
     return app
 
@@ -339,11 +284,7 @@ def _account(srv: _Server, decision: Decision, result, endpoint: str, started: f
     m.served(result.mode, decision.source, result.usage.reasoning_tokens, result.usage.answer_tokens, unconstrained)
 
 
-def _sse(obj: dict[str, Any]) -> str:
-    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
-
-
-async def _chat_sse(srv: _Server, body: ChatCompletionRequest, decision: Decision, gate: Gate, stream, events,
+async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, gate: Gate, stream, events,
                     rid: str, created: int, started: float, first_event):
     m = srv.metrics
     head = json.dumps({"id": rid, "object": "chat.completion.chunk", "created": created, "model": srv.model_name},
@@ -385,15 +326,15 @@ async def _chat_sse(srv: _Server, body: ChatCompletionRequest, decision: Decisio
                     final["thinkgate"] = _decision(decision, gate, result)
                     if body.include_usage():
                         final["usage"] = _usage(result)
-                    out.append(_sse(final))
+                    out.append(sse(final))
                     if body.include_usage():
-                        out.append(_sse({**json.loads(head + "}"), "choices": [], "usage": _usage(result)}))
+                        out.append(sse({**json.loads(head + "}"), "choices": [], "usage": _usage(result)}))
                     out.append("data: [DONE]\n\n")
                 elif kind == "error":
                     finished = True
-                    e = _as_api_error(payload)
+                    e = as_api_error(payload)
                     m.requests.labels("/v1/chat/completions", str(e.status)).inc()
-                    out.append(_sse({"error": {"message": e.message, "type": e.type, "param": e.param, "code": e.code}}))
+                    out.append(sse_error(e))
                     out.append("data: [DONE]\n\n")
             if role:  # the role chunk leaves with the first delta, in one write
                 out.insert(0, role)
@@ -405,222 +346,3 @@ async def _chat_sse(srv: _Server, body: ChatCompletionRequest, decision: Decisio
         if not finished:  # the client went away mid-stream: stop generating
             stream.cancel()
             m.cancelled.inc()
-
-
-class _PieceSink:
-    """A raw completion's sink: pieces go to the event loop as they are generated."""
-
-    def __init__(self, push, index: int, cancel: threading.Event, on_token):
-        self.push, self.index, self.cancel, self.on_token = push, index, cancel, on_token
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel.is_set()
-
-    def write(self, piece: str) -> None:
-        self.on_token()
-        if piece:
-            self.push(("piece", (self.index, piece)))
-
-
-async def _raw_completion(srv: _Server, body: CompletionRequest, prompts: list[str], params: GenParams,
-                          request: Request):
-    m = srv.metrics
-    relay = _Relay(asyncio.get_running_loop())
-    events, push = relay.queue, relay.put
-    cancel = threading.Event()
-    started = time.perf_counter()
-
-    live = body.stream and params.n == 1
-    sinks = [_PieceSink(push, i, cancel, m.generated_tokens.inc) for i in range(len(prompts))] if live else None
-
-    def work():
-        try:
-            out = srv.backend.generate(prompts, params, sinks=sinks) if sinks else \
-                srv.backend.generate(prompts, params, sinks=[None] * len(prompts))
-            push(("done", out))
-        except BaseException as e:  # noqa: BLE001 - handed to the response
-            push(("error", e))
-        finally:
-            srv.release()
-
-    threading.Thread(target=work, daemon=True, name="thinkgate-completion").start()
-    rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-
-    def choices(gens) -> list[dict]:
-        out = []
-        for i, row in enumerate(gens):
-            for j, g in enumerate(row):
-                c: dict[str, Any] = {"index": i * params.n + j, "text": g.text, "finish_reason": g.finish_reason,
-                                     "stop_reason": g.stop, "logprobs": None}
-                if params.logprobs and g.token_logprobs is not None:
-                    toks = g.extra.get("tokens") or [""] * len(g.token_logprobs)
-                    tops = g.extra.get("top_tokens") or toks
-                    offsets, at = [], 0
-                    for t in toks:
-                        offsets.append(at)
-                        at += len(t)
-                    c["logprobs"] = {"tokens": toks, "token_logprobs": g.token_logprobs,
-                                     "top_logprobs": [{t: v} for t, v in zip(tops, g.top_logprobs or [])],
-                                     "text_offset": offsets}
-                    c["thinkgate"] = {"self_certainty": g.self_certainty}
-                out.append(c)
-        return out
-
-    def usage(gens) -> dict:
-        pt = sum(srv.backend.count_tokens(p) for p in prompts)
-        ct = sum(g.tokens for row in gens for g in row)
-        return {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
-
-    base = {"id": rid, "object": "text_completion", "created": created, "model": srv.model_name}
-    if not body.stream:
-        while True:
-            try:
-                kind, payload = await asyncio.wait_for(events.get(), timeout=0.5)
-            except asyncio.TimeoutError:
-                if await request.is_disconnected():
-                    cancel.set()
-                    m.cancelled.inc()
-                    raise APIError(499, "client went away", code="cancelled") from None
-                continue
-            if kind == "error":
-                raise _as_api_error(payload)
-            m.requests.labels("/v1/completions", "200").inc()
-            m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
-            return {**base, "choices": choices(payload), "usage": usage(payload)}
-
-    async def sse():
-        finished = False
-        first = True
-        try:
-            while True:
-                batch = [await events.get()]
-                while not events.empty():
-                    batch.append(events.get_nowait())
-                out = []
-                for kind, payload in batch:
-                    if kind == "piece":
-                        if first:
-                            m.ttft.labels("/v1/completions").observe(time.perf_counter() - started)
-                            first = False
-                        out.append(_sse({**base, "choices": [{"index": payload[0], "text": payload[1],
-                                                              "finish_reason": None, "logprobs": None}]}))
-                    elif kind == "done":
-                        finished = True
-                        m.requests.labels("/v1/completions", "200").inc()
-                        m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
-                        for c in choices(payload):
-                            if live:  # the text went out already; the last chunk says why it ended
-                                c["text"] = ""
-                            out.append(_sse({**base, "choices": [c]}))
-                        if body.include_usage():
-                            out.append(_sse({**base, "choices": [], "usage": usage(payload)}))
-                        out.append("data: [DONE]\n\n")
-                    elif kind == "error":
-                        finished = True
-                        e = _as_api_error(payload)
-                        out.append(_sse({"error": {"message": e.message, "type": e.type, "param": e.param,
-                                                   "code": e.code}}))
-                        out.append("data: [DONE]\n\n")
-                yield "".join(out)
-                if finished:
-                    return
-        finally:
-            if not finished:
-                cancel.set()
-                m.cancelled.inc()
-
-    return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-
-async def _chat_upstream(srv: _Server, body: ChatCompletionRequest, request: Request):
-    """Chat fallback: the request goes to the engine with its thinking switch set; the answer (or each
-    streamed chunk) comes back intact — tool calls included — with thinkgate's decision added."""
-    m = srv.metrics
-    decision, _ = decide(body, to_messages_loose(body), srv.default_thinking)
-    try:
-        srv.chat.check(decision.mode, decision.budget if body.thinking and body.thinking.budget is not None else None,
-                       decision.min_budget, decision.strategy)
-    except ValueError as e:
-        raise APIError(400, str(e), param="thinking", code="missing_capability") from None
-    payload = srv.chat.body(body.model_dump(exclude_unset=True), decision.mode)
-    info = {"mode": decision.mode, "decided_by": decision.source, "budget": None, "min_budget": None,
-            "strategy": f"upstream-chat:{srv.chat.switch}", "router_score": None}
-    started = time.perf_counter()
-    srv.admit()
-    loop = asyncio.get_running_loop()
-    if not body.stream:
-        try:
-            out = await loop.run_in_executor(None, srv.chat.complete, payload)
-        except BaseException as e:  # noqa: BLE001
-            raise _as_api_error(e) from None
-        finally:
-            srv.release()
-        out["model"] = srv.model_name
-        out["thinkgate"] = info
-        m.requests.labels("/v1/chat/completions", "200").inc()
-        m.latency.labels("/v1/chat/completions").observe(time.perf_counter() - started)
-        m.decisions.labels(decision.mode, decision.source).inc()
-        return out
-    relay = _Relay(loop)
-    events = relay.queue
-    cancel = threading.Event()
-
-    def pump():
-        try:
-            for ch in srv.chat.stream(payload):
-                if cancel.is_set():
-                    return
-                relay.put(("chunk", ch))
-            relay.put(("done", None))
-        except BaseException as e:  # noqa: BLE001
-            relay.put(("error", e))
-        finally:
-            srv.release()
-
-    threading.Thread(target=pump, daemon=True, name="thinkgate-upstream-chat").start()
-    first = await events.get()  # an engine that fails at once gets its 502/504 status, not a 200 stream
-    if first[0] == "error":
-        raise _as_api_error(first[1])
-
-    async def sse():
-        finished = False
-        pending = [first]
-        try:
-            while True:
-                kind, payload_ = pending.pop() if pending else await events.get()
-                if kind == "chunk":
-                    payload_["model"] = srv.model_name
-                    if any(c.get("finish_reason") for c in payload_.get("choices", [])):
-                        payload_["thinkgate"] = info
-                    yield _sse(payload_)
-                elif kind == "done":
-                    finished = True
-                    m.requests.labels("/v1/chat/completions", "200").inc()
-                    m.decisions.labels(decision.mode, decision.source).inc()
-                    yield "data: [DONE]\n\n"
-                    return
-                else:
-                    finished = True
-                    e = _as_api_error(payload_)
-                    yield _sse({"error": {"message": e.message, "type": e.type, "param": e.param, "code": e.code}})
-                    yield "data: [DONE]\n\n"
-                    return
-        finally:
-            if not finished:
-                cancel.set()
-                m.cancelled.inc()
-
-    return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-
-def to_messages_loose(body: ChatCompletionRequest):
-    """Messages for the decision only (soft switches); tool turns and parts are kept for the engine."""
-    from ..types import Message
-
-    out = []
-    for m in body.messages:
-        text = m.content if isinstance(m.content, str) else ""
-        role = m.role if m.role in ("system", "user", "assistant") else "system"
-        out.append(Message(role=role, content=text))
-    return out
