@@ -24,12 +24,12 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends.base import Backend, GenParams, MissingCapability
 from ..backends.openai_compat import OpenAICompatBackend, UpstreamChat, UpstreamError
-from .common import APIError, Relay, as_api_error, error_response, sse, sse_error
+from .common import APIError, EventStream, Relay, as_api_error, error_response, sse, sse_error
 from .completions import raw_completion
 from .passthrough import chat_upstream
 from ..gate import Gate
@@ -201,11 +201,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
-            first = await events.get()
-            if first[0] == "error":
-                raise as_api_error(first[1])
-            return StreamingResponse(_chat_stream(srv, body, decision, gate, stream, events, rid, created, started, first),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+            return EventStream(_chat_stream(srv, body, decision, gate, stream, events, rid, created, started))
         result = await _wait(stream, events, request, m)
         if isinstance(result, BaseException):
             raise as_api_error(result)
@@ -285,7 +281,7 @@ def _account(srv: _Server, decision: Decision, result, endpoint: str, started: f
 
 
 async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, gate: Gate, stream, events,
-                    rid: str, created: int, started: float, first_event):
+                    rid: str, created: int, started: float):
     m = srv.metrics
     head = json.dumps({"id": rid, "object": "chat.completion.chunk", "created": created, "model": srv.model_name},
                       separators=(",", ":"))[:-1]
@@ -297,7 +293,12 @@ async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Deci
     first = True
     try:
         role = chunk({"role": "assistant", "content": ""})
-        pending = [first_event]
+        pending = [await events.get()]
+        if pending[0][0] == "error":
+            finished = True
+            e = as_api_error(pending[0][1])
+            m.requests.labels("/v1/chat/completions", str(e.status)).inc()
+            raise e
         while True:
             batch = pending or [await events.get()]
             pending = []

@@ -8,7 +8,7 @@ import json
 import threading
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from ..backends.base import MissingCapability
 from ..backends.openai_compat import UpstreamError
@@ -82,3 +82,33 @@ def sse(obj: dict[str, Any]) -> str:
 def sse_error(e: BaseException) -> str:
     err = as_api_error(e)
     return sse({"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}})
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events whose status waits for the first piece: a generator that raises `APIError` before
+    its first yield (an engine unreachable, a bad request found late) gets a plain OpenAI-style error with
+    that status, not a 200 stream. Returning this at once lets the response machinery set up while the
+    model works on the first token."""
+
+    def __init__(self, content):
+        super().__init__(content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    async def stream_response(self, send) -> None:
+        it = self.body_iterator
+        try:
+            first = await it.__anext__()
+        except StopAsyncIteration:
+            first = ""
+        except APIError as e:
+            body = json.dumps({"error": {"message": e.message, "type": e.type, "param": e.param,
+                                         "code": e.code}}).encode()
+            await send({"type": "http.response.start", "status": e.status,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if first:
+            await send({"type": "http.response.body", "body": first.encode(), "more_body": True})
+        async for chunk in it:
+            await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

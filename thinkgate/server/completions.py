@@ -10,10 +10,9 @@ import uuid
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import StreamingResponse
 
 from ..backends.base import GenParams
-from .common import APIError, Relay, as_api_error, sse, sse_error
+from .common import APIError, EventStream, Relay, as_api_error, sse, sse_error
 from .schemas import CompletionRequest
 
 
@@ -103,8 +102,14 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
         finished = False
         first = True
         try:
+            head = await events.get()
+            if head[0] == "error":  # before any output: a plain error with its status
+                finished = True
+                raise as_api_error(head[1])
+            pending = [head]
             while True:
-                batch = [await events.get()]
+                batch = pending or [await events.get()]
+                pending = []
                 while not events.empty():
                     batch.append(events.get_nowait())
                 out = []
@@ -139,4 +144,4 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
                 cancel.set()
                 m.cancelled.inc()
 
-    return StreamingResponse(stream_out(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return EventStream(stream_out())
