@@ -124,9 +124,9 @@ class HFBackend(Backend):
                 gen.token_logprobs = lp.gather(-1, chosen[:, None])[:, 0].tolist()
                 top = lp.max(-1)
                 gen.top_logprobs = top.values.tolist()
-                # the tokens themselves, for an API that returns logprobs (thinkgate serve's /v1/completions)
-                gen.extra["tokens"] = [self.tokenizer.decode([t]) for t in ids[:n_tok]]
-                gen.extra["top_tokens"] = [self.tokenizer.decode([t]) for t in top.indices.tolist()]
+                # the token ids, for an API that returns logprobs with their tokens (serve's /v1/completions)
+                gen.extra["token_ids"] = ids[:n_tok]
+                gen.extra["top_ids"] = top.indices.tolist()
                 # KL(uniform || p) = -log V - mean_j log p_j, averaged over the generated tokens
                 vocab = lp.shape[-1]
                 gen.self_certainty = float((-math.log(vocab) - lp.mean(-1)).mean())
@@ -185,6 +185,9 @@ class _RowStreamer:
             sink = self.sinks[r]
             if t in self.eos or sink.cancelled:
                 self.done[r] = True
+                continue
+            if not getattr(sink, "live", True):  # speculative (samples, probes): count, do not decode
+                sink.write("")
                 continue
             self.ids[r].append(t)
             text = self.tokenizer.decode(self.ids[r], skip_special_tokens=False)

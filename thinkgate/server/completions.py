@@ -63,8 +63,9 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
                 c: dict[str, Any] = {"index": i * params.n + j, "text": g.text, "finish_reason": g.finish_reason,
                                      "stop_reason": g.stop, "logprobs": None}
                 if params.logprobs and g.token_logprobs is not None:
-                    toks = g.extra.get("tokens") or [""] * len(g.token_logprobs)
-                    tops = g.extra.get("top_tokens") or toks
+                    tok = srv.backend.tokenizer
+                    toks = [tok.decode([t]) for t in g.extra.get("token_ids", [])] or [""] * len(g.token_logprobs)
+                    tops = [tok.decode([t]) for t in g.extra.get("top_ids", [])] or toks
                     offsets, at = [], 0
                     for t in toks:
                         offsets.append(at)
