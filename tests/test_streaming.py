@@ -64,8 +64,7 @@ def test_cancel_stops_the_generation(backend):
     stream = gate.stream(req, on_event=on_event)
     assert first.wait(30)
     stream.cancel()
-    stream._thread.join(30)
-    assert not stream._thread.is_alive()
+    assert stream.wait(30)
     assert stream.tap.tokens < 900
     assert events[-1][0] in ("done", "error")
     if events[-1][0] == "error":

@@ -159,6 +159,45 @@ def sinks_for(prompts: list[str], n: int = 1, logprobs: bool = False) -> list[Si
     return [tap.open(p, n=n, logprobs=logprobs) for p in prompts]
 
 
+class _Workers:
+    """Daemon threads that serve streams, kept for reuse: starting a thread blocks its starter until the
+    thread runs, which on a busy machine stalls an event loop that starts many at once."""
+
+    def __init__(self):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        self._jobs.put(fn)
+        if spawn:
+            threading.Thread(target=self._work, daemon=True, name="thinkgate-stream").start()
+
+    def prestart(self, n: int) -> None:
+        """Have at least `n` idle threads ready (a server calls this once at start-up)."""
+        with self._lock:
+            more = max(0, n - self._idle)
+            self._idle += more
+        for _ in range(more):
+            threading.Thread(target=self._work, daemon=True, name="thinkgate-stream").start()
+
+    def _work(self) -> None:
+        while True:
+            fn = self._jobs.get()
+            try:
+                fn()
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+
+workers = _Workers()
+
+
 class Stream:
     """A request being served in its own thread. Iterate it (blocking) for events, or pass `on_event` to
     receive them from the serving thread (e.g. to hand them to an event loop). `cancel()` stops it."""
@@ -171,18 +210,23 @@ class Stream:
         self.result: Result | None = None
         ctx = copy_context()
         ctx.run(_current.set, self.tap)
-        self._thread = threading.Thread(target=ctx.run, args=(self._serve, run), daemon=True,
-                                        name="thinkgate-stream")
-        self._thread.start()
+        self._finished = threading.Event()
+        workers.submit(lambda: ctx.run(self._serve, run))
 
     def _serve(self, run: Callable[[], "Result"]) -> None:
         try:
             self.result = run()
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, which decides
+            self._finished.set()
             self._on_event(("error", e))
             return
         self.tap.finish(self.result)
+        self._finished.set()
         self._on_event(("done", self.result))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the request is served (or failed, or stopped after `cancel`)."""
+        return self._finished.wait(timeout)
 
     def cancel(self) -> None:
         self.tap.cancel_event.set()

@@ -112,6 +112,9 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
 
     @asynccontextmanager
     async def lifespan(app):
+        from ..streaming import workers
+
+        workers.prestart(min(max_queue, 64))  # threads for requests' strategies, ready before a burst
         if isinstance(srv.backend, OpenAICompatBackend):  # engine I/O on this loop: no thread hop per token
             srv.backend.calls.attach(asyncio.get_running_loop())
         yield
