@@ -18,3 +18,14 @@ def backend(model_dir):
 @pytest.fixture(scope="session")
 def tokenizer(backend):
     return backend.tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_server():
+    """`thinkgate serve` on loopback with the embedded model (API key sk-test, at most 6 requests in flight),
+    shared by the server tests; the upstream tests use it as their engine."""
+    from _serving import serve
+
+    server = serve("--model", "tiny", "--api-key", "sk-test", "--max-queue", "6").wait()
+    yield server
+    server.stop()

@@ -1,4 +1,4 @@
-"""The command line: `thinkgate ask | bench | calibrate | train sft | train bpo | tasks export`.
+"""The command line: `thinkgate ask | bench | serve | calibrate | train sft | train tiny | train bpo | tasks export`.
 
 Options shared by several commands are declared once below and reused.
 """
@@ -29,6 +29,17 @@ ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Embedded
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens the model may write per request.")]
 TemperatureOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 is greedy.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Sampling seed.")]
+# where tokens come from: a local model (--model) or an OpenAI-compatible engine (--upstream ...)
+UpstreamOpt = Annotated[Optional[str], typer.Option("--upstream", help=(
+    "Base URL of an OpenAI-compatible engine (vLLM, SGLang, llama.cpp, Ollama, thinkgate serve), e.g. "
+    "http://127.0.0.1:8000; its /v1/completions continues prompts rendered here from --tokenizer."))]
+UpstreamModelOpt = Annotated[Optional[str], typer.Option("--upstream-model", help="The model name the engine serves.")]
+TokenizerOpt = Annotated[Optional[Path], typer.Option("--tokenizer", help=(
+    "The upstream model's tokenizer folder (its chat template renders prompts locally)."))]
+UpstreamKeyOpt = Annotated[Optional[str], typer.Option("--upstream-key", envvar="THINKGATE_UPSTREAM_KEY",
+                                                       help="API key sent to the engine.")]
+UpstreamTimeoutOpt = Annotated[float, typer.Option("--upstream-timeout", min=0.1, help="Seconds to wait for the engine.")]
+ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight to an engine at once.")]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -45,6 +56,28 @@ def _backend(model: str | None, batch_size: int = 64):
     hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a CLI that has its own
     try:
         return load_backend(model, batch_size=batch_size)
+    except ModelLoadError as e:
+        fail(str(e))
+
+
+def _any_backend(model: str | None, upstream: str | None, upstream_model: str | None, tokenizer: Path | None,
+                 upstream_key: str | None = None, timeout: float = 600.0, concurrency: int = 64, batch_size: int = 64):
+    """The backend the shared options name: a local model folder, or an engine upstream."""
+    if upstream is None:
+        if upstream_model or tokenizer:
+            fail("--upstream-model and --tokenizer go with --upstream URL")
+        return _backend(model, batch_size=batch_size)
+    if model:
+        fail("give either --model (a local model) or --upstream (an engine), not both")
+    if not upstream_model or not tokenizer:
+        fail("--upstream needs --upstream-model NAME (as the engine serves it) and --tokenizer PATH "
+             "(the model's tokenizer folder, for its chat template)")
+    from .backends.base import ModelLoadError
+    from .backends.openai_compat import OpenAICompatBackend
+
+    try:
+        return OpenAICompatBackend(upstream, upstream_model, tokenizer, api_key=upstream_key, timeout=timeout,
+                                   concurrency=concurrency)
     except ModelLoadError as e:
         fail(str(e))
 
@@ -70,22 +103,29 @@ def ask(
     temperature: TemperatureOpt = 0.0,
     seed: SeedOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")] = False,
+    upstream: UpstreamOpt = None,
+    upstream_model: UpstreamModelOpt = None,
+    tokenizer: TokenizerOpt = None,
+    upstream_key: UpstreamKeyOpt = None,
+    upstream_timeout: UpstreamTimeoutOpt = 600.0,
 ) -> None:
     """Ask one question; print the reasoning and the answer separately with their token counts."""
     from pydantic import ValidationError
 
+    from .backends.openai_compat import UpstreamError
     from .routers.router import RouterError
     from .types import Message, Request, Sampling, ThinkingSpec
 
     if mode not in ("think", "nothink", "auto"):
         fail(f"--mode must be think, nothink or auto, not {mode!r}")
-    gate = _gate(_backend(model, batch_size=1), strategy or "think")
+    gate = _gate(_any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout, batch_size=1),
+                 strategy or "think")
     try:
         request = Request(messages=[Message(role="user", content=prompt)],
                           thinking=ThinkingSpec(mode=mode, budget=budget, min_budget=min_budget),
                           sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed))
         result = gate.run(request)
-    except (ValidationError, ValueError, RouterError) as e:
+    except (ValidationError, ValueError, RouterError, UpstreamError) as e:
         fail(str(e))
     if as_json:
         typer.echo(result.model_dump_json(indent=1))
@@ -125,6 +165,12 @@ def bench(
     data_suite: Annotated[str, typer.Option("--data-suite", help="Suite of --data records that name none: over or under.")] = "under",
     t_max: Annotated[Optional[int], typer.Option("--t-max", min=1, help=(
         "AUC_OAA horizon in thinking tokens; default 150 on the embedded suites, 1000 (the paper's) on --data."))] = None,
+    upstream: UpstreamOpt = None,
+    upstream_model: UpstreamModelOpt = None,
+    tokenizer: TokenizerOpt = None,
+    upstream_key: UpstreamKeyOpt = None,
+    upstream_timeout: UpstreamTimeoutOpt = 600.0,
+    concurrency: ConcurrencyOpt = 16,
 ) -> None:
     """Score strategies on the fixed test splits: accuracy, thinking and answer tokens, think rate,
     AUC_OAA / Acc_ut / F1_otb, per family and difficulty. Rows are cached; a killed run resumes."""
@@ -147,7 +193,10 @@ def bench(
     if with_oracle:
         specs = [s for s in specs if s != "oracle"]
         specs += [s for s in ("think", "nothink") if s not in specs]
-    backend = _backend(model, batch_size=batch_size)
+    backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
+                           concurrency=concurrency, batch_size=batch_size)
+    if upstream:  # items go to the engine `concurrency` at a time; a library call takes enough to fill that
+        batch_size = max(batch_size, concurrency)
     gates = [_gate(backend, spec) for spec in specs]
     try:
         store = None if fresh else ResultsCache(cache)
@@ -171,6 +220,7 @@ def bench(
     started = time.time()
     rows = []
     from .backends.base import MissingCapability
+    from .backends.openai_compat import UpstreamError
     from .routers.router import RouterError
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -181,7 +231,7 @@ def bench(
                 try:
                     rows += run_suite(gate, items, sampling, model_key, store, samples=samples, chunk=batch_size,
                                       advance=lambda n, b=bar: progress.advance(b, n))
-                except (MissingCapability, RouterError) as e:
+                except (MissingCapability, RouterError, UpstreamError) as e:
                     fail(f"{e} (rows finished so far are kept in {cache})")
     out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None))
     out["wall_s"] = round(time.time() - started, 1)
@@ -288,6 +338,72 @@ def calibrate(
                           "-" if c["apgr"] is None else f"{c['apgr']:.3f}", f"{orc['accuracy']:.3f}",
                           f"{orc['think_tokens_mean']:.1f}", "-" if c["oracle_apgr"] is None else f"{c['oracle_apgr']:.3f}")
     console.print(table, width=max(console.width, 120))
+
+
+@app.command()
+def serve(
+    model: ModelOpt = None,
+    upstream: UpstreamOpt = None,
+    upstream_model: UpstreamModelOpt = None,
+    tokenizer: TokenizerOpt = None,
+    upstream_key: UpstreamKeyOpt = None,
+    upstream_timeout: UpstreamTimeoutOpt = 600.0,
+    upstream_chat: Annotated[bool, typer.Option("--upstream-chat", help=(
+        "Chat fallback: pass chat requests to the engine's /v1/chat/completions with its own thinking switch "
+        "(no --tokenizer needed; only thinking on/off/auto, no budgets or strategies)."))] = False,
+    thinking_switch: Annotated[str, typer.Option("--thinking-switch", help=(
+        "With --upstream-chat, the engine's switch: chat_template_kwargs (vLLM, SGLang, llama.cpp), "
+        "reasoning_effort (OpenAI, Ollama's OpenAI API) or think (Ollama)."))] = "chat_template_kwargs",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="THINKGATE_API_KEY",
+                                                   help="Require 'Authorization: Bearer KEY' on /v1/*.")] = None,
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="The default strategy spec.")] = "think",
+    default_thinking: Annotated[str, typer.Option("--default-thinking", help=(
+        "auto | on | off: the mode when a request asks for none."))] = "on",
+    max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Requests in flight before 429.")] = 256,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="max_tokens when a request sets none.")] = 1024,
+    batch_window_ms: Annotated[float, typer.Option("--batch-window-ms", min=0.0, help=(
+        "Local model: the scheduler adds calls to a shared generate call while they come less than this "
+        "far apart (for at most 10x this)."))] = 10.0,
+    served_name: Annotated[Optional[str], typer.Option("--served-model-name", help=(
+        "The model name clients send; default: --model's name or --upstream-model."))] = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Serve the OpenAI-compatible API (chat completions, completions, models, health, metrics) with
+    thinking control per request, in front of a local model or an engine."""
+    import uvicorn
+
+    from .server.app import create_app
+
+    if default_thinking not in ("auto", "on", "off"):
+        fail(f"--default-thinking must be auto, on or off, not {default_thinking!r}")
+    chat = None
+    backend = None
+    if upstream_chat:
+        from .backends.openai_compat import THINK_SWITCHES, UpstreamChat
+
+        if not upstream or not upstream_model:
+            fail("--upstream-chat needs --upstream URL and --upstream-model NAME")
+        if thinking_switch not in THINK_SWITCHES:
+            fail(f"--thinking-switch must be one of {', '.join(THINK_SWITCHES)}, not {thinking_switch!r}")
+        chat = UpstreamChat(upstream, upstream_model, api_key=upstream_key, timeout=upstream_timeout,
+                            switch=thinking_switch)
+    else:
+        backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
+                               concurrency=max_queue)
+    name = served_name or upstream_model or (model or "tiny")
+    try:
+        application = create_app(backend, name, strategy=strategy, default_thinking=default_thinking,
+                                 api_key=api_key, max_queue=max_queue, batch_window_ms=batch_window_ms,
+                                 default_max_tokens=max_tokens, chat=chat)
+    except (ValueError, KeyError) as e:
+        fail(str(e).strip('"'))
+    err.print(f"[dim]thinkgate serving {name!r} on http://{host}:{port}/v1[/]")
+    # requests run their strategy in threads while the event loop streams: hand the interpreter lock over
+    # sooner than the default 5 ms, so that a burst of requests does not wait on it
+    sys.setswitchinterval(0.0005)
+    uvicorn.run(application, host=host, port=port, log_level=log_level)
 
 
 def _mixture(text: str) -> dict[str, float]:

@@ -1,5 +1,6 @@
 """A Gate is a backend (who writes tokens) + a chat format (how turns and think tags are written) + a
-strategy (how thinking is steered). Every face — CLI, bench, server — calls `Gate.run` / `Gate.run_batch`."""
+strategy (how thinking is steered). Every face — CLI, bench, server — calls `Gate.run` / `Gate.run_batch`,
+or `Gate.stream`, which is `Gate.run` in a thread with its tokens streamed as they are generated."""
 
 from __future__ import annotations
 
@@ -50,6 +51,16 @@ class Gate:
 
     def run(self, request: Request) -> Result:
         return self.run_batch([request])[0]
+
+    def stream(self, request: Request, on_event=None, on_token=None):
+        """Serve one request as `run` does, in its own thread, streaming reasoning and answer deltas as the
+        backend writes them (see `thinkgate.streaming`); returns the `Stream` (iterate it, or pass
+        `on_event`; `cancel()` stops the generation)."""
+        from .streaming import Stream, generation_header
+
+        if not hasattr(self, "_header"):
+            self._header = generation_header(self.format)
+        return Stream(lambda: self.run(request), self.format, self._header, on_event=on_event, on_token=on_token)
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
         """Requests are grouped by the strategy that serves them; results come back in request order."""

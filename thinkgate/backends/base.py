@@ -17,6 +17,7 @@ from ..types import Generation, _Strict
 RAW_PREFIX = "raw_prefix"  # continues arbitrary text (needed for injection)
 LOGPROBS = "logprobs"  # per-token log probabilities
 HIDDEN_STATE = "hidden_state"  # exposes the model's hidden state at the end of a prompt
+STREAM = "stream"  # writes tokens to `thinkgate.streaming` sinks as they are generated
 
 
 class GenParams(_Strict):

@@ -1,6 +1,8 @@
 """Transformers backend: any causal-LM folder through `AutoModelForCausalLM.from_pretrained`
 (`trust_remote_code` off), batched generation with a KV cache, stop strings, continuation from any
-prefix, per-token log probabilities, and the hidden state at the end of a prompt."""
+prefix, per-token log probabilities, and the hidden state at the end of a prompt. With sinks (see
+`thinkgate.streaming`) each row's text is written to its sink token by token as it is generated, and a
+row whose sink is cancelled stops at the next token."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..types import Generation
-from .base import HIDDEN_STATE, LOGPROBS, RAW_PREFIX, Backend, GenParams, ModelLoadError
+from .base import HIDDEN_STATE, LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError
 
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -36,7 +38,7 @@ def check_model_folder(path: Path) -> None:
 
 class HFBackend(Backend):
     name = "hf"
-    capabilities = frozenset({RAW_PREFIX, LOGPROBS, HIDDEN_STATE})
+    capabilities = frozenset({RAW_PREFIX, LOGPROBS, HIDDEN_STATE, STREAM})
 
     def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 64):
         import torch
@@ -61,14 +63,19 @@ class HFBackend(Backend):
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
 
-    def generate(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
+    def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
+        from ..streaming import sinks_for
+
+        if sinks is None:
+            sinks = sinks_for(prompts, params.n, params.logprobs)
         out: list[list[Generation]] = []
         per_call = max(1, self.batch_size // params.n)
         for start in range(0, len(prompts), per_call):
-            out.extend(self._generate(prompts[start:start + per_call], params))
+            out.extend(self._generate(prompts[start:start + per_call], params,
+                                      sinks[start:start + per_call] if sinks else None))
         return out
 
-    def _generate(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
+    def _generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
         import torch
 
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
@@ -86,6 +93,10 @@ class HFBackend(Backend):
             kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
         if params.seed is not None:
             torch.manual_seed(params.seed)
+        if sinks and any(x is not None for x in sinks):
+            rows = [sinks[r // params.n] for r in range(len(prompts) * params.n)]
+            kwargs["streamer"] = _RowStreamer(self.tokenizer, rows, self._eos, params.stop)
+            kwargs["stopping_criteria"] = _cancelled_rows(rows)
         with torch.inference_mode():
             res = self.model.generate(**enc, **kwargs)
         new = res.sequences[:, enc["input_ids"].shape[1]:].tolist()
@@ -111,7 +122,11 @@ class HFBackend(Backend):
                 lp = torch.log_softmax(logits[r, :n_tok], -1)
                 chosen = torch.tensor(ids[:n_tok], device=lp.device)
                 gen.token_logprobs = lp.gather(-1, chosen[:, None])[:, 0].tolist()
-                gen.top_logprobs = lp.max(-1).values.tolist()
+                top = lp.max(-1)
+                gen.top_logprobs = top.values.tolist()
+                # the token ids, for an API that returns logprobs with their tokens (serve's /v1/completions)
+                gen.extra["token_ids"] = ids[:n_tok]
+                gen.extra["top_ids"] = top.indices.tolist()
                 # KL(uniform || p) = -log V - mean_j log p_j, averaged over the generated tokens
                 vocab = lp.shape[-1]
                 gen.self_certainty = float((-math.log(vocab) - lp.mean(-1)).mean())
@@ -134,3 +149,63 @@ class HFBackend(Backend):
         with torch.inference_mode():
             out = self.model(**enc, output_hidden_states=True)
         return out.hidden_states[-1][:, -1, :].float().cpu()
+
+
+def _cancelled_rows(sinks: list):
+    """A stopping criterion that ends the rows whose sink was cancelled (the others go on)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kw):
+            return torch.tensor([s is not None and s.cancelled for s in sinks], device=input_ids.device)
+
+    return StoppingCriteriaList([Cancelled()])
+
+
+class _RowStreamer:
+    """Receives each step's new token per row from `generate` and writes the decoded text to the row's sink:
+    one write per token (possibly empty while a multi-byte character or a possible stop string is
+    incomplete), none after end-of-sequence or a stop string; stop strings themselves are not written."""
+
+    def __init__(self, tokenizer: Any, sinks: list, eos: set[int], stop: list[str]):
+        self.tokenizer, self.sinks, self.eos, self.stop = tokenizer, sinks, eos, stop
+        self.ids: list[list[int]] = [[] for _ in sinks]
+        self.sent = [0] * len(sinks)
+        self.done = [s is None for s in sinks]
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # the first call carries the prompt
+            self.prompt_seen = True
+            return
+        for r, t in enumerate(value.reshape(len(self.sinks), -1)[:, -1].tolist()):
+            if self.done[r]:
+                continue
+            sink = self.sinks[r]
+            if t in self.eos or sink.cancelled:
+                self.done[r] = True
+                continue
+            if not getattr(sink, "live", True):  # speculative (samples, probes): count, do not decode
+                sink.write("")
+                continue
+            self.ids[r].append(t)
+            text = self.tokenizer.decode(self.ids[r], skip_special_tokens=False)
+            end = len(text)
+            hits = [text.find(s) for s in self.stop if s in text]  # earlier text had none: it would be done
+            if hits:
+                end, self.done[r] = min(hits), True
+            else:
+                while end and text[end - 1] == "\ufffd":
+                    end -= 1
+                for s in self.stop:  # hold back what may be the start of a stop string
+                    for k in range(min(len(s) - 1, end), 0, -1):
+                        if text[:end].endswith(s[:k]):
+                            end -= k
+                            break
+            piece = text[self.sent[r]:end] if end > self.sent[r] else ""
+            self.sent[r] = max(self.sent[r], end)
+            sink.write(piece)
+
+    def end(self) -> None:
+        pass

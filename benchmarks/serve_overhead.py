@@ -1,0 +1,158 @@
+"""What thinkgate adds in front of an engine: time to first token and streaming throughput.
+
+An engine stand-in on loopback (`fake_engine.py`) streams 200 tokens per request at 100 tokens/s per
+stream. The same client (httpx, streaming chat completions) calls it directly and through `thinkgate serve
+--upstream ... --strategy think` (thinking on, a pass-through strategy: the chat template is rendered
+locally and the engine's /v1/completions continues it), in the same run:
+
+- TTFT: `--ttft-requests` sequential request pairs (direct, then through thinkgate); the time to the first
+  reasoning or content delta. Overheads are through-thinkgate minus direct percentiles.
+- throughput: `--streams` concurrent streams, direct then through thinkgate; tokens/s = tokens received
+  over wall time.
+
+Prints a table, then a last line of JSON: ttft_overhead_p50_ms, ttft_overhead_p99_ms, throughput_ratio,
+and the figures they come from. Bars (issue #5): added TTFT < 2 ms p50 and < 10 ms p99; ratio >= 0.95.
+
+    python benchmarks/serve_overhead.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+WORD = re.compile(r"\b[wa]\d+\b")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(argv: list[str], probe: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([a.replace("{port}", str(port)) for a in argv], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode()[-2000:])
+        try:
+            httpx.get(url + probe, timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{argv} did not start")
+
+
+async def one(client: httpx.AsyncClient, url: str, model: str, max_tokens: int) -> tuple[float, int]:
+    """(seconds to the first reasoning/content delta, tokens received)."""
+    body = {"model": model, "messages": [{"role": "user", "content": "Think about the number 7."}],
+            "max_tokens": max_tokens, "stream": True}
+    t0 = time.perf_counter()
+    ttft = None
+    text = ""
+    closed = False
+    async with client.stream("POST", url + "/v1/chat/completions", json=body) as resp:
+        resp.raise_for_status()
+        async for line in resp.aiter_lines():
+            if not line.startswith("data:") or line == "data: [DONE]":
+                continue
+            ch = json.loads(line[5:])
+            for c in ch.get("choices", []):
+                d = c.get("delta", {})
+                if d.get("content"):
+                    closed = True
+                if (d.get("reasoning_content") or d.get("content")) and ttft is None:
+                    ttft = time.perf_counter() - t0
+                text += (d.get("reasoning_content") or "") + " " + (d.get("content") or "")
+    return ttft or float("nan"), len(WORD.findall(text)) + int(closed)  # words, plus the end-of-thought token
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+async def run(a) -> dict:
+    engine, eurl = start([sys.executable, str(ROOT / "benchmarks" / "fake_engine.py"), "--port", "{port}",
+                          "--rate", str(a.rate), "--tokens", str(a.tokens)], "/v1/models")
+    gate, gurl = start([sys.executable, "-m", "thinkgate", "serve", "--port", "{port}", "--upstream", eurl,
+                        "--upstream-model", "fake", "--tokenizer", str(ROOT / "thinkgate" / "models" / "tiny"),
+                        "--strategy", "think", "--default-thinking", "on", "--log-level", "warning",
+                        "--max-queue", str(max(256, a.streams * 2))], "/health")
+    try:
+        limits = httpx.Limits(max_connections=a.streams * 2, max_keepalive_connections=a.streams * 2)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            for _ in range(3):  # warm both paths (connections, template, first-request costs)
+                await one(client, eurl, "fake", a.tokens)
+                await one(client, gurl, "fake", a.tokens)
+            direct_t, via_t = [], []
+            for _ in range(a.ttft_requests):
+                direct_t.append((await one(client, eurl, "fake", 4))[0])
+                via_t.append((await one(client, gurl, "fake", 4))[0])
+            tput = {}
+            for name, url in (("direct", eurl), ("thinkgate", gurl)):
+                t0 = time.perf_counter()
+                res = await asyncio.gather(*[one(client, url, "fake", a.tokens) for _ in range(a.streams)])
+                wall = time.perf_counter() - t0
+                toks = sum(n for _, n in res)
+                tput[name] = {"tokens": toks, "wall_s": round(wall, 3), "tokens_per_s": round(toks / wall, 1),
+                              "ttft_p50_ms": round(pct([t for t, _ in res], 0.5) * 1000, 2)}
+    finally:
+        for p in (gate, engine):
+            p.terminate()
+            p.wait(10)
+    ms = lambda x: round(x * 1000, 3)  # noqa: E731
+    diffs = [v - d for v, d in zip(via_t, direct_t)]
+    return {
+        "ttft_overhead_p50_ms": ms(pct(via_t, 0.5) - pct(direct_t, 0.5)),
+        "ttft_overhead_p99_ms": ms(pct(via_t, 0.99) - pct(direct_t, 0.99)),
+        "throughput_ratio": round(tput["thinkgate"]["tokens_per_s"] / tput["direct"]["tokens_per_s"], 4),
+        "ttft_paired_overhead_p50_ms": ms(pct(diffs, 0.5)), "ttft_paired_overhead_p99_ms": ms(pct(diffs, 0.99)),
+        "ttft_direct_p50_ms": ms(pct(direct_t, 0.5)), "ttft_thinkgate_p50_ms": ms(pct(via_t, 0.5)),
+        "ttft_direct_p99_ms": ms(pct(direct_t, 0.99)), "ttft_thinkgate_p99_ms": ms(pct(via_t, 0.99)),
+        "throughput": tput, "streams": a.streams, "tokens_per_stream": a.tokens, "rate_per_stream": a.rate,
+        "ttft_requests": a.ttft_requests,
+        "bars": {"ttft_overhead_p50_ms<2": None, "ttft_overhead_p99_ms<10": None, "throughput_ratio>=0.95": None},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--tokens", type=int, default=200)
+    ap.add_argument("--streams", type=int, default=64)
+    ap.add_argument("--ttft-requests", type=int, default=100)
+    a = ap.parse_args()
+    out = asyncio.run(run(a))
+    out["bars"] = {"ttft_overhead_p50_ms<2": out["ttft_overhead_p50_ms"] < 2,
+                   "ttft_overhead_p99_ms<10": out["ttft_overhead_p99_ms"] < 10,
+                   "throughput_ratio>=0.95": out["throughput_ratio"] >= 0.95}
+    print(f"TTFT p50: direct {out['ttft_direct_p50_ms']} ms, through thinkgate {out['ttft_thinkgate_p50_ms']} ms "
+          f"(+{out['ttft_overhead_p50_ms']} ms)")
+    print(f"TTFT p99: direct {out['ttft_direct_p99_ms']} ms, through thinkgate {out['ttft_thinkgate_p99_ms']} ms "
+          f"(+{out['ttft_overhead_p99_ms']} ms)")
+    for name, t in out["throughput"].items():
+        print(f"{a.streams} streams {name}: {t['tokens']} tokens in {t['wall_s']} s = {t['tokens_per_s']} tokens/s")
+    print(f"throughput ratio {out['throughput_ratio']}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""`thinkgate serve` on loopback serving the embedded model, through the official openai client and raw HTTP."""
+
+import concurrent.futures as cf
+import json
+import time
+
+import httpx
+import openai
+import pytest
+from _serving import metric
+
+KEY = "sk-test"
+ADD = "What is 48213+3977?"
+EASY = "What is 5+8?"
+LONG = "Count the letters: " + "abc " * 60  # the model writes until max_tokens
+
+
+@pytest.fixture(scope="module")
+def server(tiny_server):
+    return tiny_server
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0)
+
+
+def chat(server, body, key=KEY, **kw):
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(server.url + "/v1/chat/completions", json={"model": "tiny", **body}, headers=headers,
+                      timeout=60, **kw)
+
+
+def test_models_health_metrics(server, client):
+    assert [m.id for m in client.models.list()] == ["tiny"]
+    assert httpx.get(server.url + "/health").json()["status"] == "ok"
+    text = httpx.get(server.url + "/metrics").text
+    for name in ("thinkgate_requests_total", "thinkgate_request_latency_seconds_bucket", "thinkgate_reasoning_tokens_total",
+                 "thinkgate_answer_tokens_total", "thinkgate_decisions_total", "thinkgate_tokens_saved_estimate_total"):
+        assert f"# TYPE {name.rsplit('_', 1)[0] if name.endswith(('_total', '_bucket')) else name}" in text
+
+
+def test_chat_separates_reasoning_and_answer(client):
+    r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": EASY}], max_tokens=200)
+    msg = r.choices[0].message
+    assert msg.content == "13"
+    assert msg.reasoning_content and msg.reasoning == msg.reasoning_content and "<think>" not in msg.reasoning
+    assert r.usage.completion_tokens_details.reasoning_tokens > 10
+    tg = r.model_extra["thinkgate"]
+    assert tg["mode"] == "think" and tg["strategy"] == "think" and tg["decided_by"] == "default"
+    assert "router_score" in tg and r.choices[0].finish_reason == "stop"
+
+
+def test_stream_is_real_and_matches_the_whole_answer(client):
+    whole = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": ADD}], max_tokens=300)
+    t0 = time.perf_counter()
+    kinds, times, reasoning, content, final = [], [], "", "", None
+    for ch in client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": ADD}], max_tokens=300,
+                                             stream=True, stream_options={"include_usage": True}):
+        if ch.choices:
+            d = ch.choices[0].delta
+            r = (d.model_extra or {}).get("reasoning_content")
+            if r:
+                kinds.append("r"), times.append(time.perf_counter() - t0)
+                reasoning += r
+                assert d.model_extra["reasoning"] == r
+            if d.content:
+                kinds.append("c"), times.append(time.perf_counter() - t0)
+                content += d.content
+            if ch.choices[0].finish_reason:
+                final = ch
+        if ch.usage:
+            usage = ch.usage
+    assert reasoning == whole.choices[0].message.reasoning_content
+    assert content == whole.choices[0].message.content
+    assert "".join(kinds) == "r" * kinds.count("r") + "c" * kinds.count("c")  # reasoning, then content
+    assert kinds.count("r") > 20  # token by token, not one buffered chunk
+    assert times[-1] - times[0] > 0.2  # spread over the generation
+    assert final.model_extra["thinkgate"]["mode"] == "think"
+    assert usage.completion_tokens_details.reasoning_tokens == whole.usage.completion_tokens_details.reasoning_tokens
+
+
+@pytest.mark.parametrize("extra,mode,source", [
+    ({"thinking": {"mode": "off"}}, "nothink", "thinking"),
+    ({"reasoning_effort": "none"}, "nothink", "reasoning_effort"),
+    ({"chat_template_kwargs": {"enable_thinking": False}}, "nothink", "chat_template_kwargs"),
+    ({"think": False}, "nothink", "think"),
+    ({"content_suffix": " /no_think"}, "nothink", "soft_switch"),
+    ({"content_suffix": " /no_think", "thinking": {"mode": "on"}}, "think", "thinking"),
+])
+def test_thinking_switches(server, extra, mode, source):
+    extra = dict(extra)
+    suffix = extra.pop("content_suffix", "")
+    r = chat(server, {"messages": [{"role": "user", "content": EASY + suffix}], "max_tokens": 150, **extra}).json()
+    tg = r["thinkgate"]
+    assert (tg["mode"], tg["decided_by"]) == (mode, source)
+    reasoning_tokens = r["usage"]["completion_tokens_details"]["reasoning_tokens"]
+    assert (reasoning_tokens > 0) == (mode == "think")
+    assert r["choices"][0]["message"]["content"]
+
+
+def test_budgets_effort_and_strategy(server):
+    r = chat(server, {"messages": [{"role": "user", "content": ADD}], "max_tokens": 300,
+                      "thinking": {"budget": 12}}).json()
+    assert r["usage"]["completion_tokens_details"]["reasoning_tokens"] == 12
+    assert r["thinkgate"]["strategy"] == "budget:max=12" and r["thinkgate"]["budget"] == 12
+    assert r["choices"][0]["message"]["content"]
+    r = chat(server, {"messages": [{"role": "user", "content": ADD}], "max_tokens": 300, "reasoning_effort": "low"}).json()
+    assert r["thinkgate"]["budget"] == 128 and r["thinkgate"]["decided_by"] == "reasoning_effort"
+    r = chat(server, {"messages": [{"role": "user", "content": EASY}], "max_tokens": 100,
+                      "thinking": {"strategy": "nothinking"}}).json()
+    assert r["thinkgate"]["strategy"] == "nothinking" and r["choices"][0]["message"]["content"]
+    assert r["choices"][0]["message"]["reasoning_content"] == "Okay, I think I have finished thinking."
+
+
+def test_max_tokens_inside_thinking_is_visible(client):
+    r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": ADD}], max_tokens=8)
+    assert r.choices[0].finish_reason == "length"
+    assert r.choices[0].message.reasoning_content and r.choices[0].message.content == ""
+    assert r.model_extra["thinkgate"]["truncated"] == "thinking"
+    assert r.model_extra["thinkgate"]["thinking_closed"] is False
+
+
+def test_clients_fields_are_tolerated(client):
+    r = client.chat.completions.create(
+        model="tiny", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": EASY}],
+        max_tokens=100, n=1, user="u1", stop=["\n\n\n"], temperature=0, seed=3, logit_bias={},
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        extra_body={"thinking": {"mode": "off"}})
+    assert r.choices[0].message.content == "13"
+
+
+def test_raw_completions_with_logprobs(client, server):
+    r = client.completions.create(model="tiny", prompt="<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"
+                                  "<think>\n\n</think>\n\n", max_tokens=5, logprobs=1)
+    c = r.choices[0]
+    assert c.text.startswith("4") and len(c.logprobs.token_logprobs) == len(c.logprobs.tokens) > 0
+    chunks = list(client.completions.create(model="tiny", prompt="<|im_start|>user\nWhat is 2+2?<|im_end|>\n",
+                                            max_tokens=12, stream=True))
+    assert len([c for c in chunks if c.choices and c.choices[0].text]) > 3
+
+
+def test_errors_are_openai_style(server, client):
+    bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "thinking": {"mode": "on", "budgte": 5}})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "thinking.budgte"
+    assert set(bad.json()["error"]) == {"message", "type", "param", "code"}
+    bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "temperature"
+    bad = httpx.post(server.url + "/v1/chat/completions", content=b"{not json", timeout=10,
+                     headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
+    bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "thinking": {"strategy": "telepathy"}})
+    assert bad.status_code == 400 and "unknown strategy" in bad.json()["error"]["message"]
+    bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "extreme"})
+    assert bad.status_code == 400
+    with pytest.raises(openai.NotFoundError) as e:
+        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
+    assert e.value.body["code"] == "model_not_found"
+    for key, code in ((None, "missing_api_key"), ("sk-wrong", "invalid_api_key")):
+        r = chat(server, {"messages": [{"role": "user", "content": "hi"}]}, key=key)
+        assert r.status_code == 401 and r.json()["error"]["code"] == code
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=server.url + "/v1", api_key="nope", max_retries=0).models.list()
+
+
+def test_concurrent_requests_share_generate_calls_and_queue_is_bounded(server):
+    rows_before = metric(server.url, "thinkgate_batch_rows_sum")
+    calls_before = metric(server.url, "thinkgate_batch_rows_count")
+    body = {"messages": [{"role": "user", "content": LONG}], "max_tokens": 120}
+    with cf.ThreadPoolExecutor(10) as pool:
+        futures = [pool.submit(chat, server, body) for _ in range(10)]
+        codes = [f.result().status_code for f in futures]
+    assert codes.count(429) >= 1 and codes.count(200) >= 4, codes  # --max-queue 6
+    rejected = [f.result().json() for f in futures if f.result().status_code == 429]
+    assert rejected[0]["error"]["code"] == "queue_full"
+    rows = metric(server.url, "thinkgate_batch_rows_sum") - rows_before
+    calls = metric(server.url, "thinkgate_batch_rows_count") - calls_before
+    assert rows / calls > 2  # several requests per generate call
+
+
+def test_disconnect_cancels_generation(server):
+    cancelled = metric(server.url, "thinkgate_cancelled_total")
+    with httpx.stream("POST", server.url + "/v1/chat/completions", timeout=30, headers={"Authorization": f"Bearer {KEY}"},
+                      json={"model": "tiny", "messages": [{"role": "user", "content": LONG}], "max_tokens": 900,
+                            "stream": True}) as resp:
+        seen = 0
+        for line in resp.iter_lines():
+            seen += line.startswith("data:")
+            if seen > 5:
+                break
+    deadline = time.time() + 10
+    while metric(server.url, "thinkgate_cancelled_total") == cancelled and time.time() < deadline:
+        time.sleep(0.1)
+    assert metric(server.url, "thinkgate_cancelled_total") == cancelled + 1
+    time.sleep(0.3)
+    a = metric(server.url, "thinkgate_generated_tokens_total")
+    time.sleep(0.6)
+    assert metric(server.url, "thinkgate_generated_tokens_total") == a  # nothing generates any more
+    assert httpx.get(server.url + "/health").json()["in_flight"] == 0

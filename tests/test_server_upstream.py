@@ -1,0 +1,206 @@
+"""The upstream backend against real servers on loopback: a second `thinkgate serve` is the engine (raw prefix
+and chat fallback); a fake engine that emits tool calls checks the chat fallback passes them intact; dead and
+silent engines give 502 and 504."""
+
+import json
+import socket
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+from _serving import InThread, fake_engine, metric, serve
+from typer.testing import CliRunner
+
+from thinkgate.backends.openai_compat import OpenAICompatBackend
+from thinkgate.cli import app as cli_app
+from thinkgate.gate import resolve_model
+from thinkgate.server.app import create_app
+
+KEY = "sk-test"
+ADD = "What is 48213+3977?"
+EASY = "What is 5+8?"
+TINY = str(resolve_model("tiny"))
+
+
+@pytest.fixture(scope="module")
+def servers(tiny_server):
+    engine = tiny_server  # the engine: a thinkgate serve of the embedded model (API key sk-test)
+    fake = fake_engine("--rate", "2000", "--tokens", "30")
+    up = ("--upstream", engine.url, "--upstream-model", "tiny", "--upstream-key", KEY)
+    raw = serve(*up, "--tokenizer", TINY)
+    chat = serve(*up, "--upstream-chat")
+    tools = serve("--upstream", fake.wait().url, "--upstream-model", "fake", "--upstream-chat")
+    procs = {"fake": fake, "raw": raw.wait(), "chat": chat.wait(), "tools": tools.wait()}
+    yield {"engine": engine, **procs}
+    for p in procs.values():
+        p.stop()
+
+
+def ask(url, model="tiny", **body):
+    return httpx.post(url + "/v1/chat/completions", json={"model": model, **body}, timeout=60)
+
+
+def test_raw_prefix_upstream_matches_the_engine_and_streams(servers):
+    msgs = [{"role": "user", "content": ADD}]
+    direct = httpx.post(servers["engine"].url + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
+                        json={"model": "tiny", "messages": msgs, "max_tokens": 300}, timeout=60).json()
+    via = ask(servers["raw"].url, messages=msgs, max_tokens=300).json()
+    assert via["choices"][0]["message"] == direct["choices"][0]["message"]
+    assert via["usage"]["completion_tokens_details"] == direct["usage"]["completion_tokens_details"]
+    client = openai.OpenAI(base_url=servers["raw"].url + "/v1", api_key="none", max_retries=0)
+    reasoning, content, n = "", "", 0
+    for ch in client.chat.completions.create(model="tiny", messages=msgs, max_tokens=300, stream=True):
+        if ch.choices:
+            r = (ch.choices[0].delta.model_extra or {}).get("reasoning_content")
+            n += bool(r)
+            reasoning += r or ""
+            content += ch.choices[0].delta.content or ""
+    assert (reasoning, content) == (direct["choices"][0]["message"]["reasoning_content"],
+                                    direct["choices"][0]["message"]["content"])
+    assert n > 20
+
+
+@pytest.mark.parametrize("thinking", [{"budget": 12}, {"strategy": "early_exit"}, {"strategy": "parallel:n=3"},
+                                      {"min_budget": 90}])
+def test_every_strategy_runs_through_the_raw_prefix_upstream(servers, thinking):
+    r = ask(servers["raw"].url, messages=[{"role": "user", "content": EASY}], max_tokens=300, thinking=thinking)
+    assert r.status_code == 200, r.text
+    r = r.json()
+    assert r["choices"][0]["message"]["content"]
+    if "budget" in thinking:
+        assert r["usage"]["completion_tokens_details"]["reasoning_tokens"] == 12
+    if thinking.get("strategy") == "early_exit":
+        assert any(e["kind"] == "probe" for e in r["thinkgate"]["trace"])  # logprobs came from the engine
+    if "min_budget" in thinking:
+        assert any(e["kind"] == "extend" for e in r["thinkgate"]["trace"])
+
+
+def test_chat_fallback_uses_the_engines_switch_and_reports_its_limits(servers):
+    url = servers["chat"].url
+    on = ask(url, messages=[{"role": "user", "content": EASY}], max_tokens=150).json()
+    assert on["choices"][0]["message"]["reasoning_content"] and on["choices"][0]["message"]["content"] == "13"
+    off = ask(url, messages=[{"role": "user", "content": EASY}], max_tokens=150, thinking={"mode": "off"}).json()
+    assert off["choices"][0]["message"]["reasoning_content"] == "" and off["usage"]["completion_tokens_details"][
+        "reasoning_tokens"] == 0
+    assert off["thinkgate"]["mode"] == "nothink"
+    bad = ask(url, messages=[{"role": "user", "content": EASY}], thinking={"budget": 10})
+    assert bad.status_code == 400 and "raw_prefix" in bad.json()["error"]["message"]
+    bad = ask(url, messages=[{"role": "user", "content": EASY}], thinking={"strategy": "early_exit"})
+    assert bad.status_code == 400 and "raw_prefix" in bad.json()["error"]["message"]
+    client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+    chunks = list(client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": EASY}],
+                                                 max_tokens=150, stream=True))
+    assert sum(bool((c.choices[0].delta.model_extra or {}).get("reasoning_content")) for c in chunks if c.choices) > 10
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "13"
+
+
+def test_chat_fallback_passes_tool_calls_intact(servers):
+    client = openai.OpenAI(base_url=servers["tools"].url + "/v1", api_key="none", max_retries=0)
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object",
+                                                                                  "properties": {"city": {"type": "string"}}}}}]
+    r = client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=tools)
+    call = r.choices[0].message.tool_calls[0]
+    assert (call.function.name, json.loads(call.function.arguments)) == ("weather", {"city": "Paris"})
+    assert r.choices[0].finish_reason == "tool_calls"
+    args, finish = "", None
+    for ch in client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "Weather?"}],
+                                             tools=tools, stream=True):
+        for tc in ch.choices[0].delta.tool_calls or []:
+            args += tc.function.arguments or ""
+        finish = ch.choices[0].finish_reason or finish
+    assert json.loads(args) == {"city": "Paris"} and finish == "tool_calls"
+    # a tool turn goes back to the engine as it was sent
+    r = client.chat.completions.create(model="fake", messages=[
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
+                                                                "function": {"name": "weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}], max_tokens=30)
+    assert r.choices[0].message.content
+
+
+def _silent_server():
+    """Accepts connections and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    held = []
+    threading.Thread(target=lambda: [held.append(sock.accept()) for _ in range(16)], daemon=True).start()
+    return sock
+
+
+def test_dead_and_silent_engines_give_502_and_504():
+    dead_port = _silent_server()
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    url_dead = f"http://127.0.0.1:{dead.getsockname()[1]}"
+    dead.close()  # nothing listens there now
+    silent = _silent_server()
+    url_silent = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    servers = [InThread(create_app(OpenAICompatBackend(url, "tiny", TINY, timeout=0.5), "tiny"))
+               for url in (url_dead, url_silent)]
+    try:
+        for srv, status, code in ((servers[0], 502, "upstream_unreachable"), (servers[1], 504, "upstream_timeout")):
+            for stream in (False, True):
+                r = ask(srv.url, messages=[{"role": "user", "content": "hi"}], stream=stream, max_tokens=5)
+                assert r.status_code == status, r.text
+                assert r.json()["error"]["code"] == code
+    finally:
+        for s in servers:
+            s.stop()
+        silent.close()
+        dead_port.close()
+
+
+def test_cli_ask_and_bench_score_an_engine(servers, tmp_path):
+    runner = CliRunner()
+    up = ["--upstream", servers["engine"].url, "--upstream-model", "tiny", "--tokenizer", TINY, "--upstream-key", KEY]
+    res = runner.invoke(cli_app, ["ask", EASY, "--json", *up])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["answer"] == "13"
+    out = tmp_path / "b.json"
+    res = runner.invoke(cli_app, ["bench", "--strategies", "nothink", "--suites", "over", "--limit", "6",
+                                  "--concurrency", "6", "--json", str(out), "--fresh", *up])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert data["results"][0]["n"] == 6 and data["results"][0]["accuracy"] > 0.5
+    res = runner.invoke(cli_app, ["ask", EASY, "--upstream", servers["engine"].url])
+    assert res.exit_code == 2 and "--upstream-model" in res.output
+
+
+def test_disconnect_through_the_proxy_stops_the_engine(servers):
+    engine, raw = servers["engine"], servers["raw"]
+    before = metric(engine.url, "thinkgate_cancelled_total"), metric(raw.url, "thinkgate_cancelled_total")
+    long = "Count the letters: " + "abc " * 60
+    with httpx.stream("POST", raw.url + "/v1/chat/completions", timeout=30,
+                      json={"model": "tiny", "messages": [{"role": "user", "content": long}], "max_tokens": 900,
+                            "stream": True}) as resp:
+        for i, _ in enumerate(resp.iter_lines()):
+            if i > 10:
+                break
+    deadline = time.time() + 10
+    while metric(engine.url, "thinkgate_cancelled_total") == before[0] and time.time() < deadline:
+        time.sleep(0.1)
+    assert metric(raw.url, "thinkgate_cancelled_total") == before[1] + 1
+    assert metric(engine.url, "thinkgate_cancelled_total") == before[0] + 1  # the engine stopped too
+
+
+def test_chat_fallback_sets_each_engines_switch():
+    from thinkgate.backends.openai_compat import UpstreamChat
+
+    body = {"model": "x", "messages": [{"role": "user", "content": "hi"}], "thinking": {"mode": "off"},
+            "tools": [{"type": "function", "function": {"name": "f"}}]}
+    kw = UpstreamChat("http://127.0.0.1:1", "m", switch="chat_template_kwargs").body(body, "nothink")
+    assert kw["chat_template_kwargs"] == {"enable_thinking": False} and "thinking" not in kw
+    assert kw["model"] == "m" and kw["tools"] == body["tools"]
+    assert UpstreamChat("http://127.0.0.1:1", "m", switch="reasoning_effort").body(body, "nothink")["reasoning_effort"] == "none"
+    assert UpstreamChat("http://127.0.0.1:1", "m", switch="reasoning_effort").body(
+        {**body, "reasoning_effort": "high"}, "think")["reasoning_effort"] == "high"
+    assert UpstreamChat("http://127.0.0.1:1", "m", switch="think").body(body, "think")["think"] is True
+    assert "chat_template_kwargs" not in UpstreamChat("http://127.0.0.1:1", "m").body(body, "auto")
+
+
+def test_chat_fallback_has_no_raw_completions(servers):
+    r = httpx.post(servers["chat"].url + "/v1/completions", json={"model": "tiny", "prompt": "hi"}, timeout=10)
+    assert r.status_code == 400 and "chat fallback" in r.json()["error"]["message"]

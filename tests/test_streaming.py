@@ -1,0 +1,71 @@
+"""Gate.stream on the shipped model: every strategy's streamed reasoning and answer add up to its Result,
+reasoning comes before the answer, and a cancelled stream stops generating."""
+
+import threading
+
+import pytest
+
+from thinkgate.gate import Gate
+from thinkgate.streaming import Cancelled, Splitter
+from thinkgate.types import Request, Sampling
+
+ADD = "What is 4821+397?"  # about 180 thinking tokens
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The stream's thread and the main thread share torch's pool; on a busy 2-core machine two intra-op
+    threads slow a 3M-parameter model down many times, so this module runs torch on one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("spec", ["think", "nothink", "budget:max=20", "budget:min=60", "early_exit",
+                                  "thinkless:at=12", "nothinking", "dont_overthink", "parallel:n=3"])
+def test_streamed_deltas_add_up_to_the_result(backend, spec):
+    gate = Gate(backend, spec)
+    req = Request.of(ADD, sampling=Sampling(max_tokens=300, seed=1))
+    events = list(gate.stream(req))
+    kind, result = events[-1]
+    assert kind == "done"
+    kinds = [k for k, _ in events[:-1]]
+    assert "".join(t for k, t in events if k == "reasoning") == result.reasoning
+    assert "".join(t for k, t in events if k == "content") == result.answer
+    assert kinds == sorted(kinds, key=lambda k: k != "reasoning")  # all reasoning, then all content
+    if spec in ("think", "budget:max=20", "early_exit"):
+        assert kinds.count("reasoning") > 10  # token by token
+    if spec in ("think", "budget:max=20"):  # the same result as the unstreamed call
+        assert result == gate.run(req).model_copy(update={"wall_s": result.wall_s})
+
+
+def test_splitter_holds_back_a_partial_tag(tokenizer):
+    from thinkgate.formats import get_format
+
+    s = Splitter(get_format("qwen3", tokenizer))
+    assert s.feed("<think>\nab") == [("reasoning", "ab")]
+    assert s.feed("c</thi") == [("reasoning", "c")]
+    assert s.feed("nk>\n\n4") == [("content", "4")]
+
+
+def test_cancel_stops_the_generation(backend):
+    gate = Gate(backend, "think")
+    req = Request.of("Count the letters: " + "abc " * 60, sampling=Sampling(max_tokens=900))
+    first = threading.Event()
+    events = []
+
+    def on_event(ev):
+        events.append(ev)
+        first.set()
+
+    stream = gate.stream(req, on_event=on_event)
+    assert first.wait(30)
+    stream.cancel()
+    assert stream.wait(30)
+    assert stream.tap.tokens < 900
+    assert events[-1][0] in ("done", "error")
+    if events[-1][0] == "error":
+        assert isinstance(events[-1][1], Cancelled)

@@ -1,0 +1,535 @@
+"""OpenAI-compatible engines upstream (vLLM, SGLang, llama.cpp server, Ollama, another thinkgate serve).
+
+Raw-prefix mode (the default) uses the engine's `/v1/completions`: the chat template is rendered here
+from the model's own tokenizer folder (`--tokenizer`), and the engine continues the raw text, so every
+strategy works — budget forcing, early exit and parallel sampling pause, inject and continue exactly as
+on a local model. Log probabilities come from the completions `logprobs` field; whether the engine
+returns them is asked once (a one-token request) the first time a strategy checks the capability.
+Streaming uses the engine's SSE stream, one piece per chunk; a cancelled sink closes the connection,
+which makes the engine abort the request.
+
+Chat fallback (`UpstreamChat`) is for engines that only serve `/v1/chat/completions`: the request is
+passed through (messages, tools, tool_calls and every other field intact, streaming chunk by chunk) with
+the engine's own thinking switch set from the decision — `chat_template_kwargs.enable_thinking`
+(vLLM, SGLang, llama.cpp), `reasoning_effort` (OpenAI, Ollama's OpenAI API) or `think` (Ollama). Its
+limits: no strategy can inject text, so only the modes think / nothink / auto are served; budgets and
+strategies need raw prefixes and are refused with an error that says so.
+
+Errors: the engine unreachable -> `UpstreamUnreachable`; no answer within the timeout ->
+`UpstreamTimeout`; an HTTP error -> `UpstreamError` with the engine's status and message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..streaming import sinks_for
+from ..types import Generation
+from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError
+
+
+class UpstreamError(RuntimeError):
+    status = 502
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.upstream_status = status
+
+
+class UpstreamUnreachable(UpstreamError):
+    status = 502
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+
+
+def _failure(base_url: str, e: Exception) -> UpstreamError:
+    import httpx
+
+    if isinstance(e, httpx.TimeoutException):
+        return UpstreamTimeout(f"upstream {base_url} did not answer in time ({type(e).__name__})")
+    return UpstreamUnreachable(f"upstream {base_url} is unreachable ({type(e).__name__}: {e})")
+
+
+def _client(base_url: str, api_key: str | None, timeout: float, connections: int):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return httpx.Client(base_url=base_url.rstrip("/"), headers=headers,
+                        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+
+
+class _Calls:
+    """HTTP to the engine with its failures turned into Upstream* errors."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, connections: int = 256):
+        self.base_url = base_url.rstrip("/")
+        self.http = _client(self.base_url, api_key, timeout, connections)
+
+    def _fail(self, e: Exception) -> UpstreamError:
+        return _failure(self.base_url, e)
+
+    @staticmethod
+    def _check(resp) -> None:
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+                msg = body.get("error", {}).get("message") or json.dumps(body)[:500]
+            except Exception:  # noqa: BLE001 - any body is reported as text
+                msg = resp.text[:500]
+            raise UpstreamError(f"upstream answered {resp.status_code}: {msg}", resp.status_code)
+
+    def post(self, path: str, body: dict) -> dict:
+        import httpx
+
+        try:
+            resp = self.http.post(path, json=body)
+        except httpx.HTTPError as e:
+            raise self._fail(e) from None
+        self._check(resp)
+        return resp.json()
+
+    def stream(self, path: str, body: dict) -> Iterator[dict]:
+        """The engine's SSE chunks as dicts (ends at [DONE] or when the stream closes)."""
+        import httpx
+
+        try:
+            with self.http.stream("POST", path, json=body) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._check(resp)
+                done = False
+                for line in resp.iter_lines():  # read to the end, so the connection is reused
+                    if done or not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        done = True
+                        continue
+                    chunk = json.loads(data)
+                    if "error" in chunk:
+                        raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
+                    yield chunk
+        except httpx.HTTPError as e:
+            raise self._fail(e) from None
+
+
+class _Response:
+    """An HTTP/1.1 response on an asyncio stream: status, headers, and its body read as it comes."""
+
+    def __init__(self, status: int, headers: dict[str, str], reader, writer):
+        self.status, self.headers, self.reader, self.writer = status, headers, reader, writer
+        self.complete = False
+        self.timed_out = False
+        self.keep_alive = headers.get("connection", "").lower() != "close"
+        self.last = time.monotonic()  # last byte seen: `_Http`'s watchdog aborts a body silent too long
+
+    async def chunks(self):
+        """The body's pieces: chunked transfer encoding, a Content-Length, or up to the close."""
+        r = self.reader
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            while True:
+                size = int((await r.readuntil(b"\r\n")).split(b";")[0], 16)
+                data = await r.readexactly(size + 2)
+                self.last = time.monotonic()
+                if not size:
+                    break
+                yield data[:-2]
+        elif "content-length" in self.headers:
+            left = int(self.headers["content-length"])
+            while left:
+                data = await r.read(min(left, 65536))
+                self.last = time.monotonic()
+                if not data:
+                    raise ConnectionResetError("the engine closed the connection mid-body")
+                left -= len(data)
+                yield data
+        else:
+            self.keep_alive = False
+            while True:
+                data = await r.read(65536)
+                self.last = time.monotonic()
+                if not data:
+                    break
+                yield data
+        self.complete = True
+
+    async def read(self) -> bytes:
+        return b"".join([c async for c in self.chunks()])
+
+
+class _Http:
+    """A small HTTP/1.1 client on asyncio streams with keep-alive connections: the per-request and
+    per-chunk cost of a general client is most of what a proxy adds in front of an engine on loopback."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float):
+        from urllib.parse import urlsplit
+
+        u = urlsplit(base_url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"upstream URL {base_url!r} is not http(s)://host[:port][/path]")
+        self.base_url = base_url
+        self.host, self.ssl = u.hostname, u.scheme == "https"
+        self.port = u.port or (443 if self.ssl else 80)
+        self.prefix = u.path.rstrip("/")
+        self.timeout = timeout
+        auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
+        self.head = (f"Host: {u.netloc}\r\nContent-Type: application/json\r\nAccept: */*\r\n{auth}")
+        self.idle: list = []
+        self.open: set[_Response] = set()  # bodies being read, watched for silence
+        self._watchdog = None
+
+    async def _watch(self) -> None:
+        """Abort bodies that sent nothing for `timeout` seconds (one timer for all, not one per read)."""
+        import asyncio
+
+        while True:
+            await asyncio.sleep(min(1.0, self.timeout / 4))
+            now = time.monotonic()
+            for resp in list(self.open):
+                if now - resp.last > self.timeout:
+                    resp.timed_out = True
+                    resp.writer.transport.abort()
+
+    async def _connect(self):
+        import asyncio
+
+        try:
+            async with asyncio.timeout(min(self.timeout, 10.0)):
+                return await asyncio.open_connection(self.host, self.port, ssl=self.ssl or None, limit=1 << 22)
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream {self.base_url} did not accept a connection in time") from None
+        except OSError as e:
+            raise UpstreamUnreachable(f"upstream {self.base_url} is unreachable ({type(e).__name__}: {e})") from None
+
+    @contextlib.asynccontextmanager
+    async def post(self, path: str, body: dict):
+        import asyncio
+
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        request = (f"POST {self.prefix}{path} HTTP/1.1\r\n{self.head}Content-Length: {len(payload)}\r\n\r\n"
+                   ).encode() + payload
+        for attempt in (0, 1):
+            reused = bool(self.idle) and attempt == 0
+            reader, writer = self.idle.pop() if reused else await self._connect()
+            try:
+                writer.write(request)
+                async with asyncio.timeout(self.timeout):
+                    await writer.drain()
+                    head = await reader.readuntil(b"\r\n\r\n")
+                break
+            except TimeoutError:
+                writer.close()
+                raise UpstreamTimeout(f"upstream {self.base_url} did not answer in time "
+                                      f"({self.timeout:g} s)") from None
+            except (OSError, asyncio.IncompleteReadError) as e:
+                writer.close()
+                if reused:  # a kept-alive connection the engine had closed: try a new one
+                    continue
+                raise UpstreamUnreachable(f"upstream {self.base_url} closed the connection ({type(e).__name__})") from None
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+        resp = _Response(status, headers, reader, writer)
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+        self.open.add(resp)
+        try:
+            yield resp
+        except (OSError, asyncio.IncompleteReadError) as e:
+            if resp.timed_out:
+                raise UpstreamTimeout(f"upstream {self.base_url} stopped answering ({self.timeout:g} s)") from None
+            raise UpstreamUnreachable(f"upstream {self.base_url} broke the connection ({type(e).__name__})") from None
+        finally:
+            self.open.discard(resp)
+            if resp.complete and resp.keep_alive:
+                self.idle.append((reader, writer))
+            else:
+                writer.close()
+
+
+def _http_error(base_url: str, status: int, body: bytes) -> UpstreamError:
+    try:
+        data = json.loads(body)
+        msg = (data.get("error") or {}).get("message") if isinstance(data.get("error"), dict) else None
+        msg = msg or json.dumps(data)[:500]
+    except (ValueError, AttributeError):
+        msg = body[:500].decode("utf-8", "replace")
+    return UpstreamError(f"upstream answered {status}: {msg}", status)
+
+
+class _AsyncCalls:
+    """The engine's HTTP on an asyncio loop — the server's own (`attach`), or a private loop thread for the
+    CLI and the bench. Strategy threads hand it requests and wait; every stream's chunks are read (and
+    written to their sinks) on that one loop, so many concurrent streams do not fight over the
+    interpreter lock."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, connections: int, concurrency: int):
+        self.base_url = base_url.rstrip("/")
+        self.http = _Http(self.base_url, api_key, timeout)
+        self.concurrency = concurrency
+        self._loop = None
+        self._lock = threading.Lock()
+
+    def attach(self, loop) -> None:
+        """Do the HTTP on `loop` (a server's own event loop, called from it), so that streamed chunks are
+        read and relayed on one thread; without it a private loop thread is started on first use."""
+        with self._lock:
+            if self._loop is None:
+                self._setup()
+                self._loop = loop
+
+    def _setup(self) -> None:
+        import asyncio
+
+        self.slots = asyncio.Semaphore(self.concurrency)
+
+    def run(self, coro):
+        import asyncio
+
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, daemon=True, name="thinkgate-upstream-io").start()
+
+                async def setup():
+                    self._setup()
+
+                asyncio.run_coroutine_threadsafe(setup(), loop).result()
+                self._loop = loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            coro.close()
+            raise RuntimeError("the upstream backend's blocking calls must come from a worker thread, "
+                               "not from the event loop that does its I/O")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    async def post(self, path: str, body: dict) -> dict:
+        async with self.slots, self.http.post(path, body) as resp:
+            data = await resp.read()
+        if resp.status >= 400:
+            raise _http_error(self.base_url, resp.status, data)
+        return json.loads(data)
+
+    async def events(self, path: str, body: dict):
+        """The engine's SSE chunks as dicts, parsed from the raw bytes (ends at [DONE] or at the close)."""
+        async with self.slots, self.http.post(path, body) as resp:
+            if resp.status >= 400:
+                raise _http_error(self.base_url, resp.status, await resp.read())
+            buf = b""
+            done = False
+            async for data in resp.chunks():  # read to the end, so the connection is kept
+                if done:
+                    continue
+                buf += data
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    if not line.startswith(b"data:"):
+                        continue
+                    line = line[5:].strip()
+                    if line == b"[DONE]":
+                        done = True
+                        break
+                    chunk = json.loads(line)
+                    if "error" in chunk:
+                        raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
+                    yield chunk
+
+
+class OpenAICompatBackend(Backend):
+    name = "openai_compat"
+
+    def __init__(self, base_url: str, model: str, tokenizer: str | Path, api_key: str | None = None,
+                 timeout: float = 600.0, concurrency: int = 64):
+        from transformers import AutoTokenizer
+
+        path = Path(tokenizer).expanduser()
+        if not path.is_dir():
+            raise ModelLoadError(f"--tokenizer {path} is not a folder (the model's tokenizer and chat template)")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        except Exception as e:  # transformers raises many types; name the folder and the cause
+            raise ModelLoadError(f"tokenizer folder {path} could not be loaded: {type(e).__name__}: {e}") from e
+        self.model = model
+        self.model_id = f"{base_url.rstrip('/')}#{model}"
+        self.calls = _AsyncCalls(base_url, api_key, timeout, connections=max(256, concurrency * 4),
+                                 concurrency=concurrency)
+        self._caps: frozenset[str] | None = None
+        self._caps_lock = threading.Lock()
+
+    @property
+    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
+        with self._caps_lock:
+            if self._caps is None:
+                caps = {RAW_PREFIX, STREAM}
+                out = self.calls.run(self.calls.post("/v1/completions", {
+                    "model": self.model, "prompt": "Hi", "max_tokens": 1, "temperature": 0, "logprobs": 1}))
+                lp = (out.get("choices") or [{}])[0].get("logprobs")
+                if lp and lp.get("token_logprobs"):
+                    caps.add(LOGPROBS)
+                self._caps = frozenset(caps)
+            return self._caps
+
+    def count_tokens(self, text: str) -> int:
+        if not text:
+            return 0
+        fast = getattr(self.tokenizer, "_tokenizer", None)  # the Rust tokenizer, without the Python wrapper
+        if fast is not None:
+            return len(fast.encode(text, add_special_tokens=False).ids)
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _body(self, prompt: str | list[str], params: GenParams, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "prompt": prompt, "max_tokens": params.max_tokens,
+                                "temperature": params.temperature, "top_p": params.top_p, "n": params.n,
+                                "stream": stream}
+        if params.top_k:
+            body["top_k"] = params.top_k
+        if params.stop:
+            body["stop"] = params.stop
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.logprobs:
+            body["logprobs"] = 1
+        if stream:  # engines that count tokens say so in a last chunk
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
+        import asyncio
+
+        if sinks is None:
+            sinks = sinks_for(prompts, params.n, params.logprobs)
+        sinks = sinks or [None] * len(prompts)
+        # one request per prompt, at most `concurrency` in flight: engines batch concurrent requests
+        # themselves, and not every engine takes a list of prompts
+        if params.n == 1 and any(s is not None for s in sinks):
+            async def work():
+                return [[g] for g in await asyncio.gather(*[self._stream_one(p, params, s)
+                                                              for p, s in zip(prompts, sinks)])]
+        else:
+            async def work():
+                return await asyncio.gather(*[self._complete(p, params) for p in prompts])
+        rows = self.calls.run(work())
+        if not (params.n == 1 and any(s is not None for s in sinks)):
+            for row, s in zip(rows, sinks):  # not streamed: count the tokens now
+                if s is not None:
+                    for _ in range(sum(g.tokens for g in row)):
+                        s.write("")
+        return rows
+
+    async def _complete(self, prompt: str, params: GenParams) -> list[Generation]:
+        out = await self.calls.post("/v1/completions", self._body(prompt, params, stream=False))
+        choices = sorted(out.get("choices", []), key=lambda c: c.get("index", 0))
+        if len(choices) != params.n:
+            raise UpstreamError(f"upstream returned {len(choices)} choices for n={params.n}")
+        return [self._generation(c, params) for c in choices]
+
+    async def _stream_one(self, prompt: str, params: GenParams, sink) -> Generation:
+        text, finish, stop_reason, lps, tops = [], None, None, [], []
+        usage = None
+        events = self.calls.events("/v1/completions", self._body(prompt, params, stream=True))
+        async with contextlib.aclosing(events):  # leaving early closes the connection: the engine stops
+            async for chunk in events:
+                usage = chunk.get("usage") or usage
+                for c in chunk.get("choices", []):
+                    piece = c.get("text") or ""
+                    if piece:
+                        text.append(piece)
+                        if sink is not None:
+                            sink.write(piece)
+                    lp = c.get("logprobs")
+                    if lp and lp.get("token_logprobs"):
+                        lps.extend(lp["token_logprobs"])
+                        tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
+                    if c.get("finish_reason"):
+                        finish, stop_reason = c["finish_reason"], c.get("stop_reason")
+                if sink is not None and sink.cancelled:
+                    break
+        return self._generation({"text": "".join(text), "finish_reason": finish or "length", "stop_reason": stop_reason,
+                                 "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None}, params,
+                                tokens=(usage or {}).get("completion_tokens"))
+
+    def _generation(self, choice: dict, params: GenParams, tokens: int | None = None) -> Generation:
+        """`tokens`: the engine's own count of what it wrote, when it gave one (else counted here)."""
+        text = choice.get("text") or ""
+        finish = "stop" if choice.get("finish_reason") == "stop" else "length"
+        stop = choice.get("stop_reason")
+        stop = stop if isinstance(stop, str) and stop in params.stop else None
+        if tokens is None:
+            tokens = self.count_tokens(text) + (self.count_tokens(stop) if stop else 0)
+        gen = Generation(text=text, tokens=tokens, finish_reason=finish, stop=stop)
+        lp = choice.get("logprobs")
+        if lp and lp.get("token_logprobs"):
+            chosen = [x for x in lp["token_logprobs"] if x is not None]
+            gen.token_logprobs = chosen
+            tops = [max(d.values()) if isinstance(d, dict) and d else c
+                    for d, c in zip(lp.get("top_logprobs") or [None] * len(chosen), chosen)]
+            gen.top_logprobs = tops
+            # engines return no full distribution; an engine that reports it (thinkgate serve) gives the
+            # self-certainty, else the mean top log probability ranks samples in its place
+            sc = (choice.get("thinkgate") or {}).get("self_certainty")
+            gen.self_certainty = sc if sc is not None else (sum(tops) / len(tops) if tops else None)
+            gen.tokens = max(gen.tokens, len(chosen)) if not stop else gen.tokens
+        return gen
+
+
+THINK_SWITCHES = ("chat_template_kwargs", "reasoning_effort", "think")
+
+
+class UpstreamChat:
+    """Chat fallback: pass chat requests through to the engine, with its own thinking switch set."""
+
+    capabilities = frozenset({STREAM})
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 600.0,
+                 switch: str = "chat_template_kwargs"):
+        if switch not in THINK_SWITCHES:
+            raise ValueError(f"unknown thinking switch {switch!r}; known: {', '.join(THINK_SWITCHES)}")
+        self.model = model
+        self.model_id = f"{base_url.rstrip('/')}#{model}"
+        self.switch = switch
+        self.calls = _Calls(base_url, api_key, timeout)
+
+    def check(self, mode: str, budget: int | None, min_budget: int | None, strategy: str | None) -> None:
+        """Refuse what the chat fallback cannot do, naming what it needs."""
+        if budget is not None or min_budget is not None:
+            raise ValueError("a thinking budget needs the raw-prefix upstream (capability 'raw_prefix': the engine's "
+                             "/v1/completions with --tokenizer); this server runs --upstream-chat, which can only "
+                             "switch thinking on or off")
+        if strategy not in (None, "think", "nothink"):
+            raise ValueError(f"strategy {strategy!r} needs the raw-prefix upstream (capability 'raw_prefix'); "
+                             "--upstream-chat serves only think and nothink")
+
+    def body(self, body: dict[str, Any], mode: str) -> dict[str, Any]:
+        """The request as the engine gets it: thinkgate's own fields removed, the engine's switch set."""
+        out = {k: v for k, v in body.items() if k != "thinking"}
+        out["model"] = self.model
+        if mode == "auto":
+            return out
+        on = mode == "think"
+        if self.switch == "chat_template_kwargs":
+            out["chat_template_kwargs"] = {**(out.get("chat_template_kwargs") or {}), "enable_thinking": on}
+            out.pop("reasoning_effort", None)
+        elif self.switch == "reasoning_effort":
+            out["reasoning_effort"] = out.get("reasoning_effort") if on and out.get("reasoning_effort") not in (None, "none") \
+                else ("medium" if on else "none")
+        else:
+            out["think"] = on
+        return out
+
+    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.calls.post("/v1/chat/completions", body)
+
+    def stream(self, body: dict[str, Any]) -> Iterator[dict]:
+        return self.calls.stream("/v1/chat/completions", body)

@@ -1,0 +1,114 @@
+"""What the server's endpoints share: OpenAI-style errors, the relay from serving threads to the event loop,
+and server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from ..backends.base import MissingCapability
+from ..backends.openai_compat import UpstreamError
+from .control import BadField
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+
+
+def error_response(status: int, message: str, type_: str, param: str | None = None, code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}}, status_code=status)
+
+
+def as_api_error(e: BaseException) -> APIError:
+    if isinstance(e, APIError):
+        return e
+    if isinstance(e, UpstreamError):
+        code = {502: "upstream_unreachable", 504: "upstream_timeout"}.get(e.status, "upstream_error")
+        if type(e) is UpstreamError:
+            code = "upstream_error"
+        return APIError(e.status, str(e), "upstream_error", code=code)
+    if isinstance(e, BadField):
+        return APIError(400, str(e), param=e.param, code="invalid_field")
+    if isinstance(e, MissingCapability):
+        return APIError(400, str(e), code="missing_capability")
+    if isinstance(e, ValueError):
+        return APIError(400, str(e), code="invalid_value")
+    return APIError(500, f"{type(e).__name__}: {e}", "server_error", code="internal_error")
+
+
+class Relay:
+    """Events from serving threads into an asyncio queue, with one loop wake-up per burst (not per token)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_end=None):
+        self.loop, self.on_end = loop, on_end
+        self.loop_thread = threading.get_ident()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self._buf: list = []
+        self._pending = False
+        self._lock = threading.Lock()
+
+    def put(self, ev) -> None:
+        if self.on_end is not None and ev[0] in ("done", "error"):
+            self.on_end()
+        with self._lock:
+            self._buf.append(ev)
+            if self._pending:
+                return
+            self._pending = True
+        if threading.get_ident() == self.loop_thread:
+            self.loop.call_soon(self._flush)
+        else:
+            self.loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            items, self._buf, self._pending = self._buf, [], False
+        for ev in items:
+            self.queue.put_nowait(ev)
+
+
+def sse(obj: dict[str, Any]) -> str:
+    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
+
+
+
+def sse_error(e: BaseException) -> str:
+    err = as_api_error(e)
+    return sse({"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}})
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events whose status waits for the first piece: a generator that raises `APIError` before
+    its first yield (an engine unreachable, a bad request found late) gets a plain OpenAI-style error with
+    that status, not a 200 stream. Returning this at once lets the response machinery set up while the
+    model works on the first token."""
+
+    def __init__(self, content):
+        super().__init__(content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    async def stream_response(self, send) -> None:
+        it = self.body_iterator
+        try:
+            first = await it.__anext__()
+        except StopAsyncIteration:
+            first = ""
+        except APIError as e:
+            body = json.dumps({"error": {"message": e.message, "type": e.type, "param": e.param,
+                                         "code": e.code}}).encode()
+            await send({"type": "http.response.start", "status": e.status,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if first:
+            await send({"type": "http.response.body", "body": first.encode(), "more_body": True})
+        async for chunk in it:
+            await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -1,0 +1,148 @@
+"""`POST /v1/completions`: continue raw prompts, engine-style (no chat template, no strategy), through the
+same backend (batched on a local model) — so that a thinkgate server can itself be another's engine."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from typing import Any
+
+from fastapi import Request
+
+from ..backends.base import GenParams
+from .common import APIError, EventStream, Relay, as_api_error, sse, sse_error
+from .schemas import CompletionRequest
+
+
+class _PieceSink:
+    """A raw completion's sink: pieces go to the event loop as they are generated."""
+
+    def __init__(self, push, index: int, cancel: threading.Event, on_token):
+        self.push, self.index, self.cancel, self.on_token = push, index, cancel, on_token
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def write(self, piece: str) -> None:
+        self.on_token()
+        if piece:
+            self.push(("piece", (self.index, piece)))
+
+
+async def raw_completion(srv, body: CompletionRequest, prompts: list[str], params: GenParams,
+                          request: Request):
+    m = srv.metrics
+    relay = Relay(asyncio.get_running_loop())
+    events, push = relay.queue, relay.put
+    cancel = threading.Event()
+    started = time.perf_counter()
+
+    live = body.stream and params.n == 1
+    sinks = [_PieceSink(push, i, cancel, m.generated_tokens.inc) for i in range(len(prompts))] if live else None
+
+    def work():
+        try:
+            out = srv.backend.generate(prompts, params, sinks=sinks) if sinks else \
+                srv.backend.generate(prompts, params, sinks=[None] * len(prompts))
+            push(("done", out))
+        except BaseException as e:  # noqa: BLE001 - handed to the response
+            push(("error", e))
+        finally:
+            srv.release()
+
+    threading.Thread(target=work, daemon=True, name="thinkgate-completion").start()
+    rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+
+    def choices(gens) -> list[dict]:
+        out = []
+        for i, row in enumerate(gens):
+            for j, g in enumerate(row):
+                c: dict[str, Any] = {"index": i * params.n + j, "text": g.text, "finish_reason": g.finish_reason,
+                                     "stop_reason": g.stop, "logprobs": None}
+                if params.logprobs and g.token_logprobs is not None:
+                    tok = srv.backend.tokenizer
+                    toks = [tok.decode([t]) for t in g.extra.get("token_ids", [])] or [""] * len(g.token_logprobs)
+                    tops = [tok.decode([t]) for t in g.extra.get("top_ids", [])] or toks
+                    offsets, at = [], 0
+                    for t in toks:
+                        offsets.append(at)
+                        at += len(t)
+                    c["logprobs"] = {"tokens": toks, "token_logprobs": g.token_logprobs,
+                                     "top_logprobs": [{t: v} for t, v in zip(tops, g.top_logprobs or [])],
+                                     "text_offset": offsets}
+                    c["thinkgate"] = {"self_certainty": g.self_certainty}
+                out.append(c)
+        return out
+
+    def usage(gens) -> dict:
+        pt = sum(srv.backend.count_tokens(p) for p in prompts)
+        ct = sum(g.tokens for row in gens for g in row)
+        return {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+
+    base = {"id": rid, "object": "text_completion", "created": created, "model": srv.model_name}
+    if not body.stream:
+        while True:
+            try:
+                kind, payload = await asyncio.wait_for(events.get(), timeout=0.5)
+            except asyncio.TimeoutError:
+                if await request.is_disconnected():
+                    cancel.set()
+                    m.cancelled.inc()
+                    raise APIError(499, "client went away", code="cancelled") from None
+                continue
+            if kind == "error":
+                raise as_api_error(payload)
+            m.requests.labels("/v1/completions", "200").inc()
+            m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
+            return {**base, "choices": choices(payload), "usage": usage(payload)}
+
+    async def stream_out():
+        finished = False
+        first = True
+        try:
+            head = await events.get()
+            if head[0] == "error":  # before any output: a plain error with its status
+                finished = True
+                raise as_api_error(head[1])
+            pending = [head]
+            while True:
+                batch = pending or [await events.get()]
+                pending = []
+                while not events.empty():
+                    batch.append(events.get_nowait())
+                out = []
+                for kind, payload in batch:
+                    if kind == "piece":
+                        if first:
+                            m.ttft.labels("/v1/completions").observe(time.perf_counter() - started)
+                            first = False
+                        out.append(sse({**base, "choices": [{"index": payload[0], "text": payload[1],
+                                                              "finish_reason": None, "logprobs": None}]}))
+                    elif kind == "done":
+                        finished = True
+                        m.requests.labels("/v1/completions", "200").inc()
+                        m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
+                        for c in choices(payload):
+                            if live:  # the text went out already; the last chunk says why it ended
+                                c["text"] = ""
+                            out.append(sse({**base, "choices": [c]}))
+                        if body.include_usage():
+                            out.append(sse({**base, "choices": [], "usage": usage(payload)}))
+                        out.append("data: [DONE]\n\n")
+                    elif kind == "error":
+                        finished = True
+                        e = as_api_error(payload)
+                        out.append(sse_error(e))
+                        out.append("data: [DONE]\n\n")
+                yield "".join(out)
+                if finished:
+                    return
+        finally:
+            if not finished:
+                cancel.set()
+                m.cancelled.inc()
+
+    return EventStream(stream_out())

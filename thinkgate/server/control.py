@@ -1,0 +1,103 @@
+"""Per-request thinking control: from the fields clients send to one decision (mode, budget, strategy).
+
+Precedence, first that is present wins for the mode:
+1. `thinking.mode` (thinkgate's own object: auto | on | off)
+2. `chat_template_kwargs.enable_thinking` (vLLM / SGLang)
+3. `reasoning_effort` (OpenAI: none | minimal | low | medium | high; budgets in `EFFORT_BUDGETS`)
+4. `think` (Ollama: true | false | low | medium | high)
+5. the soft switches `/think` and `/no_think` in user turns (the last one in the conversation wins)
+6. the server's `--default-thinking`
+`thinking.budget` / `thinking.min_budget` override an effort's budget; `thinking.strategy` overrides the
+server's `--strategy`. When an explicit field (1-4) decides, soft switches are taken out of the messages,
+so that the chat template follows the decision instead of the switch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..types import Message, Mode
+from .schemas import EFFORT_BUDGETS, ChatCompletionRequest
+
+_MODES: dict[str, Mode] = {"on": "think", "off": "nothink", "auto": "auto"}
+_SWITCH = re.compile(r"/(no_think|think)\b")
+
+
+@dataclass
+class Decision:
+    mode: Mode
+    source: str
+    budget: int | None = None
+    min_budget: int | None = None
+    strategy: str | None = None  # None: the server's default
+
+
+class BadField(ValueError):
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param
+
+
+def soft_switch(messages: list[Message]) -> Mode | None:
+    """The last /think or /no_think in a user turn, as the chat template reads it."""
+    found: Mode | None = None
+    for m in messages:
+        if m.role == "user":
+            hits = _SWITCH.findall(m.content)
+            if hits:
+                found = "think" if hits[-1] == "think" else "nothink"
+    return found
+
+
+def to_messages(body: ChatCompletionRequest) -> list[Message]:
+    out = []
+    for i, m in enumerate(body.messages):
+        if m.role == "tool":
+            raise BadField("role 'tool' is not supported by a local model (no tool calling); "
+                           "serve an engine with --upstream-chat for tools", f"messages[{i}].role")
+        try:
+            text = m.text()
+        except ValueError as e:
+            raise BadField(str(e), f"messages[{i}].content") from None
+        role = "system" if m.role == "developer" else m.role
+        out.append(Message(role=role, content=text, reasoning_content=m.reasoning_content or m.reasoning))
+    return out
+
+
+def decide(body: ChatCompletionRequest, messages: list[Message], default: str) -> tuple[Decision, list[Message]]:
+    t = body.thinking
+    budget = None
+    if t and t.mode:
+        mode, source = _MODES[t.mode], "thinking"
+    elif body.chat_template_kwargs and "enable_thinking" in body.chat_template_kwargs:
+        on = body.chat_template_kwargs["enable_thinking"]
+        if not isinstance(on, bool):
+            raise BadField("chat_template_kwargs.enable_thinking must be true or false",
+                           "chat_template_kwargs.enable_thinking")
+        mode, source = ("think" if on else "nothink"), "chat_template_kwargs"
+    elif body.reasoning_effort:
+        level, budget = EFFORT_BUDGETS[body.reasoning_effort]
+        mode, source = _MODES[level], "reasoning_effort"
+    elif body.think is not None:
+        if isinstance(body.think, bool):
+            mode = "think" if body.think else "nothink"
+        else:
+            level, budget = EFFORT_BUDGETS[body.think]
+            mode = _MODES[level]
+        source = "think"
+    elif (switch := soft_switch(messages)) is not None:
+        mode, source = switch, "soft_switch"
+    else:
+        mode, source = _MODES[default], "default"
+    if source not in ("soft_switch", "default"):
+        messages = [m.model_copy(update={"content": _SWITCH.sub("", m.content).strip()}) if m.role == "user" else m
+                    for m in messages]
+    if t and t.budget is not None:
+        budget = t.budget
+    if t and t.min_budget is not None and t.budget is not None and t.min_budget > t.budget:
+        raise BadField(f"thinking.min_budget ({t.min_budget}) is above thinking.budget ({t.budget})", "thinking.min_budget")
+    if mode == "nothink":
+        budget = None
+    return Decision(mode=mode, source=source, budget=budget, min_budget=t.min_budget if t and mode != "nothink" else None,
+                    strategy=t.strategy if t else None), messages

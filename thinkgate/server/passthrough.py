@@ -1,0 +1,110 @@
+"""Chat fallback (`--upstream-chat`): chat requests pass through to the engine with its own thinking switch set.
+
+No strategy can run without raw prefixes, so this is the one path that does not go through `Gate`: the
+engine generates, thinkgate decides the mode (the same precedence as everywhere, see control.py), refuses
+what needs raw prefixes, and passes requests and answers — tool calls included — through intact."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+
+from ..types import Message
+from .common import APIError, Relay, as_api_error, sse, sse_error
+from .control import decide
+from .schemas import ChatCompletionRequest
+
+
+async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
+    """Chat fallback: the request goes to the engine with its thinking switch set; the answer (or each
+    streamed chunk) comes back intact — tool calls included — with thinkgate's decision added."""
+    m = srv.metrics
+    decision, _ = decide(body, _messages_for_decision(body), srv.default_thinking)
+    try:
+        srv.chat.check(decision.mode, decision.budget if body.thinking and body.thinking.budget is not None else None,
+                       decision.min_budget, decision.strategy)
+    except ValueError as e:
+        raise APIError(400, str(e), param="thinking", code="missing_capability") from None
+    payload = srv.chat.body(body.model_dump(exclude_unset=True), decision.mode)
+    info = {"mode": decision.mode, "decided_by": decision.source, "budget": None, "min_budget": None,
+            "strategy": f"upstream-chat:{srv.chat.switch}", "router_score": None}
+    started = time.perf_counter()
+    srv.admit()
+    loop = asyncio.get_running_loop()
+    if not body.stream:
+        try:
+            out = await loop.run_in_executor(None, srv.chat.complete, payload)
+        except BaseException as e:  # noqa: BLE001
+            raise as_api_error(e) from None
+        finally:
+            srv.release()
+        out["model"] = srv.model_name
+        out["thinkgate"] = info
+        m.requests.labels("/v1/chat/completions", "200").inc()
+        m.latency.labels("/v1/chat/completions").observe(time.perf_counter() - started)
+        m.decisions.labels(decision.mode, decision.source).inc()
+        return out
+    relay = Relay(loop)
+    events = relay.queue
+    cancel = threading.Event()
+
+    def pump():
+        try:
+            for ch in srv.chat.stream(payload):
+                if cancel.is_set():
+                    return
+                relay.put(("chunk", ch))
+            relay.put(("done", None))
+        except BaseException as e:  # noqa: BLE001
+            relay.put(("error", e))
+        finally:
+            srv.release()
+
+    threading.Thread(target=pump, daemon=True, name="thinkgate-upstream-chat").start()
+    first = await events.get()  # an engine that fails at once gets its 502/504 status, not a 200 stream
+    if first[0] == "error":
+        raise as_api_error(first[1])
+
+    async def stream_out():
+        finished = False
+        pending = [first]
+        try:
+            while True:
+                kind, payload_ = pending.pop() if pending else await events.get()
+                if kind == "chunk":
+                    payload_["model"] = srv.model_name
+                    if any(c.get("finish_reason") for c in payload_.get("choices", [])):
+                        payload_["thinkgate"] = info
+                    yield sse(payload_)
+                elif kind == "done":
+                    finished = True
+                    m.requests.labels("/v1/chat/completions", "200").inc()
+                    m.decisions.labels(decision.mode, decision.source).inc()
+                    yield "data: [DONE]\n\n"
+                    return
+                else:
+                    finished = True
+                    e = as_api_error(payload_)
+                    yield sse_error(e)
+                    yield "data: [DONE]\n\n"
+                    return
+        finally:
+            if not finished:
+                cancel.set()
+                m.cancelled.inc()
+
+    return StreamingResponse(stream_out(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _messages_for_decision(body: ChatCompletionRequest):
+    """Messages for the decision only (soft switches); tool turns and parts are kept for the engine."""
+    out = []
+    for m in body.messages:
+        text = m.content if isinstance(m.content, str) else ""
+        role = m.role if m.role in ("system", "user", "assistant") else "system"
+        out.append(Message(role=role, content=text))
+    return out

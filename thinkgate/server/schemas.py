@@ -1,0 +1,89 @@
+"""Request bodies of the OpenAI-compatible API.
+
+The OpenAI bodies tolerate fields real clients send that thinkgate does not use (`user`, `stream_options`,
+`tools`, `logit_bias`, ...): extra fields are allowed and ignored for a local model, and passed through
+intact to an upstream in chat fallback. What is thinkgate's own — the `thinking` object — forbids unknown
+fields, so a typo is a 400 naming the field, not a silent default. Known fields are still validated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# reasoning_effort -> (mode, thinking budget in tokens; None = no cap). Documented in the README.
+EFFORT_BUDGETS: dict[str, tuple[str, int | None]] = {
+    "none": ("off", None),
+    "minimal": ("on", 32),
+    "low": ("on", 128),
+    "medium": ("on", 512),
+    "high": ("on", None),
+}
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ThinkingControl(BaseModel):
+    """thinkgate's per-request thinking control. Unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "on", "off"] | None = None
+    budget: int | None = Field(default=None, ge=0)
+    min_budget: int | None = Field(default=None, ge=0)
+    strategy: str | None = None
+
+
+class ContentPart(_Open):
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(_Open):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+
+    def text(self) -> str:
+        if self.content is None or isinstance(self.content, str):
+            return self.content or ""
+        bad = [p.type for p in self.content if p.type != "text"]
+        if bad:
+            raise ValueError(f"content part type {bad[0]!r} is not supported (text only)")
+        return "".join(p.text or "" for p in self.content)
+
+
+class _Sampling(_Open):
+    model: str
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=-1)
+    seed: int | None = None
+    n: int = Field(default=1, ge=1)
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.get("include_usage"))
+
+
+class ChatCompletionRequest(_Sampling):
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    thinking: ThinkingControl | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+    think: bool | Literal["low", "medium", "high"] | None = None  # Ollama's switch
+
+
+class CompletionRequest(_Sampling):
+    prompt: str | list[str]
+    max_tokens: int | None = Field(default=16, ge=1)
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+    echo: bool = False

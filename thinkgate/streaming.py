@@ -1,0 +1,241 @@
+"""Streaming any strategy: reasoning and answer deltas as the backend writes tokens.
+
+A strategy only ever calls `backend.generate(prompts, params)`; it pauses, injects text and continues.
+`Gate.stream` runs the strategy in a thread whose context holds a `Tap` for the request. A backend that
+streams (capability `stream`) asks `sinks_for(prompts, params)` for one `Sink` per prompt and writes each
+decoded piece of text to it as the token is generated (a batching proxy asks in the request's thread and
+hands the sinks on). The tap follows the assistant turn as the strategy builds it:
+
+- a generate call continues the assistant text streamed so far (its prompt extends it): text the strategy
+  injected in between (a budget stop message, a "Wait") is streamed first, then the tokens, live;
+- a call that samples several continuations (`n` > 1) or asks for log probabilities is speculative (a
+  parallel vote, an early-exit probe that may be thrown away): its tokens are not streamed live; what the
+  strategy keeps shows up in the next call's prompt or in the final result;
+- at the end the stream is reconciled with the `Result`, so what was streamed plus the final remainder
+  is exactly the result's reasoning and answer.
+
+A cancelled tap (a client that went away) stops generation: backends stop the row at the next token and
+the strategy's next generate call raises `Cancelled`.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from contextvars import ContextVar, copy_context
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
+
+if TYPE_CHECKING:
+    from .formats import ThinkingFormat
+    from .types import Result
+
+Kind = Literal["reasoning", "content"]
+Event = tuple[str, Any]  # ("reasoning" | "content", text), then ("done", Result) or ("error", exception)
+
+_current: ContextVar["Tap | None"] = ContextVar("thinkgate_tap", default=None)
+
+
+class Cancelled(RuntimeError):
+    """The request's consumer went away; its generation was stopped."""
+
+
+def generation_header(fmt: "ThinkingFormat") -> str:
+    """What the chat template adds for the assistant to start writing (before any thinking prefill)."""
+    msgs = [{"role": "user", "content": "x"}]
+    tok = fmt.tokenizer
+    with_prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **fmt.template_kwargs("auto"))
+    without = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=False)
+    return with_prompt[len(without):] if with_prompt.startswith(without) else ""
+
+
+class Splitter:
+    """Incremental reasoning / answer split of a growing assistant text, by the format's own `split`.
+
+    A possible partial tag at the end is held back until the next piece decides it."""
+
+    def __init__(self, fmt: "ThinkingFormat"):
+        self.fmt = fmt
+        self.text = ""
+        self.sent = {"reasoning": "", "content": ""}
+
+    def _held(self, text: str) -> str:
+        if "<" not in text[-max(len(self.fmt.open_tag), len(self.fmt.close_tag)):]:
+            return text  # no tag can be starting at the end
+        for tag in (self.fmt.open_tag, self.fmt.close_tag):
+            for k in range(min(len(tag) - 1, len(text)), 0, -1):
+                if text.endswith(tag[:k]):
+                    return text[:-k]
+        return text
+
+    def feed(self, piece: str) -> list[tuple[Kind, str]]:
+        self.text += piece
+        reasoning, answer, closed = self.fmt.split(self._held(self.text))
+        return self._diff(reasoning, answer if closed else "")
+
+    def finish(self, reasoning: str, answer: str) -> list[tuple[Kind, str]]:
+        return self._diff(reasoning, answer)
+
+    def _diff(self, reasoning: str, answer: str) -> list[tuple[Kind, str]]:
+        out: list[tuple[Kind, str]] = []
+        for kind, full in (("reasoning", reasoning), ("content", answer)):
+            sent = self.sent[kind]
+            if len(full) > len(sent) and full.startswith(sent):
+                out.append((kind, full[len(sent):]))
+                self.sent[kind] = full
+        return out
+
+
+class Sink:
+    """Where a backend writes one prompt's continuation, a piece per generated token."""
+
+    def __init__(self, tap: "Tap", live: bool):
+        self.tap = tap
+        self.live = live
+
+    @property
+    def cancelled(self) -> bool:
+        return self.tap.cancel_event.is_set()
+
+    def write(self, piece: str) -> None:
+        self.tap.tokens += 1
+        if self.tap.on_token:
+            self.tap.on_token()
+        if self.live and piece:
+            self.tap.advance(piece)
+
+
+class Tap:
+    """One request's stream: follows its assistant text across the strategy's generate calls."""
+
+    def __init__(self, fmt: "ThinkingFormat", header: str, emit: Callable[[Kind, str], None],
+                 on_token: Callable[[], None] | None = None):
+        self.splitter = Splitter(fmt)
+        self.header = header
+        self.emit = emit
+        self.on_token = on_token
+        self.cancel_event = threading.Event()
+        self.streamed: str | None = None  # the assistant text streamed so far (prefill included)
+        self.tokens = 0  # tokens generated for this request, speculative ones included
+        self._lock = threading.Lock()
+
+    def advance(self, piece: str) -> None:
+        with self._lock:
+            self.streamed = (self.streamed or "") + piece
+            for kind, text in self.splitter.feed(piece):
+                self.emit(kind, text)
+
+    def open(self, prompt: str, n: int = 1, logprobs: bool = False) -> Sink:
+        if self.cancel_event.is_set():
+            raise Cancelled("the request was cancelled")
+        live = n == 1 and not logprobs
+        assistant = prompt.rsplit(self.header, 1)[1] if self.header and self.header in prompt else None
+        if assistant is None:
+            return Sink(self, False)
+        if self.streamed is None:  # the first call: its assistant text is the template's prefill
+            self.advance(assistant)
+        elif assistant.startswith(self.streamed):  # text injected by the strategy since the last call
+            if len(assistant) > len(self.streamed):
+                self.advance(assistant[len(self.streamed):])
+        else:  # the strategy went back on what was streamed: stream nothing more live
+            live = False
+        return Sink(self, live)
+
+    def finish(self, result: "Result") -> None:
+        with self._lock:
+            for kind, text in self.splitter.finish(result.reasoning, result.answer):
+                self.emit(kind, text)
+
+
+def current_tap() -> Tap | None:
+    return _current.get()
+
+
+def sinks_for(prompts: list[str], n: int = 1, logprobs: bool = False) -> list[Sink | None] | None:
+    """The sinks of the calling thread's stream for one generate call, or None when nothing streams.
+    Raises `Cancelled` when the request was cancelled."""
+    tap = _current.get()
+    if tap is None:
+        return None
+    return [tap.open(p, n=n, logprobs=logprobs) for p in prompts]
+
+
+class _Workers:
+    """Daemon threads that serve streams, kept for reuse: starting a thread blocks its starter until the
+    thread runs, which on a busy machine stalls an event loop that starts many at once."""
+
+    def __init__(self):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        self._jobs.put(fn)
+        if spawn:
+            threading.Thread(target=self._work, daemon=True, name="thinkgate-stream").start()
+
+    def prestart(self, n: int) -> None:
+        """Have at least `n` idle threads ready (a server calls this once at start-up)."""
+        with self._lock:
+            more = max(0, n - self._idle)
+            self._idle += more
+        for _ in range(more):
+            threading.Thread(target=self._work, daemon=True, name="thinkgate-stream").start()
+
+    def _work(self) -> None:
+        while True:
+            fn = self._jobs.get()
+            try:
+                fn()
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+
+workers = _Workers()
+
+
+class Stream:
+    """A request being served in its own thread. Iterate it (blocking) for events, or pass `on_event` to
+    receive them from the serving thread (e.g. to hand them to an event loop). `cancel()` stops it."""
+
+    def __init__(self, run: Callable[[], "Result"], fmt: "ThinkingFormat", header: str,
+                 on_event: Callable[[Event], None] | None = None, on_token: Callable[[], None] | None = None):
+        self._queue: queue.Queue[Event] | None = None if on_event else queue.Queue()
+        self._on_event = on_event or self._queue.put  # type: ignore[union-attr]
+        self.tap = Tap(fmt, header, lambda kind, text: self._on_event((kind, text)), on_token=on_token)
+        self.result: Result | None = None
+        ctx = copy_context()
+        ctx.run(_current.set, self.tap)
+        self._finished = threading.Event()
+        workers.submit(lambda: ctx.run(self._serve, run))
+
+    def _serve(self, run: Callable[[], "Result"]) -> None:
+        try:
+            self.result = run()
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which decides
+            self._finished.set()
+            self._on_event(("error", e))
+            return
+        self.tap.finish(self.result)
+        self._finished.set()
+        self._on_event(("done", self.result))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the request is served (or failed, or stopped after `cancel`)."""
+        return self._finished.wait(timeout)
+
+    def cancel(self) -> None:
+        self.tap.cancel_event.set()
+
+    def __iter__(self) -> Iterator[Event]:
+        if self._queue is None:
+            raise TypeError("this stream delivers its events to on_event")
+        while True:
+            event = self._queue.get()
+            yield event
+            if event[0] in ("done", "error"):
+                return
