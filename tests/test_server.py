@@ -111,6 +111,11 @@ def test_budgets_effort_and_strategy(server):
                       "thinking": {"strategy": "nothinking"}}).json()
     assert r["thinkgate"]["strategy"] == "nothinking" and r["choices"][0]["message"]["content"]
     assert r["choices"][0]["message"]["reasoning_content"] == "Okay, I think I have finished thinking."
+    r = chat(server, {"messages": [{"role": "user", "content": EASY}], "max_tokens": 100,
+                      "thinking": {"mode": "auto", "strategy": "auto"}}).json()
+    tg = r["thinkgate"]  # the calibrated router decided, and says how sure it was
+    assert tg["decided_by"] in ("probe", "text") and isinstance(tg["router_score"], float)
+    assert tg["mode"] in ("think", "nothink") and tg["requested_mode"] == "auto"
 
 
 def test_max_tokens_inside_thinking_is_visible(client):
