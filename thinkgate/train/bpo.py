@@ -279,7 +279,7 @@ def format_warmup(policy, tok, fmt, stream, opt, cfg: BPOConfig, device) -> list
     import torch
 
     from ..types import Message
-    from .data import render_pair
+    from .data import conversation, render_pair
     from .sft import collate
 
     rng = random.Random(cfg.seed + 7)
@@ -289,7 +289,7 @@ def format_warmup(policy, tok, fmt, stream, opt, cfg: BPOConfig, device) -> list
         batch = []
         for _ in range(cfg.warmup_batch):
             item = next(stream)
-            _, full = render_pair(tok, item, think=rng.random() < 0.5)
+            _, full = render_pair(tok, conversation(item, think=rng.random() < 0.5, switch=False))
             auto = fmt.render([Message(role="user", content=item.prompt)], "auto")
             ids = tok(full, add_special_tokens=False)["input_ids"]
             n_prompt = len(tok(auto, add_special_tokens=False)["input_ids"])
