@@ -58,6 +58,16 @@ def _failure(base_url: str, e: Exception) -> UpstreamError:
     return UpstreamUnreachable(f"upstream {base_url} is unreachable ({type(e).__name__}: {e})")
 
 
+def _sse_data(data: str | bytes) -> dict | None:
+    """One SSE `data:` payload of an engine's stream: the chunk, or None at `[DONE]`; an error chunk raises."""
+    if data in ("[DONE]", b"[DONE]"):
+        return None
+    chunk = json.loads(data)
+    if "error" in chunk:
+        raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
+    return chunk
+
+
 def _client(base_url: str, api_key: str | None, timeout: float, connections: int):
     import httpx
 
@@ -110,13 +120,10 @@ class _Calls:
                 for line in resp.iter_lines():  # read to the end, so the connection is reused
                     if done or not line.startswith("data:"):
                         continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
+                    chunk = _sse_data(line[5:].strip())
+                    if chunk is None:
                         done = True
                         continue
-                    chunk = json.loads(data)
-                    if "error" in chunk:
-                        raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
                     yield chunk
         except httpx.HTTPError as e:
             raise self._fail(e) from None
@@ -337,13 +344,10 @@ class _AsyncCalls:
                 for line in lines:
                     if not line.startswith(b"data:"):
                         continue
-                    line = line[5:].strip()
-                    if line == b"[DONE]":
+                    chunk = _sse_data(line[5:].strip())
+                    if chunk is None:
                         done = True
                         break
-                    chunk = json.loads(line)
-                    if "error" in chunk:
-                        raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
                     yield chunk
 
 
