@@ -140,8 +140,8 @@ def test_raw_completions_with_logprobs(client, server):
                                   "<think>\n\n</think>\n\n", max_tokens=5, logprobs=1)
     c = r.choices[0]
     assert c.text.startswith("4") and len(c.logprobs.token_logprobs) == len(c.logprobs.tokens) > 0
-    chunks = list(client.completions.create(model="tiny", prompt="<|im_start|>user\nWhat is 2+2?<|im_end|>\n",
-                                            max_tokens=12, stream=True))
+    chunks = list(client.completions.create(model="tiny", prompt="<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
+                                            "<|im_start|>assistant\n<think>\n", max_tokens=12, stream=True))
     assert len([c for c in chunks if c.choices and c.choices[0].text]) > 3
 
 
