@@ -12,3 +12,44 @@ def test_a_short_training_run_lowers_the_loss(tmp_path):
     from thinkgate.backends.hf import HFBackend
 
     HFBackend(tmp_path / "m")  # the saved folder loads through the ordinary path
+
+
+def test_injected_strategy_text_is_masked_and_matches_the_strategies(tokenizer):
+    import random
+
+    from thinkgate.strategies.budget import QWEN3_STOP as BUDGET_STOP
+    from thinkgate.strategies.dont_overthink import DontOverthinkParams
+    from thinkgate.strategies.nothinking import R1_PREFILL as STRATEGY_PREFILL
+    from thinkgate.strategies.thinkless import ThinkLessParams
+    from thinkgate.tasks import load_split
+    from thinkgate.train import data
+
+    assert data.QWEN3_STOP == BUDGET_STOP and data.R1_PREFILL == STRATEGY_PREFILL
+    assert data.DONT_OVERTHINK == DontOverthinkParams().instruction
+    assert data.THINKLESS_INSTRUCTION.strip() == ThinkLessParams().instruction
+
+    item = next(i for i in load_split("under") if i.family == "add" and i.difficulty == 3)
+    everything = data.Variants(auto=0, cut=1, concise=0, nothinking=1)
+    rng, seen = random.Random(0), set()
+    for k in range(30):
+        think = k % 2 == 0
+        ex = data.encode(tokenizer, item, think, False, rng, everything)
+        full = tokenizer.decode(ex.input_ids)
+        learnt = tokenizer.decode([t for t in ex.labels if t != -100])
+        assert learnt.rstrip().endswith(f"{item.answer}<|im_end|>")  # the answer is always learnt
+        assert "</think>" in full and "</think>" not in learnt  # the strategy closes the thought
+        for phrase in (data.QWEN3_STOP.strip(), data.THINKLESS_INSTRUCTION.strip(), data.R1_PREFILL):
+            if phrase in full:
+                seen.add(phrase)
+                assert phrase not in learnt
+    assert len(seen) == 3  # every injected phrase was drawn and masked
+
+
+def test_concise_drops_rechecks_only():
+    from thinkgate.tasks import get_task, load_split
+    from thinkgate.train.data import concise
+
+    item = next(i for i in load_split("over") if i.family == "compare")
+    trace = get_task("compare").trace(item)
+    short = concise(trace)
+    assert "Wait" in trace and "Wait" not in short and short.endswith(f"So the answer is {item.answer}.")

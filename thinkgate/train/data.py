@@ -129,8 +129,9 @@ def encode(tokenizer, item: Item, think: bool, switch: bool = False, rng: random
     prompt, full = render_pair(tokenizer, r)
     enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    p_len = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    if ids[:p_len] != tokenizer(prompt, add_special_tokens=False)["input_ids"]:
+    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    p_len = len(p_ids)
+    if ids[:p_len] != p_ids:
         raise ValueError(f"tokenizer: prompt tokens are not a prefix of the full turn for {item.id}")
     masked = [False] * len(ids)
     for text in r.injected:  # the first occurrence after the prompt: injected text precedes the answer
