@@ -74,6 +74,10 @@ class Result(_Strict):
     trace: list[TraceEvent] = []
     wall_s: float = 0.0
 
+    def route(self) -> dict:
+        """The routing decision in the trace (a router's, or the model's own under `self`), or {}."""
+        return next((e.detail for e in self.trace if e.kind == "route"), {})
+
 
 @dataclass
 class Generation:

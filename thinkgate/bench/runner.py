@@ -14,7 +14,7 @@ from .metrics import Row, breakdown, frontier_points, oracle_rows, pareto, resul
 
 
 def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: float) -> Row:
-    route = next((e.detail for e in res.trace if e.kind == "route"), {})  # a router's (or the model's) choice
+    route = res.route()
     return Row(strategy=strategy.spec, suite=item.suite, family=item.family, difficulty=item.difficulty,
                item=item.id, sample=sample, correct=get_task(item.family).verify(item, res.answer),
                think_tokens=res.usage.reasoning_tokens, answer_tokens=res.usage.answer_tokens,

@@ -268,7 +268,7 @@ def _decision(decision: Decision, gate: Gate, result) -> dict[str, Any]:
     truncated = None
     if result.finish_reason == "length":
         truncated = "thinking" if not result.closed else "answer"
-    route = next((e.detail for e in result.trace if e.kind == "route"), {})
+    route = result.route()
     return {"mode": route.get("decision", result.mode), "requested_mode": decision.mode,
             "decided_by": route.get("router", decision.source),
             "budget": route.get("budget", decision.budget), "min_budget": decision.min_budget,
