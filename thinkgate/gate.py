@@ -4,6 +4,7 @@ or `Gate.stream`, which is `Gate.run` in a thread with its tokens streamed as th
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 from .backends.base import Backend
@@ -56,11 +57,16 @@ class Gate:
         """Serve one request as `run` does, in its own thread, streaming reasoning and answer deltas as the
         backend writes them (see `thinkgate.streaming`); returns the `Stream` (iterate it, or pass
         `on_event`; `cancel()` stops the generation)."""
-        from .streaming import Stream, generation_header
+        from .streaming import Stream
 
-        if not hasattr(self, "_header"):
-            self._header = generation_header(self.format)
         return Stream(lambda: self.run(request), self.format, self._header, on_event=on_event, on_token=on_token)
+
+    @cached_property
+    def _header(self) -> str:
+        """What the chat template writes to open the assistant turn (computed once per gate)."""
+        from .streaming import generation_header
+
+        return generation_header(self.format)
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
         """Requests are grouped by the strategy that serves them; results come back in request order."""
