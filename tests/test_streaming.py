@@ -51,6 +51,33 @@ def test_splitter_holds_back_a_partial_tag(tokenizer):
     assert s.feed("nk>\n\n4") == [("content", "4")]
 
 
+@pytest.mark.parametrize("family", ["qwen3", "deepseek_r1"])
+def test_splitter_matches_a_full_resplit_on_every_piece(tokenizer, family):
+    """The incremental splitter emits, piece by piece, exactly the diff of re-splitting the whole text."""
+    import random
+
+    from thinkgate.formats import get_format
+
+    fmt = get_format(family, tokenizer)
+    alphabet = ["<think>", "</think>", "<", "</", "</th", "ink>", "think", ">", "\n", " ", "  ", "a", "7", "x<y",
+                "Wait", "\n\n", "<t", "hink>"]
+    rng = random.Random(5)
+    for _ in range(300):
+        pieces = [rng.choice(alphabet) for _ in range(rng.randint(1, 25))]
+        fast = Splitter(fmt)
+        got, text, sent = [], "", {"reasoning": "", "content": ""}
+        want = []
+        for piece in pieces:
+            got += fast.feed(piece)
+            text += piece
+            reasoning, answer, closed = fmt.split(fast._held(text))  # the reference: split it all again
+            for kind, full in (("reasoning", reasoning), ("content", answer if closed else "")):
+                if len(full) > len(sent[kind]) and full.startswith(sent[kind]):
+                    want.append((kind, full[len(sent[kind]):]))
+                    sent[kind] = full
+        assert got == want, pieces
+
+
 def test_cancel_stops_the_generation(backend):
     gate = Gate(backend, "think")
     req = Request.of("Count the letters: " + "abc " * 60, sampling=Sampling(max_tokens=900))

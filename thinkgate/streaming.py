@@ -51,12 +51,16 @@ def generation_header(fmt: "ThinkingFormat") -> str:
 class Splitter:
     """Incremental reasoning / answer split of a growing assistant text, by the format's own `split`.
 
-    A possible partial tag at the end is held back until the next piece decides it."""
+    A possible partial tag at the end is held back until the next piece decides it. The common piece (no
+    `<` in it, no tag pending) only extends the open part, reasoning or answer: that case skips the full
+    re-split, which a proxy would otherwise pay once per token on a text that grows with the stream."""
 
     def __init__(self, fmt: "ThinkingFormat"):
         self.fmt = fmt
         self.text = ""
         self.sent = {"reasoning": "", "content": ""}
+        self._tail_kind: Kind | None = None  # the part that is still growing, once the split is settled
+        self._tail = ""  # that part's raw (unstripped) text
 
     def _held(self, text: str) -> str:
         if "<" not in text[-max(len(self.fmt.open_tag), len(self.fmt.close_tag)):]:
@@ -69,20 +73,44 @@ class Splitter:
 
     def feed(self, piece: str) -> list[tuple[Kind, str]]:
         self.text += piece
-        reasoning, answer, closed = self.fmt.split(self._held(self.text))
+        kind = self._tail_kind
+        if kind is not None and "<" not in piece:
+            # no tag can start or end in this piece, and none was pending: the open part grows by it
+            self._tail += piece
+            return self._diff_one(kind, self._tail.strip())
+        held = self._held(self.text)
+        reasoning, answer, closed = self.fmt.split(held)
+        self._settle(held, closed)
         return self._diff(reasoning, answer if closed else "")
+
+    def _settle(self, held: str, closed: bool) -> None:
+        """Remember which part grows with the next plain piece (None while a partial tag is held back)."""
+        f = self.fmt
+        self._tail_kind = None
+        if held != self.text:
+            return
+        if closed:
+            if f.close_tag in held:
+                self._tail_kind, self._tail = "content", held.partition(f.close_tag)[2]
+            elif f.open_tag not in held and not f.untagged_is_reasoning:
+                self._tail_kind, self._tail = "content", held
+        elif f.open_tag in held:
+            self._tail_kind, self._tail = "reasoning", held.split(f.open_tag, 1)[1]
+        elif f.untagged_is_reasoning:
+            self._tail_kind, self._tail = "reasoning", held
 
     def finish(self, reasoning: str, answer: str) -> list[tuple[Kind, str]]:
         return self._diff(reasoning, answer)
 
+    def _diff_one(self, kind: Kind, full: str) -> list[tuple[Kind, str]]:
+        sent = self.sent[kind]
+        if len(full) > len(sent) and full.startswith(sent):
+            self.sent[kind] = full
+            return [(kind, full[len(sent):])]
+        return []
+
     def _diff(self, reasoning: str, answer: str) -> list[tuple[Kind, str]]:
-        out: list[tuple[Kind, str]] = []
-        for kind, full in (("reasoning", reasoning), ("content", answer)):
-            sent = self.sent[kind]
-            if len(full) > len(sent) and full.startswith(sent):
-                out.append((kind, full[len(sent):]))
-                self.sent[kind] = full
-        return out
+        return self._diff_one("reasoning", reasoning) + self._diff_one("content", answer)
 
 
 class Sink:

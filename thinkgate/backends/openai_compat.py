@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import orjson
+
 from ..streaming import sinks_for
 from ..types import Generation
 from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError
@@ -62,7 +64,7 @@ def _sse_data(data: str | bytes) -> dict | None:
     """One SSE `data:` payload of an engine's stream: the chunk, or None at `[DONE]`; an error chunk raises."""
     if data in ("[DONE]", b"[DONE]"):
         return None
-    chunk = json.loads(data)
+    chunk = orjson.loads(data)  # once per streamed token: the stdlib parser is several times slower
     if "error" in chunk:
         raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
     return chunk

@@ -22,6 +22,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -291,8 +292,8 @@ async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Deci
     head = json.dumps({"id": rid, "object": "chat.completion.chunk", "created": created, "model": srv.model_name},
                       separators=(",", ":"))[:-1]
     def chunk(delta: dict, finish=None) -> str:
-        return (f'data: {head},"choices":[{{"index":0,"delta":{json.dumps(delta, separators=(",", ":"))},'
-                f'"finish_reason":{json.dumps(finish)}}}]}}\n\n')
+        return (f'data: {head},"choices":[{{"index":0,"delta":{orjson.dumps(delta).decode()},'
+                f'"finish_reason":{orjson.dumps(finish).decode()}}}]}}\n\n')
 
     finished = False
     first = True
