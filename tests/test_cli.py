@@ -26,6 +26,21 @@ def test_ask_rejects_bad_input():
     assert res.exit_code == 2 and "/no/such/folder" in res.output
     res = runner.invoke(app, ["ask", "hi", "--strategy", "telepathy"])
     assert res.exit_code == 2 and "unknown strategy" in res.output
+    res = runner.invoke(app, ["ask", "hi", "--verify", "(unclosed"])
+    assert res.exit_code == 2 and "--verify" in res.output and "(unclosed" in res.output
+    res = runner.invoke(app, ["ask", "hi", "--strategy", "parallel:n=2,select=verifier"])
+    assert res.exit_code == 2 and "needs a verifier" in res.output
+
+
+def test_ask_selects_a_verified_sample():
+    res = runner.invoke(app, ["ask", "What is 3+4?", "--strategy", "parallel:n=4,select=verifier", "--verify", "7",
+                              "--temperature", "0.7", "--seed", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    verify = data["trace"][-1]
+    assert verify["kind"] == "verify" and len(verify["detail"]["accepted"]) == 4
+    if any(verify["detail"]["accepted"]):
+        assert data["answer"].strip() == "7"
 
 
 def test_bench_writes_the_documented_schema(tmp_path):

@@ -158,6 +158,11 @@ def test_errors_are_openai_style(server, client):
     assert bad.status_code == 400 and "unknown strategy" in bad.json()["error"]["message"]
     bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "extreme"})
     assert bad.status_code == 400
+    bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "thinking": {"verify": "(unclosed"}})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "thinking.verify"
+    bad = chat(server, {"messages": [{"role": "user", "content": "hi"}],
+                        "thinking": {"strategy": "parallel:n=2,select=verifier"}})
+    assert bad.status_code == 400 and "needs a verifier" in bad.json()["error"]["message"]
     with pytest.raises(openai.NotFoundError) as e:
         client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
     assert e.value.body["code"] == "model_not_found"

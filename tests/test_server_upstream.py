@@ -63,7 +63,7 @@ def test_raw_prefix_upstream_matches_the_engine_and_streams(servers):
 
 
 @pytest.mark.parametrize("thinking", [{"budget": 12}, {"strategy": "early_exit"}, {"strategy": "parallel:n=3"},
-                                      {"min_budget": 90}])
+                                      {"min_budget": 90}, {"strategy": "parallel:n=3,select=verifier", "verify": r"\d+"}])
 def test_every_strategy_runs_through_the_raw_prefix_upstream(servers, thinking):
     r = ask(servers["raw"].url, messages=[{"role": "user", "content": EASY}], max_tokens=300, thinking=thinking)
     assert r.status_code == 200, r.text
@@ -75,6 +75,9 @@ def test_every_strategy_runs_through_the_raw_prefix_upstream(servers, thinking):
         assert any(e["kind"] == "probe" for e in r["thinkgate"]["trace"])  # logprobs came from the engine
     if "min_budget" in thinking:
         assert any(e["kind"] == "extend" for e in r["thinkgate"]["trace"])
+    if "verify" in thinking:  # the verifier travels with the request to the strategy
+        verify = r["thinkgate"]["trace"][-1]
+        assert verify["kind"] == "verify" and len(verify["detail"]["accepted"]) == 3
 
 
 def test_chat_fallback_uses_the_engines_switch_and_reports_its_limits(servers):

@@ -106,6 +106,41 @@ def test_parallel_votes_over_n_samples(backend):
     assert sum(votes.values()) == pytest.approx(5) and maj.trace[1].detail["winner"] == max(votes, key=votes.get)
 
 
+def test_parallel_verifier_selection_prefers_an_accepted_sample(backend):
+    """The most certain sample the verifier accepts is the answer, whatever the vote says; when it accepts
+    none, the vote decides; a request without a verifier is refused by name."""
+    from thinkgate.verify import regex_verifier
+
+    gate = Gate(backend, "parallel:n=8,select=verifier")
+    prompt = "What is 4821*7?"
+    base = Request.of(prompt, sampling=Sampling(max_tokens=60, seed=4))
+    voted = Gate(backend, "parallel:n=8").run(base)
+    answers = voted.trace[0].detail["answers"]
+    certainty = voted.trace[0].detail["certainty"]
+    losers = [a for a in answers if a.strip().rstrip(".") != voted.trace[1].detail["winner"]]
+    assert losers, "the samples at T=0.7 should disagree on this item"
+    target = max(losers, key=lambda a: certainty[answers.index(a)])  # the most certain losing answer
+    res = gate.run(base.model_copy(update={"verifier": lambda a: a.strip() == target.strip()}))
+    verify = res.trace[-1]
+    assert verify.kind == "verify" and verify.detail["chosen"] is not None
+    assert verify.detail["accepted"] == [a.strip() == target.strip() for a in answers]
+    assert res.answer.strip() == target.strip() and res.answer.strip() != voted.answer.strip()
+    none = gate.run(base.model_copy(update={"verifier": regex_verifier("no answer looks like this")}))
+    assert none.trace[-1].detail == {"accepted": [False] * 8, "chosen": None, "fallback": "vote"}
+    assert none.answer == voted.answer
+    with pytest.raises(ValueError, match="select=verifier needs a verifier"):
+        gate.run(base)
+
+
+def test_regex_verifier_matches_the_whole_answer():
+    from thinkgate.verify import regex_verifier
+
+    integer = regex_verifier(r"-?\d+")
+    assert integer(" 42 ") and integer("-7") and not integer("42 apples") and not integer("")
+    with pytest.raises(ValueError, match="not a regular expression"):
+        regex_verifier("(")
+
+
 def test_dont_overthink_adds_the_instruction(backend):
     plain = run(backend, "think", [EASY])[0]
     told = run(backend, "dont_overthink", [EASY])[0]

@@ -102,6 +102,9 @@ def ask(
     max_tokens: MaxTokensOpt = 1024,
     temperature: TemperatureOpt = 0.0,
     seed: SeedOpt = None,
+    verify: Annotated[Optional[str], typer.Option("--verify", help="A regular expression the whole answer must match; "
+                                                  "strategies that pick among samples (parallel:select=verifier) "
+                                                  "prefer an answer it accepts.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")] = False,
     upstream: UpstreamOpt = None,
     upstream_model: UpstreamModelOpt = None,
@@ -115,15 +118,21 @@ def ask(
     from .backends.openai_compat import UpstreamError
     from .routers.router import RouterError
     from .types import Message, Request, Sampling, ThinkingSpec
+    from .verify import regex_verifier
 
     if mode not in ("think", "nothink", "auto"):
         fail(f"--mode must be think, nothink or auto, not {mode!r}")
+    try:
+        verifier = regex_verifier(verify) if verify is not None else None
+    except ValueError as e:
+        fail(f"--verify: {e}")
     gate = _gate(_any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout, batch_size=1),
                  strategy or "think")
     try:
         request = Request(messages=[Message(role="user", content=prompt)],
                           thinking=ThinkingSpec(mode=mode, budget=budget, min_budget=min_budget),
-                          sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed))
+                          sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed),
+                          verifier=verifier)
         result = gate.run(request)
     except (ValidationError, ValueError, RouterError, UpstreamError) as e:
         fail(str(e))

@@ -4,7 +4,7 @@ back (Result, Usage, TraceEvent), and what a backend produces (Generation)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,9 +40,14 @@ class Message(_Strict):
 
 
 class Request(_Strict):
+    """`verifier`: an optional check of a final answer that needs no reference (unit tests, a proof checker,
+    a format rule; see `thinkgate.verify`); strategies that choose among samples (`parallel:select=verifier`)
+    prefer an answer it accepts. It is code, so it is not serialized."""
+
     messages: list[Message] = Field(min_length=1)
     thinking: ThinkingSpec = ThinkingSpec()
     sampling: Sampling = Sampling()
+    verifier: Callable[[str], bool] | None = Field(default=None, exclude=True, repr=False)
 
     @classmethod
     def of(cls, prompt: str, mode: Mode = "think", **kw: Any) -> "Request":

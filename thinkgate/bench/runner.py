@@ -22,6 +22,11 @@ def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: floa
                decision=route.get("decision"), score=route.get("score"), budget=route.get("budget"))
 
 
+def _checker(item: Item) -> Callable[[str], bool]:
+    task = get_task(item.family)
+    return lambda answer: task.verify(item, answer)
+
+
 def sample_seed(sampling: Sampling, k: int) -> Sampling:
     """Sample k of an item: greedy stays greedy; sampling gets seed + k so samples differ reproducibly."""
     if sampling.temperature == 0:
@@ -51,7 +56,9 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
     for start in range(0, len(todo), chunk):
         part = todo[start:start + chunk]
         t0 = time.time()
-        results = gate.run_batch([Request.of(it.prompt, sampling=sample_seed(sampling, k)) for _, it, k in part])
+        # every request carries its task's exact checker; only verifier selection (parallel:select=verifier) reads it
+        results = gate.run_batch([Request.of(it.prompt, sampling=sample_seed(sampling, k), verifier=_checker(it))
+                                  for _, it, k in part])
         per = (time.time() - t0) / len(part)
         new = [(key, score(gate.strategy, it, res, k, per)) for (key, it, k), res in zip(part, results)]
         if cache:

@@ -37,6 +37,7 @@ from ..gate import Gate
 from ..strategies import parse_strategy
 from ..types import Request as TGRequest
 from ..types import Sampling, ThinkingSpec
+from ..verify import regex_verifier
 from .control import BadField, Decision, decide, to_messages
 from .metrics import Metrics
 from .scheduler import BatchingBackend
@@ -189,8 +190,14 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         decision, messages = decide(body, messages, srv.default_thinking)
         gate = srv.gate(decision.strategy)
         max_tokens = body.max_completion_tokens or body.max_tokens or srv.default_max_tokens
+        verifier = None
+        if body.thinking is not None and body.thinking.verify is not None:
+            try:
+                verifier = regex_verifier(body.thinking.verify)
+            except ValueError as e:
+                raise BadField(str(e), "thinking.verify") from None
         try:
-            req = TGRequest(messages=messages,
+            req = TGRequest(messages=messages, verifier=verifier,
                             thinking=ThinkingSpec(mode=decision.mode, budget=decision.budget,
                                                   min_budget=decision.min_budget),
                             sampling=Sampling(max_tokens=max_tokens, temperature=body.temperature or 0.0,

@@ -35,6 +35,7 @@ class ThinkingControl(BaseModel):
     budget: int | None = Field(default=None, ge=0)
     min_budget: int | None = Field(default=None, ge=0)
     strategy: str | None = None
+    verify: str | None = None  # a regular expression the whole answer must match (verifier selection)
 
 
 class ContentPart(_Open):

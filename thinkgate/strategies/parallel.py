@@ -6,11 +6,17 @@ probabilities, samples are ranked by self-certainty (mean over tokens of KL(unif
 sample at rank r (0 = most certain) gets (n - r) ** `power` votes (a Borda count); votes are summed per
 distinct answer and the answer with most votes wins. Without log probabilities it is a majority vote.
 
+Verifier selection (the paper's choice where a verifier exists, e.g. a proof checker or unit tests):
+with `select=verifier` each request must carry `Request.verifier`; the samples are checked in the vote's
+order (most certain first) and the first one the verifier accepts is the answer. When it accepts none, the
+vote decides. With a verifier that is exact, this is pass@n; the bench's tasks pass their exact checkers,
+so its `parallel:select=verifier` row is that upper bound, not a vote.
+
 Parameters (defaults): `n` (8), `temperature` (0.7), `power` (0.5, the paper's), `vote` ("auto": borda
-when the backend has logprobs, else majority; "borda" fails on a backend without them). Chosen where
-the paper is silent: answers are compared after collapsing whitespace and dropping a final period; ties
-go to the answer whose best sample is most certain. The paper's verifier selection needs a checker that
-does not know the reference answer; the bench's tasks only have reference verifiers, so it is not used.
+when the backend has logprobs, else majority; "borda" fails on a backend without them), `select`
+("vote"; "verifier" as above). Chosen where the paper is silent: answers are compared after collapsing
+whitespace and dropping a final period; ties go to the answer whose best sample is most certain; a
+verifier's order among accepted samples is the certainty order.
 Usage: `completion_tokens` counts all n samples; `answer_tokens` is the chosen answer's.
 """
 
@@ -32,6 +38,7 @@ class ParallelParams(Params):
     temperature: float = Field(default=0.7, ge=0.0)
     power: float = Field(default=0.5, ge=0.0)
     vote: Literal["auto", "borda", "majority"] = "auto"
+    select: Literal["vote", "verifier"] = "vote"
 
 
 def normalize(answer: str) -> str:
@@ -59,6 +66,9 @@ class Parallel(Strategy):
         use_lp = p.vote == "borda" or (p.vote == "auto" and LOGPROBS in backend.capabilities)
         if p.vote == "borda":
             backend.require(LOGPROBS, "strategy 'parallel' with vote=borda")
+        if p.select == "verifier" and any(r.verifier is None for r in requests):
+            raise ValueError("strategy 'parallel' with select=verifier needs a verifier on every request "
+                             "(library: Request.verifier; CLI: --verify REGEX; server: thinking.verify)")
         started = time.time()
         prompts = [fmt.render(r.messages, "nothink") for r in requests]
         prefills = [assistant_prefill(fmt, pr, r, "nothink") for pr, r in zip(prompts, requests)]
@@ -79,6 +89,14 @@ class Parallel(Strategy):
                          TraceEvent(kind="vote", detail={"method": "borda" if use_lp else "majority",
                                                           "votes": {k[:40]: round(v, 3) for k, v in votes.items()},
                                                           "winner": winner[:40]})]
+                if p.select == "verifier":
+                    order = sorted(range(len(answers)), key=lambda k: -certainty[k])  # stable: sample order on ties
+                    accepted = [bool(requests[i].verifier(a)) for a in answers]
+                    first = next((k for k in order if accepted[k]), None)
+                    trace.append(TraceEvent(kind="verify", detail={"accepted": accepted, "chosen": first,
+                                                                    "fallback": "vote" if first is None else None}))
+                    if first is not None:
+                        chosen = first
                 total = sum(g.tokens for g in samples)
                 finish_reason = samples[chosen].finish_reason
                 results[i] = finish(requests[i], self.spec, "nothink", fmt, backend, prompts[i],
