@@ -78,3 +78,26 @@ def test_sigkill_during_bench_loses_and_duplicates_no_row(tmp_path):
     assert all(after[k] == v for k, v in before.items())  # finished rows kept as they were
     out = json.loads((tmp_path / "out.json").read_text())
     assert sum(r["n"] for r in out["results"]) == 24
+
+
+def test_an_unlimited_budget_is_scored_once_as_think(backend, tmp_path):
+    """`budget` without limits generates exactly what `think` does; the bench scores that once (also with
+    --fresh) and reports it under both names; a limited budget is scored on its own."""
+    from thinkgate.bench.runner import run_suite
+    from thinkgate.gate import Gate
+    from thinkgate.tasks import load_split
+    from thinkgate.types import Request, Sampling
+
+    items = load_split("over")[:6]
+    store = ResultsCache(None)  # what --fresh uses: this run's rows only, nothing on disk
+    sampling = Sampling(max_tokens=300)
+    think = run_suite(Gate(backend, "think"), items, sampling, "m", store)
+    unlimited = run_suite(Gate(backend, "budget"), items, sampling, "m", store)
+    capped = run_suite(Gate(backend, "budget:max=8"), items, sampling, "m", store)
+    assert [r.strategy for r in unlimited] == ["budget"] * 6 and [r.strategy for r in think] == ["think"] * 6
+    strip = lambda rs: [r.model_dump(exclude={"strategy"}) for r in rs]  # noqa: E731
+    assert strip(unlimited) == strip(think)  # the same rows, wall time included: not generated again
+    assert all(r.think_tokens <= 8 for r in capped) and any(t.think_tokens > 8 for t in think)
+    assert len(store.rows) == 12 and not list(tmp_path.iterdir())
+    direct = Gate(backend, "budget").run_batch([Request.of(it.prompt, sampling=sampling) for it in items[:2]])
+    assert [r.answer for r in direct] == [r.answer for r in think[:2]] and direct[0].strategy == "budget"

@@ -208,7 +208,7 @@ def bench(
         batch_size = max(batch_size, concurrency)
     gates = [_gate(backend, spec) for spec in specs]
     try:
-        store = None if fresh else ResultsCache(cache)
+        store = ResultsCache(None if fresh else cache)
     except ValueError as e:
         fail(str(e))
     if data:

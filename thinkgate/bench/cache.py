@@ -37,10 +37,12 @@ def row_key(model: str, strategy: str, suite: str, item: str, sample: int, sampl
 
 
 class ResultsCache:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    """`path` None: rows live in memory for one run (`--fresh`), so a run still scores a generation once."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path is not None else None
         self.rows: dict[str, Row] = {}
-        if self.path.exists():
+        if self.path is not None and self.path.exists():
             self._load()
 
     def _load(self) -> None:
@@ -68,6 +70,9 @@ class ResultsCache:
         return self.rows.get(key)
 
     def add(self, items: list[tuple[str, Row]]) -> None:
+        if self.path is None:
+            self.rows.update((k, r) for k, r in items if k not in self.rows)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as f:
             for key, row in items:

@@ -38,7 +38,10 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
               samples: int = 1, chunk: int = 64, advance: Callable[[int], None] | None = None) -> list[Row]:
     """All (item, sample) pairs of one suite through one gate, `chunk` requests per library call.
     Rows already in the cache are reused; new rows are appended to it as each chunk finishes."""
+    # strategies that generate the same thing share a cache key (an unlimited budget is `think`); rows read
+    # back under a shared key carry this strategy's name
     spec, skey = gate.strategy.cache_key(gate.backend), sampling.model_dump_json()
+    label = gate.strategy.spec
     done: dict[str, Row] = {}
     todo: list[tuple[str, Item, int]] = []
     keys: list[str] = []  # every (item, sample) in output order
@@ -48,7 +51,7 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
             keys.append(key)
             row = cache.get(key) if cache else None
             if row is not None:
-                done[key] = row
+                done[key] = row if row.strategy == label else row.model_copy(update={"strategy": label})
             else:
                 todo.append((key, it, k))
     if advance and done:

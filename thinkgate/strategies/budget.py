@@ -13,6 +13,9 @@ Parameters (defaults):
 - `max_extensions` (4): at most this many "Wait" extensions per request, so a model that keeps closing
   early cannot loop. Chosen here; s1 reports 2-6 extensions as useful.
 
+Without either limit the strategy is plain thinking: one generate call, exactly `think`'s (so the bench
+scores it once: its cache key is `think`'s). Chosen here; the two-call path would give the same text.
+
 Accounting: thinking tokens are what the model wrote before its (possibly forced) `</think>`; injected
 text (the stop message, "Wait") is shown in the trace and not counted as written. The answer may use
 what is left of the request's `max_tokens` after thinking, at least `answer_tokens` (default 64).
@@ -26,7 +29,7 @@ from pydantic import Field, model_validator
 
 from ..backends.base import RAW_PREFIX
 from ..types import TraceEvent
-from .base import Params, Strategy, assistant_prefill, finish, gen_params, group_indices
+from .base import Params, Strategy, assistant_prefill, finish, gen_params, group_indices, single_pass
 
 QWEN3_STOP = ("\n\nConsidering the limited time by the user, I have to give the solution based on the thinking "
               "directly now.\n")
@@ -51,7 +54,16 @@ class Budget(Strategy):
     name = "budget"
     Params = BudgetParams
 
+    @property
+    def unlimited(self) -> bool:
+        return self.params.max is None and not self.params.min
+
+    def cache_key(self, backend) -> str:
+        return "think" if self.unlimited else self.spec
+
     def run_batch(self, requests, backend, fmt):
+        if self.unlimited:
+            return single_pass(self, requests, backend, fmt, lambda r: "think")
         backend.require(RAW_PREFIX, "strategy 'budget'")
         p = self.params
         started = time.time()
