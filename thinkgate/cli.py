@@ -162,7 +162,9 @@ def bench(
     top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0)] = 1.0,
     top_k: Annotated[int, typer.Option("--top-k", min=0, help="0: no top-k cut.")] = 0,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Samples per item (seeds seed..seed+n-1).")] = 1,
-    seed: SeedOpt = None,
+    seed: Annotated[int, typer.Option("--seed", help=(
+        "Sampling seed; sample k of an item uses seed+k. Default 0, so sampled rows (--temperature, parallel's "
+        "samples) are reproducible."))] = 0,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N items of each suite.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Requests per generate call.")] = 64,
     cache: Annotated[Path, typer.Option("--cache", help="Append-only results cache (JSONL).")] = Path(".thinkgate/bench-cache.jsonl"),
