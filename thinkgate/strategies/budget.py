@@ -14,7 +14,8 @@ Parameters (defaults):
   early cannot loop. Chosen here; s1 reports 2-6 extensions as useful.
 
 Without either limit the strategy is plain thinking: one generate call, exactly `think`'s (so the bench
-scores it once: its cache key is `think`'s). Chosen here; the two-call path would give the same text.
+scores it once: its cache key is `think`'s). Chosen here: the two-call path (think to the end tag, then
+answer) costs a second call and can differ only where the end tag is re-tokenized.
 
 Accounting: thinking tokens are what the model wrote before its (possibly forced) `</think>`; injected
 text (the stop message, "Wait") is shown in the trace and not counted as written. The answer may use
