@@ -39,8 +39,8 @@ def test_ask_selects_a_verified_sample():
     data = json.loads(res.output)
     verify = data["trace"][-1]
     assert verify["kind"] == "verify" and len(verify["detail"]["accepted"]) == 4
-    if any(verify["detail"]["accepted"]):
-        assert data["answer"].strip() == "7"
+    chosen = verify["detail"]["chosen"]
+    assert verify["detail"]["accepted"][chosen] and data["answer"].strip() == "7"
 
 
 def test_bench_writes_the_documented_schema(tmp_path):
