@@ -89,3 +89,14 @@ def test_missing_and_corrupt_folders_give_clear_errors(tmp_path, model_dir):
     weights.unlink()
     with pytest.raises(ModelLoadError, match="no weights"):
         HFBackend(broken)
+
+
+def test_cpu_backend_tunes_glibc_to_keep_freed_memory():
+    """The thresholds are within what glibc accepts (mallopt returns 0 for a value it refuses)."""
+    import sys
+
+    from thinkgate.backends.hf import keep_freed_memory
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc only")
+    assert keep_freed_memory() is True
