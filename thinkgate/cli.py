@@ -243,7 +243,8 @@ def bench(
                     rows += run_suite(gate, items, sampling, model_key, store, samples=samples, chunk=batch_size,
                                       advance=lambda n, b=bar: progress.advance(b, n))
                 except (MissingCapability, RouterError, UpstreamError) as e:
-                    fail(f"{e} (rows finished so far are kept in {cache})")
+                    kept = "--fresh keeps no rows" if fresh else f"rows finished so far are kept in {cache}"
+                    fail(f"{e} ({kept})")
     out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None))
     out["wall_s"] = round(time.time() - started, 1)
     table = Table(title=f"thinkgate bench · {Path(backend.model_id).name} · {out['wall_s']}s")

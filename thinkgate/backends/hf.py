@@ -42,7 +42,7 @@ def keep_freed_memory() -> bool:
     Batched decoding on CPU allocates and frees large tensors (attention scores, the growing KV cache)
     every step. By default glibc serves big blocks with fresh mmaps and hands freed memory back to the OS,
     so each step page-faults its memory in again: on this project's 2-core machine `thinkgate bench
-    --strategies think --suites under` took 72 s that way and 46 s with the thresholds below. The usual
+    --strategies think --suites under --fresh` took 72 s that way and 44 s with the thresholds below. The usual
     fix is to preload jemalloc or tcmalloc; this is the in-process equivalent for glibc, done when a CPU
     model is loaded. It raises the mmap threshold to glibc's maximum (32 MiB) and keeps up to 512 MiB of
     freed heap before trimming. Other allocators ignore it (mallopt is glibc's)."""
