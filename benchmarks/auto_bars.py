@@ -2,13 +2,14 @@
 
     thinkgate bench --strategies think,nothink,auto,oracle --suites over,under --json runs/bench-auto.json
     thinkgate bench --model tiny-auto --strategies self,think,nothink --suites over,under --json runs/bench-self.json
-    python benchmarks/auto_bars.py runs/bench-auto.json runs/bench-self.json
+    python benchmarks/auto_bars.py runs/bench-auto.json runs/bench-self.json [--sft runs/bench.json]
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 
 def table(data: dict) -> dict[tuple[str, str], dict]:
@@ -53,16 +54,39 @@ def self_bars(data: dict) -> list[str]:
     for suite, ref in (("under", "think"), ("over", "nothink")):
         a, b = t[("self", suite)]["accuracy"], t[(ref, suite)]["accuracy"]
         out.append(line(abs(a - b) <= 0.02 or a > b, f"{suite}: self accuracy {a:.3f} within 2 points of {ref}'s {b:.3f}"))
+    forced = t[("think", "under")]["think_rate"]
+    if forced < 0.999:
+        out.append(f"- caution: `think` thought on only {forced:.3f} of under here — this model decides at the "
+                   "tokens after the prefilled `<think>\\n`, so `think` is not forced thinking and the under "
+                   "comparison above is nearly self against self")
     return out
 
 
+def self_vs_sft(data: dict, sft: dict) -> list[str]:
+    """self on the trained model against forced thinking on the SFT model it started from."""
+    a = table(data)[("self", "under")]["accuracy"]
+    b = table(sft)[("think", "under")]["accuracy"]
+    return [line(abs(a - b) <= 0.02 or a > b,
+                 f"under: self accuracy {a:.3f} within 2 points of the SFT model's forced thinking {b:.3f} "
+                 f"({Path(sft['model']).name})")]
+
+
 def main(paths: list[str]) -> None:
+    """Each file's bars; `--sft FILE` (a bench of the SFT model with `think` on `under`) adds self against
+    that model's forced thinking."""
+    sft = None
+    if "--sft" in paths:
+        k = paths.index("--sft")
+        sft = json.loads(open(paths[k + 1]).read())
+        paths = paths[:k] + paths[k + 2:]
     for path in paths:
         data = json.loads(open(path).read())
         strategies = {r["strategy"].split("@")[0].split(":")[0] for r in data["results"]}
         print(f"{path} ({data['model']})")
         for text in (auto_bars(data) if "auto" in strategies else []) + (self_bars(data) if "self" in strategies else []):
             print(text)
+        if sft is not None and "self" in strategies:
+            print(*self_vs_sft(data, sft), sep="\n")
 
 
 if __name__ == "__main__":

@@ -360,6 +360,12 @@ def write_card(out: Path, record: dict, bench: str = "") -> Path:
     rows = hist[:: max(1, len(hist) // 12)] + (hist[-1:] if hist and hist[-1] is not hist[:: max(1, len(hist) // 12)][-1] else [])
     table = "\n".join(f"| {h['step']} | {h['reward']} | {h['think_acc']} | {h['nothink_acc']} | {h.get('p_think_over', '-')} | "
                       f"{h.get('p_think_under', '-')} | {h['minutes']} |" for h in rows)
+    command = (f"thinkgate train bpo --init-from {Path(cfg['init_from']).name} --steps {cfg['steps']} "
+               f"--minutes {cfg['max_minutes']:g} --prompts {cfg['prompts_per_step']} --group {cfg['group']} "
+               f"--delta {cfg['delta']} --temperature {cfg['temperature']} --max-tokens {cfg['max_tokens']} "
+               f"--lr {cfg['lr']} --kl {cfg['kl_coef']} --content-advantage {cfg.get('content_advantage', 'merged')} "
+               f"--warmup-steps {cfg.get('warmup_steps', 0)} --seed {cfg['seed']} --threads {cfg['threads']}"
+               + (" --train-embeddings" if not cfg.get("freeze_embeddings", True) else ""))
     card = f"""# thinkgate tiny-auto — the embedded model, trained to choose whether to think
 
 Initialised from `{Path(record['init_from']).name}` and trained with BPO (R-4B's bi-mode policy optimisation)
@@ -376,7 +382,9 @@ it at once): `thinkgate bench --model tiny-auto --strategies self,think,nothink 
   (weight {cfg['mode_weight']}); likelihood term {cfg['format_coef']} on the shared `<think>\\n`; KL to the SFT
   model {cfg['kl_coef']}; AdamW lr {cfg['lr']}, gradient clipping {cfg['grad_clip']}; content advantages
   `{cfg.get('content_advantage', 'merged')}`; token embeddings {'frozen' if cfg.get('freeze_embeddings') else 'trained'}.
-- {record['steps_done']} steps in {record['wall_minutes']} minutes on {record['device']} ({record['machine']}).
+- {record['steps_done']} steps in {record['wall_minutes']} minutes on {record['device']} ({record['machine']}),
+  after {cfg.get('warmup_steps', 0)} format warm-up steps.
+- Command: `{command}`
 
 | step | reward | accuracy thinking | accuracy not thinking | P(think) over | P(think) under | minutes |
 |---|---|---|---|---|---|---|
