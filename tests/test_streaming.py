@@ -96,3 +96,29 @@ def test_cancel_stops_the_generation(backend):
     assert events[-1][0] in ("done", "error")
     if events[-1][0] == "error":
         assert isinstance(events[-1][1], Cancelled)
+
+
+def test_relay_keeps_the_order_of_thread_and_loop_events():
+    """Events a serving thread buffered reach the queue before a later one put on the loop itself, each
+    exactly once; the end event releases the request's slot."""
+    import asyncio
+
+    from thinkgate.server.common import Relay
+
+    ended = []
+
+    async def main():
+        relay = Relay(asyncio.get_running_loop(), on_end=lambda: ended.append(True))
+        worker = threading.Thread(target=lambda: [relay.put(("reasoning", str(i))) for i in range(50)])
+        worker.start()
+        worker.join()  # all 50 are buffered, their flush is scheduled but has not run
+        relay.put(("content", "x"))  # from the loop's own thread
+        relay.put(("done", None))
+        got = [await relay.queue.get() for _ in range(52)]
+        await asyncio.sleep(0.01)  # let the scheduled flush run: it must find nothing left
+        return got, relay.queue.qsize()
+
+    got, left = asyncio.run(main())
+    assert [text for _, text in got] == [str(i) for i in range(50)] + ["x", None]
+    assert left == 0
+    assert ended == [True]

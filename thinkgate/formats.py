@@ -9,6 +9,7 @@ by name, like an inference engine's reasoning parsers.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, ClassVar
 
 from .types import Message, Mode
@@ -34,6 +35,18 @@ class ThinkingFormat:
         dicts = [m.model_dump(exclude_none=True) for m in messages]
         return self.tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True,
                                                   **self.template_kwargs(mode))
+
+    @cached_property
+    def assistant_header(self) -> str:
+        """What the template writes to open the assistant turn, before any thinking prefill (rendered once
+        per format, on a probe conversation): the rendered prompt's text after its last occurrence is the
+        prefill. Empty when the template's generation prompt cannot be told apart."""
+        msgs = [{"role": "user", "content": "x"}]
+        tok = self.tokenizer
+        with_prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True,
+                                              **self.template_kwargs("auto"))
+        without = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=False)
+        return with_prompt[len(without):] if with_prompt.startswith(without) else ""
 
     def split(self, text: str) -> tuple[str, str, bool]:
         """(reasoning, answer, closed) of an assistant turn's text, including any prefill."""

@@ -4,7 +4,6 @@ or `Gate.stream`, which is `Gate.run` in a thread with its tokens streamed as th
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 
 from .backends.base import Backend
@@ -59,14 +58,8 @@ class Gate:
         `on_event`; `cancel()` stops the generation)."""
         from .streaming import Stream
 
-        return Stream(lambda: self.run(request), self.format, self._header, on_event=on_event, on_token=on_token)
-
-    @cached_property
-    def _header(self) -> str:
-        """What the chat template writes to open the assistant turn (computed once per gate)."""
-        from .streaming import generation_header
-
-        return generation_header(self.format)
+        return Stream(lambda: self.run(request), self.format, self.format.assistant_header, on_event=on_event,
+                      on_token=on_token)
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
         """Requests are grouped by the strategy that serves them; results come back in request order."""

@@ -39,15 +39,6 @@ class Cancelled(RuntimeError):
     """The request's consumer went away; its generation was stopped."""
 
 
-def generation_header(fmt: "ThinkingFormat") -> str:
-    """What the chat template adds for the assistant to start writing (before any thinking prefill)."""
-    msgs = [{"role": "user", "content": "x"}]
-    tok = fmt.tokenizer
-    with_prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **fmt.template_kwargs("auto"))
-    without = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=False)
-    return with_prompt[len(without):] if with_prompt.startswith(without) else ""
-
-
 class Splitter:
     """Incremental reasoning / answer split of a growing assistant text, by the format's own `split`.
 

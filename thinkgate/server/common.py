@@ -57,15 +57,21 @@ class Relay:
     def put(self, ev) -> None:
         if self.on_end is not None and ev[0] in ("done", "error"):
             self.on_end()
+        if threading.get_ident() == self.loop_thread:
+            # on the loop already (an engine's tokens are read there): straight into the queue, after
+            # anything a thread buffered before, so the order holds and no extra loop turn is spent
+            with self._lock:
+                items, self._buf = self._buf, []
+            for item in items:
+                self.queue.put_nowait(item)
+            self.queue.put_nowait(ev)
+            return
         with self._lock:
             self._buf.append(ev)
             if self._pending:
                 return
             self._pending = True
-        if threading.get_ident() == self.loop_thread:
-            self.loop.call_soon(self._flush)
-        else:
-            self.loop.call_soon_threadsafe(self._flush)
+        self.loop.call_soon_threadsafe(self._flush)
 
     def _flush(self) -> None:
         with self._lock:
