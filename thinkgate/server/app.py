@@ -16,7 +16,6 @@ Chat fallback is passthrough.py; errors, the thread-to-loop relay and SSE helper
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 import uuid
@@ -296,8 +295,8 @@ def _account(srv: _Server, decision: Decision, result, endpoint: str, started: f
 async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, gate: Gate, stream, events,
                     rid: str, created: int, started: float):
     m = srv.metrics
-    head = json.dumps({"id": rid, "object": "chat.completion.chunk", "created": created, "model": srv.model_name},
-                      separators=(",", ":"))[:-1]
+    meta = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": srv.model_name}
+    head = orjson.dumps(meta).decode()[:-1]
     def chunk(delta: dict, finish=None) -> str:
         return (f'data: {head},"choices":[{{"index":0,"delta":{orjson.dumps(delta).decode()},'
                 f'"finish_reason":{orjson.dumps(finish).decode()}}}]}}\n\n')
@@ -336,13 +335,13 @@ async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Deci
                     result = payload
                     finished = True
                     _account(srv, decision, result, "/v1/chat/completions", started)
-                    final = json.loads(chunk({}, result.finish_reason)[6:])
+                    final = {**meta, "choices": [{"index": 0, "delta": {}, "finish_reason": result.finish_reason}]}
                     final["thinkgate"] = _decision(decision, gate, result)
                     if body.include_usage():
                         final["usage"] = _usage(result)
                     out.append(sse(final))
                     if body.include_usage():
-                        out.append(sse({**json.loads(head + "}"), "choices": [], "usage": _usage(result)}))
+                        out.append(sse({**meta, "choices": [], "usage": _usage(result)}))
                     out.append("data: [DONE]\n\n")
                 elif kind == "error":
                     finished = True

@@ -8,6 +8,7 @@ import json
 import threading
 from typing import Any
 
+import orjson
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ..backends.base import MissingCapability
@@ -81,7 +82,7 @@ class Relay:
 
 
 def sse(obj: dict[str, Any]) -> str:
-    return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
+    return f"data: {orjson.dumps(obj).decode()}\n\n"  # orjson: the stdlib encoder showed in the server's profile
 
 
 
