@@ -16,7 +16,7 @@ from pathlib import Path
 
 from thinkgate.bench.runner import run_suite
 from thinkgate.gate import Gate, load_backend
-from thinkgate.tasks import _draw_split, families, load_split
+from thinkgate.tasks import draw_split, families, load_split
 from thinkgate.types import Sampling
 
 
@@ -29,7 +29,7 @@ def main() -> None:
 
     cells = sum(t.levels for t in families("under"))
     test = {it.prompt for it in load_split("under")}
-    items = _draw_split("under", args.per * cells, "curve", test, strict=False)
+    items = draw_split("under", args.per * cells, "curve", test, strict=False)
     backend = load_backend(args.model)
     acc: dict[str, dict[tuple[str, int], list[bool]]] = {}
     tokens: dict[tuple[str, int], list[int]] = {}

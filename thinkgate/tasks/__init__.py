@@ -57,7 +57,7 @@ def seeded_rng(namespace: str, *parts: object) -> random.Random:
 
 def build_test_split(suite: str, n: int = TEST_ITEMS_PER_SUITE) -> list[Item]:
     """Deterministically draw `n` distinct items, spread evenly over families and difficulty levels."""
-    return _draw_split(suite, n, "test", set())
+    return draw_split(suite, n, "test", set())
 
 
 CALIB_ITEMS_PER_SUITE = 300
@@ -69,7 +69,7 @@ def build_calib_split(suite: str, n: int = CALIB_ITEMS_PER_SUITE) -> list[Item]:
     cell whose question space is nearly used up by the test split (count_missing at level 1) gives fewer
     items rather than repeating test prompts."""
     exclude = {it.prompt for it in load_split(suite) if it.family not in SHARED_SPACE}
-    return _draw_split(suite, n, "calib", exclude, strict=False)
+    return draw_split(suite, n, "calib", exclude, strict=False)
 
 
 def held_out_prompts(calib_n: int = CALIB_ITEMS_PER_SUITE) -> set[str]:
@@ -77,7 +77,10 @@ def held_out_prompts(calib_n: int = CALIB_ITEMS_PER_SUITE) -> set[str]:
     return {it.prompt for s in SUITES for it in load_split(s) + build_calib_split(s, calib_n)}
 
 
-def _draw_split(suite: str, n: int, namespace: str, exclude: set[str], strict: bool = True) -> list[Item]:
+def draw_split(suite: str, n: int, namespace: str, exclude: set[str], strict: bool = True) -> list[Item]:
+    """`n` distinct items of `suite` from the seed namespace `namespace`, spread evenly over families and
+    levels, none of whose prompts is in `exclude`. `strict`: a cell that runs out of distinct items raises
+    (else it gives fewer)."""
     tasks = families(suite)
     cells = [(t, d) for t in tasks for d in range(1, t.levels + 1)]
     per_cell, extra = divmod(n, len(cells))
