@@ -48,6 +48,12 @@ class ThinkingFormat:
         without = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=False)
         return with_prompt[len(without):] if with_prompt.startswith(without) else ""
 
+    def assistant_part(self, prompt: str) -> str | None:
+        """The text of a rendered prompt after its last assistant header (the prefill, plus anything a
+        strategy appended), or None when the header is not in it."""
+        header = self.assistant_header
+        return prompt.rsplit(header, 1)[1] if header and header in prompt else None
+
     def split(self, text: str) -> tuple[str, str, bool]:
         """(reasoning, answer, closed) of an assistant turn's text, including any prefill."""
         head, sep, tail = text.partition(self.close_tag)

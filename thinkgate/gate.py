@@ -58,8 +58,7 @@ class Gate:
         `on_event`; `cancel()` stops the generation)."""
         from .streaming import Stream
 
-        return Stream(lambda: self.run(request), self.format, self.format.assistant_header, on_event=on_event,
-                      on_token=on_token)
+        return Stream(lambda: self.run(request), self.format, on_event=on_event, on_token=on_token)
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
         """Requests are grouped by the strategy that serves them; results come back in request order."""

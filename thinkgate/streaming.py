@@ -126,10 +126,10 @@ class Sink:
 class Tap:
     """One request's stream: follows its assistant text across the strategy's generate calls."""
 
-    def __init__(self, fmt: "ThinkingFormat", header: str, emit: Callable[[Kind, str], None],
+    def __init__(self, fmt: "ThinkingFormat", emit: Callable[[Kind, str], None],
                  on_token: Callable[[], None] | None = None):
         self.splitter = Splitter(fmt)
-        self.header = header
+        self.fmt = fmt
         self.emit = emit
         self.on_token = on_token
         self.cancel_event = threading.Event()
@@ -147,7 +147,7 @@ class Tap:
         if self.cancel_event.is_set():
             raise Cancelled("the request was cancelled")
         live = n == 1 and not logprobs
-        assistant = prompt.rsplit(self.header, 1)[1] if self.header and self.header in prompt else None
+        assistant = self.fmt.assistant_part(prompt)
         if assistant is None:
             return Sink(self, False)
         if self.streamed is None:  # the first call: its assistant text is the template's prefill
@@ -221,11 +221,11 @@ class Stream:
     """A request being served in its own thread. Iterate it (blocking) for events, or pass `on_event` to
     receive them from the serving thread (e.g. to hand them to an event loop). `cancel()` stops it."""
 
-    def __init__(self, run: Callable[[], "Result"], fmt: "ThinkingFormat", header: str,
+    def __init__(self, run: Callable[[], "Result"], fmt: "ThinkingFormat",
                  on_event: Callable[[Event], None] | None = None, on_token: Callable[[], None] | None = None):
         self._queue: queue.Queue[Event] | None = None if on_event else queue.Queue()
         self._on_event = on_event or self._queue.put  # type: ignore[union-attr]
-        self.tap = Tap(fmt, header, lambda kind, text: self._on_event((kind, text)), on_token=on_token)
+        self.tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token)
         self.result: Result | None = None
         ctx = copy_context()
         ctx.run(_current.set, self.tap)

@@ -72,9 +72,9 @@ def assistant_prefill(fmt: ThinkingFormat, prompt: str, request: Request, mode: 
     """The part of the rendered prompt after the assistant tag: what the template prefilled. The text after
     the template's assistant header (rendered once per format); a template whose header cannot be found
     in the prompt is rendered again without a mode, and the difference is the prefill."""
-    header = fmt.assistant_header
-    if header and header in prompt:
-        return prompt.rsplit(header, 1)[1]
+    part = fmt.assistant_part(prompt)
+    if part is not None:
+        return part
     bare = fmt.tokenizer.apply_chat_template([m.model_dump(exclude_none=True) for m in request.messages],
                                              tokenize=False, add_generation_prompt=True, **fmt.template_kwargs("auto"))
     return prompt[len(bare):] if prompt.startswith(bare) else ""
