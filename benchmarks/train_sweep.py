@@ -4,7 +4,8 @@ device (each run is its own process with one CPU thread for its data pipeline); 
 
     python benchmarks/train_sweep.py --plan benchmarks/sweep_plan.json --root runs/sweep --pack runs/sweep-pack
 
-Each plan entry is {"name": ..., "config": {SFTConfig fields}}. Prints one line per run and a table; writes
+Each plan entry is {"name": ..., "config": {SFTConfig fields, and optionally "count_trace": a trace of
+benchmarks/count_traces.py to train with instead of the shipped one}}. Prints one line per run and a table; writes
 `sweep.json` (figures of every run) and, with --pack, gzipped tarballs of the best --keep models. A global
 --deadline-s stops runs still training (they save what they have) so that the figures always come back.
 """
@@ -23,7 +24,12 @@ from pathlib import Path
 TRAIN = """
 import json, sys
 from thinkgate.train.sft import SFTConfig, train
-cfg = SFTConfig(**json.loads(sys.argv[1]))
+entry = json.loads(sys.argv[1])
+if "count_trace" in entry:
+    sys.path.insert(0, "benchmarks")
+    import count_traces
+    count_traces.install(entry.pop("count_trace"))
+cfg = SFTConfig(**entry)
 rec = train(cfg, progress=lambda h: print(json.dumps(h), flush=True))
 print("DONE", rec["steps_done"], rec["wall_minutes"], flush=True)
 """
@@ -83,8 +89,9 @@ def main() -> None:
             if code is None:
                 if late:
                     r["proc"].kill()
-                    r["stage"] = "done"
                     results[name] = {"error": f"killed at the deadline during {r['stage']}"}
+                    r["trained"] = r["stage"] == "bench"
+                    r["stage"] = "done"
                 continue
             if code != 0:
                 r["stage"] = "done"
@@ -119,7 +126,8 @@ def main() -> None:
         with tarfile.open(args.pack / "logs.tar.gz", "w:gz") as tar:
             for r in runs.values():
                 tar.add(r["log"].name, arcname=Path(r["log"].name).name)
-        for n in ranked[: args.keep]:
+        unscored = [n for n, r in runs.items() if r.get("trained")]  # trained, but its bench ran out of time
+        for n in (ranked + unscored)[: args.keep]:
             with tarfile.open(args.pack / f"model-{n}.tar.gz", "w:gz") as tar:
                 tar.add(runs[n]["out"], arcname=n)
 

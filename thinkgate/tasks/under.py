@@ -172,18 +172,21 @@ class Count(Task):
         return self.item(difficulty, prompt, letters.count(target), target=target, letters=letters)
 
     def trace(self, item: Item) -> str:
-        """Copy the string four letters at a time (a verbatim copy), count the target in each group, and
-        keep a running total: each step is a short copy or a one-digit sum."""
+        """Walk the letters one by one: copy each, mark it `+` if it is the target and `-` if not, and write
+        the running count of `+` marks after it. The header shows the target's own mark (`h+`), so a mark is
+        either a look-up of the letter's earlier mark or a comparison with one letter of the prompt; the
+        count then only ever grows by the mark just written. (A trace that copied four letters at a time and
+        counted the target in each group was never learnt by the 3M model: it wrote "1" for every group.)"""
         target, letters = item.meta["target"], item.meta["letters"]
-        lines, total = [], 0
-        for k in range(0, len(letters), 4):
-            group = letters[k : k + 4]
-            total += group.count(target)
-            lines.append(f"{' '.join(group)}: {group.count(target)} {target}, total {total}")
+        steps, total = [], 0
+        for letter in letters:
+            total += letter == target
+            steps.append(f"{letter}{'+' if letter == target else '-'} {total}")
         return (
-            f"Copy the letters in groups of four and count each {target}.\n" + "\n".join(lines) + "\n"
-            f"Wait, let me check: {len(lines)} groups of four letters, {len(letters)} letters in all, "
-            f"and the total is {total}.\n"
+            f"Mark each letter: {target}+ and any other letter -. Count the + marks.\n"
+            + "Marks: " + ", ".join(steps) + "\n"
+            f"Wait, let me check: the last letter is {letters[-1]}, so every letter is marked, and the count is "
+            f"{total}.\n"
             f"So {target} appears {total} times."
         )
 
