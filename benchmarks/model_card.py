@@ -55,8 +55,13 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
                      f"{rec['loss_history'][-1]['loss']}.")
     stages = "\n".join(lines)
     gpu_note = ("- The GPU stages ran on one NVIDIA H200 lent by the workplace's device tool, through "
-                "`benchmarks/train_sweep.py` (stage 1 shared the GPU with seven other recipes of "
-                "`benchmarks/sweep_plan.json`, and stopped at its 6-minute cap).\n"
+                "`benchmarks/train_sweep.py`: stage 1 shared the GPU with seven other recipes of "
+                "`benchmarks/sweep_plan.json` and stopped at its 6-minute cap; stage 4 (entry `c-pm-w4` of "
+                "`benchmarks/sweep_count_plan.json`) shared it with seven other runs and stopped at its 5.8-minute "
+                "cap. Stages 1-3 were trained when the letter-count trace copied four letters at a time and "
+                "counted each group (never learnt: the model wrote 1 for every group); stage 4 taught the current "
+                "trace, one letter at a time with a +/- mark and a running count. `thinkgate train tiny` trains "
+                "every stage with the current trace.\n"
                 if any(r["device"] == "cuda" for r in stage_records) else "")
     v = cfg.get("variants", {})
     vshares = (f"{v.get('auto', 0):.0%} of examples in the template's auto turn (the model writes `<think>` and "
@@ -79,22 +84,34 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
         for r in curve["table"]:
             by_curve[r["family"]][r["difficulty"]] = r["nothink"]
         nothink_by = {fam: [lv[d] for d in sorted(lv)] for fam, lv in by_curve.items()}
-        falls_where = f"{curve['per']} items per level, `benchmarks/difficulty_curve.py`"
+        falls_where = f"up to {curve.get('per_nothink', curve['per'])} items per level, `benchmarks/difficulty_curve.py`"
     else:
         nothink_by = {fam: [by[(fam, d)].get("nothink", {}).get("accuracy", 0) for d in sorted(d for f, d in by if f == fam)]
                       for fam in sorted({f for f, _ in by})}
         falls_where = "the test split's 12 items per level"
     falls = [f"{fam} {'yes' if all(b <= a for a, b in zip(accs, accs[1:])) else 'no'} "
              f"({' → '.join(f'{a:.2f}' for a in accs)})" for fam, accs in sorted(nothink_by.items())]
+    strict = all(all(b <= a for a, b in zip(accs, accs[1:])) for accs in nothink_by.values())
+    rises = (curve or {}).get("nothink_rises")
+    listed = lambda rs: ", ".join(  # noqa: E731
+        f"{r['family']} {r['from']}→{r['to']} (+{r['rise']:.3f}, 2 SE {r['two_se']:.3f})" for r in rs) or "none"
+    noise = ("" if rises is None else
+             f"; rises larger than two standard errors: {listed([r for r in rises if r['beyond_noise']])}"
+             f"; rises within noise: {listed([r for r in rises if not r['beyond_noise']])}")
     curve_section = ""
     if curve:
-        curve_rows = [{"family": r["family"], "difficulty": r["difficulty"], "n": r["n"], "think acc": r["think"],
+        curve_rows = [{"family": r["family"], "difficulty": r["difficulty"], "n think": r["n"],
+                       "n nothink": r.get("n_nothink", r["n"]), "think acc": r["think"],
                        "nothink acc": r["nothink"], "think tokens": r["think_tokens"]} for r in curve["table"]]
-        curve_section = (f"\n### Under suite by difficulty, {curve['per']} items per level\n\n"
+        curve_section = (f"\n### Under suite by difficulty, {curve['per']} thinking and "
+                         f"{curve.get('per_nothink', curve['per'])} no-thinking items per level\n\n"
                          f"Drawn from a seed namespace of their own (no test prompt) by "
-                         f"`python benchmarks/difficulty_curve.py --per {curve['per']}`; the test split's 12 items per "
+                         f"`python benchmarks/difficulty_curve.py --per {curve['per']} --per-nothink "
+                         f"{curve.get('per_nothink', curve['per'])}`; the test split's 12 items per "
                          f"level are too few to show a trend.\n\n"
-                         + table(curve_rows, ["family", "difficulty", "n", "think acc", "nothink acc", "think tokens"]))
+                         + table(curve_rows, ["family", "difficulty", "n think", "n nothink", "think acc", "nothink acc",
+                                              "think tokens"]))
+    curve_args = f"--per {curve['per']} --per-nothink {curve.get('per_nothink', curve['per'])} " if curve else ""
     mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     on_cpu = all(r["device"] == "cpu" for r in stage_records)
     gpu_stages = [r for r in stage_records if r["device"] != "cpu"]
@@ -114,7 +131,8 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
         f"{mark(un <= 0.60 and ut - un >= 0.25)}",
         f"- over, nothink accuracy >= 0.95: {on:.3f} — {mark(on >= 0.95)}; think accuracy >= 0.95: {ot:.3f} — {mark(ot >= 0.95)}",
         f"- over, think's thinking tokens >= 5x nothink's answer tokens: {ratio:.1f}x — {mark(ratio >= 5)}",
-        f"- nothink accuracy falls at every step of difficulty, per under family ({falls_where}): " + "; ".join(falls),
+        f"- nothink accuracy falls at every step of difficulty, per under family ({falls_where}): " + "; ".join(falls)
+        + f" — {mark(strict)}" + noise,
         cpu_check,
     ])
     card = f"""# thinkgate tiny — a bi-mode reasoning model trained from scratch
@@ -156,7 +174,7 @@ On `mip` the accuracy is the abstention rate.
 {checks}
 
 Reproduce: `thinkgate bench --strategies think,nothink --suites over,under,mip --json bench.json`, then
-`python benchmarks/difficulty_curve.py --json curve.json`, then
+`python benchmarks/difficulty_curve.py {curve_args}--json curve.json`, then
 `python benchmarks/model_card.py thinkgate/models/tiny bench.json curve.json`.
 """
     (folder / "README.md").write_text(card)

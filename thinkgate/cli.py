@@ -492,7 +492,7 @@ def train_bpo(
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=8, help="Most tokens per thinking rollout.")] = 400,
     content_advantage: Annotated[str, typer.Option("--content-advantage", help=(
         "merged: all tokens get the merged 2g group's advantage (BPO); mode: thought and answer tokens get the "
-        "advantage within their own mode's rollouts."))] = "merged",
+        "advantage within their own mode's rollouts; none: only the mode tokens are taught."))] = "merged",
     train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings.")] = False,
     warmup_steps: Annotated[int, typer.Option("--warmup-steps", min=0, help="Format warm-up steps before RL (0: none).")] = 60,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -509,8 +509,8 @@ def train_bpo(
         check_model_folder(resolve_model(init_from))
     except ModelLoadError as e:
         fail(f"--init-from: {e}")
-    if content_advantage not in ("merged", "mode"):
-        fail(f"--content-advantage must be merged or mode, not {content_advantage!r}")
+    if content_advantage not in ("merged", "mode", "none"):
+        fail(f"--content-advantage must be merged, mode or none, not {content_advantage!r}")
     cfg = BPOConfig(init_from=init_from, out=str(out), steps=steps, max_minutes=minutes, prompts_per_step=prompts_per_step,
                     group=group, delta=delta, kl_coef=kl, lr=lr, temperature=temperature, max_tokens=max_tokens,
                     content_advantage=content_advantage, freeze_embeddings=not train_embeddings,
@@ -528,8 +528,8 @@ def train_tiny(
     out: Annotated[Path, typer.Option("--out", help="Folder for the trained model.")] = Path("thinkgate/models/tiny"),
     work: Annotated[Path, typer.Option("--work", help="Folder for the intermediate stages.")] = Path("runs/tiny-stages"),
 ) -> None:
-    """Reproduce the shipped `tiny` model: the SFT stages it was trained with (see its card). About 10 GPU
-    minutes; on a 2-core CPU about 170 minutes."""
+    """Reproduce the shipped `tiny` model: the SFT stages it was trained with (see its card). About 16 GPU
+    minutes; on a 2-core CPU about 240 minutes."""
     from .train.sft import tiny_recipe, train
 
     for name, cfg in tiny_recipe(str(work), str(out)):

@@ -81,15 +81,21 @@ def _corpus(n_items: int, seed: int):
 
 def tiny_recipe(work: str, out: str) -> list[tuple[str, SFTConfig]]:
     """How the shipped `tiny` model was trained (on a GPU of the device tool; the same code runs on CPU):
-    a cosine run at peak lr 3e-3 stopped at step 4993 of 6000 (its wall-clock cap), then two continuations
-    on a warm-up/stable/decay schedule. Stages write to `work`/stage1, `work`/stage2, then `out`."""
-    s1, s2 = str(Path(work) / "stage1"), str(Path(work) / "stage2")
+    a cosine run at peak lr 3e-3 stopped at step 4993 of 6000 (its wall-clock cap), two continuations on a
+    warm-up/stable/decay schedule, then a fourth stage that taught the letter-count trace with count
+    weighted 4 (stopped at step 4245 of 5000, its wall-clock cap). Stages 1-3 of the shipped model were
+    trained when the count trace copied four letters at a time; this recipe trains every stage with the
+    current trace. Stages write to `work`/stage1..3, then `out`."""
+    s1, s2, s3 = (str(Path(work) / f"stage{n}") for n in (1, 2, 3))
+    count4 = dict(default_mixture(), count=4.0)
     return [
         ("stage 1", SFTConfig(out=s1, seed=0, steps=6000, stop_after=4993, lr=3e-3, warmup=200, max_minutes=600)),
         ("stage 2", SFTConfig(out=s2, init_from=s1, seed=11, steps=2400, schedule="wsd", decay_frac=0.5, lr=1e-3,
                               warmup=20, max_minutes=600)),
-        ("stage 3", SFTConfig(out=out, init_from=s2, seed=22, steps=2600, schedule="wsd", decay_frac=0.6, lr=1.5e-3,
+        ("stage 3", SFTConfig(out=s3, init_from=s2, seed=22, steps=2600, schedule="wsd", decay_frac=0.6, lr=1.5e-3,
                               warmup=20, max_minutes=600)),
+        ("stage 4", SFTConfig(out=out, init_from=s3, seed=33, steps=5000, stop_after=4245, schedule="wsd",
+                              decay_frac=0.6, lr=1e-3, warmup=20, mixture=count4, max_minutes=600)),
     ]
 
 
