@@ -56,3 +56,27 @@ def test_group_advantages_are_centred_and_scaled():
     a = _group_advantages([1.05, 1.05, 1.0, 1.0], 1e-4)
     assert abs(sum(a)) < 1e-9 and a[0] > 0 > a[2] and abs(a[0] - 1) < 0.01
     assert _group_advantages([1.0, 1.0], 1e-4) == [0.0, 0.0] and _group_advantages([1.0], 1e-4) == [0.0]
+
+
+@pytest.mark.parametrize("content", ["merged", "mode", "none"])
+def test_bpo_token_weights_put_the_gradient_where_the_content_option_says(content):
+    from thinkgate.train.bpo import BPOConfig, token_weights
+
+    # one prompt of 3 tokens; a thinking rollout (forced "<think>\n": 2 tokens, then 3 thought tokens) and a
+    # no-thinking one (forced 4 tokens, then 1 answer token); the prefills share their first 2 tokens
+    seqs = [(0, "think", [1, 2, 3], [10, 11, 20, 21, 22], 2, 1.0, True),
+            (0, "nothink", [1, 2, 3], [10, 11, 12, 13, 30], 4, 0.0, False)]
+    cfg = BPOConfig(content_advantage=content, mode_weight=1.0, format_coef=0.5)
+    ids, mask, w_pg, w_fmt, w_kl, pos = token_weights(seqs, [1.0, -1.0], [0.7, -0.7], 2, 0, cfg)
+    assert ids.tolist() == [[1, 2, 3, 10, 11, 20, 21, 22], [1, 2, 3, 10, 11, 12, 13, 30]]
+    assert pos == [5, 5]
+    assert w_fmt[:, 3:5].tolist() == [[0.5, 0.5], [0.5, 0.5]] and w_fmt[:, 5:].abs().sum() == 0
+    # the mode tokens: the thinking rollout's first thought token; the no-thinking prefill's own tokens
+    assert w_pg[0, 5].item() == 1.0 and w_pg[1, 5:7].tolist() == [-1.0, -1.0]
+    thought, answer = w_pg[0, 6:], w_pg[1, 7:]
+    if content == "none":
+        assert thought.abs().sum() == 0 and answer.abs().sum() == 0
+    else:
+        assert thought.tolist() == pytest.approx([0.35, 0.35]) and answer.tolist() == pytest.approx([-0.7])
+    # the KL term covers the content in every case
+    assert w_kl[0, 6:].tolist() == pytest.approx([0.5, 0.5]) and w_kl[1, 7:].tolist() == pytest.approx([1.0])

@@ -26,7 +26,11 @@ Chosen here where the papers are silent (all parameters):
 - `content_advantage` ("merged"): BPO as written gives every token the merged group's advantage. With
   "mode", the mode tokens keep it and the thought and answer tokens get the advantage within their own
   mode's g rollouts, so the no-thinking bonus (which, normalised by a small group spread, can be worth a
-  full unit of advantage) does not also teach a correct thought to be less likely.
+  full unit of advantage) does not also teach a correct thought to be less likely. With "none", only the
+  mode tokens get a policy gradient: the thoughts and answers stay what SFT made them (held there by the
+  KL term alone), and RL teaches nothing but the choice. On the embedded model, sampled thoughts at
+  temperature 0.8 taught through "mode" left its greedy thinking worse on `under` (0.967 -> 0.660 after
+  126 GPU steps of 48 rollouts), which is what "none" is for.
 - `freeze_embeddings` (True): the token embeddings (tied with the output layer in the embedded model)
   stay as SFT left them. Teaching the model to write `<think>` after the assistant tag otherwise moves
   the `<think>` embedding itself, which every later token reads, and the thoughts degrade.
@@ -75,7 +79,8 @@ class BPOConfig:
     format_coef: float = 1.0
     adv_eps: float = 1e-4
     # "merged": every token gets the merged 2g group's advantage (BPO as written); "mode": the mode tokens
-    # get it, the thought and answer tokens get the advantage within their own mode's g rollouts
+    # get it, the thought and answer tokens get the advantage within their own mode's g rollouts; "none":
+    # only the mode tokens get a policy gradient
     content_advantage: str = "merged"
     freeze_embeddings: bool = True  # keep the (tied) token embeddings of the SFT model
     grad_clip: float = 1.0
@@ -194,30 +199,8 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
                         adv_content[i] = v
         # 3. one policy-gradient step
         policy.train()
-        width = max(len(s[2]) + len(s[3]) for s in seqs)
-        ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        w_pg = torch.zeros((len(seqs), width))  # weight of -A * log p per token (at the token's position)
-        w_fmt = torch.zeros((len(seqs), width))  # weight of the format likelihood term
-        w_kl = torch.zeros((len(seqs), width))
-        decision_pos = []  # where the model decides: the token after the shared prefix
-        for i, (_, mode, p_ids, c_ids, n_forced, _, _) in enumerate(seqs):
-            row = p_ids + c_ids
-            ids[i, :len(row)] = torch.tensor(row)
-            mask[i, :len(row)] = 1
-            start = len(p_ids)
-            # mode tokens: from where the prefills part to the end of the forced prefill; for a thinking
-            # rollout, whose prefill is the shared part, that is its first thought token
-            mode_end = min(len(row), start + max(n_forced, shared + 1))
-            content = range(mode_end, len(row))
-            for j in range(start, start + shared):
-                w_fmt[i, j] = cfg.format_coef
-            for j in range(start + shared, mode_end):
-                w_pg[i, j] = cfg.mode_weight * adv[i]
-            for j in content:
-                w_pg[i, j] = adv_content[i] / max(1, len(content))
-                w_kl[i, j] = 1.0 / max(1, len(content))
-            decision_pos.append(start + shared)
+        ids, mask, w_pg, w_fmt, w_kl, decision_pos = token_weights(seqs, adv, adv_content, shared,
+                                                                  tok.pad_token_id, cfg)
         ids, mask = ids.to(device), mask.to(device)
         logits = policy(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         logp_all = torch.log_softmax(logits, -1)
@@ -267,6 +250,39 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
     record = save(done, final=True)
     write_card(out, record)
     return record
+
+
+def token_weights(seqs, adv, adv_content, shared: int, pad_id: int, cfg: BPOConfig):
+    """The batch of rollouts as ids and mask, with the per-token weights of the three loss terms (policy
+    gradient, format likelihood, KL), each at the token's own position, and where each row's mode decision
+    sits (the token after the prefills' shared part). `seqs`: (prompt index, mode, prompt ids, completion
+    ids, number of forced prefill tokens, reward, correct) per rollout."""
+    import torch
+
+    width = max(len(s[2]) + len(s[3]) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    w_pg, w_fmt, w_kl = (torch.zeros((len(seqs), width)) for _ in range(3))
+    decision_pos = []
+    for i, (_, _, p_ids, c_ids, n_forced, _, _) in enumerate(seqs):
+        row = p_ids + c_ids
+        ids[i, :len(row)] = torch.tensor(row)
+        mask[i, :len(row)] = 1
+        start = len(p_ids)
+        # mode tokens: from where the prefills part to the end of the forced prefill; for a thinking
+        # rollout, whose prefill is the shared part, that is its first thought token
+        mode_end = min(len(row), start + max(n_forced, shared + 1))
+        content = range(mode_end, len(row))
+        for j in range(start, start + shared):
+            w_fmt[i, j] = cfg.format_coef
+        for j in range(start + shared, mode_end):
+            w_pg[i, j] = cfg.mode_weight * adv[i]
+        for j in content:
+            if cfg.content_advantage != "none":
+                w_pg[i, j] = adv_content[i] / max(1, len(content))
+            w_kl[i, j] = 1.0 / max(1, len(content))
+        decision_pos.append(start + shared)
+    return ids, mask, w_pg, w_fmt, w_kl, decision_pos
 
 
 def format_warmup(policy, tok, fmt, stream, opt, cfg: BPOConfig, device) -> list[dict]:
