@@ -32,7 +32,8 @@ def test_answers_simple_items_in_each_mode(gates, mode):
 
 def test_thinking_solves_reasoning_items(gates):
     # the families and levels the shipped model thinks through reliably (see its card for the rest)
-    items = pick("under", "add", 3) + pick("under", "listsum", 3) + pick("under", "chain", 1) + pick("under", "mul", 1)
+    items = (pick("under", "add", 3) + pick("under", "listsum", 3) + pick("under", "chain", 1) + pick("under", "mul", 1)
+             + pick("under", "count", 5))
     results = gates["think"].run_batch([Request.of(i.prompt) for i in items])
     solved = sum(get_task(i.family).verify(i, r.answer) for i, r in zip(items, results))
     assert solved >= len(items) - 1, [(i.prompt, r.answer) for i, r in zip(items, results)]

@@ -376,6 +376,8 @@ def write_card(out: Path, record: dict, bench: str = "") -> Path:
     rows = hist[:: max(1, len(hist) // 12)] + (hist[-1:] if hist and hist[-1] is not hist[:: max(1, len(hist) // 12)][-1] else [])
     table = "\n".join(f"| {h['step']} | {h['reward']} | {h['think_acc']} | {h['nothink_acc']} | {h.get('p_think_over', '-')} | "
                       f"{h.get('p_think_under', '-')} | {h['minutes']} |" for h in rows)
+    pg_on = ("on the forced mode tokens alone" if cfg.get("content_advantage") == "none"
+             else "on the generated tokens (per-rollout mean) and on the forced mode tokens")
     command = (f"thinkgate train bpo --init-from {Path(cfg['init_from']).name} --steps {cfg['steps']} "
                f"--minutes {cfg['max_minutes']:g} --prompts {cfg['prompts_per_step']} --group {cfg['group']} "
                f"--delta {cfg['delta']} --temperature {cfg['temperature']} --max-tokens {cfg['max_tokens']} "
@@ -394,8 +396,7 @@ it at once): `thinkgate bench --model tiny-auto --strategies self,think,nothink 
   skipped), {cfg['group']} rollouts forced to think and {cfg['group']} forced not to per prompt, temperature
   {cfg['temperature']}, at most {cfg['max_tokens']} tokens per thinking rollout.
 - Reward = correct + {cfg['delta']} x [no thinking]; advantages normalised over each prompt's merged group of
-  {2 * cfg['group']}; policy gradient on the generated tokens (per-rollout mean) and on the forced mode tokens
-  (weight {cfg['mode_weight']}); likelihood term {cfg['format_coef']} on the shared `<think>\\n`; KL to the SFT
+  {2 * cfg['group']}; policy gradient {pg_on} (weight {cfg['mode_weight']}); likelihood term {cfg['format_coef']} on the shared `<think>\\n`; KL to the SFT
   model {cfg['kl_coef']}; AdamW lr {cfg['lr']}, gradient clipping {cfg['grad_clip']}; content advantages
   `{cfg.get('content_advantage', 'merged')}`; token embeddings {'frozen' if cfg.get('freeze_embeddings') else 'trained'}.
 - {record['steps_done']} steps in {record['wall_minutes']} minutes on {record['device']} ({record['machine']}),
