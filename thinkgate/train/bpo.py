@@ -30,7 +30,9 @@ Chosen here where the papers are silent (all parameters):
   mode tokens get a policy gradient: the thoughts and answers stay what SFT made them (held there by the
   KL term alone), and RL teaches nothing but the choice. On the embedded model, sampled thoughts at
   temperature 0.8 taught through "mode" left its greedy thinking worse on `under` (0.967 -> 0.660 after
-  126 GPU steps of 48 rollouts), which is what "none" is for.
+  126 GPU steps of 48 rollouts), which is what "none" is for. The learning rate matters more: with "none"
+  at lr 2e-4 the model still lost its way (0.593 on `under`, no-thinking accuracy down too), since AdamW
+  moves every weight by about lr per step whatever the size of its gradient; at 5e-5 it kept 0.763.
 - `freeze_embeddings` (True): the token embeddings (tied with the output layer in the embedded model)
   stay as SFT left them. Teaching the model to write `<think>` after the assistant tag otherwise moves
   the `<think>` embedding itself, which every later token reads, and the thoughts degrade.
