@@ -79,12 +79,13 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
     ot, on = res[("think", "over")]["accuracy"], res[("nothink", "over")]["accuracy"]
     ratio = res[("think", "over")]["think_tokens_mean"] / max(1e-9, res[("nothink", "over")]["answer_tokens_mean"])
     curve = json.loads(Path(curve_json).read_text()) if curve_json else None
+    per_nothink = curve.get("per_nothink", curve["per"]) if curve else None  # older curve files: one count
     if curve:
         by_curve = defaultdict(dict)
         for r in curve["table"]:
             by_curve[r["family"]][r["difficulty"]] = r["nothink"]
         nothink_by = {fam: [lv[d] for d in sorted(lv)] for fam, lv in by_curve.items()}
-        falls_where = f"up to {curve.get('per_nothink', curve['per'])} items per level, `benchmarks/difficulty_curve.py`"
+        falls_where = f"up to {per_nothink} items per level, `benchmarks/difficulty_curve.py`"
     else:
         nothink_by = {fam: [by[(fam, d)].get("nothink", {}).get("accuracy", 0) for d in sorted(d for f, d in by if f == fam)]
                       for fam in sorted({f for f, _ in by})}
@@ -104,14 +105,14 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
                        "n nothink": r.get("n_nothink", r["n"]), "think acc": r["think"],
                        "nothink acc": r["nothink"], "think tokens": r["think_tokens"]} for r in curve["table"]]
         curve_section = (f"\n### Under suite by difficulty, {curve['per']} thinking and "
-                         f"{curve.get('per_nothink', curve['per'])} no-thinking items per level\n\n"
+                         f"{per_nothink} no-thinking items per level\n\n"
                          f"Drawn from a seed namespace of their own (no test prompt) by "
-                         f"`python benchmarks/difficulty_curve.py --per {curve['per']} --per-nothink "
-                         f"{curve.get('per_nothink', curve['per'])}`; the test split's 12 items per "
+                         f"`python benchmarks/difficulty_curve.py --per {curve['per']} --per-nothink {per_nothink}`; "
+                         f"the test split's 12 items per "
                          f"level are too few to show a trend.\n\n"
                          + table(curve_rows, ["family", "difficulty", "n think", "n nothink", "think acc", "nothink acc",
                                               "think tokens"]))
-    curve_args = f"--per {curve['per']} --per-nothink {curve.get('per_nothink', curve['per'])} " if curve else ""
+    curve_args = f"--per {curve['per']} --per-nothink {per_nothink} " if curve else ""
     mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     on_cpu = all(r["device"] == "cpu" for r in stage_records)
     gpu_stages = [r for r in stage_records if r["device"] != "cpu"]
