@@ -6,30 +6,29 @@ then trains with it in place of the shipped trace. Experiments only: nothing in 
 from __future__ import annotations
 
 
-def running(item) -> str:
-    """Copy each letter and write the running count after it (no mark): `e 0, h 1, h 2`."""
+def _walk(item, header: str, label: str, step) -> str:
+    """A trace that writes `step(letter, target, count so far)` for each letter, then the check and answer."""
     target, letters = item.meta["target"], item.meta["letters"]
     steps, total = [], 0
     for letter in letters:
         total += letter == target
-        steps.append(f"{letter} {total}")
-    return (f"Count the letter {target}, keeping a running count.\nCounts: " + ", ".join(steps) + "\n"
+        steps.append(step(letter, target, total))
+    return (f"{header}\n{label}: " + ", ".join(steps) + "\n"
             f"Wait, let me check: the last letter is {letters[-1]}, and the count is {total}.\n"
             f"So {target} appears {total} times.")
+
+
+def running(item) -> str:
+    """Copy each letter and write the running count after it (no mark): `e 0, h 1, h 2`."""
+    return _walk(item, f"Count the letter {item.meta['target']}, keeping a running count.", "Counts",
+                 lambda letter, target, total: f"{letter} {total}")
 
 
 def paired(item) -> str:
     """Write the target beside each copied letter, so that the mark compares two adjacent tokens:
     `e vs h- 0, h vs h+ 1`."""
-    target, letters = item.meta["target"], item.meta["letters"]
-    steps, total = [], 0
-    for letter in letters:
-        total += letter == target
-        steps.append(f"{letter} vs {target}{'+' if letter == target else '-'} {total}")
-    return (f"Compare each letter with {target}: + if the same, - if not. Count the + marks.\nMarks: "
-            + ", ".join(steps) + "\n"
-            f"Wait, let me check: the last letter is {letters[-1]}, and the count is {total}.\n"
-            f"So {target} appears {total} times.")
+    return _walk(item, f"Compare each letter with {item.meta['target']}: + if the same, - if not. Count the + marks.",
+                 "Marks", lambda letter, target, total: f"{letter} vs {target}{'+' if letter == target else '-'} {total}")
 
 
 def install(name: str) -> None:
