@@ -26,10 +26,12 @@ def test_bpo_runs_two_steps_and_changes_the_weights(tmp_path, model_dir):
 
     out = tmp_path / "auto"
     record = train(BPOConfig(out=str(out), steps=2, prompts_per_step=2, group=2, max_tokens=32, lr=1e-3,
-                             content_advantage="mode", warmup_steps=2, warmup_batch=2))
+                             content_advantage="mode", warmup_steps=2, warmup_batch=2, replay_coef=1.0,
+                             replay_batch=2))
     assert record["steps_done"] == 2 and len(record["history"]) == 2 and record["warmup"]
     h = record["history"][0]
-    assert {"reward", "think_acc", "nothink_acc", "p_think", "loss_pg", "loss_format", "kl"} <= set(h)
+    assert {"reward", "think_acc", "nothink_acc", "p_think", "loss_pg", "loss_format", "kl", "loss_replay"} <= set(h)
+    assert 0 < h["loss_replay"] < 5  # the SFT model's own data: a low loss
     before, after = load_file(str(model_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
     assert set(before) == set(after)
     assert any(not (before[k] == after[k]).all() for k in before)
@@ -80,3 +82,21 @@ def test_bpo_token_weights_put_the_gradient_where_the_content_option_says(conten
         assert thought.tolist() == pytest.approx([0.35, 0.35]) and answer.tolist() == pytest.approx([-0.7])
     # the KL term covers the content in every case
     assert w_kl[0, 6:].tolist() == pytest.approx([0.5, 0.5]) and w_kl[1, 7:].tolist() == pytest.approx([1.0])
+
+
+@pytest.mark.skipif(not (MODELS_DIR / "tiny-auto").is_dir(), reason="tiny-auto not trained in this checkout")
+def test_think_forces_a_thought_on_a_model_that_chooses_not_to():
+    from thinkgate.backends.base import GenParams
+    from thinkgate.backends.hf import HFBackend
+
+    backend = HFBackend(resolve_model("tiny-auto"))
+    q = "What is 2+3?"
+    chose = Gate(backend, "self").run(Request.of(q, sampling=Sampling(max_tokens=40)))
+    assert chose.trace[0].detail["decision"] == "nothink"  # trained not to think on an easy item
+    prompt = Gate(backend, "think").format.render(Request.of(q).messages, "think")
+    # unforced, the model closes its thought at once after the thinking prefill ...
+    assert backend.generate([prompt], GenParams(max_tokens=8))[0][0].text.startswith("\n</think>")
+    # ... the backend bans that first token when asked, and the think strategy asks
+    assert not backend.generate([prompt], GenParams(max_tokens=8, ban_first=["\n</think>\n\n"]))[0][0].text.startswith("\n")
+    forced = Gate(backend, "think").run(Request.of(q, sampling=Sampling(max_tokens=200)))
+    assert forced.usage.reasoning_tokens > 5 and forced.answer == "5"

@@ -72,6 +72,22 @@ def test_format_render_uses_template(tokenizer):
     assert detect_format(tokenizer) == "qwen3"
 
 
+def test_forced_thinking_bans_closing_the_thought_only_right_after_the_thinking_prefill(tokenizer):
+    fmt = Qwen3Format(tokenizer)
+    assert fmt.prefills == ("<think>\n", "<think>\n\n</think>\n\n")
+
+    def render(text, mode):
+        return fmt.render([Message(role="user", content=text)], mode)
+
+    assert fmt.forced_thinking(render("What is 2+2?", "think")) == ["\n</think>\n\n"]
+    for prompt in (render("What is 2+2?", "nothink"), render("What is 2+2?", "auto"),
+                   render("What is 2+2? /no_think", "think"),  # the soft switch turned thinking off
+                   render("What is 2+2?", "think") + "Okay."):  # text injected after the prefill
+        assert fmt.forced_thinking(prompt) == []
+    # a template with nothing to force: DeepSeek-R1's renders the same prompt in every mode
+    assert DeepSeekR1Format(tokenizer).forced_thinking(render("What is 2+2?", "think")) == []
+
+
 @pytest.mark.parametrize("text,expected", [
     ("<think>\nstep one\n</think>\n\n42", ("step one", "42", True)),
     ("<think>\n\n</think>\n\n42", ("", "42", True)),

@@ -495,6 +495,9 @@ def train_bpo(
         "advantage within their own mode's rollouts; none: only the mode tokens are taught."))] = "merged",
     train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings.")] = False,
     warmup_steps: Annotated[int, typer.Option("--warmup-steps", min=0, help="Format warm-up steps before RL (0: none).")] = 60,
+    replay: Annotated[float, typer.Option("--replay", min=0.0, help=(
+        "Weight of an SFT likelihood term on bi-mode examples in every step (0: none)."))] = 0.0,
+    replay_batch: Annotated[int, typer.Option("--replay-batch", min=1, help="SFT examples per step for --replay.")] = 8,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     threads: Annotated[int, typer.Option("--threads", min=0, help="torch threads (0: torch's default).")] = 1,
 ) -> None:
@@ -514,7 +517,7 @@ def train_bpo(
     cfg = BPOConfig(init_from=init_from, out=str(out), steps=steps, max_minutes=minutes, prompts_per_step=prompts_per_step,
                     group=group, delta=delta, kl_coef=kl, lr=lr, temperature=temperature, max_tokens=max_tokens,
                     content_advantage=content_advantage, freeze_embeddings=not train_embeddings,
-                    warmup_steps=warmup_steps, seed=seed,
+                    warmup_steps=warmup_steps, replay_coef=replay, replay_batch=replay_batch, seed=seed,
                     threads=threads)
     record = train(cfg, progress=lambda h: err.print(
         f"step {h['step']} reward {h['reward']:.3f} acc think {h['think_acc']:.2f} nothink {h['nothink_acc']:.2f} "

@@ -54,6 +54,32 @@ class ThinkingFormat:
         header = self.assistant_header
         return prompt.rsplit(header, 1)[1] if header and header in prompt else None
 
+    @cached_property
+    def prefills(self) -> tuple[str, str]:
+        """(thinking prefill, no-thinking prefill): what the template writes after the assistant header in
+        each mode, from a probe conversation rendered three ways; ("", "") when the modes do not extend
+        the auto rendering."""
+        msgs = [{"role": "user", "content": "x"}]
+        auto, think, nothink = (self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True,
+                                                                   **self.template_kwargs(m))
+                                for m in ("auto", "think", "nothink"))
+        if not (think.startswith(auto) and nothink.startswith(auto)):
+            return "", ""
+        return think[len(auto):], nothink[len(auto):]
+
+    def forced_thinking(self, prompt: str) -> list[str]:
+        """What the model may not write first after `prompt` for its thinking to be forced (a backend's
+        `GenParams.ban_first`). A template whose thinking prefill is the start of its no-thinking one
+        (thinkgate's and Qwen3's hybrid templates, `<think>\n` against `<think>\n\n</think>\n\n`) leaves the
+        choice open after the prefill, and a model trained to choose (`tiny-auto`) may close the thought
+        at once; banning the first token of the rest of the no-thinking prefill makes it think. Empty when
+        the prompt does not end in the thinking prefill (a soft switch turned thinking off, text was
+        injected after it) or the template forces nothing (an empty thinking prefill)."""
+        think, nothink = self.prefills
+        if not think or not nothink.startswith(think) or len(nothink) == len(think):
+            return []
+        return [nothink[len(think):]] if self.assistant_part(prompt) == think else []
+
     def split(self, text: str) -> tuple[str, str, bool]:
         """(reasoning, answer, closed) of an assistant turn's text, including any prefill."""
         head, sep, tail = text.partition(self.close_tag)

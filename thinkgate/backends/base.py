@@ -18,6 +18,7 @@ RAW_PREFIX = "raw_prefix"  # continues arbitrary text (needed for injection)
 LOGPROBS = "logprobs"  # per-token log probabilities
 HIDDEN_STATE = "hidden_state"  # exposes the model's hidden state at the end of a prompt
 STREAM = "stream"  # writes tokens to `thinkgate.streaming` sinks as they are generated
+FIRST_TOKEN_BAN = "first_token_ban"  # honours GenParams.ban_first
 
 
 class GenParams(_Strict):
@@ -29,6 +30,9 @@ class GenParams(_Strict):
     n: int = Field(default=1, ge=1)
     logprobs: bool = False
     seed: int | None = None
+    # the first generated token may not be the first token of any of these texts (forced thinking: see
+    # ThinkingFormat.forced_thinking); a backend without FIRST_TOKEN_BAN generates as if it were empty
+    ban_first: list[str] = []
 
 
 class MissingCapability(RuntimeError):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..types import Generation
-from .base import HIDDEN_STATE, LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError
+from .base import FIRST_TOKEN_BAN, HIDDEN_STATE, LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError
 
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -61,7 +61,7 @@ def keep_freed_memory() -> bool:
 
 class HFBackend(Backend):
     name = "hf"
-    capabilities = frozenset({RAW_PREFIX, LOGPROBS, HIDDEN_STATE, STREAM})
+    capabilities = frozenset({RAW_PREFIX, LOGPROBS, HIDDEN_STATE, STREAM, FIRST_TOKEN_BAN})
 
     def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 64):
         import torch
@@ -116,6 +116,9 @@ class HFBackend(Backend):
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if params.stop:
             kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
+        if params.ban_first:  # transformers' own processor masks these ids at the first generated position
+            kwargs["begin_suppress_tokens"] = sorted({ids[0] for ids in self.tokenizer(
+                params.ban_first, add_special_tokens=False)["input_ids"] if ids})
         if params.seed is not None:
             torch.manual_seed(params.seed)
         if sinks and any(x is not None for x in sinks):

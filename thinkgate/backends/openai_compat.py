@@ -15,6 +15,12 @@ the engine's own thinking switch set from the decision — `chat_template_kwargs
 limits: no strategy can inject text, so only the modes think / nothink / auto are served; budgets and
 strategies need raw prefixes and are refused with an error that says so.
 
+Forced thinking: a model that decides for itself whether to think may close its thought right after the
+thinking prefill; a local backend bans that first token (`GenParams.ban_first`), but the completions API
+has no per-position ban (`logit_bias` holds for every token), so upstream the thinking prefill alone asks
+for thinking and such a model may still answer without it. Reasoning models that always think are
+unaffected.
+
 Errors: the engine unreachable -> `UpstreamUnreachable`; no answer within the timeout ->
 `UpstreamTimeout`; an HTTP error -> `UpstreamError` with the engine's status and message.
 """

@@ -115,10 +115,12 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
         injected = [extra_prefill(p) for p in prompts]
         prompts = [p + x for p, x in zip(prompts, injected)]
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]
-    # group requests with equal sampling so one generate call serves them all
+    bans = [fmt.forced_thinking(p) if m == "think" else [] for p, m in zip(prompts, modes)]
+    # group requests with equal sampling (and forcing) so one generate call serves them all
     results: list[Result | None] = [None] * len(requests)
-    for idx in group_indices(r.sampling.model_dump_json() for r in requests).values():
-        gens: list[list[Generation]] = backend.generate([prompts[i] for i in idx], gen_params(requests[idx[0]]))
+    for idx in group_indices((r.sampling.model_dump_json(), tuple(b)) for r, b in zip(requests, bans)).values():
+        gens: list[list[Generation]] = backend.generate([prompts[i] for i in idx],
+                                                        gen_params(requests[idx[0]], ban_first=bans[idx[0]]))
         for i, g in zip(idx, gens):
             gen = g[0]
             trace = [TraceEvent(kind="generate", detail={"tokens": gen.tokens, "finish": gen.finish_reason,

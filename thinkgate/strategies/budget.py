@@ -82,12 +82,14 @@ class Budget(Strategy):
             for i in open_:
                 room = requests[i].sampling.max_tokens - written[i]
                 caps.append(max(1, min(room, (p.max - thought[i]) if p.max is not None else room)))
-            # one generate call per distinct cap keeps the batch simple and exact
+            # one generate call per distinct cap (and forcing: the first call forces the thought open) keeps
+            # the batch simple and exact
+            bans = [tuple(fmt.forced_thinking(prompts[i] + texts[i])) for i in open_]
             nxt = []
-            for cap, pos in group_indices(caps).items():
+            for (cap, ban), pos in group_indices(zip(caps, bans)).items():
                 idx = [open_[k] for k in pos]
                 gens = backend.generate([prompts[i] + texts[i] for i in idx],
-                                        gen_params(requests[idx[0]], max_tokens=cap, stop=[close]))
+                                        gen_params(requests[idx[0]], max_tokens=cap, stop=[close], ban_first=list(ban)))
                 for i, g in zip(idx, gens):
                     gen = g[0]
                     texts[i] += gen.text

@@ -41,6 +41,15 @@ Chosen here where the papers are silent (all parameters):
   prefilled them), so before RL a few bi-mode SFT steps in auto mode (trace or empty think block, 50/50,
   loss over everything after the assistant tag) teach it to open `<think>` itself and leave it indifferent
   between the modes; R-4B likewise runs BPO on a model whose bi-mode SFT already writes its own tags.
+- Thinking rollouts really think: the template's thinking prefill (`<think>\n`) is the start of its
+  no-thinking one, so after it the model could still close the block at once; the first token of that
+  closing is banned at the first sampled position (`ThinkingFormat.forced_thinking`), as the `think`
+  strategy does at inference.
+- SFT replay (`replay_coef`, off by default; `replay_batch` examples per step): InstructGPT's "PPO-ptx"
+  idea with the SFT mixture as the pretraining data — the likelihood of fresh bi-mode SFT examples
+  (trace or empty think block, 50/50; thought and answer tokens only, the prefill masked so the term does
+  not pull on the mode decision) is added to every RL step's loss, so that the thoughts the RL step
+  does not teach stay what SFT made them.
 - Optional KL to the SFT model (`kl_coef`, k3 estimator per generated token, averaged per rollout).
 - Prompts come from the "train" seed namespace and skip every test and calibration prompt.
 
@@ -53,6 +62,7 @@ from __future__ import annotations
 
 import json
 import platform
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -95,15 +105,10 @@ class BPOConfig:
     # format warm-up: bi-mode SFT steps whose loss also covers the template's prefill (see the docstring)
     warmup_steps: int = 60
     warmup_batch: int = 8
-
-
-def _prefills(fmt, tokenizer, probe_messages) -> tuple[str, str, str]:
-    """(auto prompt, think prefill, nothink prefill) for a conversation, from the chat template itself."""
-    auto = fmt.render(probe_messages, "auto")
-    think, nothink = fmt.render(probe_messages, "think"), fmt.render(probe_messages, "nothink")
-    if not (think.startswith(auto) and nothink.startswith(auto)):
-        raise ValueError("chat template: the think / nothink prompts do not extend the auto prompt")
-    return auto, think[len(auto):], nothink[len(auto):]
+    # SFT replay in every RL step (see the docstring): weight of the likelihood of bi-mode SFT examples
+    # (thought and answer tokens only), and how many per step; 0 turns it off
+    replay_coef: float = 0.0
+    replay_batch: int = 8
 
 
 def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dict:
@@ -130,7 +135,12 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
     device = backend.device
     eos = tok.eos_token_id
 
-    _, think_pre, nothink_pre = _prefills(fmt, tok, [Message(role="user", content="1")])
+    think_pre, nothink_pre = fmt.prefills
+    if not think_pre or think_pre == nothink_pre:
+        raise ValueError(f"{src}: the chat template's thinking and no-thinking prompts do not extend its auto "
+                         "prompt (auto_think) with two different prefills, so there is no choice to teach")
+    # a thinking rollout must think: the model may not close its thought at once (see fmt.forced_thinking)
+    think_ban = fmt.forced_thinking(fmt.render([Message(role="user", content="1")], "auto") + think_pre)
     think_ids = tok(think_pre, add_special_tokens=False)["input_ids"]
     nothink_ids = tok(nothink_pre, add_special_tokens=False)["input_ids"]
     shared = 0
@@ -146,6 +156,7 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
                             weight_decay=0.0)
     warmup = format_warmup(policy, tok, fmt, stream, opt, cfg, device) if cfg.warmup_steps else []
     history: list[dict] = []
+    replay_rng = random.Random(cfg.seed + 11)
     out = Path(cfg.out)
 
     def save(step: int, final: bool) -> dict:
@@ -175,7 +186,8 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
         seqs = []  # (prompt index, mode, prompt ids, completion ids, n forced tokens, reward, correct)
         for mode, pre, cap in (("think", think_pre, cfg.max_tokens), ("nothink", nothink_pre, cfg.nothink_max_tokens)):
             gens = backend.generate([p + pre for p in prompts], GenParams(
-                max_tokens=cap, temperature=cfg.temperature, n=cfg.group, seed=cfg.seed * 100_003 + step))
+                max_tokens=cap, temperature=cfg.temperature, n=cfg.group, seed=cfg.seed * 100_003 + step,
+                ban_first=think_ban if mode == "think" else []))
             for k, (it, g) in enumerate(zip(items, gens)):
                 for gen in g:
                     _, answer, closed = fmt.split(pre + gen.text)
@@ -222,6 +234,11 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
             kl = (w_kl * (torch.exp(d) - d - 1)).sum() / len(seqs)
             loss = loss + cfg.kl_coef * kl
             kl_val = kl.item()
+        replay_val = 0.0
+        if cfg.replay_coef > 0:
+            replay = replay_loss(policy, tok, stream, replay_rng, cfg.replay_batch, device)
+            loss = loss + cfg.replay_coef * replay
+            replay_val = replay.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], cfg.grad_clip)
@@ -242,6 +259,7 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
                "p_think": round(_mean([p for v in p_think.values() for p in v]), 4),
                **{f"p_think_{s}": round(_mean(v), 4) for s, v in sorted(p_think.items())},
                "loss_pg": round(loss_pg.item(), 4), "loss_format": round(loss_fmt.item(), 4), "kl": round(kl_val, 5),
+               **({"loss_replay": round(replay_val, 4)} if cfg.replay_coef > 0 else {}),
                "gen_s": round(t_gen, 1), "step_s": round(time.time() - t0, 1),
                "minutes": round((time.time() - started) / 60, 2)}
         history.append(rec)
@@ -288,12 +306,23 @@ def token_weights(seqs, adv, adv_content, shared: int, pad_id: int, cfg: BPOConf
     return ids, mask, w_pg, w_fmt, w_kl, decision_pos
 
 
+def replay_loss(policy, tok, stream, rng, n: int, device):
+    """Mean token loss of `n` bi-mode SFT examples (each item with its thinking trace or with the empty think
+    block, 50/50; the loss covers the thought and answer tokens, not the prompt or the template's prefill,
+    so it holds the content where SFT put it without pulling on the mode decision)."""
+    from .data import encode
+    from .sft import collate
+
+    batch = [encode(tok, next(stream), think=rng.random() < 0.5) for _ in range(n)]
+    ids, labels, mask = (t.to(device) for t in collate(batch, tok.pad_token_id))
+    return policy(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+
 def format_warmup(policy, tok, fmt, stream, opt, cfg: BPOConfig, device) -> list[dict]:
     """Bi-mode SFT steps in auto mode: each training item rendered with its thinking trace or with the
     empty think block (50/50), the loss covering everything after the assistant tag, the template's
     prefill included. The model learns to write its own `<think>` and starts RL indifferent between the
     two modes (P(think) near 0.5 at the decision token) instead of never having chosen."""
-    import random
 
     import torch
 
@@ -386,6 +415,7 @@ def write_card(out: Path, record: dict, bench: str = "") -> Path:
                f"--delta {cfg['delta']} --temperature {cfg['temperature']} --max-tokens {cfg['max_tokens']} "
                f"--lr {cfg['lr']} --kl {cfg['kl_coef']} --content-advantage {cfg.get('content_advantage', 'merged')} "
                f"--warmup-steps {cfg.get('warmup_steps', 0)} --seed {cfg['seed']} --threads {cfg['threads']}"
+               + (f" --replay {cfg['replay_coef']} --replay-batch {cfg['replay_batch']}" if cfg.get("replay_coef") else "")
                + (" --train-embeddings" if not cfg.get("freeze_embeddings", True) else ""))
     card = f"""# thinkgate tiny-auto — the embedded model, trained to choose whether to think
 
