@@ -1,7 +1,7 @@
 """What thinkgate adds in front of an engine: time to first token and streaming throughput.
 
 An engine stand-in on loopback (`fake_engine.py`) streams 200 tokens per request at 100 tokens/s per
-stream. The same client (httpx, streaming chat completions) calls it directly and through `thinkgate serve
+stream. The same client (`Client`: streaming chat completions) calls it directly and through `thinkgate serve
 --upstream ... --strategy think` (thinking on, a pass-through strategy: the chat template is rendered
 locally and the engine's /v1/completions continues it), in the same run:
 
@@ -59,12 +59,49 @@ def start(argv: list[str], probe: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"{argv} did not start")
 
 
-async def one(client: httpx.AsyncClient, url: str, model: str, max_tokens: int) -> tuple[float, int]:
-    """(seconds to the first reasoning/content delta, tokens received).
+class Client:
+    """The one client both paths are measured with: streaming chat completions, keep-alive connections.
 
-    The client shares the two cores with the engine and thinkgate, so it reads raw bytes and parses each
-    event with orjson: httpx's line iterator and the stdlib parser cost more CPU per token than the proxy
-    being measured, which would turn the throughput figure into a measure of the client."""
+    It shares the two cores with the engine and thinkgate, so its own cost per token counts: `raw` (the
+    default) speaks HTTP/1.1 on asyncio streams (thinkgate's upstream client, `_Http`) on uvloop, `httpx`
+    is the general-purpose client. Either way each event is parsed with orjson; with httpx the client
+    alone used most of a core at 64 streams, so the throughput figure measured the client's share of the
+    CPU as much as the proxy."""
+
+    def __init__(self, kind: str, streams: int):
+        self.kind = kind
+        self.limits = httpx.Limits(max_connections=streams * 2, max_keepalive_connections=streams * 2)
+        self.httpx = httpx.AsyncClient(timeout=60, limits=self.limits) if kind == "httpx" else None
+        self.raw: dict = {}
+
+    async def chunks(self, url: str, body: dict):
+        if self.httpx is not None:
+            async with self.httpx.stream("POST", url + "/v1/chat/completions", json=body) as resp:
+                resp.raise_for_status()
+                async for data in resp.aiter_raw():
+                    yield data
+            return
+        from thinkgate.backends.openai_compat import _Http
+
+        http = self.raw.get(url) or self.raw.setdefault(url, _Http(url, None, 60.0))
+        async with http.post("/v1/chat/completions", body) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"{url}: HTTP {resp.status}: {(await resp.read())[:300]!r}")
+            async for data in resp.chunks():
+                yield data
+
+    async def close(self) -> None:
+        if self.httpx is not None:
+            await self.httpx.aclose()
+        for http in self.raw.values():
+            for _, writer in http.idle:
+                writer.close()
+            if http._watchdog is not None:
+                http._watchdog.cancel()
+
+
+async def one(client: Client, url: str, model: str, max_tokens: int) -> tuple[float, int]:
+    """(seconds to the first reasoning/content delta, tokens received)."""
     body = {"model": model, "messages": [{"role": "user", "content": "Think about the number 7."}],
             "max_tokens": max_tokens, "stream": True}
     t0 = time.perf_counter()
@@ -72,22 +109,20 @@ async def one(client: httpx.AsyncClient, url: str, model: str, max_tokens: int) 
     words = 0
     closed = False
     buf = b""
-    async with client.stream("POST", url + "/v1/chat/completions", json=body) as resp:
-        resp.raise_for_status()
-        async for data in resp.aiter_raw():
-            buf += data
-            *events, buf = buf.split(b"\n\n")
-            for ev in events:
-                if not ev.startswith(b"data:") or ev == b"data: [DONE]":
-                    continue
-                for c in orjson.loads(ev[5:]).get("choices", ()):
-                    d = c.get("delta") or {}
-                    text = (d.get("reasoning_content") or "") + " " + (d.get("content") or "")
-                    if d.get("content"):
-                        closed = True
-                    if ttft is None and text.strip():
-                        ttft = time.perf_counter() - t0
-                    words += len(WORD.findall(text))
+    async for data in client.chunks(url, body):
+        buf += data
+        *events, buf = buf.split(b"\n\n")
+        for ev in events:
+            if not ev.startswith(b"data:") or ev == b"data: [DONE]":
+                continue
+            for c in orjson.loads(ev[5:]).get("choices", ()):
+                d = c.get("delta") or {}
+                text = (d.get("reasoning_content") or "") + " " + (d.get("content") or "")
+                if d.get("content"):
+                    closed = True
+                if ttft is None and text.strip():
+                    ttft = time.perf_counter() - t0
+                words += len(WORD.findall(text))
     return ttft or float("nan"), words + int(closed)  # words, plus the end-of-thought token
 
 
@@ -105,25 +140,27 @@ async def run(a) -> dict:
                         "--upstream-model", "fake", "--tokenizer", str(ROOT / "thinkgate" / "models" / "tiny"),
                         "--strategy", "think", "--default-thinking", "on", "--log-level", "warning",
                         "--max-queue", str(max(256, a.streams * 2))], "/health")
+    client = Client(a.client, a.streams)
     try:
-        limits = httpx.Limits(max_connections=a.streams * 2, max_keepalive_connections=a.streams * 2)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-            for _ in range(3):  # warm both paths (connections, template, first-request costs)
-                await one(client, eurl, "fake", a.tokens)
-                await one(client, gurl, "fake", a.tokens)
-            direct_t, via_t = [], []
-            for _ in range(a.ttft_requests):
-                direct_t.append((await one(client, eurl, "fake", 4))[0])
-                via_t.append((await one(client, gurl, "fake", 4))[0])
-            tput = {}
-            for name, url in (("direct", eurl), ("thinkgate", gurl)):
-                t0 = time.perf_counter()
-                res = await asyncio.gather(*[one(client, url, "fake", a.tokens) for _ in range(a.streams)])
-                wall = time.perf_counter() - t0
-                toks = sum(n for _, n in res)
-                tput[name] = {"tokens": toks, "wall_s": round(wall, 3), "tokens_per_s": round(toks / wall, 1),
-                              "ttft_p50_ms": round(pct([t for t, _ in res], 0.5) * 1000, 2)}
+        for _ in range(3):  # warm both paths (template, first-request costs)
+            await one(client, eurl, "fake", a.tokens)
+            await one(client, gurl, "fake", a.tokens)
+        for url in (eurl, gurl):  # and a kept-alive connection per stream on every hop, as a running proxy has
+            await asyncio.gather(*[one(client, url, "fake", 4) for _ in range(a.streams)])
+        direct_t, via_t = [], []
+        for _ in range(a.ttft_requests):
+            direct_t.append((await one(client, eurl, "fake", 4))[0])
+            via_t.append((await one(client, gurl, "fake", 4))[0])
+        tput = {}
+        for name, url in (("direct", eurl), ("thinkgate", gurl)):
+            t0 = time.perf_counter()
+            res = await asyncio.gather(*[one(client, url, "fake", a.tokens) for _ in range(a.streams)])
+            wall = time.perf_counter() - t0
+            toks = sum(n for _, n in res)
+            tput[name] = {"tokens": toks, "wall_s": round(wall, 3), "tokens_per_s": round(toks / wall, 1),
+                          "ttft_p50_ms": round(pct([t for t, _ in res], 0.5) * 1000, 2)}
     finally:
+        await client.close()
         for p in (gate, engine):
             p.terminate()
             p.wait(10)
@@ -137,7 +174,7 @@ async def run(a) -> dict:
         "ttft_direct_p50_ms": ms(pct(direct_t, 0.5)), "ttft_thinkgate_p50_ms": ms(pct(via_t, 0.5)),
         "ttft_direct_p99_ms": ms(pct(direct_t, 0.99)), "ttft_thinkgate_p99_ms": ms(pct(via_t, 0.99)),
         "throughput": tput, "streams": a.streams, "tokens_per_stream": a.tokens, "rate_per_stream": a.rate,
-        "ttft_requests": a.ttft_requests,
+        "ttft_requests": a.ttft_requests, "client": a.client,
         "bars": {"ttft_overhead_p50_ms<2": None, "ttft_overhead_p99_ms<10": None, "throughput_ratio>=0.95": None},
     }
 
@@ -148,8 +185,15 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--streams", type=int, default=64)
     ap.add_argument("--ttft-requests", type=int, default=100)
+    ap.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                    help="raw: HTTP/1.1 on asyncio streams, on uvloop (default); httpx: the general client")
     a = ap.parse_args()
-    out = asyncio.run(run(a))
+    if a.client == "raw":
+        import uvloop
+
+        out = uvloop.run(run(a))
+    else:
+        out = asyncio.run(run(a))
     out["bars"] = {"ttft_overhead_p50_ms<2": out["ttft_overhead_p50_ms"] < 2,
                    "ttft_overhead_p99_ms<10": out["ttft_overhead_p99_ms"] < 10,
                    "throughput_ratio>=0.95": out["throughput_ratio"] >= 0.95}

@@ -122,3 +122,50 @@ def test_relay_keeps_the_order_of_thread_and_loop_events():
     assert [text for _, text in got] == [str(i) for i in range(50)] + ["x", None]
     assert left == 0
     assert ended == [True]
+
+
+def test_an_inline_stream_runs_its_strategy_on_the_loop_and_waits_on_coroutines():
+    """`Stream(inline=True)`: the strategy runs on the calling loop's thread until it waits; `run_inline`
+    hands the loop back (other tasks run meanwhile) and returns the coroutine's result or raises its error."""
+    import asyncio
+
+    from thinkgate.formats import Qwen3Format
+    from thinkgate.streaming import Stream, inline_greenlet, run_inline
+    from thinkgate.types import Result, Usage
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        order, events = [], []
+
+        async def engine(x):
+            order.append(f"engine {x}")
+            await asyncio.sleep(0.01)
+            if x < 0:
+                raise ValueError("engine failed")
+            return x * 2
+
+        def strategy():
+            order.append(("strategy", threading.get_ident(), inline_greenlet() is not None))
+            got = run_inline(loop, engine(21))
+            try:
+                run_inline(loop, engine(-1))
+            except ValueError as e:
+                order.append(str(e))
+            return Result(reasoning="", answer=str(got), closed=True, finish_reason="stop", usage=Usage(),
+                          strategy="test", mode="nothink")
+
+        stream = Stream(strategy, Qwen3Format(None), on_event=events.append, inline=True)
+        order.append("caller resumed")  # the strategy is waiting on the engine now
+        other = asyncio.create_task(asyncio.sleep(0, result="other task ran"))
+        for _ in range(400):
+            if stream.wait(0):
+                break
+            await asyncio.sleep(0.005)
+        return order, events, stream.result, await other
+
+    order, events, result, other = asyncio.run(main())
+    assert order[0] == ("strategy", threading.get_ident(), True)  # this thread, inside the greenlet
+    assert order[1:] == ["engine 21", "caller resumed", "engine -1", "engine failed"] or \
+        order[1:] == ["caller resumed", "engine 21", "engine -1", "engine failed"]
+    assert result.answer == "42" and events[-1][0] == "done" and other == "other task ran"
+    assert inline_greenlet() is None  # outside an inline stream

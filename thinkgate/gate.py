@@ -52,13 +52,14 @@ class Gate:
     def run(self, request: Request) -> Result:
         return self.run_batch([request])[0]
 
-    def stream(self, request: Request, on_event=None, on_token=None):
+    def stream(self, request: Request, on_event=None, on_token=None, inline: bool = False):
         """Serve one request as `run` does, in its own thread, streaming reasoning and answer deltas as the
         backend writes them (see `thinkgate.streaming`); returns the `Stream` (iterate it, or pass
-        `on_event`; `cancel()` stops the generation)."""
+        `on_event`; `cancel()` stops the generation). `inline`: run the strategy on the calling event
+        loop's thread instead, for a backend whose I/O runs on that loop (`backend.inline_capable`)."""
         from .streaming import Stream
 
-        return Stream(lambda: self.run(request), self.format, on_event=on_event, on_token=on_token)
+        return Stream(lambda: self.run(request), self.format, on_event=on_event, on_token=on_token, inline=inline)
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
         """Requests are grouped by the strategy that serves them; results come back in request order."""

@@ -16,6 +16,14 @@ hands the sinks on). The tap follows the assistant turn as the strategy builds i
 
 A cancelled tap (a client that went away) stops generation: backends stop the row at the next token and
 the strategy's next generate call raises `Cancelled`.
+
+Inline streams (`Stream(..., inline=True)`): for a backend whose I/O runs on the caller's own event loop
+(an engine upstream, attached to the server's loop), the strategy runs on that loop's thread in a
+greenlet instead of a worker thread. Where the strategy waits for the engine (`run_inline`), the greenlet
+hands the loop back and resumes when the engine's coroutine is done: no thread hop per request and no
+contention for the interpreter lock between the loop and dozens of waiting threads in a burst. A strategy
+is plain blocking code; greenlets (the library SQLAlchemy's asyncio layer rests on) let it wait on a
+coroutine without being rewritten as one.
 """
 
 from __future__ import annotations
@@ -30,7 +38,10 @@ if TYPE_CHECKING:
     from .types import Result
 
 Kind = Literal["reasoning", "content"]
-Event = tuple[str, Any]  # ("reasoning" | "content", text), then ("done", Result) or ("error", exception)
+# ("reasoning" | "content", text), then ("done", Result) or ("error", exception); before any of them,
+# ("open", None) once when the backend's engine has accepted the request (its response started), so a
+# server can start its own response before the first token
+Event = tuple[str, Any]
 
 _current: ContextVar["Tap | None"] = ContextVar("thinkgate_tap", default=None)
 
@@ -115,6 +126,11 @@ class Sink:
     def cancelled(self) -> bool:
         return self.tap.cancel_event.is_set()
 
+    def opened(self) -> None:
+        """The engine accepted the request: its response has started (a backend that knows calls this)."""
+        if self.live:
+            self.tap.opened()
+
     def write(self, piece: str) -> None:
         self.tap.tokens += 1
         if self.tap.on_token:
@@ -136,6 +152,12 @@ class Tap:
         self.streamed: str | None = None  # the assistant text streamed so far (prefill included)
         self.tokens = 0  # tokens generated for this request, speculative ones included
         self._lock = threading.Lock()
+        self._opened = False
+
+    def opened(self) -> None:
+        if not self._opened:
+            self._opened = True
+            self.emit("open", None)
 
     def advance(self, piece: str) -> None:
         with self._lock:
@@ -217,12 +239,31 @@ class _Workers:
 workers = _Workers()
 
 
+def inline_greenlet() -> Any:
+    """The running inline strategy's greenlet, or None when the caller is not one."""
+    from greenlet import getcurrent
+
+    g = getcurrent()
+    return g if getattr(g, "thinkgate_inline", False) else None
+
+
+def run_inline(loop, coro) -> Any:
+    """From an inline strategy: run `coro` on `loop` (the one the strategy runs on) and wait for it, handing
+    the loop back meanwhile; its result or exception comes back here."""
+    g = inline_greenlet()
+    task = loop.create_task(coro)
+    task.add_done_callback(lambda _t: g.switch())
+    g.parent.switch()  # the loop runs on; the callback switches back here once the task is done
+    return task.result()
+
+
 class Stream:
     """A request being served in its own thread. Iterate it (blocking) for events, or pass `on_event` to
     receive them from the serving thread (e.g. to hand them to an event loop). `cancel()` stops it."""
 
     def __init__(self, run: Callable[[], "Result"], fmt: "ThinkingFormat",
-                 on_event: Callable[[Event], None] | None = None, on_token: Callable[[], None] | None = None):
+                 on_event: Callable[[Event], None] | None = None, on_token: Callable[[], None] | None = None,
+                 inline: bool = False):
         self._queue: queue.Queue[Event] | None = None if on_event else queue.Queue()
         self._on_event = on_event or self._queue.put  # type: ignore[union-attr]
         self.tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token)
@@ -230,16 +271,23 @@ class Stream:
         ctx = copy_context()
         ctx.run(_current.set, self.tap)
         self._finished = threading.Event()
-        workers.submit(lambda: ctx.run(self._serve, run))
+        if inline:  # on the caller's loop thread, until the strategy first waits for the engine
+            from greenlet import greenlet
+
+            g = greenlet(lambda: ctx.run(self._serve, run))
+            g.thinkgate_inline = True
+            g.switch()
+        else:
+            workers.submit(lambda: ctx.run(self._serve, run))
 
     def _serve(self, run: Callable[[], "Result"]) -> None:
         try:
             self.result = run()
+            self.tap.finish(self.result)
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, which decides
             self._finished.set()
             self._on_event(("error", e))
             return
-        self.tap.finish(self.result)
         self._finished.set()
         self._on_event(("done", self.result))
 

@@ -36,7 +36,7 @@ from typing import Any, Iterator
 
 import orjson
 
-from ..streaming import sinks_for
+from ..streaming import inline_greenlet, run_inline, sinks_for
 from ..types import Generation
 from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError
 
@@ -225,18 +225,37 @@ class _Http:
         except OSError as e:
             raise UpstreamUnreachable(f"upstream {self.base_url} is unreachable ({type(e).__name__}: {e})") from None
 
+    def _request(self, path: str, body: dict) -> bytes:
+        payload = orjson.dumps(body)
+        return (f"POST {self.prefix}{path} HTTP/1.1\r\n{self.head}Content-Length: {len(payload)}\r\n\r\n"
+                ).encode() + payload
+
+    def send_now(self, path: str, body: dict) -> tuple | None:
+        """Write a request on a kept-alive connection at once, from the loop's thread but outside any task
+        (an inline strategy, streaming.py): the engine starts while the caller goes on. Returns the
+        connection to hand to `post(..., sent=)`, or None when none is idle."""
+        while self.idle:
+            reader, writer = self.idle.pop()
+            if writer.is_closing():
+                continue
+            writer.write(self._request(path, body))
+            return reader, writer
+        return None
+
     @contextlib.asynccontextmanager
-    async def post(self, path: str, body: dict):
+    async def post(self, path: str, body: dict, sent: tuple | None = None):
         import asyncio
 
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        request = (f"POST {self.prefix}{path} HTTP/1.1\r\n{self.head}Content-Length: {len(payload)}\r\n\r\n"
-                   ).encode() + payload
+        request = self._request(path, body)
         for attempt in (0, 1):
-            reused = bool(self.idle) and attempt == 0
-            reader, writer = self.idle.pop() if reused else await self._connect()
+            reused = (sent is not None or bool(self.idle)) and attempt == 0
+            if attempt == 0 and sent is not None:
+                reader, writer = sent  # written already (send_now)
+            else:
+                reader, writer = self.idle.pop() if reused else await self._connect()
             try:
-                writer.write(request)
+                if not (attempt == 0 and sent is not None):
+                    writer.write(request)
                 async with asyncio.timeout(self.timeout):
                     await writer.drain()
                     head = await reader.readuntil(b"\r\n\r\n")
@@ -324,6 +343,8 @@ class _AsyncCalls:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
+        if running is self._loop and inline_greenlet() is not None:
+            return run_inline(self._loop, coro)  # a strategy running on the loop itself (streaming.py)
         if running is self._loop:
             coro.close()
             raise RuntimeError("the upstream backend's blocking calls must come from a worker thread, "
@@ -337,11 +358,20 @@ class _AsyncCalls:
             raise _http_error(self.base_url, resp.status, data)
         return json.loads(data)
 
-    async def events(self, path: str, body: dict):
-        """The engine's SSE chunks as dicts, parsed from the raw bytes (ends at [DONE] or at the close)."""
-        async with self.slots, self.http.post(path, body) as resp:
+    def begin(self, path: str, body: dict) -> tuple | None:
+        """From an inline strategy on the loop's thread: write the request now when a slot and a kept-alive
+        connection are free (hand the result to `events(..., sent=)`), else None. Its slot is taken when
+        the reading task starts, a moment later."""
+        return None if self.slots.locked() else self.http.send_now(path, body)
+
+    async def events(self, path: str, body: dict, sent: tuple | None = None, on_open=None):
+        """The engine's SSE chunks as dicts, parsed from the raw bytes (ends at [DONE] or at the close);
+        `on_open()` is called once the engine has answered with a success status."""
+        async with self.slots, self.http.post(path, body, sent) as resp:
             if resp.status >= 400:
                 raise _http_error(self.base_url, resp.status, await resp.read())
+            if on_open is not None:
+                on_open()
             buf = b""
             done = False
             async for data in resp.chunks():  # read to the end, so the connection is kept
@@ -426,9 +456,16 @@ class OpenAICompatBackend(Backend):
         # one request per prompt, at most `concurrency` in flight: engines batch concurrent requests
         # themselves, and not every engine takes a list of prompts
         if params.n == 1 and any(s is not None for s in sinks):
+            bodies = [self._body(p, params, stream=True) for p in prompts]
+            # from a strategy running on the loop itself the requests leave now, not when the task starts
+            sent = [self.calls.begin("/v1/completions", b) for b in bodies] if inline_greenlet() is not None \
+                else [None] * len(bodies)
+
             async def work():
-                return [[g] for g in await asyncio.gather(*[self._stream_one(p, params, s)
-                                                              for p, s in zip(prompts, sinks)])]
+                if len(bodies) == 1:
+                    return [[await self._stream_one(bodies[0], params, sinks[0], sent[0])]]
+                return [[g] for g in await asyncio.gather(*[self._stream_one(b, params, s, x)
+                                                              for b, s, x in zip(bodies, sinks, sent)])]
         else:
             async def work():
                 return await asyncio.gather(*[self._complete(p, params) for p in prompts])
@@ -447,10 +484,10 @@ class OpenAICompatBackend(Backend):
             raise UpstreamError(f"upstream returned {len(choices)} choices for n={params.n}")
         return [self._generation(c, params) for c in choices]
 
-    async def _stream_one(self, prompt: str, params: GenParams, sink) -> Generation:
+    async def _stream_one(self, body: dict, params: GenParams, sink, sent: tuple | None = None) -> Generation:
         text, finish, stop_reason, lps, tops = [], None, None, [], []
         usage = None
-        events = self.calls.events("/v1/completions", self._body(prompt, params, stream=True))
+        events = self.calls.events("/v1/completions", body, sent, on_open=sink.opened if sink is not None else None)
         async with contextlib.aclosing(events):  # leaving early closes the connection: the engine stops
             async for chunk in events:
                 usage = chunk.get("usage") or usage

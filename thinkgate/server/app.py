@@ -16,6 +16,7 @@ Chat fallback is passthrough.py; errors, the thread-to-loop relay and SSE helper
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 import uuid
@@ -118,6 +119,11 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         workers.prestart(min(max_queue, 64))  # threads for requests' strategies, ready before a burst
         if isinstance(srv.backend, OpenAICompatBackend):  # engine I/O on this loop: no thread hop per token
             srv.backend.calls.attach(asyncio.get_running_loop())
+        # what start-up loaded (transformers, the tokenizer, the model: millions of objects) will live as long
+        # as the server: keep it out of the cyclic collector's scans, or a full collection triggered by
+        # requests' short-lived objects stalls every stream for a tenth of a second
+        gc.collect()
+        gc.freeze()
         yield
 
     app = FastAPI(title="thinkgate", version="0.1.0", lifespan=lifespan)
@@ -207,7 +213,9 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         started = time.perf_counter()
         relay = Relay(asyncio.get_running_loop(), on_end=srv.release)
         events = relay.queue
-        stream = gate.stream(req, on_event=relay.put, on_token=m.generated_tokens.inc)
+        # an engine upstream does its I/O on this loop: the strategy runs here too (no thread per request)
+        stream = gate.stream(req, on_event=relay.put, on_token=m.generated_tokens.inc,
+                             inline=isinstance(srv.backend, OpenAICompatBackend))
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
@@ -349,10 +357,11 @@ async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Deci
                     m.requests.labels("/v1/chat/completions", str(e.status)).inc()
                     out.append(sse_error(e))
                     out.append("data: [DONE]\n\n")
-            if role:  # the role chunk leaves with the first delta, in one write
-                out.insert(0, role)
+            if role:  # the role chunk leaves first: when the engine accepted the request ("open"), or with
+                out.insert(0, role)  # the first delta
                 role = ""
-            yield "".join(out)
+            if out:
+                yield "".join(out)
             if finished:
                 return
     finally:
