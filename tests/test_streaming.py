@@ -169,3 +169,20 @@ def test_an_inline_stream_runs_its_strategy_on_the_loop_and_waits_on_coroutines(
         order[1:] == ["caller resumed", "engine 21", "engine -1", "engine failed"]
     assert result.answer == "42" and events[-1][0] == "done" and other == "other task ran"
     assert inline_greenlet() is None  # outside an inline stream
+
+
+def test_open_is_announced_once_and_only_for_a_live_stream(tokenizer):
+    """A backend's `sink.opened()` (the engine accepted the request) reaches the consumer once, before
+    any delta, however many generate calls the strategy makes; a speculative (not live) sink says nothing."""
+    from thinkgate.formats import Qwen3Format
+    from thinkgate.streaming import Sink, Tap
+
+    events = []
+    tap = Tap(Qwen3Format(tokenizer), lambda kind, text: events.append((kind, text)))
+    Sink(tap, live=False).opened()
+    assert events == []
+    first, second = Sink(tap, live=True), Sink(tap, live=True)
+    first.opened()
+    first.write("<think>\nstep")
+    second.opened()
+    assert events == [("open", None), ("reasoning", "step")]

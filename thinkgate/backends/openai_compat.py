@@ -6,7 +6,10 @@ strategy works — budget forcing, early exit and parallel sampling pause, injec
 on a local model. Log probabilities come from the completions `logprobs` field; whether the engine
 returns them is asked once (a one-token request) the first time a strategy checks the capability.
 Streaming uses the engine's SSE stream, one piece per chunk; a cancelled sink closes the connection,
-which makes the engine abort the request.
+which makes the engine abort the request. In `thinkgate serve` the engine's HTTP runs on the server's own
+event loop (`attach`) and so do the strategies (inline greenlets, see streaming.py): a streamed request is
+written to a kept-alive connection from the request handler itself, and the sink hears `opened()` when
+the engine answers, so the server's response starts before the first token.
 
 Chat fallback (`UpstreamChat`) is for engines that only serve `/v1/chat/completions`: the request is
 passed through (messages, tools, tool_calls and every other field intact, streaming chunk by chunk) with
