@@ -56,7 +56,8 @@ class Gate:
         """Serve one request as `run` does, in its own thread, streaming reasoning and answer deltas as the
         backend writes them (see `thinkgate.streaming`); returns the `Stream` (iterate it, or pass
         `on_event`; `cancel()` stops the generation). `inline`: run the strategy on the calling event
-        loop's thread instead, for a backend whose I/O runs on that loop (`backend.inline_capable`)."""
+        loop's thread instead (a greenlet), for a backend whose I/O runs on that loop: an engine upstream
+        attached to a server's loop."""
         from .streaming import Stream
 
         return Stream(lambda: self.run(request), self.format, on_event=on_event, on_token=on_token, inline=inline)

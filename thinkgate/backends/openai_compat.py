@@ -239,7 +239,8 @@ class _Http:
         connection to hand to `post(..., sent=)`, or None when none is idle."""
         while self.idle:
             reader, writer = self.idle.pop()
-            if writer.is_closing():
+            if writer.is_closing():  # the engine closed it meanwhile
+                writer.close()
                 continue
             writer.write(self._request(path, body))
             return reader, writer

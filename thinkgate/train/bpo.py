@@ -323,7 +323,6 @@ def format_warmup(policy, tok, fmt, stream, opt, cfg: BPOConfig, device) -> list
     empty think block (50/50), the loss covering everything after the assistant tag, the template's
     prefill included. The model learns to write its own `<think>` and starts RL indifferent between the
     two modes (P(think) near 0.5 at the decision token) instead of never having chosen."""
-
     import torch
 
     from ..types import Message
