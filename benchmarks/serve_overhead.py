@@ -69,10 +69,9 @@ class Client:
     CPU as much as the proxy."""
 
     def __init__(self, kind: str, streams: int):
-        self.kind = kind
-        self.limits = httpx.Limits(max_connections=streams * 2, max_keepalive_connections=streams * 2)
-        self.httpx = httpx.AsyncClient(timeout=60, limits=self.limits) if kind == "httpx" else None
-        self.raw: dict = {}
+        limits = httpx.Limits(max_connections=streams * 2, max_keepalive_connections=streams * 2)
+        self.httpx = httpx.AsyncClient(timeout=60, limits=limits) if kind == "httpx" else None
+        self.raw: dict = {}  # url -> thinkgate's HTTP/1.1 client
 
     async def chunks(self, url: str, body: dict):
         if self.httpx is not None:
@@ -94,10 +93,7 @@ class Client:
         if self.httpx is not None:
             await self.httpx.aclose()
         for http in self.raw.values():
-            for _, writer in http.idle:
-                writer.close()
-            if http._watchdog is not None:
-                http._watchdog.cancel()
+            http.close()
 
 
 async def one(client: Client, url: str, model: str, max_tokens: int) -> tuple[float, int]:

@@ -228,6 +228,14 @@ class _Http:
         except OSError as e:
             raise UpstreamUnreachable(f"upstream {self.base_url} is unreachable ({type(e).__name__}: {e})") from None
 
+    def close(self) -> None:
+        """Close the kept-alive connections and stop the watchdog (bodies being read are left to finish)."""
+        while self.idle:
+            self.idle.pop()[1].close()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
     def _request(self, path: str, body: dict) -> bytes:
         payload = orjson.dumps(body)
         return (f"POST {self.prefix}{path} HTTP/1.1\r\n{self.head}Content-Length: {len(payload)}\r\n\r\n"
