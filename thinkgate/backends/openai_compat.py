@@ -258,16 +258,16 @@ class _Http:
     async def post(self, path: str, body: dict, sent: tuple | None = None):
         import asyncio
 
-        request = self._request(path, body)
         for attempt in (0, 1):
-            reused = (sent is not None or bool(self.idle)) and attempt == 0
-            if attempt == 0 and sent is not None:
-                reader, writer = sent  # written already (send_now)
+            written = attempt == 0 and sent is not None  # by send_now, on a kept-alive connection
+            reused = written or (attempt == 0 and bool(self.idle))
+            if written:
+                reader, writer = sent
             else:
                 reader, writer = self.idle.pop() if reused else await self._connect()
             try:
-                if not (attempt == 0 and sent is not None):
-                    writer.write(request)
+                if not written:
+                    writer.write(self._request(path, body))
                 async with asyncio.timeout(self.timeout):
                     await writer.drain()
                     head = await reader.readuntil(b"\r\n\r\n")

@@ -103,6 +103,21 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
                   strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started)
 
 
+def generate_forced(backend: Backend, fmt: ThinkingFormat, prompts: list[str],
+                    params: GenParams) -> list[list[Generation]]:
+    """`backend.generate`, with thinking forced where a prompt ends in the template's thinking prefill (the
+    model may not close the thought at once: `ThinkingFormat.forced_thinking`); one call per group of
+    prompts that need the same ban (a soft switch can turn thinking off for one of them), rows in prompt
+    order."""
+    bans = [tuple(fmt.forced_thinking(p)) for p in prompts]
+    out: list[list[Generation]] = [[] for _ in prompts]
+    for ban, idx in group_indices(bans).items():
+        call = params.model_copy(update={"ban_first": list(ban)}) if ban else params
+        for i, g in zip(idx, backend.generate([prompts[i] for i in idx], call)):
+            out[i] = g
+    return out
+
+
 def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, fmt: ThinkingFormat,
                 mode_of, extra_prefill=None) -> list[Result]:
     """Render each request in its mode (plus an optional prefill: a function of the rendered prompt whose
@@ -115,12 +130,10 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
         injected = [extra_prefill(p) for p in prompts]
         prompts = [p + x for p, x in zip(prompts, injected)]
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]
-    bans = [fmt.forced_thinking(p) if m == "think" else [] for p, m in zip(prompts, modes)]
-    # group requests with equal sampling (and forcing) so one generate call serves them all
+    # group requests with equal sampling so one generate call serves them all
     results: list[Result | None] = [None] * len(requests)
-    for idx in group_indices((r.sampling.model_dump_json(), tuple(b)) for r, b in zip(requests, bans)).values():
-        gens: list[list[Generation]] = backend.generate([prompts[i] for i in idx],
-                                                        gen_params(requests[idx[0]], ban_first=bans[idx[0]]))
+    for idx in group_indices(r.sampling.model_dump_json() for r in requests).values():
+        gens = generate_forced(backend, fmt, [prompts[i] for i in idx], gen_params(requests[idx[0]]))
         for i, g in zip(idx, gens):
             gen = g[0]
             trace = [TraceEvent(kind="generate", detail={"tokens": gen.tokens, "finish": gen.finish_reason,

@@ -30,7 +30,8 @@ from pydantic import Field, model_validator
 
 from ..backends.base import RAW_PREFIX
 from ..types import TraceEvent
-from .base import Params, Strategy, assistant_prefill, finish, gen_params, group_indices, single_pass
+from .base import (Params, Strategy, assistant_prefill, finish, gen_params, generate_forced, group_indices,
+                   single_pass)
 
 QWEN3_STOP = ("\n\nConsidering the limited time by the user, I have to give the solution based on the thinking "
               "directly now.\n")
@@ -82,14 +83,13 @@ class Budget(Strategy):
             for i in open_:
                 room = requests[i].sampling.max_tokens - written[i]
                 caps.append(max(1, min(room, (p.max - thought[i]) if p.max is not None else room)))
-            # one generate call per distinct cap (and forcing: the first call forces the thought open) keeps
-            # the batch simple and exact
-            bans = [tuple(fmt.forced_thinking(prompts[i] + texts[i])) for i in open_]
+            # one generate call per distinct cap keeps the batch simple and exact (the first one forces the
+            # thought open)
             nxt = []
-            for (cap, ban), pos in group_indices(zip(caps, bans)).items():
+            for cap, pos in group_indices(caps).items():
                 idx = [open_[k] for k in pos]
-                gens = backend.generate([prompts[i] + texts[i] for i in idx],
-                                        gen_params(requests[idx[0]], max_tokens=cap, stop=[close], ban_first=list(ban)))
+                gens = generate_forced(backend, fmt, [prompts[i] + texts[i] for i in idx],
+                                       gen_params(requests[idx[0]], max_tokens=cap, stop=[close]))
                 for i, g in zip(idx, gens):
                     gen = g[0]
                     texts[i] += gen.text

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from ..backends.base import LOGPROBS, RAW_PREFIX
 from ..types import TraceEvent
-from .base import Params, Strategy, assistant_prefill, finish, gen_params, group_indices
+from .base import Params, Strategy, assistant_prefill, finish, gen_params, generate_forced
 
 
 class EarlyExitParams(Params):
@@ -54,14 +54,10 @@ class EarlyExit(Strategy):
         open_ = list(range(len(requests)))
         while open_:
             # think until a transition word, the end tag, or the request's budget
-            cap = max(1, min(requests[i].sampling.max_tokens - written[i] for i in open_))
-            bans = [tuple(fmt.forced_thinking(prompts[i] + texts[i])) for i in open_]  # the first call forces
-            gens = [None] * len(open_)
-            for ban, pos in group_indices(bans).items():
-                for k, g in zip(pos, backend.generate([prompts[open_[k]] + texts[open_[k]] for k in pos],
-                                                      gen_params(requests[open_[0]], max_tokens=cap,
-                                                                 stop=words + [close], ban_first=list(ban)))):
-                    gens[k] = g
+            gens = generate_forced(backend, fmt, [prompts[i] + texts[i] for i in open_],
+                                   gen_params(requests[open_[0]], max_tokens=max(1, min(
+                                       requests[i].sampling.max_tokens - written[i] for i in open_)),
+                                              stop=words + [close]))
             paused, nxt = [], []
             for i, g in zip(open_, gens):
                 gen = g[0]
