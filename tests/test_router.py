@@ -85,6 +85,30 @@ def test_threshold_by_quantile_hits_the_think_rate():
         assert sum(s < t for s in scores) == round(rate * 100)
 
 
+def test_accuracy_budget_threshold_thinks_no_more_than_it_must():
+    from thinkgate.routers.calibrate import cheapest_threshold
+
+    # levels: nothink, think. Over items: nothink right. Under: items 0-5 need thinking, 6-9 do not; the
+    # scores rank three of the needy items (0-2) lowest, then the ones that do not need it, then 3-5.
+    suites = ["over"] * 4 + ["under"] * 10
+    correct = [[True, True]] * 4 + [[False, True]] * 6 + [[True, True]] * 4
+    tokens = [[0, 50]] * 4 + [[0, 100]] * 10
+    scores = [0.9] * 4 + [0.1, 0.1, 0.1, 0.5, 0.5, 0.5, 0.3, 0.3, 0.3, 0.3]
+    level = [1] * 14
+    # within 0.35 on under: thinking on items 0-2 (accuracy 0.7) is the cheapest that qualifies
+    t, rule = cheapest_threshold(suites, correct, tokens, scores, level, 0.35)
+    assert sum(s < t for s in scores) == 3 and "fewest" in rule
+    # within 0: every needy item must think, so 3-5 (score 0.5) drag in 6-9 too
+    t, _ = cheapest_threshold(suites, correct, tokens, scores, level, 0.0)
+    assert sum(s < t for s in scores) == 10 and all(s >= t for s in scores[:4])
+    # nothing qualifies when even thinking everywhere falls short: the closest is returned and said so
+    t, rule = cheapest_threshold(suites, [[False, False]] * 4 + correct[4:], tokens, scores, level, 0.0)
+    assert "no threshold" not in rule  # over's better mode is 0 too, so always-think qualifies
+    worse = [[True, False]] * 4 + correct[4:]  # over: thinking hurts; under: thinking needed
+    t, rule = cheapest_threshold(suites, worse, tokens, [0.1] * 4 + scores[4:], level, 0.0)
+    assert "no threshold" in rule
+
+
 def test_stale_router_is_refused(calibrated, tmp_path, model_dir):
     out, _ = calibrated
     retrained = tmp_path / "retrained"
@@ -170,5 +194,9 @@ def test_cli_calibrate_and_auto_errors_are_clear(tmp_path):
     assert res.exit_code == 2 and "unknown router" in res.output
     res = runner.invoke(app, ["calibrate", "--target-think-rate", "0.3", "--objective", "acc"])
     assert res.exit_code == 2 and "not both" in res.output
+    res = runner.invoke(app, ["calibrate", "--objective", "drop:lots"])
+    assert res.exit_code == 2 and "drop:D" in res.output
+    res = runner.invoke(app, ["calibrate", "--objective", "cheap"])
+    assert res.exit_code == 2 and "f1 or drop:D" in res.output
     res = runner.invoke(app, ["ask", "What is 3+4?", "--strategy", f"auto:dir={tmp_path}"])
     assert res.exit_code == 2 and "thinkgate calibrate" in res.output

@@ -289,7 +289,9 @@ def calibrate(
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the routers; default <model>/router.")] = None,
     target_think_rate: Annotated[Optional[float], typer.Option("--target-think-rate", min=0.0, max=1.0, help=(
         "Set the threshold by quantile so that this share of calibration queries thinks."))] = None,
-    objective: Annotated[str, typer.Option("--objective", help="f1: the threshold that maximises F1_otb on calibration.")] = "f1",
+    objective: Annotated[str, typer.Option("--objective", help=(
+        "f1: the threshold that maximises F1_otb on calibration; drop:D (e.g. drop:0.01): the fewest thinking "
+        "tokens with every suite's accuracy within D of its better mode."))] = "f1",
     budgets: Annotated[str, typer.Option("--budgets", help="Thinking budgets to try besides think and nothink ('' for none).")] = "32,64",
     per_suite: Annotated[int, typer.Option("--per-suite", min=1, help="Calibration items per suite.")] = 300,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N calibration items of each suite.")] = None,
@@ -310,8 +312,16 @@ def calibrate(
 
     if target_think_rate is not None and objective != "f1":
         fail("give --target-think-rate or --objective, not both")
-    if objective != "f1":
-        fail(f"--objective must be f1, not {objective!r}")
+    max_drop = None
+    if objective.startswith("drop:"):
+        try:
+            max_drop = float(objective[5:])
+        except ValueError:
+            max_drop = -1.0
+        if not 0.0 <= max_drop <= 1.0:
+            fail(f"--objective drop:D needs D between 0 and 1, not {objective[5:]!r}")
+    elif objective != "f1":
+        fail(f"--objective must be f1 or drop:D, not {objective!r}")
     if rule not in ("margin", "nothink"):
         fail(f"--rule must be margin or nothink, not {rule!r}")
     suite_list = tuple(s.strip() for s in suites.split(",") if s.strip())
@@ -330,7 +340,7 @@ def calibrate(
         fail("--budgets must be positive")
     cfg = CalibConfig(model=model, suites=suite_list, data=data, data_suite=data_suite, out=str(out) if out else None,
                       per_suite=per_suite, limit=limit, budgets=budget_list, target_think_rate=target_think_rate,
-                      kinds=kinds, rule=rule, max_tokens=max_tokens, batch_size=batch_size,
+                      max_drop=max_drop, kinds=kinds, rule=rule, max_tokens=max_tokens, batch_size=batch_size,
                       cache=None if fresh else str(cache), threads=threads)
     try:
         record = run(cfg, backend=_backend(model, batch_size=batch_size), log=lambda m: err.print(m))

@@ -12,9 +12,12 @@
    cross-validation; thresholds and curves use the out-of-fold probabilities. The routing score is
    P(correct without thinking) - P(correct thinking) (`rule="margin"`) or Self-Route's P(correct
    without thinking) (`rule="nothink"`); see `router.py`.
-3. Threshold. Either by quantile of the out-of-fold scores to hit `target_think_rate`, or the one that
-   maximises F1_otb on the calibration items (needs both over and under items; with only one of them the
-   objective falls back to accuracy minus a small cost per thinking token).
+3. Threshold. By quantile of the out-of-fold scores to hit `target_think_rate`; or, with `max_drop`, the
+   one with the fewest thinking tokens that keeps every suite's accuracy within `max_drop` of the better of
+   thinking and not thinking on that suite (an accuracy budget, the way a user states "lose at most one
+   point"); or (default) the one that maximises F1_otb on the calibration items (needs both over and under
+   items; with only one of them the objective falls back to accuracy minus a small cost per thinking
+   token).
 4. Output, in `out` (default `<model>/router/`): `probe.safetensors` + `probe.json`, `text.safetensors` +
    `text.json`, `calibration.json` (settings, per-item outcomes and scores, curves and APGR figures) and
    `curve.png` (accuracy vs think rate against the oracle).
@@ -46,7 +49,8 @@ class CalibConfig:
     limit: int | None = None  # only the first N items of each suite (tests, quick looks)
     budgets: tuple[int, ...] = DEFAULT_BUDGETS
     answer_tokens: int = 96  # budget levels: most tokens for the answer after the budget
-    target_think_rate: float | None = None  # None: maximise F1_otb
+    target_think_rate: float | None = None  # None: maximise F1_otb (or see max_drop)
+    max_drop: float | None = None  # fewest thinking tokens with each suite's accuracy within this of its best mode
     budget_slack: float = 0.05
     rule: str = "margin"  # routing score: "margin" (P(nothink ok) - P(think ok)) or "nothink" (P(nothink ok))
     kinds: tuple[str, ...] = ("probe", "text")
@@ -154,6 +158,8 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
         if cfg.target_think_rate is not None:
             threshold = threshold_for_rate(scores, cfg.target_think_rate)
             rule = f"quantile: think rate {cfg.target_think_rate}"
+        elif cfg.max_drop is not None:
+            threshold, rule = cheapest_threshold(item_suites, correct, tokens, scores, think_level, cfg.max_drop)
         else:
             threshold, rule = best_threshold(item_suites, correct, tokens, scores, think_level)
         chosen_level = [think_level[i] if scores[i] < threshold else 0 for i in range(len(items))]
@@ -201,11 +207,42 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
     return record
 
 
+def _cuts(scores) -> list[float]:
+    """Every distinct way to split the scores: below the lowest, between neighbours, above the highest."""
+    uniq = sorted(set(scores))
+    return [uniq[0] - 0.01] + [(a + b) / 2 for a, b in zip(uniq, uniq[1:])] + [uniq[-1] + 0.01]
+
+
+def cheapest_threshold(suites, correct, tokens, scores, think_level, max_drop: float) -> tuple[float, str]:
+    """The threshold with the fewest mean thinking tokens whose accuracy on every suite is at least the
+    better of no thinking (level 0) and unbounded thinking (the last level) on that suite, minus `max_drop`.
+    Among equally cheap ones, the most accurate. When none qualifies, the one whose worst suite falls
+    least short."""
+    n = len(scores)
+    by_suite = {s: [i for i in range(n) if suites[i] == s] for s in dict.fromkeys(suites)}
+    floor = {s: max(sum(correct[i][0] for i in idx), sum(correct[i][-1] for i in idx)) / len(idx) - max_drop
+             for s, idx in by_suite.items()}
+    best, fallback = None, None
+    for t in _cuts(scores):
+        level = [think_level[i] if scores[i] < t else 0 for i in range(n)]
+        slack = min(sum(correct[i][level[i]] for i in idx) / len(idx) - floor[s] for s, idx in by_suite.items())
+        cost = sum(tokens[i][level[i]] for i in range(n)) / n
+        acc = sum(correct[i][level[i]] for i in range(n)) / n
+        if slack >= -1e-9 and (best is None or (cost, -acc) < best[0]):
+            best = ((cost, -acc), t)
+        if fallback is None or slack > fallback[0]:
+            fallback = (slack, t)
+    if best is not None:
+        return best[1], (f"fewest thinking tokens ({best[0][0]:.1f}) with every suite within {max_drop} of its "
+                         f"better mode, on calibration")
+    return fallback[1], (f"no threshold keeps every suite within {max_drop} of its better mode on calibration; "
+                         f"the closest falls {-fallback[0]:.4f} short")
+
+
 def best_threshold(suites, correct, tokens, scores, think_level) -> tuple[float, str]:
     """The threshold maximising F1_otb (accuracy - 0.001 * thinking tokens without over + under items);
     among ties, the middle one of the best run."""
-    uniq = sorted(set(scores))
-    cuts = [uniq[0] - 0.01] + [(a + b) / 2 for a, b in zip(uniq, uniq[1:])] + [uniq[-1] + 0.01]
+    cuts = _cuts(scores)
     vals = []
     for t in cuts:
         res = outcome(suites, correct, tokens, [think_level[i] if scores[i] < t else 0 for i in range(len(scores))])
@@ -216,4 +253,4 @@ def best_threshold(suites, correct, tokens, scores, think_level) -> tuple[float,
     return cuts[ties[len(ties) // 2]], f"{name} on calibration ({best:.4f})"
 
 
-__all__ = ["CalibConfig", "run", "best_threshold"]
+__all__ = ["CalibConfig", "run", "best_threshold", "cheapest_threshold"]
