@@ -14,6 +14,27 @@ def test_a_short_training_run_lowers_the_loss(tmp_path):
     HFBackend(tmp_path / "m")  # the saved folder loads through the ordinary path
 
 
+def test_right_padded_batches_train_without_an_attention_mask(backend, tokenizer):
+    """train() drops the attention mask of its right-padded batches; the loss must be the mask's."""
+    import itertools
+
+    import torch
+
+    from thinkgate.train.data import Variants, batches, examples
+    from thinkgate.train.sft import collate, default_mixture, training_stream
+
+    stream = examples(tokenizer, training_stream(7, default_mixture(), set()), 7, 0.5, 0.1, Variants())
+    batch = next(b for b in itertools.islice(batches(stream, 2048, seed=7), 5)
+                 if len({len(e.input_ids) for e in b}) > 1)  # one with padding
+    ids, labels, mask = collate(batch, tokenizer.pad_token_id)
+    assert int(mask.sum()) < mask.numel()
+    model = backend.model
+    with torch.no_grad():
+        masked = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        unmasked = model(input_ids=ids, labels=labels).loss
+    assert torch.allclose(masked, unmasked, rtol=1e-5, atol=1e-6)
+
+
 def test_injected_strategy_text_is_masked_and_matches_the_strategies(tokenizer):
     import random
 

@@ -220,7 +220,10 @@ def train(cfg: SFTConfig, progress=None) -> dict:
             g["lr"] = lr_at(step, cfg)
         batch = next(loader)
         ids, labels, mask = (t.to(device) for t in collate(batch, tokenizer.pad_token_id))
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        # no attention mask: batches are right-padded, so under causal attention no real token sees a pad,
+        # and the loss skips pads (label -100). The loss is the same as with the mask (tested), and the
+        # attention takes its causal fast path: about 8% faster steps on the 2-core CPU, measured
+        loss = model(input_ids=ids, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
