@@ -540,18 +540,12 @@ def train_bpo(
 def train_tiny(
     out: Annotated[Path, typer.Option("--out", help="Folder for the trained model.")] = Path("thinkgate/models/tiny"),
     work: Annotated[Path, typer.Option("--work", help="Folder for the intermediate stages.")] = Path("runs/tiny-stages"),
-    recipe: Annotated[str, typer.Option("--recipe", help="shipped: the stages of the shipped model (about 16 GPU "
-                                        "minutes, 240 on a 2-core CPU); cpu: one from-scratch stage in under 60 "
-                                        "minutes on a 2-core CPU.")] = "shipped",
 ) -> None:
-    """Reproduce the shipped `tiny` model (the SFT stages it was trained with; see its card), or train its
-    CPU-sized sibling from scratch with `--recipe cpu`."""
-    from .train.sft import cpu_recipe, tiny_recipe, train
+    """Reproduce the shipped `tiny` model: the SFT stages it was trained with (see its card). About 16 GPU
+    minutes; on a 2-core CPU about 240 minutes."""
+    from .train.sft import tiny_recipe, train
 
-    if recipe not in ("shipped", "cpu"):
-        fail(f"--recipe must be shipped or cpu, not {recipe!r}")
-    stages = tiny_recipe(str(work), str(out)) if recipe == "shipped" else cpu_recipe(str(out))
-    for name, cfg in stages:
+    for name, cfg in tiny_recipe(str(work), str(out)):
         console.print(f"[bold]{name}[/]: {cfg.steps if cfg.stop_after is None else cfg.stop_after} steps -> {cfg.out}")
         record = train(cfg, progress=lambda h: err.print(f"step {h['step']} loss {h['loss']:.4f} ({h['minutes']} min)")
                        if h["step"] % 200 == 0 else None)

@@ -99,20 +99,6 @@ def tiny_recipe(work: str, out: str) -> list[tuple[str, SFTConfig]]:
     ]
 
 
-def cpu_recipe(out: str) -> list[tuple[str, SFTConfig]]:
-    """A one-stage recipe that trains a bi-mode model from scratch in under 60 minutes on a 2-core CPU: the
-    shipped model's width with 4 layers instead of 6 (2.0M parameters, about 0.65 s a step here), 5000 steps
-    of a cosine schedule at peak lr 3e-3, and the family weights tilted towards the families a short run
-    learns last (mul and chain). Chosen by two GPU sweeps of step-matched recipes
-    (`benchmarks/sweep_cpu60_plan.json`, `benchmarks/sweep_cpu60_l4_plan.json`); its figures are in the tiny
-    card. A wall-clock cap of 57 minutes saves the model even on a slower machine."""
-    mixture = {"compare": 1.0, "arith1": 1.0, "successor": 1.0, "reverse": 1.0, "add": 2.0, "mul": 3.5,
-               "chain": 3.5, "count": 3.5, "listsum": 2.0, "chain_missing": 0.4, "add_missing": 0.4,
-               "count_missing": 0.4}
-    return [("cpu", SFTConfig(out=out, seed=105, num_layers=4, steps=5000, lr=3e-3, warmup=200, mixture=mixture,
-                              max_minutes=57))]
-
-
 def lr_at(step: int, cfg: SFTConfig) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
