@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 
-CPU_S_PER_STEP = 1.0  # one 4096-token step of the 3M model on the 2-core CPU (torch 2.13.0+cpu): 100 steps in 1.68 min, measured in a from-scratch run
+CPU_S_PER_STEP = 0.91  # one 4096-token step of the 3M model on the 2-core CPU (torch 2.13.0+cpu, no attention mask): steps 20-80 of a from-scratch run, measured
 
 
 def table(rows, cols):

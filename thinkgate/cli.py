@@ -542,7 +542,7 @@ def train_tiny(
     work: Annotated[Path, typer.Option("--work", help="Folder for the intermediate stages.")] = Path("runs/tiny-stages"),
 ) -> None:
     """Reproduce the shipped `tiny` model: the SFT stages it was trained with (see its card). About 16 GPU
-    minutes; on a 2-core CPU about 240 minutes."""
+    minutes; on a 2-core CPU about 215 minutes."""
     from .train.sft import tiny_recipe, train
 
     for name, cfg in tiny_recipe(str(work), str(out)):
