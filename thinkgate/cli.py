@@ -317,8 +317,8 @@ def calibrate(
         try:
             max_drop = float(objective[5:])
         except ValueError:
-            max_drop = -1.0
-        if not 0.0 <= max_drop <= 1.0:
+            max_drop = None
+        if max_drop is None or not 0.0 <= max_drop <= 1.0:
             fail(f"--objective drop:D needs D between 0 and 1, not {objective[5:]!r}")
     elif objective != "f1":
         fail(f"--objective must be f1 or drop:D, not {objective!r}")
