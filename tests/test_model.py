@@ -68,6 +68,9 @@ def test_batched_generation_matches_single(backend):
 def test_count_tokens(backend):
     assert backend.count_tokens("") == 0
     assert backend.count_tokens("12345") == 5
+    texts = ["", "What is 47*38?", "<think>\nWait, let me check: 4+5=9.\n</think>\n\n9", "", "a b\n\nc ~{}"]
+    assert backend.count_tokens_many(texts) == [backend.count_tokens(t) for t in texts]
+    assert backend.count_tokens_many([]) == []
 
 
 def test_missing_and_corrupt_folders_give_clear_errors(tmp_path, model_dir):

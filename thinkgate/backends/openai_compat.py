@@ -338,6 +338,11 @@ class _AsyncCalls:
 
         self.slots = asyncio.Semaphore(self.concurrency)
 
+    @property
+    def loop(self):
+        """The loop the engine's HTTP runs on (None until the first call or `attach`)."""
+        return self._loop
+
     def run(self, coro):
         import asyncio
 
@@ -442,6 +447,15 @@ class OpenAICompatBackend(Backend):
         if fast is not None:
             return len(fast.encode(text, add_special_tokens=False).ids)
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_tokens_many(self, texts: list[str]) -> list[int]:
+        """As the base class; from a strategy running on the server's loop (inline), in a worker thread, so
+        the loop relays other requests' tokens while a finished request's text is tokenized."""
+        if inline_greenlet() is not None:
+            import asyncio
+
+            return run_inline(self.calls.loop, asyncio.to_thread(Backend.count_tokens_many, self, texts))
+        return super().count_tokens_many(texts)
 
     def _body(self, prompt: str | list[str], params: GenParams, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "prompt": prompt, "max_tokens": params.max_tokens,

@@ -88,17 +88,16 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
     `injected` lists text the strategy (not the model) put inside the thought — a prefilled thought, a
     budget stop message, a "Wait": its tokens are not counted as thinking the model did."""
     reasoning, answer, closed = fmt.split(assistant_text)
-    if reasoning_tokens is not None:
-        think = reasoning_tokens
-    elif not reasoning:
-        think = 0
-    else:  # the thought as written: up to the end tag, after the open tag and the template's newline
-        raw = assistant_text.split(fmt.close_tag)[0]
+    raw = ""
+    if reasoning_tokens is None and reasoning:  # the thought as written: up to the end tag, after the open
+        raw = assistant_text.split(fmt.close_tag)[0]  # tag and the template's newline
         raw = raw.split(fmt.open_tag, 1)[1] if fmt.open_tag in raw else raw
         raw = raw[1:] if raw.startswith("\n") else raw
-        think = backend.count_tokens(raw) - sum(backend.count_tokens(x) for x in injected)
-    usage = Usage(prompt_tokens=backend.count_tokens(prompt), reasoning_tokens=max(0, think),
-                  answer_tokens=backend.count_tokens(answer), completion_tokens=written)
+    n_prompt, n_answer, n_raw, *n_injected = backend.count_tokens_many(
+        [prompt, answer, raw] + (list(injected) if raw else []))
+    think = reasoning_tokens if reasoning_tokens is not None else n_raw - sum(n_injected)
+    usage = Usage(prompt_tokens=n_prompt, reasoning_tokens=max(0, think), answer_tokens=n_answer,
+                  completion_tokens=written)
     return Result(reasoning=reasoning, answer=answer, closed=closed, finish_reason=finish_reason, usage=usage,
                   strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started)
 
