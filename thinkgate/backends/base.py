@@ -43,6 +43,17 @@ class ModelLoadError(RuntimeError):
     """A model folder is missing, incomplete or corrupt; the message names the folder and the problem."""
 
 
+def fast_token_counts(tokenizer: Any, texts: list[str]) -> list[int] | None:
+    """Token counts (no special tokens added) of `texts` by the Rust tokenizer behind a transformers fast
+    tokenizer, in one batch call (which releases the interpreter lock); None when there is no such one."""
+    fast = getattr(tokenizer, "_tokenizer", None)
+    if fast is None:
+        return None
+    todo = [t for t in texts if t]
+    counts = iter([len(e.ids) for e in fast.encode_batch(todo, add_special_tokens=False)] if todo else [])
+    return [next(counts) if t else 0 for t in texts]
+
+
 class Backend(ABC):
     name: ClassVar[str]
     capabilities: frozenset[str] = frozenset()
@@ -61,12 +72,8 @@ class Backend(ABC):
         its batch call releases the interpreter lock while it works, which a server counting a finished
         request's thought (a thousand characters can take a millisecond here) needs (see
         OpenAICompatBackend)."""
-        fast = getattr(self.tokenizer, "_tokenizer", None)
-        if fast is None:
-            return [self.count_tokens(t) for t in texts]
-        todo = [t for t in texts if t]
-        counts = iter([len(e.ids) for e in fast.encode_batch(todo, add_special_tokens=False)] if todo else [])
-        return [next(counts) if t else 0 for t in texts]
+        counts = fast_token_counts(self.tokenizer, texts)
+        return counts if counts is not None else [self.count_tokens(t) for t in texts]
 
     def require(self, capability: str, who: str) -> None:
         if capability not in self.capabilities:

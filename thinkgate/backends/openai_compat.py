@@ -41,7 +41,7 @@ import orjson
 
 from ..streaming import inline_greenlet, run_inline, sinks_for
 from ..types import Generation
-from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError
+from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError, fast_token_counts
 
 
 class UpstreamError(RuntimeError):
@@ -443,10 +443,8 @@ class OpenAICompatBackend(Backend):
     def count_tokens(self, text: str) -> int:
         if not text:
             return 0
-        fast = getattr(self.tokenizer, "_tokenizer", None)  # the Rust tokenizer, without the Python wrapper
-        if fast is not None:
-            return len(fast.encode(text, add_special_tokens=False).ids)
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        counts = fast_token_counts(self.tokenizer, [text])  # the Rust tokenizer, without the Python wrapper
+        return counts[0] if counts is not None else len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def count_tokens_many(self, texts: list[str]) -> list[int]:
         """As the base class; from a strategy running on the server's loop (inline), in a worker thread, so
