@@ -1,4 +1,6 @@
-from thinkgate.train.sft import SFTConfig, train
+import pytest
+
+from thinkgate.train.sft import SFTConfig, lr_at, train
 
 
 def test_a_short_training_run_lowers_the_loss(tmp_path):
@@ -12,6 +14,24 @@ def test_a_short_training_run_lowers_the_loss(tmp_path):
     from thinkgate.backends.hf import HFBackend
 
     HFBackend(tmp_path / "m")  # the saved folder loads through the ordinary path
+
+
+def test_a_schedule_by_the_clock_follows_the_minutes_and_stops_on_time(tmp_path):
+    cfg = SFTConfig(clock=True, max_minutes=10, warmup=5, lr=1e-3, min_lr_ratio=0.1, schedule="wsd", decay_frac=0.5)
+    assert lr_at(2, cfg, 0.0) == pytest.approx(6e-4)  # warm-up counts steps (the third of five)
+    assert lr_at(500, cfg, 4.9) == pytest.approx(1e-3)  # stable until half the minutes are spent
+    assert lr_at(500, cfg, 7.5) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half-way down the decay
+    assert lr_at(500, cfg, 12.0) == pytest.approx(1e-4)
+    cosine = SFTConfig(clock=True, max_minutes=10, warmup=5, lr=1e-3, min_lr_ratio=0.1)
+    assert lr_at(10, cosine, 5.0) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+    assert lr_at(10, cosine, 5.0) == lr_at(9000, cosine, 5.0)  # the step count does not matter after warm-up
+
+    run = SFTConfig(out=str(tmp_path / "m"), steps=3, clock=True, max_minutes=0.1, hidden_size=32, num_layers=1,
+                    num_heads=1, head_dim=32, intermediate_size=64, batch_tokens=512, warmup=1, log_every=1)
+    record = train(run)
+    assert record["steps_done"] > 3  # `steps` does not stop a run by the clock
+    assert record["loss_history"][-1]["minutes"] <= 0.1 + 0.05
+    assert record["loss_history"][-1]["lr"] < 0.2 * run.lr
 
 
 def test_right_padded_batches_train_without_an_attention_mask(backend, tokenizer):
