@@ -5,7 +5,8 @@ whether no-thinking accuracy really falls as difficulty rises (one item is 8 poi
 items per (family, level) from a namespace of their own ("curve"; never a test prompt) and scores them
 through the same library call as the bench.
 
-Usage: python benchmarks/difficulty_curve.py [--model PATH] [--per 60] [--per-nothink 300] [--json runs/difficulty.json]
+Usage: python benchmarks/difficulty_curve.py [--model PATH] [--per 60] [--per-nothink 300] [--families listsum,...]
+       [--json runs/difficulty.json]
 No-thinking answers are a few tokens, so they are scored on more items per level (`--per-nothink`) than
 thinking (`--per`, the first items of each level). Prints one line per (family, level), then per family
 whether nothink accuracy is non-increasing with difficulty, and where it is not, whether the rise is larger
@@ -41,11 +42,18 @@ def main() -> None:
     ap.add_argument("--per", type=int, default=60, help="items per (family, level) in thinking mode")
     ap.add_argument("--per-nothink", type=int, default=300, help="items per (family, level) in no-thinking mode")
     ap.add_argument("--json", default="runs/difficulty.json")
+    ap.add_argument("--families", default="", help="comma-separated under families to score (default: all); "
+                    "each (family, level) draws the same items either way")
     args = ap.parse_args()
+    names = {t.name for t in families("under")}
+    wanted = set(filter(None, args.families.split(","))) or names
+    if wanted - names:
+        raise SystemExit(f"--families: unknown under families {sorted(wanted - names)}; known: {sorted(names)}")
 
     cells = sum(t.levels for t in families("under"))
     test = {it.prompt for it in load_split("under")}
     items = draw_split("under", max(args.per, args.per_nothink) * cells, "curve", test, strict=False)
+    items = [it for it in items if it.family in wanted]
     think_items, nothink_items = first_per_level(items, args.per), first_per_level(items, args.per_nothink)
     backend = load_backend(args.model)
     acc: dict[str, dict[tuple[str, int], list[bool]]] = {}

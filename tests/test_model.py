@@ -71,6 +71,10 @@ def test_count_tokens(backend):
     texts = ["", "What is 47*38?", "<think>\nWait, let me check: 4+5=9.\n</think>\n\n9", "", "a b\n\nc ~{}"]
     assert backend.count_tokens_many(texts) == [backend.count_tokens(t) for t in texts]
     assert backend.count_tokens_many([]) == []
+    # a batched generate pads its prompts, which leaves padding on in the Rust tokenizer: counts stay exact
+    backend.generate(["What is 2+3?", "Which is larger, 37 or 52? Think it over."], GenParams(max_tokens=2))
+    assert backend.count_tokens_many(["12345", "1", "", "12"]) == [5, 1, 0, 2]
+    assert backend.count_tokens_many(texts) == [backend.count_tokens(t) for t in texts]
 
 
 def test_missing_and_corrupt_folders_give_clear_errors(tmp_path, model_dir):

@@ -45,12 +45,17 @@ class ModelLoadError(RuntimeError):
 
 def fast_token_counts(tokenizer: Any, texts: list[str]) -> list[int] | None:
     """Token counts (no special tokens added) of `texts` by the Rust tokenizer behind a transformers fast
-    tokenizer, in one batch call (which releases the interpreter lock); None when there is no such one."""
+    tokenizer, in one batch call (which releases the interpreter lock); None when there is no such one.
+
+    transformers leaves padding switched on in that tokenizer after a padded call (a batched generate makes
+    one), and a batch call then pads every text to the longest: what counts is the attention mask, which
+    marks the real tokens whatever padding is in force."""
     fast = getattr(tokenizer, "_tokenizer", None)
     if fast is None:
         return None
     todo = [t for t in texts if t]
-    counts = iter([len(e.ids) for e in fast.encode_batch(todo, add_special_tokens=False)] if todo else [])
+    encoded = fast.encode_batch(todo, add_special_tokens=False) if todo else []
+    counts = iter([sum(e.attention_mask) for e in encoded])
     return [next(counts) if t else 0 for t in texts]
 
 
