@@ -46,8 +46,10 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
         for fam, w in c["mixture"].items():
             suites.setdefault(w, []).append(fam)
         weights = "; ".join(f"{w} each for {', '.join(f)}" for w, f in suites.items())
-        sched = (f"cosine over {c['steps']} steps" if c.get("schedule", "cosine") == "cosine"
-                 else f"warm-up/stable/decay over {c['steps']} steps, last {c.get('decay_frac', 0.2):.0%} decaying")
+        span = f"{c['max_minutes']:g} minutes of wall time" if c.get("clock") else f"{c['steps']} steps"
+        sched = (f"cosine over {span}" if c.get("schedule", "cosine") == "cosine"
+                 else f"warm-up/stable/decay over {span}, last {c.get('decay_frac', 0.2):.0%} decaying")
+        sched += ", torch.compile" if c.get("compile") else ""
         lines.append(f"- Stage {n}: {rec['steps_done']} steps ({sched}, peak lr {c['lr']}, {c['warmup']} warm-up steps, "
                      f"seed {c['seed']}{', from stage ' + str(n - 1) if c.get('init_from') else ', from scratch'}); "
                      f"family weights {weights}; {rec['examples_seen']:,} examples, {rec['tokens_seen']:,} tokens, "
@@ -69,6 +71,10 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
                f"message, thinkless' instruction or the bare end tag; {v.get('concise', 0):.0%} with \"Don't overthink.\" "
                f"and the trace without its re-checks; {v.get('nothinking', 0):.0%} of no-thinking examples with the "
                f"NoThinking prefill") if v else "none"
+    command = ("`thinkgate train tiny --recipe cpu` (the recipe in `thinkgate/train/sft.py:cpu_recipe`; its config "
+               "and loss curve are in `training.json`)" if len(stage_records) == 1 and cfg.get("clock") else
+               "`thinkgate train tiny` (the recipe in `thinkgate/train/sft.py:tiny_recipe`; each stage's config and "
+               "loss curve are in `training.json`, each earlier stage nested under `previous_stage`)")
     total_steps = sum(r["steps_done"] for r in stage_records)
     total_examples = sum(r["examples_seen"] for r in stage_records)
     total_tokens = sum(r["tokens_seen"] for r in stage_records)
@@ -113,6 +119,8 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
                          + table(curve_rows, ["family", "difficulty", "n think", "n nothink", "think acc", "nothink acc",
                                               "think tokens"]))
     curve_args = f"--per {curve['per']} --per-nothink {per_nothink} " if curve else ""
+    shipped = folder.resolve() == (Path(__file__).resolve().parents[1] / "thinkgate" / "models" / "tiny")
+    model_arg = "" if shipped else f"--model {model_dir} "
     mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     on_cpu = all(r["device"] == "cpu" for r in stage_records)
     gpu_stages = [r for r in stage_records if r["device"] != "cpu"]
@@ -145,8 +153,7 @@ template prefills the empty think block (`enable_thinking=False`, or `/no_think`
 Weights: `model.safetensors`, {weights.stat().st_size / 2**20:.1f} MiB, float32.
 
 ## Training
-- Command: `thinkgate train tiny` (the recipe in `thinkgate/train/sft.py:tiny_recipe`; each stage's
-  config and loss curve are in `training.json`, each earlier stage nested under `previous_stage`).
+- Command: {command}
 - Data: the twelve task families of `thinkgate/tasks`, drawn endlessly from the "train" seed namespace,
   every test-split prompt skipped (arith1 excepted; see the README). Difficulty uniform over each
   family's levels.
@@ -174,9 +181,9 @@ On `mip` the accuracy is the abstention rate.
 
 {checks}
 
-Reproduce: `thinkgate bench --strategies think,nothink --suites over,under,mip --json bench.json`, then
-`python benchmarks/difficulty_curve.py {curve_args}--json curve.json`, then
-`python benchmarks/model_card.py thinkgate/models/tiny bench.json curve.json`.
+Reproduce: `thinkgate bench {model_arg}--strategies think,nothink --suites over,under,mip --json bench.json`, then
+`python benchmarks/difficulty_curve.py {model_arg}{curve_args}--json curve.json`, then
+`python benchmarks/model_card.py {model_dir} bench.json curve.json`.
 """
     (folder / "README.md").write_text(card)
     print(f"wrote {folder / 'README.md'}")
