@@ -28,6 +28,11 @@ def test_answers_simple_items_in_each_mode(gates, mode):
         assert get_task(item.family).verify(item, res.answer), (mode, item.prompt, res.answer)
         assert res.closed
         assert (res.usage.reasoning_tokens > 0) == (mode == "think")
+        # the counts are those of the texts themselves, after the batch's padded generate call
+        tok = gates[mode].backend
+        assert res.usage.answer_tokens == tok.count_tokens(res.answer) <= 3, (res.answer, res.usage)
+        if mode == "think":  # the thought as written: the stripped text plus the newline before the end tag
+            assert 0 <= res.usage.reasoning_tokens - tok.count_tokens(res.reasoning) <= 1, res.usage
 
 
 def test_thinking_solves_reasoning_items(gates):
