@@ -65,7 +65,7 @@ class SFTConfig:
     save_every_minutes: float = 10.0
     threads: int = 0  # 0: torch's default
     # by the clock: the schedule runs over `max_minutes` of wall time (counted from the command's start)
-    # instead of over `steps`, and training stops when they are up; `steps` is then unused
+    # instead of over `steps`, and training stops when they are up; `steps` and `stop_after` are then unused
     clock: bool = False
     compile: bool = False  # torch.compile the model for training (inductor; falls back to eager on failure)
 
@@ -110,8 +110,9 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     family weights (letter counting at 4). The schedule runs by the clock over `minutes` (counted from the
     start of the command, tokenizer and compiling included), so the command ends in time on any machine and
     a faster one trains more steps; the model is compiled (torch.compile), which makes a step about 20%
-    faster on the 2-core CPU after about a minute of compiling. Its figures are in the tiny card."""
-    return [("cpu", SFTConfig(out=out, seed=0, steps=10_000, lr=3e-3, warmup=200, clock=True, compile=True,
+    faster on the 2-core CPU after about a minute of compiling. A run's record, card, bench and curve are in
+    `benchmarks/records/tiny-cpu/`."""
+    return [("cpu", SFTConfig(out=out, seed=0, lr=3e-3, warmup=200, clock=True, compile=True,
                               max_minutes=minutes, mixture=dict(default_mixture(), count=4.0)))]
 
 
