@@ -230,6 +230,7 @@ def train(cfg: SFTConfig, progress=None) -> dict:
         # minute on the 2-core CPU), after which a six-layer step is about 20% faster there, measured
         forward = torch.compile(model, dynamic=True)
     steps = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
+    last = None if cfg.clock else steps - 1  # a run by the clock has no known last step
     for step in itertools.count() if cfg.clock else range(steps):
         minutes = (time.time() - started) / 60
         if minutes > cfg.max_minutes:
@@ -257,7 +258,7 @@ def train(cfg: SFTConfig, progress=None) -> dict:
         tokens_seen += int(mask.sum())
         examples_seen += len(batch)
         running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
-        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+        if step % cfg.log_every == 0 or step == last:
             history.append({"step": step, "loss": round(running, 4), "lr": round(lr_at(step, cfg, minutes), 6),
                             "minutes": round((time.time() - started) / 60, 2)})
             if progress:
