@@ -47,6 +47,20 @@ def test_difficulty_knob_is_checked():
         get_task("add").generate(random.Random(0), 9)
 
 
+@pytest.mark.parametrize("family", [t.name for t in FAMILIES.values() if t.suite == "under"])
+def test_each_level_of_a_reasoning_family_takes_more_steps(family):
+    task, rng = get_task(family), random.Random(3)
+    length = [sum(len(task.trace(task.generate(rng, d))) for _ in range(20)) for d in range(1, task.levels + 1)]
+    assert all(b > a for a, b in zip(length, length[1:])), length
+
+
+def test_list_sums_and_products_at_the_top_level():
+    rng = random.Random(4)
+    assert [len(get_task("listsum").generate(rng, d).meta["terms"]) for d in range(1, 6)] == [3, 5, 7, 9, 11]
+    top = [get_task("mul").generate(rng, 5).meta for _ in range(50)]
+    assert all(100 < m["a"] < 1000 and 10 < m["b"] < 100 for m in top)
+
+
 def test_suites_have_enough_families():
     counts = {s: sum(cls.suite == s for cls in FAMILIES.values()) for s in SUITES}
     assert counts["over"] >= 3 and counts["under"] >= 5 and counts["mip"] >= 1

@@ -72,8 +72,11 @@ class Add(Task):
 
 
 class Mul(Task):
-    """Multi-digit multiplication. Difficulty 1..4: a (d digits) times one digit; 5: two digits times two
-    digits, as two one-digit products and a column addition."""
+    """Multi-digit multiplication. Difficulty 1..4: a (d digits) times one digit; 5: three digits times two
+    digits, as two one-digit products and a column addition. (Level 5 was two digits times two digits until
+    the model's direct answers were as often right there as at level 4, 0.077 against 0.078 over 1000 items
+    each: a four-digit product of two-digit numbers is no harder to guess than a five-digit one of a
+    four-digit number. Three digits times two make a five-digit product of two non-trivial factors.)"""
 
     name, suite, levels = "mul", "under", 5
 
@@ -82,7 +85,7 @@ class Mul(Task):
         if difficulty < 5:
             a, b = _digits_number(rng, difficulty), rng.randrange(2, 10)
         else:
-            a, b = rng.randrange(11, 100), rng.randrange(11, 100)
+            a, b = rng.randrange(101, 1000), rng.randrange(11, 100)
         return self.item(difficulty, f"What is {a}*{b}?", a * b, a=a, b=b)
 
     def trace(self, item: Item) -> str:
@@ -192,13 +195,16 @@ class Count(Task):
 
 
 class ListSum(Task):
-    """Sum of a list of one-digit numbers. Difficulty d: d+2 terms (3..7)."""
+    """Sum of a list of one-digit numbers. Difficulty d: 2d+1 terms (3, 5, 7, 9, 11). (Levels one term apart,
+    3..7 terms, were too close: a direct answer tracks the size of the sum more than the number of terms,
+    and the shipped model's direct accuracy was the same at 5 and 6 terms, 0.617 and 0.621 over 6000
+    items each.)"""
 
     name, suite, levels = "listsum", "under", 5
 
     def generate(self, rng: random.Random, difficulty: int) -> Item:
         self.check_level(difficulty)
-        terms = [rng.randrange(1, 10) for _ in range(difficulty + 2)]
+        terms = [rng.randrange(1, 10) for _ in range(2 * difficulty + 1)]
         return self.item(difficulty, f"What is {'+'.join(map(str, terms))}?", sum(terms), terms=terms)
 
     def trace(self, item: Item) -> str:
