@@ -65,8 +65,11 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
                 "`benchmarks/sweep_count_plan.json`) shared it with seven other runs and stopped at its 5.8-minute "
                 "cap. Stages 1-3 were trained when the letter-count trace copied four letters at a time and "
                 "counted each group (never learnt: the model wrote 1 for every group); stage 4 taught the current "
-                "trace, one letter at a time with a +/- mark and a running count. `thinkgate train tiny` trains "
-                "every stage with the current trace.\n"
+                "trace, one letter at a time with a +/- mark and a running count. Stage 5 ran on a 2-core CPU "
+                "(`thinkgate/train/sft.py:stage5`) after the list-sum levels were widened from 3..7 terms to "
+                "3, 5, 7, 9 and 11 and mul's top level became three digits by two (the direct answers were as "
+                "often right at 5 as at 6 terms, and at two-by-two digits as at four-by-one); it taught those "
+                "levels. `thinkgate train tiny` trains every stage with the current tasks and traces.\n"
                 if any(r["device"] == "cuda" for r in stage_records) else "")
     v = cfg.get("variants", {})
     vshares = (f"{v.get('auto', 0):.0%} of examples in the template's auto turn (the model writes `<think>` and "
