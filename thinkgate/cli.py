@@ -544,8 +544,9 @@ def train_tiny(
     out: Annotated[Path, typer.Option("--out", help="Folder for the trained model.")] = Path("thinkgate/models/tiny"),
     work: Annotated[Path, typer.Option("--work", help="Folder for the intermediate stages.")] = Path("runs/tiny-stages"),
     recipe: Annotated[str, typer.Option("--recipe", help="shipped: the five stages of the shipped model (four took 16 "
-                                        "GPU minutes, the fifth 22 CPU minutes; about 4 hours all on a 2-core CPU); cpu: one stage from scratch by the clock, "
-                                        "57 minutes on any machine.")] = "shipped",
+                                        "GPU minutes, the fifth 22 CPU minutes; about 4 hours all on a 2-core "
+                                        "CPU); cpu: one stage from scratch by the clock, 57 minutes on any "
+                                        "machine.")] = "shipped",
 ) -> None:
     """Reproduce the shipped `tiny` model (the SFT stages it was trained with; see its card), or train it
     from scratch in under an hour of CPU with `--recipe cpu`."""

@@ -74,9 +74,8 @@ class Add(Task):
 class Mul(Task):
     """Multi-digit multiplication. Difficulty 1..4: a (d digits) times one digit; 5: three digits times two
     digits, as two one-digit products and a column addition. (Level 5 was two digits times two digits until
-    the model's direct answers were as often right there as at level 4, 0.077 against 0.078 over 1000 items
-    each: a four-digit product of two-digit numbers is no harder to guess than a five-digit one of a
-    four-digit number. Three digits times two make a five-digit product of two non-trivial factors.)"""
+    the model trained on it answered it directly as often as level 4, 0.077 against 0.078 over 1000 items
+    each.)"""
 
     name, suite, levels = "mul", "under", 5
 
@@ -197,8 +196,8 @@ class Count(Task):
 class ListSum(Task):
     """Sum of a list of one-digit numbers. Difficulty d: 2d+1 terms (3, 5, 7, 9, 11). (Levels one term apart,
     3..7 terms, were too close: a direct answer tracks the size of the sum more than the number of terms,
-    and the shipped model's direct accuracy was the same at 5 and 6 terms, 0.617 and 0.621 over 6000
-    items each.)"""
+    and the model trained on them answered 5- and 6-term sums directly equally well, 0.617 and 0.621 over
+    6000 items each.)"""
 
     name, suite, levels = "listsum", "under", 5
 
