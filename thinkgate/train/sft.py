@@ -30,12 +30,6 @@ def default_mixture() -> dict[str, float]:
     return suite_mixture()
 
 
-def long_traces_mixture() -> dict[str, float]:
-    """The default weights with the three families whose traces run longest (letter counting, list sums,
-    products) at 4 each: the last stage of the shipped model."""
-    return dict(default_mixture(), count=4.0, listsum=4.0, mul=4.0)
-
-
 @dataclass
 class SFTConfig:
     out: str = "thinkgate/models/tiny"
@@ -120,7 +114,7 @@ def stage5(init_from: str, out: str) -> tuple[str, SFTConfig]:
     21.6 minutes on the 2-core Xeon it ran on (0.43 s a step)."""
     return ("stage 5", SFTConfig(out=out, init_from=init_from, seed=44, steps=3000, schedule="wsd",
                                  decay_frac=0.6, lr=1e-3, warmup=20, compile=True, max_minutes=600,
-                                 mixture=long_traces_mixture()))
+                                 mixture=dict(default_mixture(), count=4.0, listsum=4.0, mul=4.0)))
 
 
 def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
@@ -128,9 +122,8 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     layers), stage 1's optimisation (cosine at peak lr 3e-3 after 200 warm-up steps, seed 0) and stage 4's
     family weights (letter counting at 4; with stage 5's, list sums and products at 4 too, 57 minutes
     left reversing words and letter counting half-learnt: 0.88 on `over` and 0.87 on `under` thinking).
-    The schedule runs by the clock over `minutes` (counted from the
-    start of the command, tokenizer and compiling included), so the command ends in time on any machine and
-    a faster one trains more steps; the model is compiled (torch.compile), which makes a step about 20%
+    The schedule runs by the clock over `minutes` (counted from the start of the command, tokenizer and
+    compiling included), so the command ends in time on any machine and a faster one trains more steps; the model is compiled (torch.compile), which makes a step about 20%
     faster on the 2-core CPU after about a minute of compiling. A run's record, card, bench and curve are in
     `benchmarks/records/tiny-cpu/`."""
     return [("cpu", SFTConfig(out=out, seed=0, lr=3e-3, warmup=200, clock=True, compile=True,
