@@ -37,14 +37,18 @@ def targets(bench: dict, nothink_by: dict[str, list[float]]) -> dict[str, bool]:
             "the per-family curve": all(all(b <= a for a, b in zip(accs, accs[1:])) for accs in nothink_by.values())}
 
 
-def cpu_record_status(record: Path) -> str:
-    """What the CPU recipe's recorded run meets, read from its bench and curve files."""
-    curve = json.loads((record / "difficulty.json").read_text())
+def nothink_by_level(curve: dict) -> dict[str, list[float]]:
+    """Per family, the no-thinking accuracy at each level in order, from a difficulty-curve file."""
     by = defaultdict(dict)
     for r in curve["table"]:
         by[r["family"]][r["difficulty"]] = r["nothink"]
+    return {fam: [lv[d] for d in sorted(lv)] for fam, lv in by.items()}
+
+
+def cpu_record_status(record: Path) -> str:
+    """What the CPU recipe's recorded run meets, read from its bench and curve files."""
     met = targets(json.loads((record / "bench.json").read_text()),
-                  {fam: [lv[d] for d in sorted(lv)] for fam, lv in by.items()})
+                  nothink_by_level(json.loads((record / "difficulty.json").read_text())))
     if all(met.values()):
         return "and its model meets every target above, the per-family curve included"
     return ("and its model meets the targets above but for " + ", ".join(k for k, v in met.items() if not v))
@@ -119,10 +123,7 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
     curve = json.loads(Path(curve_json).read_text()) if curve_json else None
     per_nothink = curve.get("per_nothink", curve["per"]) if curve else None  # older curve files: one count
     if curve:
-        by_curve = defaultdict(dict)
-        for r in curve["table"]:
-            by_curve[r["family"]][r["difficulty"]] = r["nothink"]
-        nothink_by = {fam: [lv[d] for d in sorted(lv)] for fam, lv in by_curve.items()}
+        nothink_by = nothink_by_level(curve)
         falls_where = f"up to {per_nothink} items per level, `benchmarks/difficulty_curve.py`"
     else:
         nothink_by = {fam: [by[(fam, d)].get("nothink", {}).get("accuracy", 0) for d in sorted(d for f, d in by if f == fam)]
