@@ -51,7 +51,7 @@ def cpu_record_status(record: Path) -> str:
                   nothink_by_level(json.loads((record / "difficulty.json").read_text())))
     if all(met.values()):
         return "and its model meets every target above, the per-family curve included"
-    return ("and its model meets the targets above but for " + ", ".join(k for k, v in met.items() if not v))
+    return "and its model meets the targets above but for " + " and ".join(k for k, v in met.items() if not v)
 
 
 def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None:
