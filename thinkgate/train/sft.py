@@ -124,9 +124,9 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     left reversing words and letter counting half-learnt: 0.88 on `over` and 0.87 on `under` thinking).
     The schedule runs by the clock over `minutes` (counted from the start of the command, tokenizer and
     compiling included), so the command ends in time on any machine and a faster one trains more steps;
-    the model is compiled (torch.compile), which makes a step about 20% faster on the 2-core CPU after about a minute of compiling. A run's record, card, bench and curve are in
-    `benchmarks/records/tiny-cpu/` (on the current tasks it falls short: 0.84 on `under`
-    thinking)."""
+    the model is compiled (torch.compile), which makes a step about 20% faster on the 2-core CPU after
+    about a minute of compiling. A run's record, card, bench and curve are in `benchmarks/records/tiny-cpu/`
+    (on the current tasks it falls short: 0.84 on `under` thinking)."""
     return [("cpu", SFTConfig(out=out, seed=0, lr=3e-3, warmup=200, clock=True, compile=True,
                               max_minutes=minutes, mixture=dict(default_mixture(), count=4.0)))]
 
