@@ -25,16 +25,27 @@ def table(rows, cols):
     return head + "".join("| " + " | ".join(str(r[c]) for c in cols) + " |\n" for r in rows)
 
 
+def headline(bench: dict) -> tuple[float, float, float, float, float]:
+    """Under think / nothink accuracy, over think / nothink accuracy, and over's thinking tokens per
+    no-thinking answer token, from a bench file."""
+    res = {(r["strategy"], r["suite"]): r for r in bench["results"]}
+    ratio = res[("think", "over")]["think_tokens_mean"] / max(1e-9, res[("nothink", "over")]["answer_tokens_mean"])
+    return (res[("think", "under")]["accuracy"], res[("nothink", "under")]["accuracy"],
+            res[("think", "over")]["accuracy"], res[("nothink", "over")]["accuracy"], ratio)
+
+
+def falls(accs: list[float]) -> bool:
+    """No-thinking accuracy never rises from one level to the next."""
+    return all(b <= a for a, b in zip(accs, accs[1:]))
+
+
 def targets(bench: dict, nothink_by: dict[str, list[float]]) -> dict[str, bool]:
     """The foundation issue's targets, each met or not, from a bench file and the per-family no-thinking
     accuracies by level."""
-    res = {(r["strategy"], r["suite"]): r for r in bench["results"]}
-    ut, un = res[("think", "under")]["accuracy"], res[("nothink", "under")]["accuracy"]
-    ot, on = res[("think", "over")]["accuracy"], res[("nothink", "over")]["accuracy"]
-    ratio = res[("think", "over")]["think_tokens_mean"] / max(1e-9, res[("nothink", "over")]["answer_tokens_mean"])
+    ut, un, ot, on, ratio = headline(bench)
     return {"the under thinking accuracy": ut >= 0.90, "the under no-thinking accuracy": un <= 0.60 and ut - un >= 0.25,
             "the over accuracies": on >= 0.95 and ot >= 0.95, "the thinking-token ratio": ratio >= 5,
-            "the per-family curve": all(all(b <= a for a, b in zip(accs, accs[1:])) for accs in nothink_by.values())}
+            "the per-family curve": all(falls(accs) for accs in nothink_by.values())}
 
 
 def nothink_by_level(curve: dict) -> dict[str, list[float]]:
@@ -116,10 +127,7 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
     total_tokens = sum(r["tokens_seen"] for r in stage_records)
     total_minutes = sum(r["wall_minutes"] for r in stage_records)
     weights = folder / "model.safetensors"
-    res = {(r["strategy"], r["suite"]): r for r in bench["results"]}
-    ut, un = res[("think", "under")]["accuracy"], res[("nothink", "under")]["accuracy"]
-    ot, on = res[("think", "over")]["accuracy"], res[("nothink", "over")]["accuracy"]
-    ratio = res[("think", "over")]["think_tokens_mean"] / max(1e-9, res[("nothink", "over")]["answer_tokens_mean"])
+    ut, un, ot, on, ratio = headline(bench)
     curve = json.loads(Path(curve_json).read_text()) if curve_json else None
     per_nothink = curve.get("per_nothink", curve["per"]) if curve else None  # older curve files: one count
     if curve:
@@ -129,7 +137,7 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
         nothink_by = {fam: [by[(fam, d)].get("nothink", {}).get("accuracy", 0) for d in sorted(d for f, d in by if f == fam)]
                       for fam in sorted({f for f, _ in by})}
         falls_where = "the test split's 12 items per level"
-    falls = [f"{fam} {'yes' if all(b <= a for a, b in zip(accs, accs[1:])) else 'no'} "
+    per_family = [f"{fam} {'yes' if falls(accs) else 'no'} "
              f"({' → '.join(f'{a:.2f}' for a in accs)})" for fam, accs in sorted(nothink_by.items())]
     met = targets(bench, nothink_by)
     rises = (curve or {}).get("nothink_rises")
@@ -177,7 +185,7 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
         f"{mark(met['the under no-thinking accuracy'])}",
         f"- over, nothink accuracy >= 0.95: {on:.3f} — {mark(on >= 0.95)}; think accuracy >= 0.95: {ot:.3f} — {mark(ot >= 0.95)}",
         f"- over, think's thinking tokens >= 5x nothink's answer tokens: {ratio:.1f}x — {mark(met['the thinking-token ratio'])}",
-        f"- nothink accuracy falls at every step of difficulty, per under family ({falls_where}): " + "; ".join(falls)
+        f"- nothink accuracy falls at every step of difficulty, per under family ({falls_where}): " + "; ".join(per_family)
         + f" — {mark(met['the per-family curve'])}" + noise,
         cpu_check,
     ])
