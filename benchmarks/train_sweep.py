@@ -11,9 +11,9 @@ benchmarks/count_traces.py to train with instead of the shipped one}}. Prints on
 On a machine without thinkgate's dependencies, carry them as wheels: the bench imports orjson and greenlet
 besides transformers, tokenizers and pydantic.
 
-On an H200 shared by five six-layer runs (compiled, bf16), a run made about 12 steps a second once compiled,
-after about five minutes of compiling and warming up: a sweep of runs as long as a CPU hour (about 10k steps)
-does not fit a 15-minute lease.
+On an H200 shared by the five runs of `sweep_cpu60_plan2.json` (compiled; run then with a bfloat16 autocast
+since dropped), a run made about 12 steps a second once compiled, after about five minutes of compiling and
+warming up: a sweep of runs as long as a CPU hour (7-10k steps) does not fit a 15-minute lease.
 """
 
 from __future__ import annotations

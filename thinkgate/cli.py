@@ -459,7 +459,6 @@ def train_sft(
     mixture: Annotated[str, typer.Option("--mixture", help="Suite weights, e.g. over=1.5,under=2.5,mip=0.5.")] = "",
     clock: Annotated[bool, typer.Option("--clock", help="Run the schedule over --minutes of wall time instead of --steps.")] = False,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (about 20% faster CPU steps after a minute of compiling).")] = False,
-    bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast for the forward pass (faster on CPUs with AMX and on GPUs).")] = False,
 ) -> None:
     """Train the bi-mode embedded model from scratch, or continue one (thought-dropout mixture; see the card)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -479,7 +478,7 @@ def train_sft(
     cfg = SFTConfig(out=str(out), steps=steps, stop_after=stop_after, max_minutes=minutes, seed=seed,
                     batch_tokens=batch_tokens, lr=lr, schedule=schedule, warmup=warmup, decay_frac=decay_frac,
                     init_from=str(init_from) if init_from else None, log_every=max(1, min(25, steps // 10)),
-                    clock=clock, compile=compile_, bf16=bf16)
+                    clock=clock, compile=compile_)
     if mixture:
         cfg.mixture = _mixture(mixture)
     total = None if clock else min(steps, stop_after or steps)
