@@ -170,7 +170,7 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
     cpu_minutes = sum(r["wall_minutes"] if r["device"] == "cpu" else r["steps_done"] * CPU_S_PER_STEP / 60
                       for r in stage_records)
     cpu_check = (f"- training reproduced on CPU in <= 60 minutes by one command: "
-                 + (f"{total_minutes:.0f} minutes in {len(stage_records)} stage{'s' if len(stage_records) > 1 else ''}" if on_cpu else
+                 + (f"{total_minutes:.0f} minutes in {len(stage_records)} stage" + "s" * (len(stage_records) > 1) if on_cpu else
                     f"{len(gpu_stages)} of {len(stage_records)} stages ({gpu_steps} steps) ran on a GPU; on a 2-core "
                     f"CPU those steps take about {gpu_steps * CPU_S_PER_STEP / 60:.0f} minutes ({CPU_S_PER_STEP} s a "
                     f"step, measured; {gpu_steps * CPU_S_PER_STEP_FAST / 60:.0f} minutes at the {CPU_S_PER_STEP_FAST} s "
