@@ -44,7 +44,8 @@ def targets(bench: dict, nothink_by: dict[str, list[float]]) -> dict[str, bool]:
     accuracies by level."""
     ut, un, ot, on, ratio = headline(bench)
     return {"the under thinking accuracy": ut >= 0.90, "the under no-thinking accuracy": un <= 0.60 and ut - un >= 0.25,
-            "the over accuracies": on >= 0.95 and ot >= 0.95, "the thinking-token ratio": ratio >= 5,
+            "the over no-thinking accuracy": on >= 0.95, "the over thinking accuracy": ot >= 0.95,
+            "the thinking-token ratio": ratio >= 5,
             "the per-family curve": all(falls(accs) for accs in nothink_by.values())}
 
 
@@ -183,7 +184,8 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
         f"- under, think accuracy >= 0.90: {ut:.3f} — {mark(met['the under thinking accuracy'])}",
         f"- under, nothink accuracy <= 0.60 and >= 25 points below think: {un:.3f} ({(ut - un) * 100:.1f} points) — "
         f"{mark(met['the under no-thinking accuracy'])}",
-        f"- over, nothink accuracy >= 0.95: {on:.3f} — {mark(on >= 0.95)}; think accuracy >= 0.95: {ot:.3f} — {mark(ot >= 0.95)}",
+        f"- over, nothink accuracy >= 0.95: {on:.3f} — {mark(met['the over no-thinking accuracy'])}; think accuracy >= 0.95: {ot:.3f} — "
+        f"{mark(met['the over thinking accuracy'])}",
         f"- over, think's thinking tokens >= 5x nothink's answer tokens: {ratio:.1f}x — {mark(met['the thinking-token ratio'])}",
         f"- nothink accuracy falls at every step of difficulty, per under family ({falls_where}): " + "; ".join(per_family)
         + f" — {mark(met['the per-family curve'])}" + noise,
