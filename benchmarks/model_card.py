@@ -57,6 +57,12 @@ def nothink_by_level(curve: dict) -> dict[str, list[float]]:
     return {fam: [lv[d] for d in sorted(lv)] for fam, lv in by.items()}
 
 
+def cpu_record_model(record: Path) -> str:
+    """The CPU recipe's model in words, read from its recorded run's config."""
+    cfg = json.loads((record / "training.json").read_text())["config"]
+    return f"a model of the same kind ({cfg['num_layers']} layers, hidden {cfg['hidden_size']})"
+
+
 def cpu_record_status(record: Path) -> str:
     """What the CPU recipe's recorded run meets, read from its bench and curve files."""
     met = targets(json.loads((record / "bench.json").read_text()),
@@ -177,8 +183,8 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
                     f"step, measured; {gpu_steps * CPU_S_PER_STEP_FAST / 60:.0f} minutes at the {CPU_S_PER_STEP_FAST} s "
                     f"of a faster one)" + (f", the whole recipe about {cpu_minutes:.0f} minutes" if len(gpu_stages) < len(stage_records) else ""))
                  + f" — {mark(cpu_minutes <= 60)}"
-                 + ("" if on_cpu else "; `thinkgate train tiny --recipe cpu` trains this architecture from scratch in "
-                    "57 minutes of any CPU instead, " + cpu_record_status(RECORDS / "tiny-cpu")
+                 + ("" if on_cpu else "; `thinkgate train tiny --recipe cpu` trains " + cpu_record_model(RECORDS / "tiny-cpu")
+                    + " from scratch in 57 minutes of any CPU instead, " + cpu_record_status(RECORDS / "tiny-cpu")
                     + " (`benchmarks/records/tiny-cpu/`)"))
     checks = "\n".join([
         f"- under, think accuracy >= 0.90: {ut:.3f} — {mark(met['the under thinking accuracy'])}",
