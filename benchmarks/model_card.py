@@ -58,9 +58,10 @@ def nothink_by_level(curve: dict) -> dict[str, list[float]]:
 
 
 def cpu_record_model(record: Path) -> str:
-    """The CPU recipe's model in words, read from its recorded run's config."""
+    """The CPU recipe's model and wall time in words, read from its recorded run's config."""
     cfg = json.loads((record / "training.json").read_text())["config"]
-    return f"a model of the same kind ({cfg['num_layers']} layers, hidden {cfg['hidden_size']})"
+    return (f"a model of the same kind ({cfg['num_layers']} layers, hidden {cfg['hidden_size']}) from scratch in "
+            f"{cfg['max_minutes']:g} minutes")
 
 
 def cpu_record_status(record: Path) -> str:
@@ -184,7 +185,7 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
                     f"of a faster one)" + (f", the whole recipe about {cpu_minutes:.0f} minutes" if len(gpu_stages) < len(stage_records) else ""))
                  + f" — {mark(cpu_minutes <= 60)}"
                  + ("" if on_cpu else "; `thinkgate train tiny --recipe cpu` trains " + cpu_record_model(RECORDS / "tiny-cpu")
-                    + " from scratch in 57 minutes of any CPU instead, " + cpu_record_status(RECORDS / "tiny-cpu")
+                    + " of any CPU instead, " + cpu_record_status(RECORDS / "tiny-cpu")
                     + " (`benchmarks/records/tiny-cpu/`)"))
     checks = "\n".join([
         f"- under, think accuracy >= 0.90: {ut:.3f} — {mark(met['the under thinking accuracy'])}",

@@ -124,14 +124,14 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     steps, seed 0) and family weights that stress the slow learners: letter counting 4, chains and list
     sums 3.5 (`benchmarks/records/tiny-cpu/`: 12106 steps, 0.947 on `under` thinking, 0.990 / 1.000 on
     `over`; a rerun, 10639 steps in a slower hour: 0.937, 0.977 / 0.983; in both runs the no-thinking
-    accuracy on list sums rises at one level, where the shipped model's falls at every level). Dropped variants, each measured over its hour: the shipped width with
-    counting at 4 trained 8327 steps and thought 0.84 on `under` (chains of five and six hops and the
-    widest products not learnt; `benchmarks/records/tiny-cpu-6x192/`), and with list sums and products at
-    4 too, 0.87; four layers at peak lr 5e-3 with chains 5, products 4 and list sums 3, 0.72
-    (`tiny-cpu-4layer/`); hidden 128 with counting alone at 4, 0.88 over 54 minutes. On a GPU at about 6k
-    steps (`records/sweep-narrow/`),
-    peak lr 5e-3 did worse, hidden 96 with these weights did worse, and chains and list sums at 5 did worse
-    than at 3.5.
+    accuracy on list sums rises at one level, where the shipped model's falls at every level).
+    Dropped variants, each measured over its hour: the shipped width with counting at 4 trained 8327
+    steps and thought 0.84 on `under` (chains of five and six hops and the widest products not learnt;
+    `benchmarks/records/tiny-cpu-6x192/`), and with list sums and products at 4 too, 0.87; four layers at
+    peak lr 5e-3 with chains 5, products 4 and list sums 3, 0.72 (`tiny-cpu-4layer/`); hidden 128 with
+    counting alone at 4, 0.88 over 54 minutes. On a GPU at about 6k steps (`records/sweep-narrow/`), peak
+    lr 5e-3 did worse, hidden 96 with these weights did worse, and chains and list sums at 5 did worse than
+    at 3.5.
     The schedule runs by the clock over `minutes` (counted from the start of the command, tokenizer and
     compiling included), so the command ends in time on any machine and a faster one trains more steps;
     the model is compiled (torch.compile), which makes a step about 20% faster on the 2-core CPU after
