@@ -97,3 +97,16 @@ def test_bench_on_external_data(tmp_path):
     bad.write_text('{"question": "q"}\n')
     res = runner.invoke(app, ["bench", "--data", str(bad)])
     assert res.exit_code == 2 and "bad.jsonl:1" in res.output
+
+
+def test_train_sft_rejects_bad_thinking_shares(tmp_path):
+    out = tmp_path / "m"
+    res = runner.invoke(app, ["train", "sft", "--out", str(out), "--family-think", "lists=0.3"])
+    assert res.exit_code != 0 and "'lists=0.3' is not family=share" in res.output
+    res = runner.invoke(app, ["train", "sft", "--out", str(out), "--family-think", "listsum=most"])
+    assert res.exit_code != 0 and "share 'most' for listsum is not a number" in res.output
+    res = runner.invoke(app, ["train", "sft", "--out", str(out), "--family-think", "listsum=2"])
+    assert res.exit_code != 0 and "for listsum is not between 0 and 1" in res.output
+    res = runner.invoke(app, ["train", "sft", "--out", str(out), "--think-prob", "1.5"])
+    assert res.exit_code != 0 and "--think-prob" in res.output
+    assert not out.exists()

@@ -55,6 +55,36 @@ def test_right_padded_batches_train_without_an_attention_mask(backend, tokenizer
     assert torch.allclose(masked, unmasked, rtol=1e-5, atol=1e-6)
 
 
+def test_a_family_think_share_overrides_think_prob_for_that_family_only(tokenizer):
+    import itertools
+
+    from thinkgate.train.data import Variants, examples
+    from thinkgate.train.sft import default_mixture, training_stream
+
+    plain = Variants(auto=0, cut=0, concise=0, nothinking=0)
+    items = list(itertools.islice(training_stream(3, default_mixture(), set()), 600))
+    shares = {"listsum": 0.0, "add": 1.0}
+    thinks = {}
+    for item, ex in zip(items, examples(tokenizer, iter(items), 3, 0.5, 0.1, plain, shares)):
+        text = tokenizer.decode(ex.input_ids)
+        thinks.setdefault(item.family, []).append("<think>\n\n</think>" not in text)
+    assert thinks["listsum"] and not any(thinks["listsum"])
+    assert thinks["add"] and all(thinks["add"])
+    rest = [t for family, ts in thinks.items() if family not in shares for t in ts]
+    assert 0.4 < sum(rest) / len(rest) < 0.6
+    # without overrides the stream is the one it always was: the same draws, family by family
+    before = [ex.input_ids for ex in examples(tokenizer, iter(items), 3, 0.5, 0.1, plain)]
+    after = [ex.input_ids for ex in examples(tokenizer, iter(items), 3, 0.5, 0.1, plain, {})]
+    assert before == after
+
+
+def test_a_family_think_share_is_checked_before_training(tmp_path):
+    with pytest.raises(ValueError, match="'lists' is not a task family"):
+        train(SFTConfig(out=str(tmp_path / "m"), family_think_prob={"lists": 0.3}))
+    with pytest.raises(ValueError, match="1.5 for listsum is not between 0 and 1"):
+        train(SFTConfig(out=str(tmp_path / "m"), family_think_prob={"listsum": 1.5}))
+
+
 def test_injected_strategy_text_is_masked_and_matches_the_strategies(tokenizer):
     import random
 

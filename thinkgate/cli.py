@@ -443,6 +443,23 @@ def _mixture(text: str) -> dict[str, float]:
     return suite_mixture(**weights)
 
 
+def _family_think(text: str) -> dict[str, float]:
+    from .tasks import FAMILIES
+
+    shares = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or key not in FAMILIES:
+            fail(f"--family-think: {part!r} is not family=share with a task family ({', '.join(FAMILIES)})")
+        try:
+            shares[key] = float(value)
+        except ValueError:
+            fail(f"--family-think: share {value!r} for {key} is not a number")
+        if not 0.0 <= shares[key] <= 1.0:
+            fail(f"--family-think: share {value!r} for {key} is not between 0 and 1")
+    return shares
+
+
 @train_app.command("sft")
 def train_sft(
     out: Annotated[Path, typer.Option("--out", help="Folder for the trained model.")] = Path("thinkgate/models/tiny"),
@@ -457,6 +474,8 @@ def train_sft(
     batch_tokens: Annotated[int, typer.Option("--batch-tokens", min=256)] = 4096,
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 2e-3,
     mixture: Annotated[str, typer.Option("--mixture", help="Suite weights, e.g. over=1.5,under=2.5,mip=0.5.")] = "",
+    think_prob: Annotated[float, typer.Option("--think-prob", min=0.0, max=1.0, help="Share of examples rendered with their thinking trace.")] = 0.5,
+    family_think: Annotated[str, typer.Option("--family-think", help="Per-family thinking shares that differ from --think-prob, e.g. listsum=0.3.")] = "",
     clock: Annotated[bool, typer.Option("--clock", help="Run the schedule over --minutes of wall time instead of --steps.")] = False,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (about 20% faster CPU steps after a minute of compiling).")] = False,
 ) -> None:
@@ -478,7 +497,7 @@ def train_sft(
     cfg = SFTConfig(out=str(out), steps=steps, stop_after=stop_after, max_minutes=minutes, seed=seed,
                     batch_tokens=batch_tokens, lr=lr, schedule=schedule, warmup=warmup, decay_frac=decay_frac,
                     init_from=str(init_from) if init_from else None, log_every=max(1, min(25, steps // 10)),
-                    clock=clock, compile=compile_)
+                    clock=clock, compile=compile_, think_prob=think_prob, family_think_prob=_family_think(family_think))
     if mixture:
         cfg.mixture = _mixture(mixture)
     total = None if clock else min(steps, stop_after or steps)

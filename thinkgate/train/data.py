@@ -147,10 +147,16 @@ def encode(tokenizer, item: Item, think: bool, switch: bool = False, rng: random
 
 
 def examples(tokenizer, items: Iterator[Item], seed: int, think_prob: float = 0.5,
-             switch_prob: float = 0.1, variants: Variants | None = None) -> Iterator[Example]:
+             switch_prob: float = 0.1, variants: Variants | None = None,
+             family_think_prob: dict[str, float] | None = None) -> Iterator[Example]:
+    """Encode `items` in thinking mode with probability `think_prob`, or the family's own share in
+    `family_think_prob` where it names one (the same random draws either way, so a recipe without
+    overrides gets the same examples as before)."""
     rng = random.Random(seed)
+    share = family_think_prob or {}
     for item in items:
-        yield encode(tokenizer, item, rng.random() < think_prob, rng.random() < switch_prob, rng, variants)
+        p = share.get(item.family, think_prob)
+        yield encode(tokenizer, item, rng.random() < p, rng.random() < switch_prob, rng, variants)
 
 
 def batches(stream: Iterator[Example], max_tokens: int, pool: int = 512, seed: int = 0) -> Iterator[list[Example]]:

@@ -46,6 +46,8 @@ class SFTConfig:
     # data
     mixture: dict[str, float] = field(default_factory=default_mixture)
     think_prob: float = 0.5
+    # per-family share of thinking-mode examples where it differs from `think_prob`
+    family_think_prob: dict[str, float] = field(default_factory=dict)
     switch_prob: float = 0.1
     variants: dict[str, float] = field(default_factory=lambda: Variants().model_dump())
     init_from: str | None = None  # continue from this model folder (its tokenizer and weights)
@@ -138,7 +140,8 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     about a minute of compiling."""
     return [("cpu", SFTConfig(out=out, seed=0, lr=3e-3, warmup=200, clock=True, compile=True,
                               max_minutes=minutes, hidden_size=128, num_heads=4, intermediate_size=384,
-                              mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=3.5)))]
+                              mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=5.0),
+                              family_think_prob={"listsum": 0.3}))]
 
 
 def lr_at(step: int, cfg: SFTConfig, minutes: float = 0.0) -> float:
@@ -185,6 +188,11 @@ def train(cfg: SFTConfig, progress=None) -> dict:
     from .tokenizer import build_tokenizer, save_hf_tokenizer
 
     started = time.time()
+    for name, share in cfg.family_think_prob.items():
+        if name not in FAMILIES:
+            raise ValueError(f"family_think_prob: {name!r} is not a task family (families: {', '.join(FAMILIES)})")
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"family_think_prob: the share {share!r} for {name} is not between 0 and 1")
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -222,7 +230,7 @@ def train(cfg: SFTConfig, progress=None) -> dict:
 
     exclude = {item.prompt for suite in SUITES for item in load_split(suite)}
     stream = examples(tokenizer, training_stream(cfg.seed, cfg.mixture, exclude), cfg.seed, cfg.think_prob,
-                      cfg.switch_prob, Variants(**cfg.variants))
+                      cfg.switch_prob, Variants(**cfg.variants), cfg.family_think_prob)
     loader = batches(stream, cfg.batch_tokens, seed=cfg.seed)
 
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
