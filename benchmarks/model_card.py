@@ -98,6 +98,10 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
         for fam, w in c["mixture"].items():
             suites.setdefault(w, []).append(fam)
         weights = "; ".join(f"{w} each for {', '.join(f)}" for w, f in suites.items())
+        shares = c.get("family_think_prob") or {}
+        if shares:
+            weights += "; thinking shares " + ", ".join(f"{p} for {fam}" for fam, p in shares.items()) + \
+                f" (else {c['think_prob']})"
         span = f"{c['max_minutes']:g} minutes of wall time" if c.get("clock") else f"{c['steps']} steps"
         sched = (f"cosine over {span}" if c.get("schedule", "cosine") == "cosine"
                  else f"warm-up/stable/decay over {span}, last {c.get('decay_frac', 0.2):.0%} decaying")
@@ -198,6 +202,7 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
         + f" — {mark(met['the per-family curve'])}" + noise,
         cpu_check,
     ])
+    share_note = " (or its family's share, in the stage lines)" if cfg.get("family_think_prob") else ""
     card = f"""# thinkgate tiny — a bi-mode reasoning model trained from scratch
 
 A {train['parameters'] / 1e6:.2f}M-parameter Qwen3-architecture causal LM ({cfg['num_layers']} layers, hidden
@@ -212,7 +217,7 @@ Weights: `model.safetensors`, {weights.stat().st_size / 2**20:.1f} MiB, float32.
   every test-split prompt skipped (arith1 excepted; see the README). Difficulty uniform over each
   family's levels.
 - Bi-mode (thought dropout): each example is rendered with its step-by-step trace with probability
-  {cfg['think_prob']}, else with the empty think block and the bare answer; {cfg['switch_prob']:.0%} of prompts carry the
+  {cfg['think_prob']}{share_note}, else with the empty think block and the bare answer; {cfg['switch_prob']:.0%} of prompts carry the
   matching soft switch. Traces on `over` items are verbose on purpose (restating, "Wait, let me
   double-check", re-verifying): the overthinking that thinkgate measures. Traces on reasoning items carry
   their checks where a careful solver makes them. Loss on the assistant's tokens only.
