@@ -140,8 +140,7 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     about a minute of compiling."""
     return [("cpu", SFTConfig(out=out, seed=0, lr=3e-3, warmup=200, clock=True, compile=True,
                               max_minutes=minutes, hidden_size=128, num_heads=4, intermediate_size=384,
-                              mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=3.5),
-                              family_think_prob={"listsum": 0.7, "count": 0.7}))]
+                              mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=3.5)))]
 
 
 def lr_at(step: int, cfg: SFTConfig, minutes: float = 0.0) -> float:
