@@ -428,35 +428,35 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level=log_level)
 
 
+def _numbers(text: str, option: str, keys, key_word: str, value_word: str) -> dict[str, float]:
+    """Parse `key=number,key=number` for `option`, every key one of `keys`."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or key not in keys:
+            fail(f"{option}: {part!r} is not {key_word}={value_word} with {key_word} one of {', '.join(keys)}")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            fail(f"{option}: {value_word} {value!r} for {key} is not a number")
+    return out
+
+
 def _mixture(text: str) -> dict[str, float]:
     from .train.sft import suite_mixture
 
-    weights = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or key not in ("over", "under", "mip"):
-            fail(f"--mixture: {part!r} is not suite=weight with suite over, under or mip")
-        try:
-            weights[key] = float(value)
-        except ValueError:
-            fail(f"--mixture: weight {value!r} for {key} is not a number")
-    return suite_mixture(**weights)
+    return suite_mixture(**_numbers(text, "--mixture", ("over", "under", "mip"), "suite", "weight"))
 
 
 def _family_think(text: str) -> dict[str, float]:
     from .tasks import FAMILIES
+    from .train.sft import check_family_think_prob
 
-    shares = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or key not in FAMILIES:
-            fail(f"--family-think: {part!r} is not family=share with a task family ({', '.join(FAMILIES)})")
-        try:
-            shares[key] = float(value)
-        except ValueError:
-            fail(f"--family-think: share {value!r} for {key} is not a number")
-        if not 0.0 <= shares[key] <= 1.0:
-            fail(f"--family-think: share {value!r} for {key} is not between 0 and 1")
+    shares = _numbers(text, "--family-think", list(FAMILIES), "family", "share")
+    try:
+        check_family_think_prob(shares, "--family-think")
+    except ValueError as e:
+        fail(str(e))
     return shares
 
 

@@ -143,6 +143,16 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
                               mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=3.5)))]
 
 
+def check_family_think_prob(shares: dict[str, float], where: str = "family_think_prob") -> None:
+    """Raise ValueError, its message starting with `where`, naming the first family that is not a task
+    family or whose share is not in 0..1."""
+    for name, share in shares.items():
+        if name not in FAMILIES:
+            raise ValueError(f"{where}: {name!r} is not a task family (families: {', '.join(FAMILIES)})")
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{where}: share {share!r} for {name} is not between 0 and 1")
+
+
 def lr_at(step: int, cfg: SFTConfig, minutes: float = 0.0) -> float:
     """The learning rate at `step` (and, for a schedule by the clock, `minutes` after the start): linear
     warm-up over `warmup` steps, then cosine decay to `min_lr_ratio` of the peak, or for wsd a constant peak
@@ -187,11 +197,7 @@ def train(cfg: SFTConfig, progress=None) -> dict:
     from .tokenizer import build_tokenizer, save_hf_tokenizer
 
     started = time.time()
-    for name, share in cfg.family_think_prob.items():
-        if name not in FAMILIES:
-            raise ValueError(f"family_think_prob: {name!r} is not a task family (families: {', '.join(FAMILIES)})")
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"family_think_prob: the share {share!r} for {name} is not between 0 and 1")
+    check_family_think_prob(cfg.family_think_prob)
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
