@@ -103,6 +103,8 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
             weights += "; thinking shares " + ", ".join(f"{p} for {fam}" for fam, p in shares.items()) + \
                 f" (else {c['think_prob']})"
         span = f"{c['max_minutes']:g} minutes of wall time" if c.get("clock") else f"{c['steps']} steps"
+        if c.get("clock") and c.get("clock_steps"):
+            span = f"{c['clock_steps']} steps or {c['max_minutes']:g} minutes of wall time, whichever is spent first"
         sched = (f"cosine over {span}" if c.get("schedule", "cosine") == "cosine"
                  else f"warm-up/stable/decay over {span}, last {c.get('decay_frac', 0.2):.0%} decaying")
         sched += ", torch.compile" if c.get("compile") else ""

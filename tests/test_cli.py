@@ -110,3 +110,12 @@ def test_train_sft_rejects_bad_thinking_shares(tmp_path):
     res = runner.invoke(app, ["train", "sft", "--out", str(out), "--think-prob", "1.5"])
     assert res.exit_code != 0 and "--think-prob" in res.output
     assert not out.exists()
+
+
+def test_train_sft_rejects_a_step_cap_without_the_clock(tmp_path):
+    out = tmp_path / "m"
+    res = runner.invoke(app, ["train", "sft", "--out", str(out), "--clock-steps", "100"])
+    assert res.exit_code != 0 and "--clock-steps caps a schedule by the clock" in res.output
+    res = runner.invoke(app, ["train", "sft", "--out", str(out), "--clock", "--clock-steps", "0"])
+    assert res.exit_code != 0 and "--clock-steps" in res.output
+    assert not out.exists()

@@ -34,6 +34,23 @@ def test_a_schedule_by_the_clock_follows_the_minutes_and_stops_on_time(tmp_path)
     assert record["loss_history"][-1]["lr"] < 0.2 * run.lr
 
 
+def test_a_clock_schedule_capped_by_steps_runs_over_whichever_budget_is_spent_first(tmp_path):
+    capped = SFTConfig(clock=True, clock_steps=1000, max_minutes=10, warmup=5, lr=1e-3, min_lr_ratio=0.1)
+    assert lr_at(500, capped, 1.0) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # steps ahead of the clock
+    assert lr_at(100, capped, 5.0) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # the clock ahead of the steps
+    assert lr_at(999, capped, 1.0) < 0.11 * capped.lr
+
+    run = SFTConfig(out=str(tmp_path / "m"), clock=True, clock_steps=6, max_minutes=5, hidden_size=32,
+                    num_layers=1, num_heads=1, head_dim=32, intermediate_size=64, batch_tokens=512, warmup=1,
+                    log_every=100)
+    record = train(run)
+    assert record["steps_done"] == 6  # long before the five minutes are up
+    assert record["loss_history"][-1]["step"] == 5  # the last step is logged
+    assert record["loss_history"][-1]["lr"] < 0.2 * run.lr
+    with pytest.raises(ValueError, match="clock_steps"):
+        train(SFTConfig(out=str(tmp_path / "bad"), clock=True, clock_steps=0))
+
+
 def test_right_padded_batches_train_without_an_attention_mask(backend, tokenizer):
     """train() drops the attention mask of its right-padded batches; the loss must be the mask's."""
     import itertools

@@ -477,6 +477,8 @@ def train_sft(
     think_prob: Annotated[float, typer.Option("--think-prob", min=0.0, max=1.0, help="Share of examples rendered with their thinking trace.")] = 0.5,
     family_think: Annotated[str, typer.Option("--family-think", help="Per-family thinking shares that differ from --think-prob, e.g. listsum=0.3.")] = "",
     clock: Annotated[bool, typer.Option("--clock", help="Run the schedule over --minutes of wall time instead of --steps.")] = False,
+    clock_steps: Annotated[Optional[int], typer.Option("--clock-steps", min=1, help=(
+        "With --clock: also stop after this many steps; the schedule runs over whichever budget is spent first."))] = None,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (about 20% faster CPU steps after a minute of compiling).")] = False,
 ) -> None:
     """Train the bi-mode embedded model from scratch, or continue one (thought-dropout mixture; see the card)."""
@@ -486,6 +488,8 @@ def train_sft(
 
     if schedule not in ("cosine", "wsd"):
         fail(f"--schedule must be cosine or wsd, not {schedule!r}")
+    if clock_steps is not None and not clock:
+        fail("--clock-steps caps a schedule by the clock; give --clock too (or --steps for one by steps)")
     if init_from is not None:
         from .backends.base import ModelLoadError
         from .backends.hf import check_model_folder
@@ -497,10 +501,10 @@ def train_sft(
     cfg = SFTConfig(out=str(out), steps=steps, stop_after=stop_after, max_minutes=minutes, seed=seed,
                     batch_tokens=batch_tokens, lr=lr, schedule=schedule, warmup=warmup, decay_frac=decay_frac,
                     init_from=str(init_from) if init_from else None, log_every=max(1, min(25, steps // 10)),
-                    clock=clock, compile=compile_, think_prob=think_prob, family_think_prob=_family_think(family_think))
+                    clock=clock, clock_steps=clock_steps, compile=compile_, think_prob=think_prob, family_think_prob=_family_think(family_think))
     if mixture:
         cfg.mixture = _mixture(mixture)
-    total = None if clock else min(steps, stop_after or steps)
+    total = clock_steps if clock else min(steps, stop_after or steps)
     with Progress(TextColumn("sft"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
                   TimeElapsedColumn(), console=err) as progress:
         bar = progress.add_task("sft", total=total, loss="")
@@ -564,8 +568,8 @@ def train_tiny(
     work: Annotated[Path, typer.Option("--work", help="Folder for the intermediate stages.")] = Path("runs/tiny-stages"),
     recipe: Annotated[str, typer.Option("--recipe", help="shipped: the five stages of the shipped model (four took 16 "
                                         "GPU minutes, the fifth 22 CPU minutes; about 4 hours all on a 2-core "
-                                        "CPU); cpu: one stage from scratch by the clock (six layers at hidden "
-                                        "128), 57 minutes on any machine.")] = "shipped",
+                                        "CPU); cpu: one stage from scratch (six layers at hidden 128), 14000 "
+                                        "steps or 57 minutes, whichever comes first.")] = "shipped",
 ) -> None:
     """Reproduce the shipped `tiny` model (the SFT stages it was trained with; see its card), or train a
     narrower model of the same kind from scratch in under an hour of CPU with `--recipe cpu`."""
@@ -575,8 +579,12 @@ def train_tiny(
         fail(f"--recipe must be shipped or cpu, not {recipe!r}")
     stages = tiny_recipe(str(work), str(out)) if recipe == "shipped" else cpu_recipe(str(out))
     for name, cfg in stages:
-        console.print(f"[bold]{name}[/]: " + (f"{cfg.max_minutes:g} minutes" if cfg.clock else
-                      f"{cfg.steps if cfg.stop_after is None else cfg.stop_after} steps") + f" -> {cfg.out}")
+        if cfg.clock:
+            span = f"{cfg.max_minutes:g} minutes" + (f" or {cfg.clock_steps} steps, whichever comes first"
+                                                     if cfg.clock_steps else "")
+        else:
+            span = f"{cfg.steps if cfg.stop_after is None else cfg.stop_after} steps"
+        console.print(f"[bold]{name}[/]: {span} -> {cfg.out}")
         record = train(cfg, progress=lambda h: err.print(f"step {h['step']} loss {h['loss']:.4f} ({h['minutes']} min)")
                        if h["step"] % 200 == 0 else None)
         console.print(f"  {record['steps_done']} steps in {record['wall_minutes']} min")

@@ -69,6 +69,10 @@ class SFTConfig:
     # by the clock: the schedule runs over `max_minutes` of wall time (counted from the command's start)
     # instead of over `steps`, and training stops when they are up; `steps` and `stop_after` are then unused
     clock: bool = False
+    # by the clock, also stop after this many steps: the schedule then runs over whichever budget is spent
+    # first (the larger share of the two), so a machine fast enough trains exactly this many steps and a
+    # slower one still ends on time with a fully decayed schedule
+    clock_steps: int | None = None
     compile: bool = False  # torch.compile the model for training (inductor; falls back to eager on failure)
 
 
@@ -121,26 +125,32 @@ def stage5(init_from: str, out: str) -> tuple[str, SFTConfig]:
 
 def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     """One stage from scratch that fits an hour of a 2-core CPU: six layers as in the shipped model but
-    narrower (hidden 128, 4 heads of 32, MLP 384: 1.36M parameters, so about 12k steps fit the hour where
-    the shipped width fits about 8k), stage 1's optimisation (cosine at peak lr 3e-3 after 200 warm-up
-    steps, seed 0) and family weights that stress the slow learners: letter counting 4, chains and list
-    sums 3.5 (`benchmarks/records/tiny-cpu/`: 12106 steps, 0.947 on `under` thinking, 0.990 / 1.000 on
-    `over`; a rerun, 10639 steps in a slower hour: 0.937, 0.977 / 0.983; in both runs the no-thinking
-    accuracy on list sums rises at one level, where the shipped model's falls at every level).
+    narrower (hidden 128, 4 heads of 32, MLP 384: 1.36M parameters, so 10-15k steps fit the hour where the
+    shipped width fits about 8k), stage 1's optimisation (cosine at peak lr 3e-3 after 200 warm-up steps,
+    seed 0) and family weights that stress the slow learners: letter counting 4, chains and list sums 3.5.
+    The reasoning families are rendered with their trace more often than the simple ones (thought dropout
+    of 0.5 on `over` and `mip`; 0.6 on add and mul, 0.65 on chains, 0.7 on list sums, 0.85 on letter
+    counting), because with half and half the narrow model, given more steps, learns to count letters and
+    to sum lists directly: 0.633 and 0.723 on `under` without thinking in two hours of 14-15k steps, above
+    the foundation bar of 0.60 (`benchmarks/records/tiny-cpu-t7/`, `tiny-cpu-ls5/`), while with fewer steps
+    its direct list sums were not yet sorted by length (`benchmarks/records/tiny-cpu/`: 12106 and 10639
+    steps, 0.947 and 0.937 on `under` thinking; the no-thinking accuracy rose from seven terms to nine).
+    The schedule is capped twice: by 14000 steps and by `minutes` of wall time (counted from the start of
+    the command, tokenizer and compiling included), and runs over whichever is spent first, so a machine
+    fast enough trains exactly 14000 steps (the model no longer depends on its speed) and a slower one
+    still ends on time with its learning rate decayed. The model is compiled (torch.compile), which makes
+    a step about 20% faster on the 2-core CPU after about a minute of compiling.
     Dropped variants, each measured over its hour: the shipped width with counting at 4 trained 8327
     steps and thought 0.84 on `under` (chains of five and six hops and the widest products not learnt;
     `benchmarks/records/tiny-cpu-6x192/`), and with list sums and products at 4 too, 0.87; four layers at
     peak lr 5e-3 with chains 5, products 4 and list sums 3, 0.72 (`tiny-cpu-4layer/`); hidden 128 with
     counting alone at 4, 0.88 over 54 minutes. On a GPU at about 6k steps (`records/sweep-narrow/`), peak
     lr 5e-3 did worse, hidden 96 with these weights did worse, and chains and list sums at 5 did worse than
-    at 3.5.
-    The schedule runs by the clock over `minutes` (counted from the start of the command, tokenizer and
-    compiling included), so the command ends in time on any machine and a faster one trains more steps;
-    the model is compiled (torch.compile), which makes a step about 20% faster on the 2-core CPU after
-    about a minute of compiling."""
-    return [("cpu", SFTConfig(out=out, seed=0, lr=3e-3, warmup=200, clock=True, compile=True,
+    at 3.5."""
+    return [("cpu", SFTConfig(out=out, seed=0, lr=3e-3, warmup=200, clock=True, clock_steps=14000, compile=True,
                               max_minutes=minutes, hidden_size=128, num_heads=4, intermediate_size=384,
-                              mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=3.5)))]
+                              mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=3.5),
+                              family_think_prob=dict(add=0.6, mul=0.6, chain=0.65, listsum=0.7, count=0.85)))]
 
 
 def check_family_think_prob(shares: dict[str, float], where: str = "family_think_prob") -> None:
@@ -161,6 +171,8 @@ def lr_at(step: int, cfg: SFTConfig, minutes: float = 0.0) -> float:
         return cfg.lr * (step + 1) / cfg.warmup
     if cfg.clock:  # the share of the wall-clock budget spent stands for the share of the steps done
         done = min(1.0, minutes / cfg.max_minutes)
+        if cfg.clock_steps:
+            done = max(done, min(1.0, step / cfg.clock_steps))
         start = 1 - cfg.decay_frac if cfg.schedule == "wsd" else 0.0
         if done < start:
             return cfg.lr
@@ -198,6 +210,8 @@ def train(cfg: SFTConfig, progress=None) -> dict:
 
     started = time.time()
     check_family_think_prob(cfg.family_think_prob)
+    if cfg.clock_steps is not None and cfg.clock_steps < 1:
+        raise ValueError(f"clock_steps: {cfg.clock_steps} is not a positive number of steps")
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -268,8 +282,12 @@ def train(cfg: SFTConfig, progress=None) -> dict:
         # minute on the 2-core CPU), after which a six-layer step is about 20% faster there, measured
         forward = torch.compile(model, dynamic=True)
     steps = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
-    last = None if cfg.clock else steps - 1  # a run by the clock has no known last step
-    for step in itertools.count() if cfg.clock else range(steps):
+    if cfg.clock:  # a run by the clock has no known last step, unless it is capped by steps too
+        steps = cfg.clock_steps
+        last = None if steps is None else steps - 1
+    else:
+        last = steps - 1
+    for step in itertools.count() if steps is None else range(steps):
         minutes = (time.time() - started) / 60
         if minutes > cfg.max_minutes:
             break
