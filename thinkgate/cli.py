@@ -564,7 +564,9 @@ def train_bpo(
 
 @train_app.command("tiny")
 def train_tiny(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the trained model.")] = Path("thinkgate/models/tiny"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the trained model; by default "
+                                                "thinkgate/models/tiny (the shipped one) for the shipped recipe, "
+                                                "runs/tiny-cpu for cpu.")] = None,
     work: Annotated[Path, typer.Option("--work", help="Folder for the intermediate stages.")] = Path("runs/tiny-stages"),
     recipe: Annotated[str, typer.Option("--recipe", help="shipped: the five stages of the shipped model (four took 16 "
                                         "GPU minutes, the fifth 22 CPU minutes; about 4 hours all on a 2-core "
@@ -577,6 +579,8 @@ def train_tiny(
 
     if recipe not in ("shipped", "cpu"):
         fail(f"--recipe must be shipped or cpu, not {recipe!r}")
+    if out is None:  # the narrower CPU model never replaces the shipped one unless asked to
+        out = Path("thinkgate/models/tiny" if recipe == "shipped" else "runs/tiny-cpu")
     stages = tiny_recipe(str(work), str(out)) if recipe == "shipped" else cpu_recipe(str(out))
     for name, cfg in stages:
         if cfg.clock:
