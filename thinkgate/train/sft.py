@@ -138,8 +138,10 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     With these shares one run of the command (`benchmarks/records/tiny-cpu-shares/`: 12136 steps in 57
     minutes of a 2-core x86_64 CPU) thought 0.983 on `under` and answered 0.347 directly, 0.993 both ways on
     `over` with 30.9 times the tokens when thinking, and its direct answers fall at every level of every
-    `under` family (1000 items a level); on a GPU at about half those steps the shares had given 0.92 and
-    0.86 on `under` thinking against 0.65 with half and half (`benchmarks/records/sweep-cpu14/`).
+    `under` family (1000 items a level); a rerun (13803 steps) met the accuracies again (0.957 / 0.340,
+    0.990 / 0.990) but its direct seven-term list sums beat its five-term ones (0.548 against 0.399), so the
+    per-family curve held in one run of two. On a GPU at about half those steps the shares had given 0.92
+    and 0.86 on `under` thinking against 0.65 with half and half (`benchmarks/records/sweep-cpu14/`).
     The schedule is capped twice: by 14000 steps and by `minutes` of wall time (counted from the start of
     the command, tokenizer and compiling included), and runs over whichever is spent first, so a machine
     fast enough trains exactly 14000 steps (the model no longer depends on its speed) and a slower one
