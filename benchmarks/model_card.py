@@ -18,7 +18,7 @@ from pathlib import Path
 CPU_S_PER_STEP = 0.91
 CPU_S_PER_STEP_FAST = 0.48
 RECORDS = Path(__file__).parent / "records"
-CPU_RECORD = RECORDS / "tiny-cpu-shares"  # the recorded run of `thinkgate train tiny --recipe cpu`
+CPU_RECORD = RECORDS / "tiny-cpu-shares"  # the recorded runs of `thinkgate train tiny --recipe cpu`
 
 
 def table(rows, cols):
@@ -82,9 +82,8 @@ def cpu_record_targets(record: Path) -> list[dict[str, bool]]:
             for sfx in cpu_record_runs(record)]
 
 
-def cpu_record_status(record: Path) -> str:
-    """What the CPU recipe's recorded runs meet, in words."""
-    runs = cpu_record_targets(record)
+def cpu_record_status(runs: list[dict[str, bool]]) -> str:
+    """What the CPU recipe's recorded runs meet (from cpu_record_targets), in words."""
     if all(all(met.values()) for met in runs):
         return ("and its model meets every target above, the per-family curve included"
                 + (f", in each of the {len(runs)} recorded runs" if len(runs) > 1 else ""))
@@ -211,10 +210,10 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
         cpu_check = (head + f"{total_minutes:.0f} minutes in {len(stage_records)} stage"
                      + "s" * (len(stage_records) > 1) + f" — {mark(cpu_minutes <= 60)}")
     else:  # a bigger run on a GPU (the issue allows it, recorded): the CPU hour is the CPU recipe's record
+        cpu_runs = cpu_record_targets(CPU_RECORD)
         cpu_check = (head + "`thinkgate train tiny --recipe cpu` trains " + cpu_record_model(CPU_RECORD)
-                     + ", " + cpu_record_status(CPU_RECORD)
-                     + f" (`benchmarks/records/{CPU_RECORD.name}/`) — "
-                     + mark(all(all(met.values()) for met in cpu_record_targets(CPU_RECORD)))
+                     + ", " + cpu_record_status(cpu_runs) + f" (`benchmarks/records/{CPU_RECORD.name}/`) — "
+                     + mark(all(all(met.values()) for met in cpu_runs))
                      + f"; these weights are a bigger run: {len(gpu_stages)} of {len(stage_records)} stages "
                      f"({gpu_steps} steps) ran on a GPU, and on a 2-core CPU those steps take about "
                      f"{gpu_steps * CPU_S_PER_STEP / 60:.0f} minutes ({CPU_S_PER_STEP} s a step, measured; "
