@@ -18,7 +18,7 @@ from pathlib import Path
 CPU_S_PER_STEP = 0.91
 CPU_S_PER_STEP_FAST = 0.48
 RECORDS = Path(__file__).parent / "records"
-CPU_RECORD = RECORDS / "tiny-cpu-shares"  # the recorded runs of `thinkgate train tiny --recipe cpu`
+CPU_RECORD = RECORDS / "tiny-cpu-ls8"  # the recorded runs of `thinkgate train tiny --recipe cpu`
 
 
 def table(rows, cols):
