@@ -142,9 +142,9 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     0.24), `under` is 0.973 thinking and 0.337 without, `over` 0.990 / 0.993 with 30.9 times the tokens
     when thinking, but direct chains of four and five hops tie (0.349 and 0.354 over 1000 items each, a
     rise within noise), so the strict per-family curve is missed there; a rerun through the command
-    (13164 steps) met every target, the curve included (under 0.987 / 0.270, over 0.993 / 0.990). On a GPU at about half those steps
-    the shares had given 0.92 and 0.86 on `under` thinking against 0.65 with half and half
-    (`benchmarks/records/sweep-cpu14/`).
+    (13164 steps) met every target, the curve included (under 0.987 / 0.270, over 0.993 / 0.990). On a
+    GPU at about half those steps the shares had given 0.92 and 0.86 on `under` thinking against 0.65 with
+    half and half (`benchmarks/records/sweep-cpu14/`).
     The schedule is capped twice: by 14000 steps and by `minutes` of wall time (counted from the start of
     the command, tokenizer and compiling included), and runs over whichever is spent first, so a machine
     fast enough trains exactly 14000 steps (the model no longer depends on its speed) and a slower one
