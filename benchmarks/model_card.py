@@ -59,9 +59,11 @@ def nothink_by_level(curve: dict) -> dict[str, list[float]]:
 
 
 def cpu_record_runs(record: Path) -> list[str]:
-    """The suffixes of the recorded runs in a CPU-recipe record: "" for training.json / bench.json /
-    difficulty.json, "-rerun" for training-rerun.json and so on, each run that has all three files."""
-    return [sfx for sfx in ("", "-rerun")
+    """The suffixes of the recorded runs in a CPU-recipe record, in order: "" for training.json / bench.json /
+    difficulty.json, then "-rerun", "-rerun2", ... for training-rerun.json and so on, each run that has all
+    three files."""
+    sfxs = sorted((f.stem[len("training"):] for f in record.glob("training*.json")), key=lambda s: (len(s), s))
+    return [sfx for sfx in sfxs
             if all((record / f"{name}{sfx}.json").exists() for name in ("training", "bench", "difficulty"))]
 
 
