@@ -71,17 +71,29 @@ def cpu_record_model(record: Path) -> str:
     """The CPU recipe's model and wall time in words, read from its recorded runs' configs."""
     recs = [json.loads((record / f"training{sfx}.json").read_text()) for sfx in cpu_record_runs(record)]
     cfg = recs[0]["config"]
+    kind = f"a model of the same kind ({cfg['num_layers']} layers, hidden {cfg['hidden_size']}) from scratch in "
+    runs = "s" * (len(recs) > 1)
+    if not cfg.get("clock"):  # a schedule by steps: the same steps on any machine, the minutes are this one's
+        minutes = " and ".join(f"{r['wall_minutes']:g}" for r in recs)
+        return kind + f"{cfg['steps']} steps ({minutes} minutes in the recorded run{runs}, on {recs[0]['machine']})"
     steps = " and ".join(str(r["steps_done"]) for r in recs)
-    return (f"a model of the same kind ({cfg['num_layers']} layers, hidden {cfg['hidden_size']}) from scratch in "
-            f"{cfg['max_minutes']:g} minutes of any CPU ({steps} steps in the recorded run"
-            + "s" * (len(recs) > 1) + f", on {recs[0]['machine']})")
+    return kind + (f"{cfg['max_minutes']:g} minutes of any CPU ({steps} steps in the recorded run{runs}, "
+                   f"on {recs[0]['machine']})")
 
 
 def cpu_record_targets(record: Path) -> list[dict[str, bool]]:
-    """Per recorded run of the CPU recipe, the targets its model meets, read from its bench and curve files."""
-    return [targets(json.loads((record / f"bench{sfx}.json").read_text()),
-                    nothink_by_level(json.loads((record / f"difficulty{sfx}.json").read_text())))
-            for sfx in cpu_record_runs(record)]
+    """Per recorded run of the CPU recipe, the targets its model meets, read from its bench and curve files,
+    and whether it finished its schedule within the hour, read from its training record."""
+    runs = []
+    for sfx in cpu_record_runs(record):
+        met = targets(json.loads((record / f"bench{sfx}.json").read_text()),
+                      nothink_by_level(json.loads((record / f"difficulty{sfx}.json").read_text())))
+        rec = json.loads((record / f"training{sfx}.json").read_text())
+        # a schedule by the clock is meant to be stopped by it; one by steps must finish them
+        met["the hour"] = rec["wall_minutes"] <= 60 and (bool(rec["config"].get("clock"))
+                                                         or rec.get("stopped_by") != "clock")
+        runs.append(met)
+    return runs
 
 
 def cpu_record_status(runs: list[dict[str, bool]]) -> str:
@@ -157,7 +169,7 @@ def main(model_dir: str, bench_json: str, curve_json: str | None = None) -> None
                f"and the trace without its re-checks; {v.get('nothinking', 0):.0%} of no-thinking examples with the "
                f"NoThinking prefill") if v else "none"
     command = ("`thinkgate train tiny --recipe cpu` (the recipe in `thinkgate/train/sft.py:cpu_recipe`; its config "
-               "and loss curve are in `training.json`)" if len(stage_records) == 1 and cfg.get("clock") else
+               "and loss curve are in `training.json`)" if len(stage_records) == 1 else
                "`thinkgate train tiny` (the recipe in `thinkgate/train/sft.py:tiny_recipe`; each stage's config and "
                "loss curve are in `training.json`, each earlier stage nested under `previous_stage`)")
     total_steps = sum(r["steps_done"] for r in stage_records)

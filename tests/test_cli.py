@@ -112,6 +112,18 @@ def test_train_sft_rejects_bad_thinking_shares(tmp_path):
     assert not out.exists()
 
 
+def test_train_sft_says_when_its_minutes_cut_the_schedule_short(tmp_path):
+    import json
+
+    out = tmp_path / "m"
+    res = runner.invoke(app, ["train", "sft", "--out", str(out), "--steps", "100000", "--minutes", "0.1",
+                              "--no-deterministic"])
+    assert res.exit_code == 0, res.output
+    record = json.loads((out / "training.json").read_text())
+    assert record["stopped_by"] == "clock" and not record["config"]["deterministic"]
+    assert f"cap stopped training after {record['steps_done']} steps" in " ".join(res.output.split())
+
+
 def test_train_sft_rejects_a_step_cap_without_the_clock(tmp_path):
     out = tmp_path / "m"
     res = runner.invoke(app, ["train", "sft", "--out", str(out), "--clock-steps", "100"])

@@ -16,6 +16,33 @@ def test_a_short_training_run_lowers_the_loss(tmp_path):
     HFBackend(tmp_path / "m")  # the saved folder loads through the ordinary path
 
 
+def test_two_runs_of_one_config_give_the_same_weights_and_the_setting_is_restored(tmp_path):
+    import hashlib
+
+    import torch
+
+    def run(name: str, **kw) -> tuple[str, dict]:
+        cfg = SFTConfig(out=str(tmp_path / name), steps=6, hidden_size=32, num_layers=1, num_heads=1, head_dim=32,
+                        intermediate_size=64, batch_tokens=512, warmup=2, **kw)
+        record = train(cfg)
+        return hashlib.sha256((tmp_path / name / "model.safetensors").read_bytes()).hexdigest(), record
+
+    assert not torch.are_deterministic_algorithms_enabled()
+    (a, rec_a), (b, _) = run("a"), run("b")
+    assert a == b
+    assert rec_a["stopped_by"] == "steps" and rec_a["config"]["deterministic"]
+    assert not torch.are_deterministic_algorithms_enabled()  # train() leaves the process as it found it
+    c, _ = run("c", seed=1)
+    assert c != a  # the hash does see a different run
+
+
+def test_a_run_cut_by_its_wall_clock_cap_says_so(tmp_path):
+    cfg = SFTConfig(out=str(tmp_path / "m"), steps=100_000, max_minutes=0.05, hidden_size=32, num_layers=1,
+                    num_heads=1, head_dim=32, intermediate_size=64, batch_tokens=512, warmup=1)
+    record = train(cfg)
+    assert record["stopped_by"] == "clock" and record["steps_done"] < 100_000
+
+
 def test_a_schedule_by_the_clock_follows_the_minutes_and_stops_on_time(tmp_path):
     cfg = SFTConfig(clock=True, max_minutes=10, warmup=5, lr=1e-3, min_lr_ratio=0.1, schedule="wsd", decay_frac=0.5)
     assert lr_at(2, cfg, 0.0) == pytest.approx(6e-4)  # warm-up counts steps (the third of five)

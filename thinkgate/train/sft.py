@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import platform
 import time
 import warnings
@@ -74,6 +75,12 @@ class SFTConfig:
     # slower one still ends on time with a fully decayed schedule
     clock_steps: int | None = None
     compile: bool = False  # torch.compile the model for training (inductor; falls back to eager on failure)
+    # torch.use_deterministic_algorithms while training (the previous setting is restored after): two runs
+    # of one config then give the same weights on one machine. Compiled CPU training needs it (measured: two
+    # compiled 40-step runs of the CPU recipe ended with different weights without it, identical with it),
+    # at about 4% of the step time there. On a GPU it applies only when CUBLAS_WORKSPACE_CONFIG is set
+    # (cuBLAS needs it before CUDA starts, which is the caller's to do); train() warns when it is not
+    deterministic: bool = True
 
 
 def _corpus(n_items: int, seed: int):
@@ -123,7 +130,7 @@ def stage5(init_from: str, out: str) -> tuple[str, SFTConfig]:
                                  mixture=dict(default_mixture(), count=4.0, listsum=4.0, mul=4.0)))
 
 
-def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
+def cpu_recipe(out: str, minutes: float = 59.0) -> list[tuple[str, SFTConfig]]:
     """One stage from scratch that fits an hour of a 2-core CPU: six layers as in the shipped model but
     narrower (hidden 128, 4 heads of 32, MLP 384: 1.36M parameters, so 10-15k steps fit the hour where the
     shipped width fits about 8k), stage 1's optimisation (cosine at peak lr 3e-3 after 200 warm-up steps,
@@ -145,11 +152,15 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     (13164 steps) met every target, the curve included (under 0.987 / 0.270, over 0.993 / 0.990). On a
     GPU at about half those steps the shares had given 0.92 and 0.86 on `under` thinking against 0.65 with
     half and half (`benchmarks/records/sweep-cpu14/`).
-    The schedule is capped twice: by 14000 steps and by `minutes` of wall time (counted from the start of
-    the command, tokenizer and compiling included), and runs over whichever is spent first, so a machine
-    fast enough trains exactly 14000 steps (the model no longer depends on its speed) and a slower one
-    still ends on time with its learning rate decayed. The model is compiled (torch.compile), which makes
-    a step about 20% faster on the 2-core CPU after about a minute of compiling.
+    The schedule is cosine over 11000 steps, so the model depends on the config and seed alone: with
+    `deterministic` on, two runs on one machine give the same weights, however busy the machine is. The
+    runs above were scheduled by the clock instead (cosine over 57 minutes of wall time or 14000 steps,
+    whichever was spent first): as the clock stood for the progress wherever it ran ahead of the steps (the
+    first minutes, with the compiling, at least), and compiled training was not deterministic then, no two
+    runs were alike and a run had to be judged by its luck. 11000 steps take about 53 minutes here
+    (0.28 s a step, compiled and deterministic); `minutes` (59) is only a safety cap, and a run it stops
+    says so in its record (`stopped_by`: "clock") with its schedule unfinished. The model is compiled
+    (torch.compile), which makes a step about 20% faster on the 2-core CPU after about a minute of compiling.
     Dropped variants, each measured over its hour: the shipped width with counting at 4 trained 8327
     steps and thought 0.84 on `under` (chains of five and six hops and the widest products not learnt;
     `benchmarks/records/tiny-cpu-6x192/`), and with list sums and products at 4 too, 0.87; four layers at
@@ -157,7 +168,7 @@ def cpu_recipe(out: str, minutes: float = 57.0) -> list[tuple[str, SFTConfig]]:
     counting alone at 4, 0.88 over 54 minutes. On a GPU at about 6k steps (`records/sweep-narrow/`), peak
     lr 5e-3 did worse, hidden 96 with these weights did worse, and chains and list sums at 5 did worse than
     at 3.5."""
-    return [("cpu", SFTConfig(out=out, seed=0, lr=3e-3, warmup=200, clock=True, clock_steps=14000, compile=True,
+    return [("cpu", SFTConfig(out=out, seed=0, lr=3e-3, warmup=200, steps=11000, compile=True,
                               max_minutes=minutes, hidden_size=128, num_heads=4, intermediate_size=384,
                               mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=3.5),
                               family_think_prob=dict(add=0.6, mul=0.6, chain=0.65, listsum=0.8, count=0.85)))]
@@ -212,6 +223,24 @@ def collate(batch, pad_id: int):
 
 
 def train(cfg: SFTConfig, progress=None) -> dict:
+    """Train as `cfg` says and save the model folder; returns the training record (also in training.json).
+    `progress`, if given, is called with each logged {step, loss, lr, minutes}."""
+    import torch
+
+    was = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    on = cfg.deterministic
+    if on and torch.cuda.is_available() and not os.environ.get("CUBLAS_WORKSPACE_CONFIG"):
+        warnings.warn("deterministic training on a GPU needs CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment "
+                      "before CUDA starts; without it this run is not deterministic")
+        on = False
+    torch.use_deterministic_algorithms(on)
+    try:
+        return _train(cfg, progress)
+    finally:
+        torch.use_deterministic_algorithms(was[0], warn_only=was[1])
+
+
+def _train(cfg: SFTConfig, progress) -> dict:
     import torch
     from transformers import AutoTokenizer, GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
@@ -276,6 +305,7 @@ def train(cfg: SFTConfig, progress=None) -> dict:
             "wall_minutes": round((time.time() - started) / 60, 2), "device": device,
             "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+            "stopped_by": stopped_by if final else None,
             "tokens_seen": tokens_seen, "examples_seen": examples_seen, "loss_history": history,
             "previous_stage": previous,
         }
@@ -297,9 +327,11 @@ def train(cfg: SFTConfig, progress=None) -> dict:
         last = None if steps is None else steps - 1
     else:
         last = steps - 1
+    stopped_by = "steps"
     for step in itertools.count() if steps is None else range(steps):
         minutes = (time.time() - started) / 60
         if minutes > cfg.max_minutes:
+            stopped_by = "clock"
             break
         done = step + 1
         for g in opt.param_groups:
