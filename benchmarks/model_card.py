@@ -18,7 +18,7 @@ from pathlib import Path
 CPU_S_PER_STEP = 0.91
 CPU_S_PER_STEP_FAST = 0.48
 RECORDS = Path(__file__).parent / "records"
-CPU_RECORD = RECORDS / "tiny-cpu-ls8"  # the recorded runs of `thinkgate train tiny --recipe cpu`
+CPU_RECORD = RECORDS / "tiny-cpu-count8"  # the recorded runs of `thinkgate train tiny --recipe cpu`
 
 
 def table(rows, cols):
@@ -75,7 +75,9 @@ def cpu_record_model(record: Path) -> str:
     runs = "s" * (len(recs) > 1)
     if not cfg.get("clock"):  # a schedule by steps: the same steps on any machine, the minutes are this one's
         minutes = " and ".join(f"{r['wall_minutes']:g}" for r in recs)
-        return kind + f"{cfg['steps']} steps ({minutes} minutes in the recorded run{runs}, on {recs[0]['machine']})"
+        same = ", the same weights every run on a machine" if cfg.get("deterministic") else ""
+        return kind + (f"{cfg['steps']} steps{same} ({minutes} minutes in the recorded run{runs}, "
+                       f"on {recs[0]['machine']})")
     steps = " and ".join(str(r["steps_done"]) for r in recs)
     return kind + (f"{cfg['max_minutes']:g} minutes of any CPU ({steps} steps in the recorded run{runs}, "
                    f"on {recs[0]['machine']})")
