@@ -583,7 +583,7 @@ def train_tiny(
     recipe: Annotated[str, typer.Option("--recipe", help="shipped: the five stages of the shipped model (four took 16 "
                                         "GPU minutes, the fifth 22 CPU minutes; about 4 hours all on a 2-core "
                                         "CPU); cpu: one stage from scratch (six layers at hidden 128), 11000 "
-                                        "steps, about 53 minutes on a 2-core CPU, capped at 59.")] = "shipped",
+                                        "steps, 49-52 minutes on a 2-core CPU, capped at 59.")] = "shipped",
 ) -> None:
     """Reproduce the shipped `tiny` model (the SFT stages it was trained with; see its card), or train a
     narrower model of the same kind from scratch in under an hour of CPU with `--recipe cpu`."""
