@@ -2,7 +2,7 @@
 far a fresh run of a recorded config's first steps strays from the record.
 
     python benchmarks/reproduce_training.py runs/tiny-cpu runs/tiny-cpu-rerun
-        both folders' weights (sha256 of model.safetensors, largest difference of any tensor element) and
+        both folders' content fingerprints and largest difference of any weight element, and
         loss curves (logged points, how many are equal)
     python benchmarks/reproduce_training.py runs/tiny-cpu --steps 600
         trains the first 600 steps of runs/tiny-cpu's recorded config again (same schedule, stopped there)
@@ -14,7 +14,6 @@ The loss curve is the record's running mean of the loss, logged every `log_every
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -37,14 +36,17 @@ def compare_curves(a: list[dict], b: list[dict], upto: int | None = None) -> tup
 
 
 def compare_weights(a: Path, b: Path) -> tuple[str, str, float]:
+    """Both folders' content fingerprints (config, weights, tokenizer, chat template) and the largest
+    difference of any weight element."""
     from safetensors.torch import load_file
 
-    digest = lambda f: hashlib.sha256((f / "model.safetensors").read_bytes()).hexdigest()  # noqa: E731
+    from thinkgate.routers.router import content_fingerprint
+
     ta, tb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
     if ta.keys() != tb.keys():
         raise SystemExit(f"{a} and {b} hold different tensors: not the same architecture")
     worst = max(float((ta[k].double() - tb[k].double()).abs().max()) for k in ta)
-    return digest(a), digest(b), worst
+    return content_fingerprint(a), content_fingerprint(b), worst
 
 
 def main() -> None:
@@ -63,7 +65,8 @@ def main() -> None:
         print(f"configs (but the folder): {'the same' if same_config else 'DIFFERENT'}")
         print(f"steps done: {rec['steps_done']} / {other['steps_done']}; wall minutes: {rec['wall_minutes']} / "
               f"{other['wall_minutes']}")
-        print(f"weights sha256: {ha[:16]} / {hb[:16]} -> {'identical' if ha == hb else 'different'}; "
+        print(f"model content (config, weights, tokenizer, template): {ha} / {hb} -> "
+              f"{'identical' if ha == hb else 'different'}; "
               f"largest element difference {worst:.3g}")
         print(f"loss curve: {equal} of {n} logged points equal, largest difference {diff:.4g}")
         return

@@ -515,13 +515,13 @@ def train_sft(
         record = train(cfg, progress=lambda h: progress.update(bar, completed=h["step"] + 1, loss=f"loss {h['loss']:.3f}"))
     console.print(f"trained {record['steps_done']} steps in {record['wall_minutes']} min, "
                   f"final loss {record['loss_history'][-1]['loss']}; saved to {out}")
-    _warn_if_cut(record, minutes)
+    _warn_if_cut(record)
 
 
-def _warn_if_cut(record: dict, minutes: float) -> None:
+def _warn_if_cut(record: dict) -> None:
     """Say so when a schedule by steps was cut short by its wall-clock cap (the record says it too)."""
     if record.get("stopped_by") == "clock" and not record["config"].get("clock"):
-        err.print(f"[yellow]the {minutes:g}-minute cap stopped training after {record['steps_done']} steps: the "
+        err.print(f"[yellow]the {record['config']['max_minutes']:g}-minute cap stopped training after {record['steps_done']} steps: the "
                   "schedule is unfinished (learning rate not decayed); raise --minutes to train it whole[/]")
 
 
@@ -604,7 +604,7 @@ def train_tiny(
         record = train(cfg, progress=lambda h: err.print(f"step {h['step']} loss {h['loss']:.4f} ({h['minutes']} min)")
                        if h["step"] % 200 == 0 else None)
         console.print(f"  {record['steps_done']} steps in {record['wall_minutes']} min")
-        _warn_if_cut(record, cfg.max_minutes)
+        _warn_if_cut(record)
 
 
 @tasks_app.command("export")
