@@ -38,13 +38,40 @@ TokenizerOpt = Annotated[Optional[Path], typer.Option("--tokenizer", help=(
     "The upstream model's tokenizer folder (its chat template renders prompts locally)."))]
 UpstreamKeyOpt = Annotated[Optional[str], typer.Option("--upstream-key", envvar="THINKGATE_UPSTREAM_KEY",
                                                        help="API key sent to the engine.")]
-UpstreamTimeoutOpt = Annotated[float, typer.Option("--upstream-timeout", min=0.1, help="Seconds to wait for the engine.")]
+UpstreamTimeoutOpt = Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
+    "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight to an engine at once.")]
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print("[bold red]error:[/] " + _escape(message))
     raise typer.Exit(code)
+
+
+def _escape(text: str) -> str:
+    """`text` as rich prints it literally: markup escaped, text that is not valid Unicode replaced."""
+    from rich.markup import escape
+
+    return escape(text.encode("utf-8", "replace").decode("utf-8"))
+
+
+def writable(path: Path, option: str, folder: bool = False) -> None:
+    """Fail now, naming the option, when `path` (a file, or with `folder` a folder) cannot be written:
+    before a long run, not after it."""
+    import os
+
+    where = path if folder else path.parent
+    try:
+        if not folder and path.is_dir():
+            raise IsADirectoryError(21, "it is a folder")
+        if folder and path.exists() and not path.is_dir():
+            raise NotADirectoryError(20, "it is a file")
+        where.mkdir(parents=True, exist_ok=True)
+        probe = where / f".thinkgate-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        fail(f"{option} {path}: cannot be written ({e.strerror or e})")
 
 
 def _backend(model: str | None, batch_size: int = 64):
@@ -61,7 +88,8 @@ def _backend(model: str | None, batch_size: int = 64):
 
 
 def _any_backend(model: str | None, upstream: str | None, upstream_model: str | None, tokenizer: Path | None,
-                 upstream_key: str | None = None, timeout: float = 600.0, concurrency: int = 64, batch_size: int = 64):
+                 upstream_key: str | None = None, timeout: float = 600.0, concurrency: int = 64, batch_size: int = 64,
+                 idle_timeout: float | None = None):
     """The backend the shared options name: a local model folder, or an engine upstream."""
     if upstream is None:
         if upstream_model or tokenizer:
@@ -77,7 +105,7 @@ def _any_backend(model: str | None, upstream: str | None, upstream_model: str | 
 
     try:
         return OpenAICompatBackend(upstream, upstream_model, tokenizer, api_key=upstream_key, timeout=timeout,
-                                   concurrency=concurrency)
+                                   concurrency=concurrency, idle_timeout=idle_timeout)
     except ModelLoadError as e:
         fail(str(e))
 
@@ -117,11 +145,13 @@ def ask(
 
     from .backends.openai_compat import UpstreamError
     from .routers.router import RouterError
-    from .types import Message, Request, Sampling, ThinkingSpec
+    from .types import Message, Request, Sampling, ThinkingSpec, invalid_text_at
     from .verify import regex_verifier
 
     if mode not in ("think", "nothink", "auto"):
         fail(f"--mode must be think, nothink or auto, not {mode!r}")
+    if invalid_text_at(prompt) is not None:
+        fail("the question is not valid text in this terminal's encoding (it holds bytes that are not UTF-8)")
     try:
         verifier = regex_verifier(verify) if verify is not None else None
     except ValueError as e:
@@ -200,6 +230,10 @@ def bench(
     specs = split_specs(strategies)
     if not specs:
         fail("--strategies is empty")
+    if json_out:
+        writable(json_out, "--json")
+    if report_dir:
+        writable(report_dir, "--report", folder=True)
     with_oracle = "oracle" in specs
     if with_oracle:
         specs = [s for s in specs if s != "oracle"]
@@ -270,14 +304,21 @@ def bench(
             t3.add_row(r["strategy"], r["set"], str(r["n"]), f"{r['think_rate']:.2f}", f"{r['accuracy']:.3f}",
                        *("-" if r[k] is None else f"{r[k]:.3f}" for k in ("apgr", "oracle_apgr", "cost_50", "cost_80")))
         console.print(t3)
+    kept = "" if fresh else f"; every row is kept in {cache}: rerun to write it"
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(out, indent=1))
+        try:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(out, indent=1))
+        except OSError as e:
+            fail(f"--json {json_out}: cannot be written ({e.strerror or e}){kept}")
         console.print(f"[dim]wrote {json_out}[/]")
     if report_dir:
         from .bench.report import write_report
 
-        console.print(f"[dim]wrote {write_report(out, all_rows, report_dir)}[/]")
+        try:
+            console.print(f"[dim]wrote {write_report(out, all_rows, report_dir)}[/]")
+        except OSError as e:
+            fail(f"--report {report_dir}: cannot be written ({e.strerror or e}){kept}")
 
 
 @app.command()
@@ -338,6 +379,8 @@ def calibrate(
         fail(f"--budgets must be comma-separated integers, not {budgets!r}")
     if any(b < 1 for b in budget_list):
         fail("--budgets must be positive")
+    if out is not None:
+        writable(out, "--out", folder=True)
     cfg = CalibConfig(model=model, suites=suite_list, data=data, data_suite=data_suite, out=str(out) if out else None,
                       per_suite=per_suite, limit=limit, budgets=budget_list, target_think_rate=target_think_rate,
                       max_drop=max_drop, kinds=kinds, rule=rule, max_tokens=max_tokens, batch_size=batch_size,
@@ -384,6 +427,14 @@ def serve(
     default_thinking: Annotated[str, typer.Option("--default-thinking", help=(
         "auto | on | off: the mode when a request asks for none."))] = "on",
     max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Requests in flight before 429.")] = 256,
+    upstream_idle_timeout: Annotated[Optional[float], typer.Option("--upstream-idle-timeout", min=0.1, help=(
+        "Seconds the engine may stay silent within a request (default: --upstream-timeout)."))] = None,
+    max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1024, help="Largest request body (413 beyond).")] = 2 << 20,
+    max_tokens_limit: Annotated[int, typer.Option("--max-tokens-limit", min=1, help=(
+        "Largest max_tokens a request may ask for, and largest token count in a request's strategy parameters."))] = 32768,
+    max_loops: Annotated[int, typer.Option("--max-loops", min=1, help=(
+        "Largest n, and largest repeat count in a request's strategy parameters (parallel:n, max_probes, "
+        "max_extensions)."))] = 32,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="max_tokens when a request sets none.")] = 1024,
     batch_window_ms: Annotated[float, typer.Option("--batch-window-ms", min=0.0, help=(
         "Local model: the scheduler adds calls to a shared generate call while they come less than this "
@@ -410,16 +461,22 @@ def serve(
         if thinking_switch not in THINK_SWITCHES:
             fail(f"--thinking-switch must be one of {', '.join(THINK_SWITCHES)}, not {thinking_switch!r}")
         chat = UpstreamChat(upstream, upstream_model, api_key=upstream_key, timeout=upstream_timeout,
+                            idle_timeout=upstream_idle_timeout,
                             switch=thinking_switch)
     else:
         backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
-                               concurrency=max_queue)
+                               concurrency=max_queue, idle_timeout=upstream_idle_timeout)
     name = served_name or upstream_model or (model or "tiny")
+    from .backends.openai_compat import UpstreamError
+    from .routers.router import RouterError
+    from .server.guard import ServerLimits
+
     try:
+        limits = ServerLimits(max_body_bytes=max_body_bytes, max_tokens=max_tokens_limit, max_loops=max_loops)
         application = create_app(backend, name, strategy=strategy, default_thinking=default_thinking,
                                  api_key=api_key, max_queue=max_queue, batch_window_ms=batch_window_ms,
-                                 default_max_tokens=max_tokens, chat=chat)
-    except (ValueError, KeyError) as e:
+                                 default_max_tokens=max_tokens, chat=chat, limits=limits)
+    except (ValueError, KeyError, RouterError, UpstreamError) as e:
         fail(str(e).strip('"'))
     err.print(f"[dim]thinkgate serving {name!r} on http://{host}:{port}/v1[/]")
     # requests run their strategy in threads while the event loop streams: hand the interpreter lock over
@@ -618,8 +675,12 @@ def tasks_export(
 
     if suite not in SUITES:
         fail(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    writable(out, "--out")
     items = build_test_split(suite) if rebuild else load_split(suite)
-    write_jsonl(items, out)
+    try:
+        write_jsonl(items, out)
+    except OSError as e:
+        fail(f"--out {out}: cannot be written ({e.strerror or e})")
     console.print(f"wrote {len(items)} items to {out}")
 
 

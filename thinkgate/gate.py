@@ -52,15 +52,17 @@ class Gate:
     def run(self, request: Request) -> Result:
         return self.run_batch([request])[0]
 
-    def stream(self, request: Request, on_event=None, on_token=None, inline: bool = False):
+    def stream(self, request: Request, on_event=None, on_token=None, inline: bool = False, pool=None):
         """Serve one request as `run` does, in its own thread, streaming reasoning and answer deltas as the
         backend writes them (see `thinkgate.streaming`); returns the `Stream` (iterate it, or pass
         `on_event`; `cancel()` stops the generation). `inline`: run the strategy on the calling event
         loop's thread instead (a greenlet), for a backend whose I/O runs on that loop: an engine upstream
-        attached to a server's loop."""
+        attached to a server's loop. `pool`: a `streaming.WorkerPool` to serve it in (a server's), else a
+        thread of its own."""
         from .streaming import Stream
 
-        return Stream(lambda: self.run(request), self.format, on_event=on_event, on_token=on_token, inline=inline)
+        return Stream(lambda: self.run(request), self.format, on_event=on_event, on_token=on_token, inline=inline,
+                      pool=pool)
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
         """Requests are grouped by the strategy that serves them; results come back in request order."""

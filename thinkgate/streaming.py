@@ -200,43 +200,53 @@ def sinks_for(prompts: list[str], n: int = 1, logprobs: bool = False) -> list[Si
     return [tap.open(p, n=n, logprobs=logprobs) for p in prompts]
 
 
-class _Workers:
-    """Daemon threads that serve streams, kept for reuse: starting a thread blocks its starter until the
-    thread runs, which on a busy machine stalls an event loop that starts many at once."""
+class WorkerPool:
+    """At most `size` daemon threads that serve streams, kept for reuse (a server owns one): starting a
+    thread blocks its starter until the thread runs, which on a busy machine stalls an event loop that
+    starts many at once. Jobs beyond `size` wait for a thread. A job that raises does not end its thread."""
 
-    def __init__(self):
+    def __init__(self, size: int):
+        if size < 1:
+            raise ValueError(f"a worker pool needs at least one thread, not {size}")
+        self.size = size
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._idle = 0
+        self._threads = 0
         self._lock = threading.Lock()
+
+    def prestart(self, n: int) -> None:
+        """Start idle threads until there are `n` threads (at most `size`), ready before a burst."""
+        with self._lock:
+            while self._threads < min(n, self.size):
+                self._spawn(idle=True)
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+    def _spawn(self, idle: bool) -> None:
+        self._threads += 1
+        self._idle += idle
+        threading.Thread(target=self._work, daemon=True, name="thinkgate-stream").start()
 
     def submit(self, fn: Callable[[], None]) -> None:
         with self._lock:
-            spawn = self._idle == 0
-            if not spawn:
+            if self._idle:
                 self._idle -= 1
+            elif self._threads < self.size:
+                self._spawn(idle=False)
         self._jobs.put(fn)
-        if spawn:
-            threading.Thread(target=self._work, daemon=True, name="thinkgate-stream").start()
-
-    def prestart(self, n: int) -> None:
-        """Have at least `n` idle threads ready (a server calls this once at start-up)."""
-        with self._lock:
-            more = max(0, n - self._idle)
-            self._idle += more
-        for _ in range(more):
-            threading.Thread(target=self._work, daemon=True, name="thinkgate-stream").start()
 
     def _work(self) -> None:
         while True:
             fn = self._jobs.get()
             try:
                 fn()
+            except BaseException:  # noqa: BLE001 - a job's own failure is its caller's; the thread serves on
+                pass
             finally:
                 with self._lock:
                     self._idle += 1
-
-
-workers = _Workers()
 
 
 def inline_greenlet() -> Any:
@@ -258,12 +268,13 @@ def run_inline(loop, coro) -> Any:
 
 
 class Stream:
-    """A request being served in its own thread. Iterate it (blocking) for events, or pass `on_event` to
-    receive them from the serving thread (e.g. to hand them to an event loop). `cancel()` stops it."""
+    """A request being served in its own thread (one of `pool`'s, else a thread of its own). Iterate it
+    (blocking) for events, or pass `on_event` to receive them from the serving thread (e.g. to hand them to
+    an event loop). `cancel()` stops it."""
 
     def __init__(self, run: Callable[[], "Result"], fmt: "ThinkingFormat",
                  on_event: Callable[[Event], None] | None = None, on_token: Callable[[], None] | None = None,
-                 inline: bool = False):
+                 inline: bool = False, pool: WorkerPool | None = None):
         self._queue: queue.Queue[Event] | None = None if on_event else queue.Queue()
         self._on_event = on_event or self._queue.put  # type: ignore[union-attr]
         self.tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token)
@@ -277,8 +288,10 @@ class Stream:
             g = greenlet(lambda: ctx.run(self._serve, run))
             g.thinkgate_inline = True
             g.switch()
+        elif pool is not None:
+            pool.submit(lambda: ctx.run(self._serve, run))
         else:
-            workers.submit(lambda: ctx.run(self._serve, run))
+            threading.Thread(target=lambda: ctx.run(self._serve, run), daemon=True, name="thinkgate-stream").start()
 
     def _serve(self, run: Callable[[], "Result"]) -> None:
         try:

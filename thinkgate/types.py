@@ -6,9 +6,56 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Mode = Literal["think", "nothink", "auto"]
+
+# Below this a temperature is greedy decoding: dividing logits by 1e-300 overflows to inf and the
+# probabilities become NaN. The cut is vLLM's (its _SAMPLING_EPS).
+GREEDY_BELOW = 1e-5
+
+
+def invalid_text_at(value: Any, path: str = "") -> str | None:
+    """The path (`messages[0].content`) of the first string in a JSON-like value that is not valid Unicode
+    text (a lone surrogate, which JSON's `\\ud800` escape and surrogate-escaped command-line bytes can carry
+    and no tokenizer or encoder takes), or None when every string is valid. Keys are checked too."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "value"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and invalid_text_at(k) is not None:
+                return where
+            found = invalid_text_at(v, where)
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = invalid_text_at(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+class InvalidText(ValueError):
+    """A string that is not valid Unicode text; `where` is its path in the value checked."""
+
+    def __init__(self, what: str, where: str):
+        inner = "" if where == "value" else f" (at {where})"
+        super().__init__(f"{what} is not valid Unicode text{inner}: it holds a lone surrogate")
+        self.where = where
+
+
+def check_text(value: Any, what: str = "text") -> Any:
+    """`value` unchanged, or `InvalidText` naming `what` when a string in it is not valid Unicode text."""
+    where = invalid_text_at(value)
+    if where is not None:
+        raise InvalidText(what, where)
+    return value
 
 
 class _Strict(BaseModel):
@@ -32,11 +79,21 @@ class Sampling(_Strict):
     seed: int | None = None
     max_tokens: int = Field(default=1024, ge=1)
 
+    @field_validator("temperature")
+    @classmethod
+    def _greedy(cls, t: float) -> float:
+        return 0.0 if t < GREEDY_BELOW else t
+
 
 class Message(_Strict):
     role: Literal["system", "user", "assistant"]
     content: str
     reasoning_content: str | None = None
+
+    @field_validator("content", "reasoning_content")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        return check_text(v, "message text")
 
 
 class Request(_Strict):

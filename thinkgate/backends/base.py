@@ -10,9 +10,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from ..types import Generation, _Strict
+from ..types import GREEDY_BELOW, Generation, _Strict, check_text
 
 RAW_PREFIX = "raw_prefix"  # continues arbitrary text (needed for injection)
 LOGPROBS = "logprobs"  # per-token log probabilities
@@ -34,9 +34,28 @@ class GenParams(_Strict):
     # ThinkingFormat.forced_thinking); a backend without FIRST_TOKEN_BAN generates as if it were empty
     ban_first: list[str] = []
 
+    @field_validator("temperature")
+    @classmethod
+    def _greedy(cls, t: float) -> float:
+        return 0.0 if t < GREEDY_BELOW else t
+
+    @field_validator("stop", "ban_first")
+    @classmethod
+    def _text(cls, v: list[str]) -> list[str]:
+        return check_text(v, "a stop string")
+
 
 class MissingCapability(RuntimeError):
     pass
+
+
+class ContextOverflow(ValueError):
+    """A prompt is longer than the model's context; the message gives both lengths."""
+
+    def __init__(self, prompt_tokens: int, context: int):
+        super().__init__(f"the prompt is {prompt_tokens} tokens, longer than the model's context of {context} "
+                         "tokens; shorten it")
+        self.prompt_tokens, self.context = prompt_tokens, context
 
 
 class ModelLoadError(RuntimeError):
@@ -64,6 +83,7 @@ class Backend(ABC):
     capabilities: frozenset[str] = frozenset()
     model_id: str = ""
     tokenizer: Any = None  # a transformers tokenizer when the backend has one (needed for chat formats)
+    context_length: int | None = None  # the most positions the model takes (prompt + output); None: unknown
 
     @abstractmethod
     def generate(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
@@ -79,6 +99,15 @@ class Backend(ABC):
         OpenAICompatBackend)."""
         counts = fast_token_counts(self.tokenizer, texts)
         return counts if counts is not None else [self.count_tokens(t) for t in texts]
+
+    def check_context(self, prompts: list[str]) -> None:
+        """Raise `ContextOverflow` for the first prompt that leaves no room to generate in the model's
+        context. A backend whose context is unknown checks nothing (the engine answers for itself)."""
+        if self.context_length is None:
+            return
+        for n in self.count_tokens_many(prompts):
+            if n >= self.context_length:
+                raise ContextOverflow(n, self.context_length)
 
     def require(self, capability: str, who: str) -> None:
         if capability not in self.capabilities:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..types import Generation
-from .base import FIRST_TOKEN_BAN, HIDDEN_STATE, LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError
+from .base import (FIRST_TOKEN_BAN, HIDDEN_STATE, LOGPROBS, RAW_PREFIX, STREAM, Backend, ContextOverflow, GenParams,
+                   ModelLoadError)
 
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -82,6 +83,7 @@ class HFBackend(Backend):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model_id = str(path)
         self.batch_size = batch_size
+        self.context_length = getattr(self.model.config, "max_position_embeddings", None)
         self._eos = {i for i in [self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id]
                      for i in (i if isinstance(i, list) else [i]) if i is not None}
 
@@ -104,9 +106,16 @@ class HFBackend(Backend):
         import torch
 
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        width = enc["input_ids"].shape[1]
+        room = params.max_tokens
+        if self.context_length is not None:  # positions past the context are garbage, or an error
+            if width >= self.context_length:
+                longest = int(enc["attention_mask"].sum(1).max())
+                raise ContextOverflow(longest, self.context_length)
+            room = min(room, self.context_length - width)
         sample = params.temperature > 0
         kwargs: dict[str, Any] = dict(
-            max_new_tokens=params.max_tokens, do_sample=sample, num_return_sequences=params.n,
+            max_new_tokens=room, do_sample=sample, num_return_sequences=params.n,
             pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self._eos),
             return_dict_in_generate=True, output_logits=params.logprobs,
         )

@@ -26,6 +26,10 @@ unaffected.
 
 Errors: the engine unreachable -> `UpstreamUnreachable`; no answer within the timeout ->
 `UpstreamTimeout`; an HTTP error -> `UpstreamError` with the engine's status and message.
+
+Two limits hold for every request to the engine: `timeout`, the whole request's (headers and body: an
+engine that trickles a token every few seconds cannot hold a caller past it), and `idle_timeout` (default:
+`timeout`), the longest the engine may stay silent.
 """
 
 from __future__ import annotations
@@ -73,62 +77,73 @@ def _sse_data(data: str | bytes) -> dict | None:
     """One SSE `data:` payload of an engine's stream: the chunk, or None at `[DONE]`; an error chunk raises."""
     if data in ("[DONE]", b"[DONE]"):
         return None
-    chunk = orjson.loads(data)  # once per streamed token: the stdlib parser is several times slower
+    try:
+        chunk = orjson.loads(data)  # once per streamed token: the stdlib parser is several times slower
+    except orjson.JSONDecodeError:
+        raise UpstreamError(f"upstream sent a stream chunk that is not JSON: {data[:200]!r}") from None
+    if not isinstance(chunk, dict):
+        raise UpstreamError("upstream sent a stream chunk that is not a JSON object")
     if "error" in chunk:
         raise UpstreamError(f"upstream stream error: {chunk['error'].get('message', chunk['error'])}")
     return chunk
 
 
-def _client(base_url: str, api_key: str | None, timeout: float, connections: int):
+def _client(base_url: str, api_key: str | None, idle: float, connections: int):
     import httpx
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     return httpx.Client(base_url=base_url.rstrip("/"), headers=headers,
-                        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                        timeout=httpx.Timeout(idle, connect=min(idle, 10.0)),
                         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
 
 
 class _Calls:
     """HTTP to the engine with its failures turned into Upstream* errors."""
 
-    def __init__(self, base_url: str, api_key: str | None, timeout: float, connections: int = 256):
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, connections: int = 256,
+                 idle_timeout: float | None = None):
         self.base_url = base_url.rstrip("/")
-        self.http = _client(self.base_url, api_key, timeout, connections)
+        self.total = timeout
+        self.http = _client(self.base_url, api_key, idle_timeout or timeout, connections)
+
+    def _overdue(self, started: float) -> None:
+        if time.monotonic() - started > self.total:
+            raise UpstreamTimeout(f"upstream {self.base_url} did not finish within {self.total:g} s")
 
     def _fail(self, e: Exception) -> UpstreamError:
         return _failure(self.base_url, e)
 
-    @staticmethod
-    def _check(resp) -> None:
-        if resp.status_code >= 400:
-            try:
-                body = resp.json()
-                msg = body.get("error", {}).get("message") or json.dumps(body)[:500]
-            except Exception:  # noqa: BLE001 - any body is reported as text
-                msg = resp.text[:500]
-            raise UpstreamError(f"upstream answered {resp.status_code}: {msg}", resp.status_code)
-
     def post(self, path: str, body: dict) -> dict:
         import httpx
 
+        started = time.monotonic()
         try:
-            resp = self.http.post(path, json=body)
+            with self.http.stream("POST", path, json=body) as resp:
+                data = bytearray()
+                for piece in resp.iter_bytes():  # read as it comes, so the whole request's limit holds
+                    data += piece
+                    self._overdue(started)
         except httpx.HTTPError as e:
             raise self._fail(e) from None
-        self._check(resp)
-        return resp.json()
+        if resp.status_code >= 400:
+            raise _http_error(self.base_url, resp.status_code, bytes(data))
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"upstream {self.base_url} answered with a body that is not JSON") from None
 
     def stream(self, path: str, body: dict) -> Iterator[dict]:
         """The engine's SSE chunks as dicts (ends at [DONE] or when the stream closes)."""
         import httpx
 
+        started = time.monotonic()
         try:
             with self.http.stream("POST", path, json=body) as resp:
                 if resp.status_code >= 400:
-                    resp.read()
-                    self._check(resp)
+                    raise _http_error(self.base_url, resp.status_code, resp.read())
                 done = False
                 for line in resp.iter_lines():  # read to the end, so the connection is reused
+                    self._overdue(started)
                     if done or not line.startswith("data:"):
                         continue
                     chunk = _sse_data(line[5:].strip())
@@ -146,9 +161,10 @@ class _Response:
     def __init__(self, status: int, headers: dict[str, str], reader, writer):
         self.status, self.headers, self.reader, self.writer = status, headers, reader, writer
         self.complete = False
-        self.timed_out = False
+        self.timed_out: str | None = None  # why the watchdog aborted it: "idle" or "total"
         self.keep_alive = headers.get("connection", "").lower() != "close"
         self.last = time.monotonic()  # last byte seen: `_Http`'s watchdog aborts a body silent too long
+        self.deadline = float("inf")  # when the whole request's time is up (set by `_Http.post`)
 
     async def chunks(self):
         """The body's pieces: chunked transfer encoding, a Content-Length, or up to the close."""
@@ -188,7 +204,7 @@ class _Http:
     """A small HTTP/1.1 client on asyncio streams with keep-alive connections: the per-request and
     per-chunk cost of a general client is most of what a proxy adds in front of an engine on loopback."""
 
-    def __init__(self, base_url: str, api_key: str | None, timeout: float):
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, idle_timeout: float | None = None):
         from urllib.parse import urlsplit
 
         u = urlsplit(base_url)
@@ -198,7 +214,8 @@ class _Http:
         self.host, self.ssl = u.hostname, u.scheme == "https"
         self.port = u.port or (443 if self.ssl else 80)
         self.prefix = u.path.rstrip("/")
-        self.timeout = timeout
+        self.total = timeout  # the whole request (connect, headers, body)
+        self.timeout = idle_timeout or timeout  # the longest silence
         auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
         self.head = (f"Host: {u.netloc}\r\nContent-Type: application/json\r\nAccept: */*\r\n{auth}")
         self.idle: list = []
@@ -206,15 +223,17 @@ class _Http:
         self._watchdog = None
 
     async def _watch(self) -> None:
-        """Abort bodies that sent nothing for `timeout` seconds (one timer for all, not one per read)."""
+        """Abort bodies that sent nothing for `timeout` seconds or ran past their request's deadline (one
+        timer for all, not one per read)."""
         import asyncio
 
         while True:
-            await asyncio.sleep(min(1.0, self.timeout / 4))
+            await asyncio.sleep(min(1.0, self.timeout / 4, self.total / 4))
             now = time.monotonic()
             for resp in list(self.open):
-                if now - resp.last > self.timeout:
-                    resp.timed_out = True
+                why = "total" if now > resp.deadline else "idle" if now - resp.last > self.timeout else None
+                if why:
+                    resp.timed_out = why
                     resp.writer.transport.abort()
 
     async def _connect(self):
@@ -258,6 +277,7 @@ class _Http:
     async def post(self, path: str, body: dict, sent: tuple | None = None):
         import asyncio
 
+        deadline = time.monotonic() + self.total
         for attempt in (0, 1):
             written = attempt == 0 and sent is not None  # by send_now, on a kept-alive connection
             reused = written or (attempt == 0 and bool(self.idle))
@@ -268,14 +288,14 @@ class _Http:
             try:
                 if not written:
                     writer.write(self._request(path, body))
-                async with asyncio.timeout(self.timeout):
+                async with asyncio.timeout(max(0.0, min(self.timeout, deadline - time.monotonic()))):
                     await writer.drain()
                     head = await reader.readuntil(b"\r\n\r\n")
                 break
             except TimeoutError:
                 writer.close()
                 raise UpstreamTimeout(f"upstream {self.base_url} did not answer in time "
-                                      f"({self.timeout:g} s)") from None
+                                      f"({min(self.timeout, self.total):g} s)") from None
             except (OSError, asyncio.IncompleteReadError) as e:
                 writer.close()
                 if reused:  # a kept-alive connection the engine had closed: try a new one
@@ -285,12 +305,15 @@ class _Http:
         status = int(lines[0].split(" ", 2)[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
         resp = _Response(status, headers, reader, writer)
+        resp.deadline = deadline
         if self._watchdog is None:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         self.open.add(resp)
         try:
             yield resp
         except (OSError, asyncio.IncompleteReadError) as e:
+            if resp.timed_out == "total":
+                raise UpstreamTimeout(f"upstream {self.base_url} did not finish within {self.total:g} s") from None
             if resp.timed_out:
                 raise UpstreamTimeout(f"upstream {self.base_url} stopped answering ({self.timeout:g} s)") from None
             raise UpstreamUnreachable(f"upstream {self.base_url} broke the connection ({type(e).__name__})") from None
@@ -318,9 +341,10 @@ class _AsyncCalls:
     written to their sinks) on that one loop, so many concurrent streams do not fight over the
     interpreter lock."""
 
-    def __init__(self, base_url: str, api_key: str | None, timeout: float, connections: int, concurrency: int):
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, connections: int, concurrency: int,
+                 idle_timeout: float | None = None):
         self.base_url = base_url.rstrip("/")
-        self.http = _Http(self.base_url, api_key, timeout)
+        self.http = _Http(self.base_url, api_key, timeout, idle_timeout)
         self.concurrency = concurrency
         self._loop = None
         self._lock = threading.Lock()
@@ -373,7 +397,10 @@ class _AsyncCalls:
             data = await resp.read()
         if resp.status >= 400:
             raise _http_error(self.base_url, resp.status, data)
-        return json.loads(data)
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"upstream {self.base_url} answered with a body that is not JSON") from None
 
     def begin(self, path: str, body: dict) -> tuple | None:
         """From an inline strategy on the loop's thread: write the request now when a slot and a kept-alive
@@ -410,7 +437,7 @@ class OpenAICompatBackend(Backend):
     name = "openai_compat"
 
     def __init__(self, base_url: str, model: str, tokenizer: str | Path, api_key: str | None = None,
-                 timeout: float = 600.0, concurrency: int = 64):
+                 timeout: float = 600.0, concurrency: int = 64, idle_timeout: float | None = None):
         from transformers import AutoTokenizer
 
         path = Path(tokenizer).expanduser()
@@ -423,7 +450,7 @@ class OpenAICompatBackend(Backend):
         self.model = model
         self.model_id = f"{base_url.rstrip('/')}#{model}"
         self.calls = _AsyncCalls(base_url, api_key, timeout, connections=max(256, concurrency * 4),
-                                 concurrency=concurrency)
+                                 concurrency=concurrency, idle_timeout=idle_timeout)
         self._caps: frozenset[str] | None = None
         self._caps_lock = threading.Lock()
 
@@ -566,13 +593,13 @@ class UpstreamChat:
     capabilities = frozenset({STREAM})
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 600.0,
-                 switch: str = "chat_template_kwargs"):
+                 switch: str = "chat_template_kwargs", idle_timeout: float | None = None):
         if switch not in THINK_SWITCHES:
             raise ValueError(f"unknown thinking switch {switch!r}; known: {', '.join(THINK_SWITCHES)}")
         self.model = model
         self.model_id = f"{base_url.rstrip('/')}#{model}"
         self.switch = switch
-        self.calls = _Calls(base_url, api_key, timeout)
+        self.calls = _Calls(base_url, api_key, timeout, idle_timeout=idle_timeout)
 
     def check(self, mode: str, budget: int | None, min_budget: int | None, strategy: str | None) -> None:
         """Refuse what the chat fallback cannot do, naming what it needs."""

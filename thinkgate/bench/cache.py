@@ -2,7 +2,10 @@
 
 Each line is one scored (item, sample) under a key of (model fingerprint, strategy spec, suite, item id,
 sample index, sampling settings). Reading skips a final line cut short by a kill (and the next write
-starts on a fresh line), so a crash at any moment neither loses a finished row nor duplicates one.
+starts on a fresh line), so a crash at any moment neither loses a finished row nor duplicates one. Any
+other line that is not a row, or a second row for a key that says something else than the first (two
+runs of one key differ only in wall time), is an error naming the line: a changed cache is never read
+as if it were right.
 """
 
 from __future__ import annotations
@@ -36,6 +39,16 @@ def row_key(model: str, strategy: str, suite: str, item: str, sample: int, sampl
     return "|".join([f"v{SCORING_VERSION}", model, strategy, suite, item, str(sample), sampling])
 
 
+def _result(row: Row) -> dict:
+    """What a row says about its generation; two runs of one key differ only in wall time."""
+    return row.model_dump(exclude={"wall_s", "strategy"})
+
+
+def _difference(a: Row, b: Row) -> str:
+    x, y = _result(a), _result(b)
+    return ", ".join(f"{k} {x[k]!r} vs {y[k]!r}" for k in x if x[k] != y[k])
+
+
 class ResultsCache:
     """`path` None: rows live in memory for one run (`--fresh`), so a run still scores a generation once."""
 
@@ -50,17 +63,30 @@ class ResultsCache:
         lines = raw.split(b"\n")
         complete = raw.endswith(b"\n")
         good_bytes = 0
+        first_line: dict[str, int] = {}
         for no, line in enumerate(lines):
             last = no == len(lines) - 1
             if last and not line:
                 break
             try:
                 rec = json.loads(line)
-                self.rows[rec["key"]] = Row.model_validate(rec["row"])
-            except (json.JSONDecodeError, KeyError, ValueError) as e:
+                if not isinstance(rec, dict):
+                    raise ValueError(f"a JSON {type(rec).__name__}, not an object")
+                key, row = rec["key"], Row.model_validate(rec["row"])
+                if not isinstance(key, str):
+                    raise ValueError("its key is not a string")
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, ValueError) as e:
                 if last and not complete:  # a write cut short by a kill: drop it
                     break
                 raise ValueError(f"{self.path}:{no + 1}: corrupt cache line ({e}); delete the file or use --fresh") from None
+            if key in self.rows:
+                if _result(self.rows[key]) != _result(row):
+                    raise ValueError(f"{self.path}:{no + 1}: the row for {key!r} differs from the one on line "
+                                     f"{first_line[key]} ({_difference(self.rows[key], row)}): the cache was "
+                                     "changed; delete the file or use --fresh")
+            else:
+                self.rows[key] = row
+                first_line[key] = no + 1
             good_bytes += len(line) + 1
         if good_bytes < len(raw):  # truncate the torn tail so appends start on a fresh line
             with open(self.path, "r+b") as f:

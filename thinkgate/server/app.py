@@ -10,7 +10,14 @@ Chat completions carry the answer in `message.content`, the thinking in `message
 `message.reasoning` (the names vLLM and others use), `usage.completion_tokens_details.reasoning_tokens`,
 and a `thinkgate` object with the decision. `/v1/completions` continues a raw prompt (engine semantics,
 no chat template, no strategy; completions.py), so a thinkgate server can itself be the engine of another.
-Chat fallback is passthrough.py; errors, the thread-to-loop relay and SSE helpers are common.py.
+Chat fallback is passthrough.py; errors, the thread-to-loop relay and SSE helpers are common.py; the
+operator's limits, the API key, the body size limit and the catch-all for unexpected errors are guard.py.
+
+No request can take the server down: every field is validated at the edge (text that is not valid
+Unicode, an empty prompt, a count or token number past the operator's `ServerLimits` are 400s that name
+the field), a request cannot name a file on the server (`auto:dir` is refused; routers are the
+operator's), every failure answers as `{"error": ...}` with its status, and `/health` says 503 when a
+background loop (the batching scheduler) is gone.
 """
 
 from __future__ import annotations
@@ -20,35 +27,48 @@ import gc
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends.base import Backend, GenParams, MissingCapability
 from ..backends.openai_compat import OpenAICompatBackend, UpstreamChat, UpstreamError
-from .common import APIError, EventStream, Relay, as_api_error, error_response, sse, sse_error
-from .completions import raw_completion
-from .passthrough import chat_upstream
+from ..routers.router import RouterError
 from ..gate import Gate
-from ..strategies import parse_strategy
+from ..strategies import Strategy, parse_strategy
+from ..streaming import WorkerPool
+from ..types import InvalidText
 from ..types import Request as TGRequest
 from ..types import Sampling, ThinkingSpec
 from ..verify import regex_verifier
+from .common import APIError, EventStream, Relay, as_api_error, endpoint, error_response, sse, sse_error
+from .completions import raw_completion
 from .control import BadField, Decision, decide, to_messages
+from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
 from .metrics import Metrics
+from .passthrough import chat_upstream
 from .scheduler import BatchingBackend
 from .schemas import ChatCompletionRequest, CompletionRequest
+
+# what the OpenAPI document lists for every /v1 operation: the errors this server does send
+_ERRORS = {400: "a malformed body or a bad field", 401: "a missing or wrong API key", 404: "a model not served here",
+           413: "a body over --max-body-bytes", 429: "the queue is full (--max-queue)",
+           500: "an unexpected failure (details in the server log)", 502: "the engine upstream is unreachable",
+           504: "the engine upstream did not answer in time"}
 
 
 class _Server:
     def __init__(self, backend: Backend | None, model_name: str, strategy: str, default_thinking: str,
                  api_key: str | None, max_queue: int, batch_window_ms: float, default_max_tokens: int,
-                 chat: UpstreamChat | None):
+                 chat: UpstreamChat | None, limits: ServerLimits):
         self.metrics = Metrics()
+        self.limits = limits
+        self.pool = WorkerPool(max_queue)  # threads for requests' strategies (a local model)
         self.model_name = model_name
         self.default_thinking = default_thinking
         self.api_key = api_key
@@ -61,19 +81,49 @@ class _Server:
             backend = BatchingBackend(backend, window_ms=batch_window_ms, on_batch=self.metrics.batch_rows.observe)
         self.backend = backend
         self.default_strategy = parse_strategy(strategy).spec
-        self.gates: dict[str, Gate] = {}
+        self.gates: OrderedDict[str, Gate] = OrderedDict()  # least recently used first
         if backend is not None:
-            self.gate(self.default_strategy)  # fail at start-up, not on the first request
+            self.gate(None).strategy.prepare(self.backend)  # fail at start-up (a missing router), not on a request
 
     def gate(self, spec: str | None) -> Gate:
+        """The gate of a request's strategy (`spec`), or of the server's default (None). A strategy a client
+        names is checked against the limits and may not name server files."""
         spec = spec or self.default_strategy
-        if spec not in self.gates:
-            try:
-                strategy = parse_strategy(spec)
-            except ValueError as e:
-                raise BadField(str(e), "thinking.strategy") from None
-            self.gates[spec] = Gate(self.backend, strategy)
+        if spec in self.gates:
+            self.gates.move_to_end(spec)
+            return self.gates[spec]
+        try:
+            strategy = parse_strategy(spec)
+        except ValueError as e:
+            raise BadField(str(e), "thinking.strategy") from None
+        if spec != self.default_strategy:
+            self._check(strategy)
+        self.gates[spec] = Gate(self.backend, strategy)
+        while len(self.gates) > self.limits.max_gates:
+            self.gates.popitem(last=False)
         return self.gates[spec]
+
+    def _check(self, strategy: Strategy) -> None:
+        lim = self.limits
+        if paths := strategy.parameters("PATHS"):
+            raise BadField(f"{', '.join(paths)} names a file on the server, which a request may not; the "
+                           "operator chooses routers when starting the server", "thinking.strategy")
+        for name, value in strategy.parameters("LOOPS").items():
+            if value > lim.max_loops:
+                raise BadField(f"{name}={value} is above this server's limit of {lim.max_loops} (--max-loops)",
+                               "thinking.strategy")
+        for name, value in strategy.parameters("TOKENS").items():
+            if value > lim.max_tokens:
+                raise BadField(f"{name}={value} is above this server's limit of {lim.max_tokens} tokens "
+                               "(--max-tokens-limit)", "thinking.strategy")
+
+    def check_max_tokens(self, value: int | None, param: str) -> None:
+        if value is not None and value > self.limits.max_tokens:
+            raise APIError(400, f"{param}={value} is above this server's limit of {self.limits.max_tokens} "
+                                "(--max-tokens-limit)", param=param, code="invalid_value")
+
+    def healthy(self) -> bool:
+        return not isinstance(self.backend, BatchingBackend) or self.backend.healthy()
 
     def admit(self) -> None:
         with self.lock:
@@ -101,44 +151,54 @@ class _Server:
 
 def create_app(backend: Backend | None, model_name: str, *, strategy: str = "think", default_thinking: str = "on",
                api_key: str | None = None, max_queue: int = 256, batch_window_ms: float = 10.0,
-               default_max_tokens: int = 1024, chat: UpstreamChat | None = None) -> FastAPI:
+               default_max_tokens: int = 1024, chat: UpstreamChat | None = None,
+               limits: ServerLimits | None = None, freeze_gc: bool = True) -> FastAPI:
     """The app for one model. `backend` is a local backend (batched here) or an `OpenAICompatBackend`;
-    pass `chat` instead for the chat fallback to an engine."""
+    pass `chat` instead for the chat fallback to an engine. `limits`: the per-request bounds
+    (`ServerLimits()` by default). `freeze_gc`: move what start-up loaded out of the cyclic collector's
+    scans (a process-wide setting: on for `thinkgate serve`, off for an app built inside another program)."""
     if default_thinking not in ("auto", "on", "off"):
         raise ValueError(f"default thinking must be auto, on or off, not {default_thinking!r}")
     if (backend is None) == (chat is None):
         raise ValueError("serve either a backend or an upstream chat endpoint")
+    limits = limits or ServerLimits()
+    if default_max_tokens > limits.max_tokens:
+        raise ValueError(f"the default max_tokens ({default_max_tokens}) is above the limit ({limits.max_tokens})")
     srv = _Server(backend, model_name, strategy, default_thinking, api_key, max_queue, batch_window_ms,
-                  default_max_tokens, chat)
+                  default_max_tokens, chat, limits)
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
     async def lifespan(app):
-        from ..streaming import workers
-
-        workers.prestart(min(max_queue, 64))  # threads for requests' strategies, ready before a burst
+        if srv.backend is not None and not isinstance(srv.backend, OpenAICompatBackend):
+            srv.pool.prestart(min(max_queue, 64))  # threads for requests' strategies, ready before a burst
         if isinstance(srv.backend, OpenAICompatBackend):  # engine I/O on this loop: no thread hop per token
             srv.backend.calls.attach(asyncio.get_running_loop())
         # what start-up loaded (transformers, the tokenizer, the model: millions of objects) will live as long
         # as the server: keep it out of the cyclic collector's scans, or a full collection triggered by
         # requests' short-lived objects stalls every stream for a tenth of a second
-        gc.collect()
-        gc.freeze()
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         yield
 
     app = FastAPI(title="thinkgate", version="0.1.0", lifespan=lifespan)
     app.state.server = srv
     m = srv.metrics
+    count = lambda status: lambda path: m.requests.labels(endpoint(path), status).inc()  # noqa: E731
+    app.add_middleware(LimitBody, max_bytes=limits.max_body_bytes)
+    app.add_middleware(RequireKey, api_key=api_key, on_reject=count("401"))
+    app.add_middleware(CatchAll, on_error=count("500"))
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, e: APIError):
-        m.requests.labels(request.url.path, str(e.status)).inc()
+        m.requests.labels(endpoint(request.url.path), str(e.status)).inc()
         return error_response(e.status, e.message, e.type, e.param, e.code)
 
     async def _mapped(request: Request, e: Exception):
         return await _api_error(request, as_api_error(e))
 
-    for kind in (BadField, ValueError, MissingCapability, UpstreamError):
+    for kind in (BadField, ValueError, MissingCapability, UpstreamError, RouterError):
         app.add_exception_handler(kind, _mapped)
 
     @app.exception_handler(RequestValidationError)
@@ -146,13 +206,17 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         err = e.errors()[0] if e.errors() else {}
         loc = [str(x) for x in err.get("loc", []) if x != "body"]
         param = ".".join(loc) or None
+        cause = (err.get("ctx") or {}).get("error")
         if err.get("type") == "json_invalid":
             msg, code = f"the body is not valid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}", "invalid_json"
+        elif isinstance(cause, InvalidText):
+            msg, code, param = str(cause), "invalid_text", cause.where
         elif err.get("type") == "extra_forbidden":
             msg, code = f"unknown field {param!r}", "unknown_field"
         else:
-            msg, code = f"{param or 'body'}: {err.get('msg', 'invalid')}", "invalid_field"
-        m.requests.labels(request.url.path, "400").inc()
+            text = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            msg, code = f"{param or 'body'}: {text}", "invalid_field"
+        m.requests.labels(endpoint(request.url.path), "400").inc()
         return error_response(400, msg, "invalid_request_error", param, code)
 
     @app.exception_handler(StarletteHTTPException)
@@ -160,35 +224,31 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         return error_response(e.status_code, str(e.detail), "invalid_request_error",
                       code="not_found" if e.status_code == 404 else None)
 
-    async def authorize(request: Request) -> None:
-        if srv.api_key is None:
-            return
-        got = request.headers.get("authorization", "")
-        if not got.lower().startswith("bearer "):
-            raise APIError(401, "missing API key: send 'Authorization: Bearer KEY'", "authentication_error",
-                           code="missing_api_key")
-        if got[7:].strip() != srv.api_key:
-            raise APIError(401, "wrong API key", "authentication_error", code="invalid_api_key")
-
     @app.get("/health")
     async def health():
+        if not srv.healthy():
+            return Response(orjson.dumps({"status": "unhealthy", "model": srv.model_name, "in_flight": srv.in_flight,
+                                          "reason": "the batching scheduler's thread is gone"}),
+                            status_code=503, media_type="application/json")
         return {"status": "ok", "model": srv.model_name, "in_flight": srv.in_flight}
 
     @app.get("/metrics")
     async def metrics():
         return Response(m.render(), media_type=m.content_type)
 
-    @app.get("/v1/models", dependencies=[Depends(authorize)])
+    @app.get("/v1/models", responses=_error_docs())
     async def models():
         return {"object": "list", "data": [{"id": srv.model_name, "object": "model", "created": 0,
                                             "owned_by": "thinkgate"}]}
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(authorize)])
+    @app.post("/v1/chat/completions", responses=_error_docs())
     async def chat_completions(body: ChatCompletionRequest, request: Request):
         srv.check_model(body.model)
         if body.n != 1:
             raise APIError(400, "n > 1 is not supported for chat completions (use thinking.strategy "
                                 "'parallel:n=N' to sample and vote)", param="n", code="unsupported")
+        srv.check_max_tokens(body.max_tokens, "max_tokens")
+        srv.check_max_tokens(body.max_completion_tokens, "max_completion_tokens")
         if srv.chat is not None:
             return await chat_upstream(srv, body, request)
         messages = to_messages(body)
@@ -215,7 +275,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         events = relay.queue
         # an engine upstream does its I/O on this loop: the strategy runs here too (no thread per request)
         stream = gate.stream(req, on_event=relay.put, on_token=m.generated_tokens.inc,
-                             inline=isinstance(srv.backend, OpenAICompatBackend))
+                             inline=isinstance(srv.backend, OpenAICompatBackend), pool=srv.pool)
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
@@ -231,7 +291,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
                              "finish_reason": result.finish_reason, "logprobs": None}],
                 "usage": _usage(result), "thinkgate": _decision(decision, gate, result)}
 
-    @app.post("/v1/completions", dependencies=[Depends(authorize)])
+    @app.post("/v1/completions", responses=_error_docs())
     async def completions(body: CompletionRequest, request: Request):
         srv.check_model(body.model)
         if srv.backend is None:
@@ -240,8 +300,13 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         if body.echo:
             raise APIError(400, "echo is not supported", param="echo", code="unsupported")
         prompts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
-        if not prompts:
-            raise APIError(400, "prompt is empty", param="prompt", code="invalid_value")
+        if len(prompts) > srv.limits.max_prompts:
+            raise APIError(400, f"{len(prompts)} prompts is above this server's limit of {srv.limits.max_prompts}",
+                           param="prompt", code="invalid_value")
+        if body.n > srv.limits.max_loops:
+            raise APIError(400, f"n={body.n} is above this server's limit of {srv.limits.max_loops} (--max-loops)",
+                           param="n", code="invalid_value")
+        srv.check_max_tokens(body.max_tokens, "max_tokens")
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         try:
             params = GenParams(max_tokens=body.max_tokens or 16, stop=stop, temperature=body.temperature or 0.0,
@@ -252,7 +317,30 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         srv.admit()
         return await raw_completion(srv, body, prompts, params, request)
 
+    app.openapi = lambda: _openapi(app)
     return app
+
+
+def _error_docs() -> dict:
+    from .schemas import ErrorResponse
+
+    return {status: {"model": ErrorResponse, "description": why} for status, why in _ERRORS.items()}
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document without the 422 it adds to every operation with a body: this server answers a
+    body that fails validation with a 400 (listed, with the other errors it sends)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        for ops in doc.get("paths", {}).values():
+            for op in ops.values():
+                op.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            doc.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = doc
+    return app.openapi_schema
 
 
 async def _wait(stream, events: asyncio.Queue, request: Request, m: Metrics):

@@ -11,9 +11,20 @@ from typing import Any
 import orjson
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from ..backends.base import MissingCapability
+from ..backends.base import ContextOverflow, MissingCapability
 from ..backends.openai_compat import UpstreamError
+from ..routers.router import RouterError
+from ..types import InvalidText
 from .control import BadField
+from .guard import log
+
+# what metrics label requests by: the served endpoints, anything else as one label (a client's paths
+# must not grow the metrics without bound)
+ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics")
+
+
+def endpoint(path: str) -> str:
+    return path if path in ENDPOINTS else "other"
 
 
 class APIError(Exception):
@@ -28,20 +39,36 @@ def error_response(status: int, message: str, type_: str, param: str | None = No
 
 
 def as_api_error(e: BaseException) -> APIError:
+    """The OpenAI-style error a failure is answered with. Only what is known to be safe to show is shown:
+    an unexpected failure is a 500 whose details go to the server log, not to the client."""
     if isinstance(e, APIError):
         return e
     if isinstance(e, UpstreamError):
+        upstream = getattr(e, "upstream_status", None)
+        if upstream in (400, 413, 422):  # the engine refused the request itself (a prompt too long, ...)
+            return APIError(400, str(e), code="upstream_rejected")
         code = {502: "upstream_unreachable", 504: "upstream_timeout"}.get(e.status, "upstream_error")
         if type(e) is UpstreamError:
             code = "upstream_error"
         return APIError(e.status, str(e), "upstream_error", code=code)
     if isinstance(e, BadField):
         return APIError(400, str(e), param=e.param, code="invalid_field")
+    if isinstance(e, ContextOverflow):
+        return APIError(400, str(e), param="messages", code="context_length_exceeded")
+    if isinstance(e, InvalidText):
+        return APIError(400, str(e), code="invalid_text")
     if isinstance(e, MissingCapability):
         return APIError(400, str(e), code="missing_capability")
+    if isinstance(e, RouterError):  # its message names server paths: say what is wrong, not where
+        log.error("router unavailable: %s", e)
+        return APIError(400, "no usable router is calibrated for this model, so 'auto' cannot route here; the "
+                             "server's operator can run `thinkgate calibrate` (the server log has the details)",
+                        param="thinking.strategy", code="router_unavailable")
     if isinstance(e, ValueError):
         return APIError(400, str(e), code="invalid_value")
-    return APIError(500, f"{type(e).__name__}: {e}", "server_error", code="internal_error")
+    log.error("request failed", exc_info=e)
+    return APIError(500, "internal server error (the server log has the details)", "server_error",
+                    code="internal_error")
 
 
 class Relay:

@@ -53,7 +53,7 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
         finally:
             srv.release()
 
-    threading.Thread(target=work, daemon=True, name="thinkgate-completion").start()
+    srv.pool.submit(work)
     rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
     def choices(gens) -> list[dict]:

@@ -64,7 +64,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
         finally:
             srv.release()
 
-    threading.Thread(target=pump, daemon=True, name="thinkgate-upstream-chat").start()
+    srv.pool.submit(pump)
     first = await events.get()  # an engine that fails at once gets its 502/504 status, not a 200 stream
     if first[0] == "error":
         raise as_api_error(first[1])

@@ -13,6 +13,12 @@ at different stages still share the model. Stream sinks are taken in the request
 so every row still streams to its own client.
 
 The queue of requests is bounded by the server (`--max-queue`), which answers 429 beyond it.
+
+A failure never takes the worker down: a call whose parameters cannot even be grouped gets its own error,
+a failed batch gives every caller in it the error, and anything else that goes wrong in a round answers
+every call of that round with the error before the worker takes the next call. A prompt too long for the
+model's context is refused in the caller's own thread, before it can fail a batch it shares with others.
+`healthy()` tells a health check whether the worker is still there.
 """
 
 from __future__ import annotations
@@ -70,7 +76,15 @@ class BatchingBackend(Backend):
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
+    def check_context(self, prompts: list[str]) -> None:
+        self.inner.check_context(prompts)
+
+    def healthy(self) -> bool:
+        """False once the worker thread is gone (it is started with the first call)."""
+        return self._worker is None or self._worker.is_alive()
+
     def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
+        self.inner.check_context(prompts)  # here, in the request's thread: it fails this request alone
         if sinks is None:
             sinks = sinks_for(prompts, params.n, params.logprobs)  # in the request's own thread
         call = _Call(prompts, params, sinks)
@@ -90,27 +104,43 @@ class BatchingBackend(Backend):
     def _loop(self) -> None:
         while True:
             calls = [self._queue.get()]
-            rows = len(calls[0].prompts)
+            try:
+                self._round(calls)
+            except BaseException as e:  # noqa: BLE001 - answer whoever still waits, then serve on
+                for c in calls:
+                    if not c.done.is_set():
+                        c.error = e
+                        c.done.set()
+
+    def _round(self, calls: list[_Call]) -> None:
+        """Collect the calls that arrive within the window (appended to `calls`), then run them by group."""
+        rows = len(calls[0].prompts)
+        now = time.monotonic()
+        last_call, cap = now, now + self.max_wait_s
+        while rows < self.max_rows:
             now = time.monotonic()
-            last_call, cap = now, now + self.max_wait_s
-            while rows < self.max_rows:
-                now = time.monotonic()
-                all_in = len(calls) >= self.active  # True when nobody counts (active 0)
-                if now >= cap or (all_in and now >= last_call + self.window_s):
-                    break
-                left = (last_call + self.window_s if all_in else cap) - now
-                try:
-                    call = self._queue.get(timeout=left)
-                except queue.Empty:
-                    continue
-                calls.append(call)
-                rows += len(call.prompts)
-                last_call = time.monotonic()
-            groups: dict[str, list[_Call]] = {}
-            for call in calls:
-                groups.setdefault(call.params.model_dump_json(), []).append(call)
-            for group in groups.values():
-                self._run(group)
+            all_in = len(calls) >= self.active  # True when nobody counts (active 0)
+            if now >= cap or (all_in and now >= last_call + self.window_s):
+                break
+            left = (last_call + self.window_s if all_in else cap) - now
+            try:
+                call = self._queue.get(timeout=left)
+            except queue.Empty:
+                continue
+            calls.append(call)
+            rows += len(call.prompts)
+            last_call = time.monotonic()
+        groups: dict[str, list[_Call]] = {}
+        for call in calls:
+            try:
+                key = call.params.model_dump_json()
+            except Exception as e:  # noqa: BLE001 - this call alone fails
+                call.error = e
+                call.done.set()
+                continue
+            groups.setdefault(key, []).append(call)
+        for group in groups.values():
+            self._run(group)
 
     def _run(self, group: list[_Call]) -> None:
         prompts = [p for c in group for p in c.prompts]

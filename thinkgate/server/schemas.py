@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..types import check_text
 
 # reasoning_effort -> (mode, thinking budget in tokens; None = no cap). Documented in the README.
 EFFORT_BUDGETS: dict[str, tuple[str, int | None]] = {
@@ -22,8 +24,22 @@ EFFORT_BUDGETS: dict[str, tuple[str, int | None]] = {
 }
 
 
+MAX_STOP = 16  # stop strings per request (OpenAI takes 4)
+MAX_STOP_CHARS = 512
+
+
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+class _Body(_Open):
+    """A whole request body: every string in it, extra fields included, must be valid Unicode text (a lone
+    surrogate, which JSON's escapes can carry, fails every tokenizer and encoder downstream)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, data: Any) -> Any:
+        return check_text(data, "the request body")
 
 
 class ThinkingControl(BaseModel):
@@ -58,17 +74,29 @@ class ChatMessage(_Open):
         return "".join(p.text or "" for p in self.content)
 
 
-class _Sampling(_Open):
+class _Sampling(_Body):
     model: str
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     top_k: int | None = Field(default=None, ge=-1)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), lt=2**64)
     n: int = Field(default=1, ge=1)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: dict[str, Any] | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, v: str | list[str] | None) -> str | list[str] | None:
+        stops = [v] if isinstance(v, str) else v or []
+        if len(stops) > MAX_STOP:
+            raise ValueError(f"at most {MAX_STOP} stop strings are taken, not {len(stops)}")
+        if any(len(s) > MAX_STOP_CHARS for s in stops):
+            raise ValueError(f"a stop string is longer than {MAX_STOP_CHARS} characters")
+        if any(not s for s in stops):
+            raise ValueError("a stop string is empty")
+        return v
 
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.get("include_usage"))
@@ -86,5 +114,28 @@ class ChatCompletionRequest(_Sampling):
 class CompletionRequest(_Sampling):
     prompt: str | list[str]
     max_tokens: int | None = Field(default=16, ge=1)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str | list[str]) -> str | list[str]:
+        prompts = [v] if isinstance(v, str) else v
+        if not prompts:
+            raise ValueError("no prompt: give a string or a list of strings")
+        if any(not p for p in prompts):
+            raise ValueError("a prompt is empty")
+        return v
     logprobs: int | None = Field(default=None, ge=0, le=20)
     echo: bool = False
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error this server sends, OpenAI's shape."""
+
+    error: ErrorDetail

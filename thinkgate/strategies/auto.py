@@ -70,11 +70,16 @@ def then_strategy(spec: str) -> Strategy | None:
 
 class Auto(Strategy):
     name = "auto"
+    PATHS = ("dir",)
     Params = AutoParams
 
     def __init__(self, params=None, **kw):
         super().__init__(params, **kw)
         self._routers: dict[str, object] = {}
+
+    def inner(self) -> list[Strategy]:
+        then = then_strategy(self.params.then)
+        return [then] if then is not None else []
 
     def router_for(self, backend):
         """The router for this backend's model, loaded once (and refused if stale)."""
@@ -89,6 +94,10 @@ class Auto(Strategy):
         if key not in self._routers:
             self._routers[key] = Router.load(folder, kind, model_dir)
         return self._routers[key]
+
+    def prepare(self, backend) -> None:
+        self.router_for(backend)
+        super().prepare(backend)
 
     def cache_key(self, backend) -> str:
         return f"{self.spec}@router={self.router_for(backend).id}"

@@ -10,20 +10,30 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ..backends.base import Backend, GenParams
 from ..formats import ThinkingFormat
-from ..types import Generation, Mode, Request, Result, TraceEvent, Usage
+from ..types import Generation, Mode, Request, Result, TraceEvent, Usage, check_text
 
 
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, data: Any) -> Any:
+        return check_text(data, "a strategy parameter")
+
 
 class Strategy:
     name: ClassVar[str]
     Params: ClassVar[type[Params]] = Params
+    # what a server bounds in a strategy a client names: parameters that repeat work per request (samples,
+    # probes, extensions), parameters that are token counts, and parameters that name files on the machine
+    LOOPS: ClassVar[tuple[str, ...]] = ()
+    TOKENS: ClassVar[tuple[str, ...]] = ()
+    PATHS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Params | None = None, **kw: Any):
         try:
@@ -36,6 +46,25 @@ class Strategy:
         """Canonical `name:key=value,...` of the non-default parameters (a cache and report key)."""
         items = self.params.model_dump(exclude_defaults=True)
         return self.name + (":" + ",".join(f"{k}={v}" for k, v in sorted(items.items())) if items else "")
+
+    def inner(self) -> list["Strategy"]:
+        """The strategies this one runs others through (auto's `then`)."""
+        return []
+
+    def parameters(self, kind: str) -> dict[str, Any]:
+        """The set parameters of one kind ("LOOPS", "TOKENS" or "PATHS"), here and in inner strategies,
+        as {"strategy.parameter": value}."""
+        out = {f"{self.name}.{k}": getattr(self.params, k) for k in getattr(self, kind)
+               if getattr(self.params, k) is not None}
+        for s in self.inner():
+            out.update(s.parameters(kind))
+        return out
+
+    def prepare(self, backend: Backend) -> None:
+        """Load what the strategy needs for this backend now (a router), so that a server fails at start-up
+        rather than on its first request."""
+        for s in self.inner():
+            s.prepare(backend)
 
     def cache_key(self, backend: Backend) -> str:
         """What the bench cache keys this strategy's rows by: its spec, plus whatever else its results

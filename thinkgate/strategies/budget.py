@@ -54,6 +54,8 @@ class BudgetParams(Params):
 
 class Budget(Strategy):
     name = "budget"
+    LOOPS = ("max_extensions",)
+    TOKENS = ("answer_tokens",)
     Params = BudgetParams
 
     @property

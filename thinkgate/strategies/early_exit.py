@@ -35,6 +35,8 @@ class EarlyExitParams(Params):
 
 class EarlyExit(Strategy):
     name = "early_exit"
+    LOOPS = ("max_probes",)
+    TOKENS = ("probe_tokens",)
     Params = EarlyExitParams
 
     def run_batch(self, requests, backend, fmt):

@@ -59,6 +59,7 @@ def borda(answers: list[str], certainty: list[float], power: float) -> tuple[str
 
 class Parallel(Strategy):
     name = "parallel"
+    LOOPS = ("n",)
     Params = ParallelParams
 
     def run_batch(self, requests, backend, fmt):

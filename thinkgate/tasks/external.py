@@ -117,6 +117,11 @@ def _first(rec: dict, keys: tuple[str, ...]) -> Any:
 
 
 def record_to_item(rec: dict, source: str, default_suite: str) -> Item:
+    if not isinstance(rec, dict):
+        raise ValueError(f"a record must be a JSON object, not {type(rec).__name__}")
+    from ..types import check_text
+
+    check_text(rec, "the record")
     question = _first(rec, Q_KEYS)
     if not isinstance(question, str):
         raise ValueError(f"no question field (one of {', '.join(Q_KEYS)})")
@@ -164,8 +169,16 @@ def load_external(spec: str, default_suite: str = "under") -> list[Item]:
         path = Path(spec)
         if not path.exists():
             raise ValueError(f"--data: {spec} does not exist")
+        if not path.is_file():
+            raise ValueError(f"--data: {spec} is not a file (a JSONL file, one JSON object a line)")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"--data: {spec} is not UTF-8 text (byte {e.start}); give a JSONL file") from None
+        except OSError as e:
+            raise ValueError(f"--data: {spec} cannot be read ({e.strerror or e})") from None
         records = []
-        for no, line in enumerate(path.read_text().splitlines(), 1):
+        for no, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
                     records.append(json.loads(line))

@@ -1,0 +1,143 @@
+"""What stands between a client and the server's work: the operator's limits, the API key, the body size,
+and the last line of defence that turns any unexpected exception into an OpenAI-style 500.
+
+Three ASGI middlewares, outermost first:
+- `CatchAll`: an exception no handler answered becomes `{"error": ...}` with status 500 (its traceback goes
+  to the log, not to the client, so no server path or internal detail leaks); after a response has started
+  it ends the body cleanly instead. Unlike Starlette's own error middleware it does not re-raise, so the
+  server keeps the keep-alive connection instead of dropping it;
+- `RequireKey`: with an API key set, `/v1/*` and the API documents (`/docs`, `/redoc`, `/openapi.json`) need
+  `Authorization: Bearer KEY`, compared in constant time, before anything reads the body;
+- `LimitBody`: a body over `max_body_bytes` is a 413 (by its Content-Length at once, else as it arrives).
+`/health` and `/metrics` stay open.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger("thinkgate.server")
+
+_DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+
+
+class ServerLimits(BaseModel):
+    """Per-request bounds a server operator can change (`thinkgate serve --max-body-bytes ...`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(default=2 << 20, ge=1024)  # a request body; 413 beyond
+    max_tokens: int = Field(default=32768, ge=1)  # a request's max_tokens, and token counts in strategy parameters
+    max_loops: int = Field(default=32, ge=1)  # n, and every per-request repeat count in strategy parameters
+    max_prompts: int = Field(default=64, ge=1)  # prompts in one /v1/completions request
+    max_gates: int = Field(default=64, ge=1)  # strategies kept configured at once (least recently used go)
+
+
+def error_body(status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
+async def send_error(send, status: int, body: bytes, headers: list | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class CatchAll:
+    def __init__(self, app, on_error=None):
+        self.app, self.on_error = app, on_error
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        state = {"started": False, "ended": False}
+
+        async def tracked(message):
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                state["ended"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:  # noqa: BLE001 - the one place every unexpected failure ends
+            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            if self.on_error is not None:
+                self.on_error(scope.get("path", ""))
+            try:
+                if not state["started"]:
+                    await send_error(send, 500, error_body(500, "internal server error (the server log has the "
+                                                                "details)", "server_error", code="internal_error"))
+                elif not state["ended"]:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except Exception:  # noqa: BLE001 - the client is gone; nothing is left to tell
+                pass
+
+
+class RequireKey:
+    def __init__(self, app, api_key: str | None, on_reject=None):
+        self.app, self.on_reject = app, on_reject
+        self.key = api_key.encode() if api_key is not None else None
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or self.key is None or not (path.startswith("/v1/") or path in _DOCS):
+            return await self.app(scope, receive, send)
+        got = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        if not got[:7].lower() == b"bearer ":
+            return await self._reject(path, send, "missing API key: send 'Authorization: Bearer KEY'", "missing_api_key")
+        if not hmac.compare_digest(got[7:].strip(), self.key):
+            return await self._reject(path, send, "wrong API key", "invalid_api_key")
+        return await self.app(scope, receive, send)
+
+    async def _reject(self, path: str, send, message: str, code: str) -> None:
+        if self.on_reject is not None:
+            self.on_reject(path)
+        await send_error(send, 401, error_body(401, message, "authentication_error", code=code),
+                         [(b"www-authenticate", b"Bearer")])
+
+
+class LimitBody:
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return await self._too_large(send)
+        # read the body here (it is small: at most the limit), then hand it on as one piece
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self._too_large(send)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()  # after the body: the disconnect, when it comes
+
+        return await self.app(scope, replay, send)
+
+    async def _too_large(self, send) -> None:
+        await send_error(send, 413, error_body(413, f"the request body is larger than this server takes "
+                                                    f"({self.max_bytes} bytes; --max-body-bytes)",
+                                               code="body_too_large"))
