@@ -55,6 +55,29 @@ def test_cache_refuses_a_corrupt_middle_line(tmp_path):
         ResultsCache(path)
 
 
+@pytest.mark.parametrize("line", ["[1, 2]", "null", "3", '"text"', '{"key": 5, "row": {}}'])
+def test_cache_refuses_a_line_that_is_not_a_row_naming_it(tmp_path, line):
+    path = tmp_path / "c.jsonl"
+    ResultsCache(path).add([("k1", row(item="1"))])
+    with open(path, "a") as f:
+        f.write(line + "\n")
+    with pytest.raises(ValueError, match="c.jsonl:2: corrupt cache line"):
+        ResultsCache(path)
+
+
+def test_cache_refuses_a_changed_duplicate_and_takes_an_equal_one(tmp_path):
+    path = tmp_path / "c.jsonl"
+    ResultsCache(path).add([("k1", row(item="1", correct=True)), ("k2", row(item="2"))])
+    first = path.read_text().splitlines()[0]
+    with open(path, "a") as f:  # the same row again, as a second run writing the same key would (wall time differs)
+        f.write(json.dumps({"key": "k1", "row": {**json.loads(first)["row"], "wall_s": 9.9}}) + "\n")
+    assert ResultsCache(path).rows["k1"].correct is True
+    with open(path, "a") as f:  # the same key with its result flipped
+        f.write(json.dumps({"key": "k1", "row": {**json.loads(first)["row"], "correct": False}}) + "\n")
+    with pytest.raises(ValueError, match=r"c.jsonl:4: the row for 'k1' differs from the one on line 1 \(correct True vs False\)"):
+        ResultsCache(path)
+
+
 def test_sigkill_during_bench_loses_and_duplicates_no_row(tmp_path):
     cache = tmp_path / "cache.jsonl"
     cmd = [sys.executable, "-m", "thinkgate.cli", "bench", "--strategies", "think,nothink", "--suites", "over,under",

@@ -131,3 +131,43 @@ def test_train_sft_rejects_a_step_cap_without_the_clock(tmp_path):
     res = runner.invoke(app, ["train", "sft", "--out", str(out), "--clock", "--clock-steps", "0"])
     assert res.exit_code != 0 and "--clock-steps" in res.output
     assert not out.exists()
+
+
+def _clean_error(res, *words):
+    """A bad-input exit: status 2, a message naming what is wrong, and no traceback."""
+    assert res.exit_code == 2, (res.exit_code, res.output, res.exception)
+    assert isinstance(res.exception, SystemExit) and "Traceback" not in res.output
+    for w in words:
+        assert w in res.output, (w, res.output)
+
+
+def test_bad_input_never_gives_a_traceback(tmp_path):
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text('{"question": "1+1?", "answer": "2"}\n[1, 2]\n')
+    _clean_error(runner.invoke(app, ["bench", "--data", str(lines), "--fresh"]), "lines.jsonl:2", "JSON object")
+    nulls = tmp_path / "nulls.jsonl"
+    nulls.write_text("null\n")
+    _clean_error(runner.invoke(app, ["bench", "--data", str(nulls), "--fresh"]), "nulls.jsonl:1")
+    _clean_error(runner.invoke(app, ["bench", "--data", str(tmp_path), "--fresh"]), str(tmp_path), "not a file")
+    binary = tmp_path / "weights.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    _clean_error(runner.invoke(app, ["bench", "--data", str(binary), "--fresh"]), "weights.bin", "UTF-8")
+    _clean_error(runner.invoke(app, ["ask", "hi", "--verify", "(" * 3000 + ")" * 3000]), "--verify")
+    _clean_error(runner.invoke(app, ["ask", "hi", "--verify", "a{4294967296}"]), "--verify")
+    _clean_error(runner.invoke(app, ["ask", "caf\udcc3\udca9 \udced\udca0\udc80"]), "not valid text")
+    _clean_error(runner.invoke(app, ["ask", "seven " * 2000]), "1024", "context")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    _clean_error(runner.invoke(app, ["tasks", "export", "over", "--out", str(blocker / "over.jsonl")]), "--out",
+                 "a-file")
+
+
+def test_unwritable_outputs_are_refused_before_the_bench_runs(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cache = tmp_path / "c.jsonl"
+    for option, path in (("--json", blocker / "b.json"), ("--json", tmp_path), ("--report", blocker)):
+        res = runner.invoke(app, ["bench", "--strategies", "think", "--suites", "over", "--limit", "2",
+                                  option, str(path), "--cache", str(cache)])
+        _clean_error(res, option, str(path))
+        assert not cache.exists()  # refused before anything ran

@@ -146,6 +146,8 @@ def test_every_resource_is_bounded(server):
     err = assert_error(r, 400, "context_length_exceeded")
     assert "1024" in err["message"] and "tokens" in err["message"]
     r = post(server, CHAT, {"model": "tiny", "messages": [{"role": "user", "content": "hi"}] * 10000})
+    assert "10000 messages" in assert_error(r, 400)["message"]  # refused before 10,000 messages are validated
+    r = post(server, CHAT, {"model": "tiny", "messages": [{"role": "user", "content": "hi"}] * 4000})
     assert_error(r, 400, "context_length_exceeded")
     assert_error(post(server, CHAT, chat_body(max_tokens=10**9)), 400, param="max_tokens")
     for spec in ("parallel:n=1000", "early_exit:max_probes=1000", "budget:max=10,max_extensions=1000",

@@ -81,6 +81,7 @@ def _backend(model: str | None, batch_size: int = 64):
     from .gate import load_backend
 
     hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a CLI that has its own
+    hf_logging.set_verbosity_error()  # so are its warnings: what matters is said by thinkgate's own errors
     try:
         return load_backend(model, batch_size=batch_size)
     except ModelLoadError as e:

@@ -245,6 +245,7 @@ class WorkerPool:
             except BaseException:  # noqa: BLE001 - a job's own failure is its caller's; the thread serves on
                 pass
             finally:
+                fn = None  # an idle thread must not keep its last request (and all it holds) alive
                 with self._lock:
                     self._idle += 1
 

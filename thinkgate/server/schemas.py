@@ -25,6 +25,7 @@ EFFORT_BUDGETS: dict[str, tuple[str, int | None]] = {
 
 
 MAX_STOP = 16  # stop strings per request (OpenAI takes 4)
+MAX_MESSAGES = 4096  # messages per chat request, refused before they are validated one by one
 MAX_STOP_CHARS = 512
 
 
@@ -104,6 +105,13 @@ class _Sampling(_Body):
 
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_enough(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("messages"), list) and len(data["messages"]) > MAX_MESSAGES:
+            raise ValueError(f"{len(data['messages'])} messages is more than this server takes ({MAX_MESSAGES})")
+        return data
     max_completion_tokens: int | None = Field(default=None, ge=1)
     thinking: ThinkingControl | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None

@@ -1,0 +1,246 @@
+"""Fuzz a `thinkgate serve` on loopback with hostile and malformed requests, and watch it hold up.
+
+Starts the server on the embedded model (or uses `--url`), then sends `--requests` requests from
+`--concurrency` keep-alive clients: every reproducer of the reliability issue (lone surrogates in any field,
+catastrophic and broken verifier patterns, a 5 MB body, 10,000 messages, a request naming a server folder,
+empty prompts, a temperature of 1e-300, loop counts and max_tokens past the limits, a wrong key before a
+broken body), and seeded random mutations of valid chat and completion bodies (fields dropped, retyped,
+huge, negative, nested, non-UTF-8, truncated JSON, wrong methods and paths). Meanwhile a watcher asks
+`/health` every quarter second. It prints the status counts, every 5xx body, connections dropped, the
+slowest health answer and the server's resident-memory growth (after a warm-up of 100 requests), and as
+its last line the same as JSON.
+
+    python benchmarks/fuzz_server.py --requests 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "sk-fuzz"
+CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
+
+
+def reproducers() -> list[tuple[str, str, bytes, dict]]:
+    """(method, path, body, headers) of each case the issue found, by hand."""
+    s = '"\\ud800"'
+    chat = lambda extra="": ('{"model":"tiny","max_tokens":8,"messages":[{"role":"user","content":"hi"}]%s}' % extra)  # noqa: E731
+    raw = [
+        (COMPLETIONS, '{"model":"tiny","prompt":"x","stop":[%s]}' % s),
+        (COMPLETIONS, '{"model":"tiny","prompt":%s}' % s),
+        (CHAT, '{"model":"tiny","messages":[{"role":"user","content":%s}]}' % s),
+        (CHAT, '{"model":"tiny","stream":true,"messages":[{"role":"user","content":%s}]}' % s),
+        (CHAT, chat(',"thinking":{"strategy":"early_exit:words=\\ud800"}')),
+        (CHAT, chat(',"thinking":{"strategy":"parallel:n=1,select=verifier","verify":"((((.*)*)*)*)*!"}')),
+        (CHAT, chat(',"thinking":{"strategy":"parallel:n=2,select=verifier","verify":"(a|aa)+$"}')),
+        (CHAT, chat(',"thinking":{"strategy":"parallel:n=1,select=verifier","verify":"a{4294967296}"}')),
+        (CHAT, chat(',"thinking":{"strategy":"parallel:n=1,select=verifier","verify":"%s%s"}' % ("(" * 3000, ")" * 3000))),
+        (CHAT, chat(',"thinking":{"strategy":"auto:dir=/etc"}')),
+        (CHAT, chat(',"thinking":{"strategy":"parallel:n=100000"}')),
+        (CHAT, chat(',"temperature":1e-300')),
+        (CHAT, chat().replace('"max_tokens":8', '"max_tokens":1000000000')),
+        (COMPLETIONS, '{"model":"tiny","prompt":""}'),
+        (COMPLETIONS, '{"model":"tiny","prompt":"x","n":100000}'),
+        (CHAT, '{"model":"tiny","messages":[%s]}' % ",".join(['{"role":"user","content":"hi"}'] * 10000)),
+        (CHAT, '{"model":"tiny","messages":[{"role":"user","content":"%s"}]}' % ("x" * (5 << 20))),
+    ]
+    out = [("POST", p, b.encode(), {}) for p, b in raw]
+    out.append(("POST", CHAT, b"{not json", {"Authorization": "Bearer wrong"}))
+    out.append(("POST", COMPLETIONS, b'{"model":"tiny","prompt":"\xed\xa0\x80"}', {}))
+    return out
+
+
+VALID_CHAT = {"model": "tiny", "max_tokens": 8, "messages": [{"role": "user", "content": "What is 5+8?"}]}
+VALID_COMPLETION = {"model": "tiny", "max_tokens": 4, "prompt": "The answer is"}
+WEIRD = ["", "\ud800", "\udfff", "\x00", "/no_think", "/think", "<think>", "</think>", "é" * 50, "🙂" * 20,
+         "\\", "%s", "{{ x }}", "{% for x in y %}", "a" * 3000, "\u202e", "\ufeff"]
+NUMBERS = [0, -1, 1, 2**31, 2**63, 2**64, 2**70, -(2**70), 1e-300, 5e-324, 1e308, -0.0, 0.5, 3, 16, 10**9]
+STRATEGIES = ["think", "nothink", "budget:max=4", "budget:min=2,max=4", "early_exit:max_probes=1", "parallel:n=2",
+              "thinkless:at=2", "dont_overthink", "nothinking", "auto", "auto:think_rate=0.5", "auto:then=think",
+              "self", "telepathy", "budget:max=-1", "parallel:n=x", "auto:dir=/tmp", "budget:", ":", "early_exit:words="]
+
+
+def scalar(rng: random.Random):
+    kind = rng.randrange(6)
+    if kind == 0:
+        return rng.choice(WEIRD)
+    if kind == 1:
+        return rng.choice(NUMBERS)
+    if kind == 2:
+        return rng.choice([None, True, False])
+    if kind == 3:
+        return [scalar(rng) for _ in range(rng.randrange(4))]
+    if kind == 4:
+        return {rng.choice(["a", "role", "content", "type", "text", "\ud800"]): scalar(rng) for _ in range(rng.randrange(3))}
+    return rng.choice(STRATEGIES)
+
+
+def mutate(rng: random.Random, body: dict) -> dict:
+    body = copy.deepcopy(body)
+    fields = ["model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed",
+              "n", "stop", "stream", "stream_options", "thinking", "reasoning_effort", "chat_template_kwargs", "think",
+              "prompt", "logprobs", "echo", "tools", "user"]
+    for _ in range(rng.randrange(1, 4)):
+        field = rng.choice(fields)
+        roll = rng.random()
+        if roll < 0.15:
+            body.pop(field, None)
+        elif field == "thinking":
+            body["thinking"] = {k: v for k, v in {
+                "mode": rng.choice(["on", "off", "auto", scalar(rng)]), "budget": rng.choice([None, 0, 4, -3, 10**9]),
+                "min_budget": rng.choice([None, 0, 2, 100]), "strategy": rng.choice(STRATEGIES + [scalar(rng)]),
+                "verify": rng.choice([None, "\\d+", "(a|aa)+$", "(", scalar(rng)])}.items() if rng.random() < 0.6}
+        elif field == "messages" and roll < 0.6:
+            body["messages"] = [{"role": rng.choice(["user", "system", "assistant", "developer", "tool", "x"]),
+                                 "content": rng.choice([rng.choice(WEIRD), scalar(rng),
+                                                        [{"type": rng.choice(["text", "image_url"]), "text": rng.choice(WEIRD)}]])}
+                                for _ in range(rng.randrange(0, 4))]
+        elif field == "stream":
+            body["stream"] = rng.random() < 0.7
+        else:
+            body[field] = scalar(rng)
+    if isinstance(body.get("max_tokens"), int) and 0 < body["max_tokens"] < 10**6:
+        body["max_tokens"] = min(body["max_tokens"], 16)  # keep what generates short: this is about input
+    return body
+
+
+def random_case(rng: random.Random) -> tuple[str, str, bytes, dict]:
+    roll = rng.random()
+    if roll < 0.05:  # wrong methods, paths, content
+        return rng.choice([("GET", CHAT, b"", {}), ("PUT", COMPLETIONS, b"{}", {}), ("POST", "/v1/nope", b"{}", {}),
+                           ("POST", "/v1/models", b"", {}), ("DELETE", "/health", b"", {}),
+                           ("POST", CHAT, b"\xff\xfe\x00", {}), ("POST", CHAT, b"", {}),
+                           ("POST", CHAT, b"[]", {}), ("POST", CHAT, b'{"model": "tiny"', {}),
+                           ("POST", CHAT, json.dumps(VALID_CHAT).encode(), {"Content-Type": "text/plain"}),
+                           ("POST", CHAT, json.dumps(VALID_CHAT).encode(), {"Authorization": ""})])
+    path, base = (CHAT, VALID_CHAT) if rng.random() < 0.7 else (COMPLETIONS, VALID_COMPLETION)
+    body = json.dumps(mutate(rng, base)).encode()
+    if rng.random() < 0.03:
+        body = body[:rng.randrange(len(body))]  # truncated
+    return ("POST", path, body, {})
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=100, help="requests before the memory baseline is read")
+    a = ap.parse_args()
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from _serving import serve
+
+    server = serve("--model", "tiny", "--api-key", KEY, "--max-queue", "16").wait()
+    pid = server.proc.pid
+    cases = reproducers()
+    rng = random.Random(a.seed)
+    plan = [cases[i % len(cases)] if i % 10 == 0 else random_case(rng) for i in range(a.requests)]
+    statuses: Counter = Counter()
+    five_xx: list[dict] = []
+    dropped: list[str] = []
+    lock = threading.Lock()
+    sent = [0]
+    rss = {"base": rss_kb(pid) if a.warmup == 0 else None}
+    health = {"max_s": 0.0, "slow": 0, "failed": 0, "checks": 0}
+    trajectory: list[tuple[int, float, float]] = []  # (requests sent, resident MB, when), every 5 s
+    done = threading.Event()
+
+    def watch():
+        with httpx.Client(timeout=5) as c:
+            while not done.is_set():
+                t = time.perf_counter()
+                try:
+                    ok = c.get(server.url + "/health").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                took = time.perf_counter() - t
+                health["checks"] += 1
+                health["max_s"] = max(health["max_s"], took)
+                health["slow"] += took > 1.0
+                health["failed"] += not ok
+                if not trajectory or time.time() - trajectory[-1][2] >= 5:
+                    trajectory.append((sent[0], round(rss_kb(pid) / 1024, 1), time.time()))
+                done.wait(0.25)
+
+    def worker(k: int):
+        client = httpx.Client(timeout=60)
+        for i in range(k, len(plan), a.concurrency):
+            method, path, body, headers = plan[i]
+            hdrs = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", **headers}
+            try:
+                r = client.request(method, server.url + path, content=body, headers=hdrs)
+                status = r.status_code
+                if status >= 500:
+                    with lock:
+                        five_xx.append({"path": path, "status": status, "body": r.text[:300],
+                                        "request": body[:200].decode("utf-8", "replace")})
+                if r.headers.get("connection", "").lower() == "close" and status != 413:
+                    with lock:
+                        dropped.append(f"{path} {status}: the server closed the connection")
+            except httpx.HTTPError as e:
+                status = "dropped"
+                with lock:
+                    dropped.append(f"{path}: {type(e).__name__}: {e}")
+                client.close()
+                client = httpx.Client(timeout=60)
+            with lock:
+                statuses[str(status)] += 1
+                sent[0] += 1
+                if rss["base"] is None and sent[0] >= a.warmup:
+                    rss["base"] = rss_kb(pid)
+        client.close()
+
+    started = time.time()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.concurrency)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        done.set()
+        watcher.join()
+        end_rss = rss_kb(pid)
+        alive = server.proc.poll() is None
+    finally:
+        server.stop()
+    growth_mb = round((end_rss - (rss["base"] or end_rss)) / 1024, 1)
+    out = {"requests": sent[0], "wall_s": round(time.time() - started, 1), "statuses": dict(sorted(statuses.items())),
+           "five_xx": len(five_xx), "dropped_connections": len(dropped), "health_checks": health["checks"],
+           "health_max_s": round(health["max_s"], 3), "health_over_1s": health["slow"], "health_failed": health["failed"],
+           "rss_start_mb": round((rss["base"] or 0) / 1024, 1), "rss_end_mb": round(end_rss / 1024, 1),
+           "rss_growth_mb": growth_mb, "server_alive": alive,
+           "rss_trajectory_mb": [[n, mb] for n, mb, _ in trajectory]}
+    print(f"sent {out['requests']} requests in {out['wall_s']} s; statuses {out['statuses']}")
+    for e in five_xx[:20]:
+        print("5xx:", json.dumps(e))
+    for d in dropped[:20]:
+        print("dropped:", d)
+    print(f"/health: {health['checks']} checks, slowest {out['health_max_s']} s, {health['slow']} over 1 s, "
+          f"{health['failed']} failed; resident memory {out['rss_start_mb']} -> {out['rss_end_mb']} MB")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
