@@ -210,6 +210,18 @@ def main() -> None:
                     rss["base"] = rss_kb(pid)
         client.close()
 
+    # first each reproducer alone, timed, each followed by a normal request that must still be served
+    repro = []
+    with httpx.Client(timeout=60) as c:
+        for method, path, body, headers in cases:
+            t = time.perf_counter()
+            r = c.request(method, server.url + path, content=body,
+                          headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", **headers})
+            took = time.perf_counter() - t
+            after = c.post(server.url + CHAT, json={**VALID_CHAT, "thinking": {"mode": "off"}},
+                           headers={"Authorization": f"Bearer {KEY}"})
+            repro.append({"case": body[:70].decode("utf-8", "replace"), "status": r.status_code,
+                          "s": round(took, 3), "then_served": after.status_code == 200})
     started = time.time()
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -231,7 +243,12 @@ def main() -> None:
            "health_max_s": round(health["max_s"], 3), "health_over_1s": health["slow"], "health_failed": health["failed"],
            "rss_start_mb": round((rss["base"] or 0) / 1024, 1), "rss_end_mb": round(end_rss / 1024, 1),
            "rss_growth_mb": growth_mb, "server_alive": alive,
-           "rss_trajectory_mb": [[n, mb] for n, mb, _ in trajectory]}
+           "rss_trajectory_mb": [[n, mb] for n, mb, _ in trajectory],
+           "reproducers": len(repro), "reproducers_over_5s": sum(x["s"] > 5 for x in repro),
+           "reproducers_5xx": sum(x["status"] >= 500 for x in repro),
+           "reproducers_then_served": sum(x["then_served"] for x in repro)}
+    for x in repro:
+        print(f"reproducer {x['status']} in {x['s']:.3f} s, then served: {x['then_served']}  {x['case']!r}")
     print(f"sent {out['requests']} requests in {out['wall_s']} s; statuses {out['statuses']}")
     for e in five_xx[:20]:
         print("5xx:", json.dumps(e))

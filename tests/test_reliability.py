@@ -260,7 +260,28 @@ def test_an_engine_that_trickles_tokens_meets_the_whole_request_deadline():
                 assert_error(r, 504, "upstream_timeout")
     finally:
         srv.stop()
-        slow.stop()
+        slow.proc.kill()  # it still sleeps on the requests cut off above
+
+
+def test_the_chat_fallback_meets_the_whole_request_deadline_too():
+    from thinkgate.backends.openai_compat import UpstreamChat
+
+    slow = fake_engine("--rate", "2", "--tokens", "200").wait()
+    srv = InThread(create_app(None, "fake", chat=UpstreamChat(slow.url, "fake", timeout=1.5), freeze_gc=False))
+    try:
+        for stream in (False, True):
+            t = time.perf_counter()
+            r = httpx.post(srv.url + CHAT, json={"model": "fake", "messages": [{"role": "user", "content": "hi"}],
+                                                 "stream": stream}, timeout=30)
+            assert time.perf_counter() - t < 5
+            if stream and r.status_code == 200:
+                events = [json.loads(x[5:]) for x in r.text.split("\n\n") if x.startswith("data: {")]
+                assert events[-1]["error"]["code"] == "upstream_timeout", r.text
+            else:
+                assert_error(r, 504, "upstream_timeout")
+    finally:
+        srv.stop()
+        slow.proc.kill()  # it still sleeps on the requests cut off above
 
 
 # ---- a fuzz over request bodies: whatever arrives, the answer is a 2xx or an OpenAI-style 4xx -------------

@@ -234,7 +234,10 @@ class _Http:
                 why = "total" if now > resp.deadline else "idle" if now - resp.last > self.timeout else None
                 if why:
                     resp.timed_out = why
-                    resp.writer.transport.abort()
+                    try:
+                        resp.writer.transport.abort()
+                    except Exception:  # noqa: BLE001 - already closed: the watchdog goes on for the others
+                        self.open.discard(resp)
 
     async def _connect(self):
         import asyncio
