@@ -64,14 +64,13 @@ _ERRORS = {400: "a malformed body or a bad field", 401: "a missing or wrong API 
 
 class _Server:
     def __init__(self, backend: Backend | None, model_name: str, strategy: str, default_thinking: str,
-                 api_key: str | None, max_queue: int, batch_window_ms: float, default_max_tokens: int,
+                 max_queue: int, batch_window_ms: float, default_max_tokens: int,
                  chat: UpstreamChat | None, limits: ServerLimits):
         self.metrics = Metrics()
         self.limits = limits
         self.pool = WorkerPool(max_queue)  # threads for requests' strategies (a local model)
         self.model_name = model_name
         self.default_thinking = default_thinking
-        self.api_key = api_key
         self.max_queue = max_queue
         self.default_max_tokens = default_max_tokens
         self.chat = chat
@@ -164,7 +163,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
     limits = limits or ServerLimits()
     if default_max_tokens > limits.max_tokens:
         raise ValueError(f"the default max_tokens ({default_max_tokens}) is above the limit ({limits.max_tokens})")
-    srv = _Server(backend, model_name, strategy, default_thinking, api_key, max_queue, batch_window_ms,
+    srv = _Server(backend, model_name, strategy, default_thinking, max_queue, batch_window_ms,
                   default_max_tokens, chat, limits)
     from contextlib import asynccontextmanager
 
