@@ -41,6 +41,8 @@ UpstreamKeyOpt = Annotated[Optional[str], typer.Option("--upstream-key", envvar=
 UpstreamTimeoutOpt = Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
     "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight to an engine at once.")]
+FormatOpt = Annotated[Optional[str], typer.Option("--format", help=(
+    "The model's family (qwen3, deepseek_r1, none); default: detected from its chat template."))]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -111,11 +113,11 @@ def _any_backend(model: str | None, upstream: str | None, upstream_model: str | 
         fail(str(e))
 
 
-def _gate(backend, strategy: str):
+def _gate(backend, strategy: str, fmt: str | None = None):
     from .gate import Gate
 
     try:
-        return Gate(backend, strategy)
+        return Gate(backend, strategy, fmt)
     except (ValueError, KeyError) as e:
         fail(str(e).strip('"'))
 
@@ -140,6 +142,7 @@ def ask(
     tokenizer: TokenizerOpt = None,
     upstream_key: UpstreamKeyOpt = None,
     upstream_timeout: UpstreamTimeoutOpt = 600.0,
+    fmt: FormatOpt = None,
 ) -> None:
     """Ask one question; print the reasoning and the answer separately with their token counts."""
     from pydantic import ValidationError
@@ -158,7 +161,7 @@ def ask(
     except ValueError as e:
         fail(f"--verify: {e}")
     gate = _gate(_any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout, batch_size=1),
-                 strategy or "think")
+                 strategy or "think", fmt)
     try:
         request = Request(messages=[Message(role="user", content=prompt)],
                           thinking=ThinkingSpec(mode=mode, budget=budget, min_budget=min_budget),
@@ -171,13 +174,59 @@ def ask(
         typer.echo(result.model_dump_json(indent=1))
         return
     u = result.usage
-    if result.reasoning or not result.closed:
+    if not result.thinking_mode:
+        console.print("[dim]this model has no thinking mode: it answered without thinking[/]")
+    elif result.reasoning or not result.closed:
         title = f"reasoning · {u.reasoning_tokens} tokens" + ("" if result.closed else " · never closed")
         console.print(Panel(result.reasoning or "(empty)", title=title, border_style="dim"))
     else:
         console.print("[dim]reasoning · 0 tokens (no thinking)[/]")
     console.print(Panel(result.answer or "(no answer)", title=f"answer · {u.answer_tokens} tokens", border_style="green"))
     console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason} · {result.wall_s:.2f}s[/]")
+
+
+@app.command()
+def render(
+    question: Annotated[str, typer.Argument(help="The user turn to render.")],
+    mode: Annotated[str, typer.Option("--mode", help="think | nothink | auto")] = "think",
+    model: ModelOpt = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Show what thinkgate does with a model's chat template: the detected family, what it knows of the
+    template, and the exact prompt for a mode."""
+    from transformers import AutoTokenizer
+
+    from .formats import FormatError, get_format
+    from .gate import resolve_model
+    from .types import Message
+
+    if mode not in ("think", "nothink", "auto"):
+        fail(f"--mode must be think, nothink or auto, not {mode!r}")
+    folder = resolve_model(model)
+    if not folder.is_dir():
+        fail(f"--model {folder}: not a folder (a model or tokenizer folder with a chat template)")
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder))
+    except Exception as e:  # noqa: BLE001 - transformers raises many types; name the folder and the cause
+        fail(f"--model {folder}: its tokenizer could not be loaded ({type(e).__name__}: {e})")
+    try:
+        family = get_format(fmt, tok)
+        family.check_mode(mode, f"--mode {mode}")
+        prompt = family.render([Message(role="user", content=question)], mode)
+    except (FormatError, ValueError) as e:
+        fail(str(e))
+    think, nothink = family.prefills
+    console.print(f"[bold]family[/] {family.name}" + ("" if fmt else " (detected)"))
+    if family.has_thinking:
+        console.print(f"reasoning markup {family.open_tag!r} ... {family.close_tag!r}; thinking prefill {think!r}; "
+                      f"no-thinking prefill {nothink!r}; the template opens the thought: {family.opens_thought}; "
+                      f"switch to thinking off: {family.can_skip}; the model can decide (auto): {family.supports_auto}",
+                      markup=False, highlight=False)
+    else:
+        console.print("no thinking mode: every mode renders the same prompt", markup=False)
+    console.print("[bold]prompt[/]")
+    typer.echo(prompt, nl=False)
+    typer.echo("")
 
 
 @app.command()
@@ -213,6 +262,7 @@ def bench(
     upstream_key: UpstreamKeyOpt = None,
     upstream_timeout: UpstreamTimeoutOpt = 600.0,
     concurrency: ConcurrencyOpt = 16,
+    fmt: FormatOpt = None,
 ) -> None:
     """Score strategies on the fixed test splits: accuracy, thinking and answer tokens, think rate,
     AUC_OAA / Acc_ut / F1_otb, per family and difficulty. Rows are cached; a killed run resumes."""
@@ -243,7 +293,7 @@ def bench(
                            concurrency=concurrency, batch_size=batch_size)
     if upstream:  # items go to the engine `concurrency` at a time; a library call takes enough to fill that
         batch_size = max(batch_size, concurrency)
-    gates = [_gate(backend, spec) for spec in specs]
+    gates = [_gate(backend, spec, fmt) for spec in specs]
     try:
         store = ResultsCache(None if fresh else cache)
     except ValueError as e:
@@ -443,6 +493,7 @@ def serve(
     served_name: Annotated[Optional[str], typer.Option("--served-model-name", help=(
         "The model name clients send; default: --model's name or --upstream-model."))] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    fmt: FormatOpt = None,
 ) -> None:
     """Serve the OpenAI-compatible API (chat completions, completions, models, health, metrics) with
     thinking control per request, in front of a local model or an engine."""
@@ -476,7 +527,7 @@ def serve(
         limits = ServerLimits(max_body_bytes=max_body_bytes, max_tokens=max_tokens_limit, max_loops=max_loops)
         application = create_app(backend, name, strategy=strategy, default_thinking=default_thinking,
                                  api_key=api_key, max_queue=max_queue, batch_window_ms=batch_window_ms,
-                                 default_max_tokens=max_tokens, chat=chat, limits=limits)
+                                 default_max_tokens=max_tokens, chat=chat, limits=limits, fmt=fmt)
     except (ValueError, KeyError, RouterError, UpstreamError) as e:
         fail(str(e).strip('"'))
     err.print(f"[dim]thinkgate serving {name!r} on http://{host}:{port}/v1[/]")

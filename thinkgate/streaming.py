@@ -75,6 +75,8 @@ class Splitter:
 
     def feed(self, piece: str) -> list[tuple[Kind, str]]:
         self.text += piece
+        if not self.fmt.has_thinking:  # a model without a thinking mode: all it writes is the answer
+            return self._diff_one("content", self.text.strip())
         kind = self._tail_kind
         if kind is not None and "<" not in piece:
             # no tag can start or end in this piece, and none was pending: the open part grows by it

@@ -135,6 +135,7 @@ class Result(_Strict):
     mode: Mode
     trace: list[TraceEvent] = []
     wall_s: float = 0.0
+    thinking_mode: bool = True  # False: the model has no thinking mode (its family is "none"); nothing was thought
 
     def route(self) -> dict:
         """The routing decision in the trace (a router's, or the model's own under `self`), or {}."""

@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..backends.base import Backend, GenParams, MissingCapability
 from ..backends.openai_compat import OpenAICompatBackend, UpstreamChat, UpstreamError
 from ..routers.router import RouterError
+from ..formats import get_format
 from ..gate import Gate
 from ..strategies import Strategy, parse_strategy
 from ..streaming import WorkerPool
@@ -65,9 +66,10 @@ _ERRORS = {400: "a malformed body or a bad field", 401: "a missing or wrong API 
 class _Server:
     def __init__(self, backend: Backend | None, model_name: str, strategy: str, default_thinking: str,
                  max_queue: int, batch_window_ms: float, default_max_tokens: int,
-                 chat: UpstreamChat | None, limits: ServerLimits):
+                 chat: UpstreamChat | None, limits: ServerLimits, fmt: str | None = None):
         self.metrics = Metrics()
         self.limits = limits
+        self.fmt = get_format(fmt, backend.tokenizer) if backend is not None else None  # detected once
         self.pool = WorkerPool(max_queue)  # threads for requests' strategies (a local model)
         self.model_name = model_name
         self.default_thinking = default_thinking
@@ -97,7 +99,7 @@ class _Server:
             raise BadField(str(e), "thinking.strategy") from None
         if spec != self.default_strategy:
             self._check(strategy)
-        self.gates[spec] = Gate(self.backend, strategy)
+        self.gates[spec] = Gate(self.backend, strategy, self.fmt)
         while len(self.gates) > self.limits.max_gates:
             self.gates.popitem(last=False)
         return self.gates[spec]
@@ -151,10 +153,10 @@ class _Server:
 def create_app(backend: Backend | None, model_name: str, *, strategy: str = "think", default_thinking: str = "on",
                api_key: str | None = None, max_queue: int = 256, batch_window_ms: float = 10.0,
                default_max_tokens: int = 1024, chat: UpstreamChat | None = None,
-               limits: ServerLimits | None = None, freeze_gc: bool = True) -> FastAPI:
+               limits: ServerLimits | None = None, freeze_gc: bool = True, fmt: str | None = None) -> FastAPI:
     """The app for one model. `backend` is a local backend (batched here) or an `OpenAICompatBackend`;
     pass `chat` instead for the chat fallback to an engine. `limits`: the per-request bounds
-    (`ServerLimits()` by default). `freeze_gc`: move what start-up loaded out of the cyclic collector's
+    (`ServerLimits()` by default). `fmt`: the model's family (None: detected from its template). `freeze_gc`: move what start-up loaded out of the cyclic collector's
     scans (a process-wide setting: on for `thinkgate serve`, off for an app built inside another program)."""
     if default_thinking not in ("auto", "on", "off"):
         raise ValueError(f"default thinking must be auto, on or off, not {default_thinking!r}")
@@ -164,7 +166,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
     if default_max_tokens > limits.max_tokens:
         raise ValueError(f"the default max_tokens ({default_max_tokens}) is above the limit ({limits.max_tokens})")
     srv = _Server(backend, model_name, strategy, default_thinking, max_queue, batch_window_ms,
-                  default_max_tokens, chat, limits)
+                  default_max_tokens, chat, limits, fmt)
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
@@ -375,7 +377,8 @@ def _decision(decision: Decision, gate: Gate, result) -> dict[str, Any]:
             "decided_by": route.get("router", decision.source),
             "budget": route.get("budget", decision.budget), "min_budget": decision.min_budget,
             "strategy": result.strategy, "router_score": route.get("score"), "thinking_closed": result.closed,
-            "truncated": truncated, "reasoning_tokens": result.usage.reasoning_tokens,
+            "truncated": truncated, "thinking_mode": result.thinking_mode,
+            "reasoning_tokens": result.usage.reasoning_tokens,
             "answer_tokens": result.usage.answer_tokens, "trace": [e.model_dump() for e in result.trace]}
 
 

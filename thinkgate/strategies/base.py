@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from ..backends.base import Backend, GenParams
+from ..backends.base import Backend, GenParams, MissingCapability
 from ..formats import ThinkingFormat
 from ..types import Generation, Mode, Request, Result, TraceEvent, Usage, check_text
 
@@ -128,7 +128,15 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
     usage = Usage(prompt_tokens=n_prompt, reasoning_tokens=max(0, think), answer_tokens=n_answer,
                   completion_tokens=written)
     return Result(reasoning=reasoning, answer=answer, closed=closed, finish_reason=finish_reason, usage=usage,
-                  strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started)
+                  strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started,
+                  thinking_mode=fmt.has_thinking)
+
+
+def require_thinking(fmt: ThinkingFormat, who: str) -> None:
+    """Refuse a model without a thinking mode for a strategy that works on the thought, naming both."""
+    if not fmt.has_thinking:
+        raise MissingCapability(f"{who} works on the model's thought, and this model has none (its family is "
+                                f"{fmt.name!r}: no thinking mode); use think, nothink or parallel")
 
 
 def generate_forced(backend: Backend, fmt: ThinkingFormat, prompts: list[str],

@@ -31,7 +31,7 @@ from pydantic import Field, model_validator
 from ..backends.base import RAW_PREFIX
 from ..types import TraceEvent
 from .base import (Params, Strategy, assistant_prefill, finish, gen_params, generate_forced, group_indices,
-                   single_pass)
+                   require_thinking, single_pass)
 
 QWEN3_STOP = ("\n\nConsidering the limited time by the user, I have to give the solution based on the thinking "
               "directly now.\n")
@@ -69,6 +69,7 @@ class Budget(Strategy):
         if self.unlimited:
             return single_pass(self, requests, backend, fmt, lambda r: "think")
         backend.require(RAW_PREFIX, "strategy 'budget'")
+        require_thinking(fmt, "strategy 'budget'")
         p = self.params
         started = time.time()
         close = fmt.close_tag

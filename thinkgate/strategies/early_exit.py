@@ -22,7 +22,7 @@ from pydantic import Field
 
 from ..backends.base import LOGPROBS, RAW_PREFIX
 from ..types import TraceEvent
-from .base import Params, Strategy, assistant_prefill, finish, gen_params, generate_forced
+from .base import Params, Strategy, assistant_prefill, finish, gen_params, generate_forced, require_thinking
 
 
 class EarlyExitParams(Params):
@@ -42,6 +42,7 @@ class EarlyExit(Strategy):
     def run_batch(self, requests, backend, fmt):
         backend.require(RAW_PREFIX, "strategy 'early_exit'")
         backend.require(LOGPROBS, "strategy 'early_exit'")
+        require_thinking(fmt, "strategy 'early_exit'")
         p = self.params
         words = [w for w in p.words.split("|") if w]
         started = time.time()

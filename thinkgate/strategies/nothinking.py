@@ -8,7 +8,7 @@ sentence). Where the template already opened `<think>`, only the sentence and th
 
 from __future__ import annotations
 
-from .base import Params, Strategy, single_pass
+from .base import Params, Strategy, require_thinking, single_pass
 
 R1_PREFILL = "Okay, I think I have finished thinking."
 
@@ -22,6 +22,7 @@ class NoThinking(Strategy):
     Params = NoThinkingParams
 
     def run_batch(self, requests, backend, fmt):
+        require_thinking(fmt, "strategy 'nothinking'")
         tail = f"{self.params.prefill}\n{fmt.close_tag}\n\n"
         return single_pass(self, requests, backend, fmt, lambda r: "think",
                            extra_prefill=lambda prompt: ("" if prompt.rstrip().endswith(fmt.open_tag)

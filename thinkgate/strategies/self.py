@@ -22,6 +22,7 @@ class SelfDecide(Strategy):
     name = "self"
 
     def run_batch(self, requests, backend, fmt):
+        fmt.check_mode("auto", "strategy 'self'")
         results = single_pass(self, requests, backend, fmt, lambda r: "auto")
         out = []
         for res in results:

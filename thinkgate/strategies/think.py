@@ -15,4 +15,6 @@ class Think(Strategy):
     name = "think"
 
     def run_batch(self, requests, backend, fmt):
+        if any(r.thinking.mode == "auto" for r in requests):
+            fmt.check_mode("auto", "mode auto")
         return single_pass(self, requests, backend, fmt, lambda r: "auto" if r.thinking.mode == "auto" else "think")

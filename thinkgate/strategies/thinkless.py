@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import Params, Strategy, group_indices
+from .base import Params, Strategy, group_indices, require_thinking
 from .budget import Budget, BudgetParams
 
 
@@ -32,6 +32,7 @@ class ThinkLess(Strategy):
     Params = ThinkLessParams
 
     def run_batch(self, requests, backend, fmt):
+        require_thinking(fmt, "strategy 'thinkless'")
         p = self.params
         out = []
         caps = [int(p.fraction * r.sampling.max_tokens) if p.fraction else p.at for r in requests]

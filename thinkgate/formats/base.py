@@ -1,0 +1,165 @@
+"""The family contract: how a conversation is rendered for a thinking mode, and how output splits into
+reasoning and answer.
+
+The prompt comes from the tokenizer's own chat template (`apply_chat_template`), so a model folder that
+ships a template is rendered exactly as its authors intended. What differs between model families is how
+each mode is asked for (template switches by their real names), the reasoning markup, and whether the
+template opens the thought itself; that is one small class per family, registered by name (see
+`thinkgate.formats`), like an inference engine's reasoning parsers.
+
+What a template writes after the assistant header is found by rendering a probe conversation, not
+assumed: `assistant_header` is the generation prompt up to any thinking markup the template adds, and
+`prefills` are what the template adds after it in each mode. So a template that opens `<think>\\n` itself
+(DeepSeek-R1 distills, QwQ, Qwen3.5, Nemotron 3) has that opening in its thinking prefill, where the
+parser sees it: a thought cut by `max_tokens` is reasoning that never closed, not an answer.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, ClassVar
+
+from ..types import Message, Mode
+
+_PROBE = [{"role": "user", "content": "x"}]
+
+
+class FormatError(ValueError):
+    """A template that no family describes, or a mode a family cannot serve; the message says which."""
+
+
+class ThinkingFormat:
+    """Base: `<think>...</think>` reasoning. Subclasses say how the template switches modes."""
+
+    name: ClassVar[str]
+    open_tag: ClassVar[str] = "<think>"
+    close_tag: ClassVar[str] = "</think>"
+    # When output has no tags at all: is it an answer (False) or unclosed reasoning (True)?
+    untagged_is_reasoning: ClassVar[bool] = False
+    has_thinking: ClassVar[bool] = True  # False: a model without a thinking mode (family "none")
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+
+    # ---- what the template is given ------------------------------------------------------------------
+    def template_kwargs(self, mode: Mode) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _apply(self, messages: list[dict], mode: Mode, generation: bool = True) -> str:
+        kw = self.template_kwargs(mode) if generation else {}
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation, **kw)
+
+    def render(self, messages: list[Message], mode: Mode) -> str:
+        """The prompt text, ending where the assistant (after any prefill) continues. `auto`: nothing after
+        the assistant header, so the model decides whether to think (see `supports_auto`)."""
+        dicts = [m.model_dump(exclude_none=True) for m in messages]
+        if mode == "auto" and not self.template_has_auto:
+            prompt = self._apply(dicts, "think")
+            think = self.prefills[0]
+            # the template's own thinking prefill is taken off; anything else (a soft switch's) stays
+            return prompt[:-len(think)] if think and self.assistant_part(prompt) == think else prompt
+        prompt = self._apply(dicts, mode)
+        if mode == "nothink" and not self.can_skip:
+            prompt += self.empty_thought_after(self.assistant_part(prompt))
+        return prompt
+
+    @property
+    def template_has_auto(self) -> bool:
+        """The template has its own switch for "the model decides" (thinkgate's `auto_think`)."""
+        return False
+
+    # ---- what the probe finds ------------------------------------------------------------------------
+    @cached_property
+    def _probe(self) -> tuple[str, str, str]:
+        """(header, thinking prefill, no-thinking prefill) of the probe conversation."""
+        import os
+
+        tok = self.tokenizer
+        base = tok.apply_chat_template(_PROBE, tokenize=False, add_generation_prompt=False)
+        think = self._apply(_PROBE, "think")
+        nothink = self._apply(_PROBE, "nothink")
+        tail = think[len(base):] if think.startswith(base) else ""
+        at = tail.find(self.open_tag) if self.open_tag else -1
+        header = tail[:at] if at >= 0 else tail  # up to the thinking markup the template adds
+        if header and header in nothink:  # (the no-thinking switch may change an earlier turn: GLM's /nothink)
+            nothink_prefill = nothink.rsplit(header, 1)[1]
+        elif nothink.startswith(base):  # the header ends sooner in one mode ("assistant:" against "assistant: ")
+            header = os.path.commonprefix([header, nothink[len(base):]])
+            nothink_prefill = nothink[len(base) + len(header):]
+        else:
+            nothink_prefill = tail[len(header):]
+        return header, tail[len(header):], nothink_prefill
+
+    @property
+    def assistant_header(self) -> str:
+        """What the template writes to open the assistant turn, before any thinking markup: the rendered
+        prompt's text after its last occurrence is the prefill. Empty when it cannot be told apart."""
+        return self._probe[0]
+
+    @property
+    def prefills(self) -> tuple[str, str]:
+        """(thinking prefill, no-thinking prefill): what the template writes after the assistant header in
+        each mode (the thinking one includes an opening tag the template writes itself)."""
+        return self._probe[1], self._probe[2]
+
+    @property
+    def opens_thought(self) -> bool:
+        """The template opens the thought itself in thinking mode."""
+        return bool(self.open_tag) and self.open_tag in self.prefills[0]
+
+    @property
+    def can_skip(self) -> bool:
+        """The template has its own switch to thinking off: its no-thinking turn differs from its thinking one
+        (an empty closed thought, or no opening where the thinking turn has one)."""
+        think, nothink = self.prefills
+        return think != nothink
+
+    @property
+    def supports_auto(self) -> bool:
+        """The model can decide for itself whether to think: only where the family can skip thinking."""
+        return self.can_skip
+
+    def empty_thought_after(self, assistant_text: str | None) -> str:
+        """What turns a thinking-mode assistant turn into a no-thinking one (NoThinking's empty closed
+        thought), for a family without its own switch."""
+        text = assistant_text or ""
+        if self.open_tag and text.rstrip().endswith(self.open_tag):
+            return ("" if text.endswith("\n") else "\n") + "\n" + self.close_tag + "\n\n"
+        return self.open_tag + "\n\n" + self.close_tag + "\n\n"
+
+    def assistant_part(self, prompt: str) -> str | None:
+        """The text of a rendered prompt after its last assistant header (the prefill, plus anything a
+        strategy appended), or None when the header is not in it."""
+        header = self.assistant_header
+        return prompt.rsplit(header, 1)[1] if header and header in prompt else None
+
+    def forced_thinking(self, prompt: str) -> list[str]:
+        """What the model may not write first after `prompt` for its thinking to be forced (a backend's
+        `GenParams.ban_first`). A template whose thinking prefill is the start of its no-thinking one
+        (thinkgate's and Qwen3.5's hybrid templates, `<think>\\n` against `<think>\\n\\n</think>\\n\\n`) leaves
+        the choice open after the prefill, and a model trained to choose (`tiny-auto`) may close the thought
+        at once; banning the first token of the rest of the no-thinking prefill makes it think. Empty when
+        the prompt does not end in the thinking prefill (a soft switch turned thinking off, text was
+        injected after it) or the template forces nothing (an empty thinking prefill)."""
+        think, nothink = self.prefills
+        if not think or not nothink.startswith(think) or len(nothink) == len(think):
+            return []
+        return [nothink[len(think):]] if self.assistant_part(prompt) == think else []
+
+    def check_mode(self, mode: Mode, who: str) -> None:
+        """Refuse a mode this family cannot serve, naming the family and what it can do."""
+        if mode == "auto" and not self.supports_auto:
+            raise FormatError(f"{who}: the model's family {self.name!r} always thinks, so it cannot decide by "
+                              "itself whether to (auto); ask for thinking on or off, or route with strategy 'auto'")
+
+    # ---- reading output ------------------------------------------------------------------------------
+    def split(self, text: str) -> tuple[str, str, bool]:
+        """(reasoning, answer, closed) of an assistant turn's text, including any prefill."""
+        head, sep, tail = text.partition(self.close_tag)
+        if sep:
+            return head.replace(self.open_tag, "", 1).strip(), tail.strip(), True
+        if self.open_tag in text:
+            return text.split(self.open_tag, 1)[1].strip(), "", False
+        if self.untagged_is_reasoning:
+            return text.strip(), "", False
+        return "", text.strip(), True
