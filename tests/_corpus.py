@@ -1,0 +1,150 @@
+"""The conformance corpus: the real chat templates llama.cpp collects (`models/templates/*.jinja`) and its
+tokenizer vocabularies, taken from llama-cpp-python's pinned source distribution through pip (downloaded
+once into ~/.cache/thinkgate, never copied into this repository), and the checks each template must pass
+for its family. Used by tests/test_formats_corpus.py and benchmarks/formats_conformance.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+VERSION = "0.3.36"
+
+# What each template is, by reading it: the family thinkgate must detect, "none" for a template without a
+# thinking mode, or "unsupported:" for reasoning markup of a family thinkgate does not render yet (refused
+# by name; such a template counts as reasoning-capable and not passed).
+EXPECTED: dict[str, str] = {
+    **dict.fromkeys([
+        "Bielik-11B-v3.0-Instruct", "GLM-4.6", "GLM-4.7-Flash", "HuggingFaceTB-SmolLM3-3B",
+        "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "Qwen-QwQ-32B", "Qwen-Qwen3-0.6B", "Qwen3.5-4B", "Reka-Edge",
+        "Spark2.5", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", "deepseek-ai-DeepSeek-V3.1",
+        "deepseek-ai-DeepSeek-V3.2", "deepseek-ai-DeepSeek-V4-Flash-0731", "deepseek-ai-DeepSeek-V4",
+        "inclusionai-ling-3.0-flash", "llama-cpp-rwkv-world", "openbmb-MiniCPM5-1B", "poolside-Laguna-S-2.1",
+        "poolside-Laguna-XS-2.1", "poolside-Laguna-XS.2"], "qwen3"),
+    **dict.fromkeys([
+        "Kimi-K2-Thinking", "LFM2.5-8B-A1B", "MiniMax-M2", "NVIDIA-Nemotron-Nano-v2", "StepFun3.5-Flash",
+        "deepseek-ai-DeepSeek-R1-Distill-Llama-8B", "llama-cpp-deepseek-r1"], "deepseek_r1"),
+    **dict.fromkeys([
+        "Apertus-8B-Instruct", "Apriel-1.6-15b-Thinker-fixed", "unsloth-Apriel-1.5", "ByteDance-Seed-OSS",
+        "Cohere2MoE", "CohereForAI-c4ai-command-r7b-12-2024-tool_use", "Kimi-K3", "MiniMax-M3",
+        "google-gemma-4-31B-it-interleaved", "google-gemma-4-31B-it", "ibm-granite-granite-3.3-2B-Instruct",
+        "mistralai-Ministral-3-14B-Reasoning-2512", "openai-gpt-oss-120b", "tencent-Hy3",
+        "upstage-Solar-Open-100B"], "unsupported:"),
+    **dict.fromkeys([
+        "CohereForAI-c4ai-command-r-plus-tool_use", "GigaChat3-10B-A1.8B", "GigaChat3.1-10B-A1.8B",
+        "Kimi-K2-Instruct", "LFM2-8B-A1B", "LFM2.5-Instruct", "MiMo-VL", "MiniMax-M1",
+        "Mistral-Small-3.2-24B-Instruct-2506", "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use",
+        "NousResearch-Hermes-3-Llama-3.1-8B-tool_use", "Qwen-Qwen2.5-7B-Instruct", "Qwen3-Coder",
+        "fireworks-ai-llama-3-firefunction-v2", "google-gemma-2-2b-it", "ibm-granite-granite-4.0",
+        "ibm-granite-granite-4.1", "meetkai-functionary-medium-v3.1", "meetkai-functionary-medium-v3.2",
+        "meta-llama-Llama-3.1-8B-Instruct", "meta-llama-Llama-3.2-3B-Instruct", "meta-llama-Llama-3.3-70B-Instruct",
+        "microsoft-Phi-3.5-mini-instruct", "mistralai-Mistral-Nemo-Instruct-2407", "moonshotai-Kimi-K2",
+        "muse-glimmer", "unsloth-mistral-Devstral-Small-2507"], "none"),
+}
+
+
+def corpus_dir() -> Path:
+    """The folder holding `templates/*.jinja` and `vocab/ggml-vocab-*.gguf` of the pinned release; fetched
+    through pip the first time (a minute or two: pip prepares the source distribution's metadata)."""
+    root = Path(os.environ.get("THINKGATE_CACHE", Path.home() / ".cache" / "thinkgate")) / f"llama-cpp-python-{VERSION}"
+    if (root / "templates").is_dir() and any((root / "templates").glob("*.jinja")):
+        return root
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                        f"llama-cpp-python=={VERSION}", "-d", tmp], check=True)
+        sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
+        part = root.with_name(root.name + ".part")
+        with tarfile.open(sdist) as tar:
+            for member in tar.getmembers():
+                path = Path(member.name)
+                if "/models/templates/" in member.name and path.suffix == ".jinja":
+                    where = part / "templates" / path.name
+                elif "/models/" in member.name and path.name.startswith("ggml-vocab-") and path.suffix == ".gguf":
+                    where = part / "vocab" / path.name
+                else:
+                    continue
+                where.parent.mkdir(parents=True, exist_ok=True)
+                where.write_bytes(tar.extractfile(member).read())
+        part.rename(root)
+    return root
+
+
+def templates() -> dict[str, str]:
+    return {p.stem: p.read_text() for p in sorted((corpus_dir() / "templates").glob("*.jinja"))}
+
+
+def tokenizer_with(template: str, base):
+    """A copy of `base` (a fast tokenizer) carrying `template`, with the special tokens templates expect."""
+    import copy
+
+    tok = copy.deepcopy(base)
+    tok.chat_template = template
+    tok.bos_token = tok.bos_token or "<s>"
+    tok.eos_token = tok.eos_token or "</s>"
+    return tok
+
+
+def check(name: str, template: str, base_tokenizer) -> dict[str, bool | str]:
+    """Every check that applies to the template's family: detection; render think / nothink / auto; split a
+    complete, a truncated and a streamed output written in the family's markup; a multi-turn render with
+    an earlier turn's reasoning. Returns {check: passed} plus "family" (what was detected)."""
+    from thinkgate.formats import FormatError, detect_format, get_format
+    from thinkgate.streaming import Splitter
+    from thinkgate.types import Message
+
+    expected = EXPECTED.get(name, "?")
+    tok = tokenizer_with(template, base_tokenizer)
+    out: dict[str, bool | str] = {}
+    try:
+        family = detect_format(tok)
+    except FormatError as e:
+        out["family"] = "unsupported"
+        out["detected"] = expected == "unsupported:" and "thinkgate does not render yet" in str(e)
+        return out
+    out["family"] = family
+    out["detected"] = family == expected
+    fmt = get_format(family, tok)
+    q = [Message(role="user", content="What is 2+2?")]
+    if not fmt.has_thinking:
+        try:
+            prompts = {m: fmt.render(q, m) for m in ("think", "nothink", "auto")}
+        except Exception:  # noqa: BLE001 - some templates cannot render a plain chat (tools required)
+            prompts = None
+        out["render"] = prompts is None or len(set(prompts.values())) == 1
+        out["split"] = fmt.split("<think>x</think> 42") == ("", "<think>x</think> 42", True)
+        return out
+    think_part = fmt.assistant_part(fmt.render(q, "think"))
+    nothink_part = fmt.assistant_part(fmt.render(q, "nothink"))
+    out["render_think"] = think_part == fmt.prefills[0] and (fmt.open_tag in think_part) == fmt.opens_thought
+    out["render_nothink"] = nothink_part is not None and fmt.split(nothink_part + "42") == ("", "42", True)
+    if fmt.supports_auto:
+        auto_part = fmt.assistant_part(fmt.render(q, "auto"))
+        out["render_auto"] = auto_part is not None and fmt.open_tag not in auto_part
+    else:
+        try:
+            fmt.check_mode("auto", "auto")
+            out["render_auto"] = False
+        except FormatError:
+            out["render_auto"] = True
+    opening = "" if fmt.opens_thought else fmt.open_tag + "\n"
+    complete = think_part + opening + "step one\n" + fmt.close_tag + "\n\nthe answer"
+    out["split_complete"] = fmt.split(complete) == ("step one", "the answer", True)
+    out["split_truncated"] = fmt.split(think_part + opening + "step one") == ("step one", "", False)
+    splitter, got = Splitter(fmt), {"reasoning": "", "content": ""}
+    for k in range(0, len(complete), 3):
+        for kind, text in splitter.feed(complete[k:k + 3]):
+            got[kind] += text
+    out["split_streamed"] = got == {"reasoning": "step one", "content": "the answer"}  # before any reconciling
+    turns = [Message(role="user", content="What is 2+2?"),
+             Message(role="assistant", content="4", reasoning_content="two and two"),
+             Message(role="user", content="And 3+3?")]
+    try:
+        multi = fmt.render(turns, "think")
+        out["multi_turn"] = "And 3+3?" in multi and fmt.assistant_part(multi) == fmt.prefills[0]
+    except Exception:  # noqa: BLE001 - a template that fails on the family's own history format
+        out["multi_turn"] = False
+    return out
