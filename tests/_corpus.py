@@ -28,11 +28,12 @@ EXPECTED: dict[str, str] = {
     **dict.fromkeys([
         "Kimi-K2-Thinking", "LFM2.5-8B-A1B", "MiniMax-M2", "NVIDIA-Nemotron-Nano-v2", "StepFun3.5-Flash",
         "deepseek-ai-DeepSeek-R1-Distill-Llama-8B", "llama-cpp-deepseek-r1"], "deepseek_r1"),
+    "openai-gpt-oss-120b": "gpt_oss", "ByteDance-Seed-OSS": "seed_oss",
+    "mistralai-Ministral-3-14B-Reasoning-2512": "magistral", "Cohere2MoE": "cohere",
+    "CohereForAI-c4ai-command-r7b-12-2024-tool_use": "cohere", "tencent-Hy3": "hunyuan",
     **dict.fromkeys([
-        "Apertus-8B-Instruct", "Apriel-1.6-15b-Thinker-fixed", "unsloth-Apriel-1.5", "ByteDance-Seed-OSS",
-        "Cohere2MoE", "CohereForAI-c4ai-command-r7b-12-2024-tool_use", "Kimi-K3", "MiniMax-M3",
+        "Apertus-8B-Instruct", "Apriel-1.6-15b-Thinker-fixed", "unsloth-Apriel-1.5", "Kimi-K3", "MiniMax-M3",
         "google-gemma-4-31B-it-interleaved", "google-gemma-4-31B-it", "ibm-granite-granite-3.3-2B-Instruct",
-        "mistralai-Ministral-3-14B-Reasoning-2512", "openai-gpt-oss-120b", "tencent-Hy3",
         "upstage-Solar-Open-100B"], "unsupported:"),
     **dict.fromkeys([
         "CohereForAI-c4ai-command-r-plus-tool_use", "GigaChat3-10B-A1.8B", "GigaChat3.1-10B-A1.8B",
@@ -119,8 +120,13 @@ def check(name: str, template: str, base_tokenizer) -> dict[str, bool | str]:
         return out
     think_part = fmt.assistant_part(fmt.render(q, "think"))
     nothink_part = fmt.assistant_part(fmt.render(q, "nothink"))
+    if think_part is None:  # the assistant header was not found in the prompt: nothing else can be checked
+        return {**out, **dict.fromkeys(["render_think", "render_nothink", "render_auto", "split_complete",
+                                        "split_truncated", "split_streamed", "multi_turn"], False)}
     out["render_think"] = think_part == fmt.prefills[0] and (fmt.open_tag in think_part) == fmt.opens_thought
-    out["render_nothink"] = nothink_part is not None and fmt.split(nothink_part + "42") == ("", "42", True)
+    # no thought of the model's own: any reasoning is what the template wrote (Seed-OSS's budget reflection)
+    out["render_nothink"] = nothink_part is not None and fmt.split(nothink_part + "42") == (
+        fmt.split(nothink_part)[0] if fmt.close_tag in nothink_part else "", "42", True)
     if fmt.supports_auto:
         auto_part = fmt.assistant_part(fmt.render(q, "auto"))
         out["render_auto"] = auto_part is not None and fmt.open_tag not in auto_part

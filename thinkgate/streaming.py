@@ -59,26 +59,30 @@ class Splitter:
 
     def __init__(self, fmt: "ThinkingFormat"):
         self.fmt = fmt
+        self._marks = "".join({t[0] for t in (fmt.open_tag, fmt.close_tag) if t})  # what a tag starts with
         self.text = ""
         self.sent = {"reasoning": "", "content": ""}
         self._tail_kind: Kind | None = None  # the part that is still growing, once the split is settled
         self._tail = ""  # that part's raw (unstripped) text
 
     def _held(self, text: str) -> str:
-        if "<" not in text[-max(len(self.fmt.open_tag), len(self.fmt.close_tag)):]:
+        tail = text[-max(len(self.fmt.open_tag), len(self.fmt.close_tag)):]
+        if not any(c in tail for c in self._marks):
             return text  # no tag can be starting at the end
+        held = 0  # the longest start of either tag the text ends with
         for tag in (self.fmt.open_tag, self.fmt.close_tag):
-            for k in range(min(len(tag) - 1, len(text)), 0, -1):
+            for k in range(min(len(tag) - 1, len(text)), held, -1):
                 if text.endswith(tag[:k]):
-                    return text[:-k]
-        return text
+                    held = k
+                    break
+        return text[:-held] if held else text
 
     def feed(self, piece: str) -> list[tuple[Kind, str]]:
         self.text += piece
         if not self.fmt.has_thinking:  # a model without a thinking mode: all it writes is the answer
             return self._diff_one("content", self.text.strip())
         kind = self._tail_kind
-        if kind is not None and "<" not in piece:
+        if kind is not None and not any(c in piece for c in self._marks):
             # no tag can start or end in this piece, and none was pending: the open part grows by it
             self._tail += piece
             return self._diff_one(kind, self._tail.strip())

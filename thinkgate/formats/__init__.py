@@ -17,23 +17,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .base import FormatError, ThinkingFormat
+from .base import FormatError, TaggedFamily, ThinkingFormat
+from .cohere import CohereFormat
 from .deepseek_r1 import DeepSeekR1Format
+from .gpt_oss import GptOssFormat
+from .hunyuan import HunyuanFormat
+from .magistral import MagistralFormat
 from .none import NoThinkingFamily
 from .qwen3 import Qwen3Format
+from .seed_oss import SeedOssFormat
 
-FORMATS: dict[str, type[ThinkingFormat]] = {f.name: f for f in (Qwen3Format, DeepSeekR1Format, NoThinkingFamily)}
+FORMATS: dict[str, type[ThinkingFormat]] = {f.name: f for f in (
+    Qwen3Format, DeepSeekR1Format, GptOssFormat, SeedOssFormat, MagistralFormat, CohereFormat, HunyuanFormat,
+    NoThinkingFamily)}
+# families told apart by their own markup in the template (or its rendered generation prompt): every piece of
+# a key must be there
+MARKUP: dict[tuple[str, ...], str] = {
+    ("<|channel|>analysis",): "gpt_oss",
+    ("<seed:think>",): "seed_oss",
+    ("[THINK]", "[/THINK]"): "magistral",
+    ("<|START_THINKING|>",): "cohere",
+    ("<think:opensource>",): "hunyuan",
+}
 
 # reasoning markup of families thinkgate recognises but does not yet render (every piece of a key must be
 # in the template or its rendered generation prompt): a template carrying one is refused by name rather
 # than served as something it is not
 UNSUPPORTED_MARKUP: dict[tuple[str, ...], str] = {
-    ("<|channel|>analysis",): "gpt-oss (harmony channels)",
-    ("<seed:think>",): "Seed-OSS",
-    ("[THINK]",): "Magistral / Ministral reasoning",
-    ("<|START_THINKING|>",): "Cohere reasoning",
     ("<|channel>thought",): "Gemma 4 (thought channel)",
-    ("<think:opensource>",): "Hunyuan 3",
     ("<|open|>think",): "Kimi K3",
     ("<mm:think>",): "MiniMax M3",
     ("<|think|>",): "Solar Open",
@@ -62,6 +73,9 @@ def detect_format(tokenizer: Any) -> str:
                                                  add_generation_prompt=True)
     except Exception:  # noqa: BLE001 - a template that needs more (tools, ...) to render: its source must do
         rendered = ""
+    for markers, name in MARKUP.items():
+        if all(m in template or m in rendered for m in markers):
+            return name
     for markers, family in UNSUPPORTED_MARKUP.items():
         if all(m in template or m in rendered for m in markers):
             raise FormatError(f"the chat template is {family}'s (it writes {' and '.join(map(repr, markers))}), a "
@@ -90,5 +104,6 @@ def family_of(model: Any, name: str | None = None) -> ThinkingFormat:
     return get_format(name, model)
 
 
-__all__ = ["FORMATS", "DeepSeekR1Format", "FormatError", "NoThinkingFamily", "Qwen3Format", "ThinkingFormat",
-           "UNSUPPORTED_MARKUP", "detect_format", "family_of", "get_format"]
+__all__ = ["FORMATS", "MARKUP", "UNSUPPORTED_MARKUP", "CohereFormat", "DeepSeekR1Format", "FormatError", "GptOssFormat",
+           "HunyuanFormat", "MagistralFormat", "NoThinkingFamily", "Qwen3Format", "SeedOssFormat", "TaggedFamily",
+           "ThinkingFormat", "detect_format", "family_of", "get_format"]

@@ -75,10 +75,18 @@ class ThinkingFormat:
         import os
 
         tok = self.tokenizer
-        base = tok.apply_chat_template(_PROBE, tokenize=False, add_generation_prompt=False)
+        # without the generation prompt, but with the thinking arguments (some change the system part)
+        base = tok.apply_chat_template(_PROBE, tokenize=False, add_generation_prompt=False, **self.template_kwargs("think"))
         think = self._apply(_PROBE, "think")
         nothink = self._apply(_PROBE, "nothink")
         tail = think[len(base):] if think.startswith(base) else ""
+        if not tail.strip() and think.startswith(base):
+            # no generation prompt (Mistral's templates end the user turn with [/INST] and the model goes on):
+            # the header is what follows the probe's user text
+            cut = base.rfind(_PROBE[-1]["content"]) + len(_PROBE[-1]["content"])
+            if 0 < cut <= len(base) and base[cut:].strip():
+                base, tail = base[:cut], base[cut:] + tail
+                think = base + tail
         at = tail.find(self.open_tag) if self.open_tag else -1
         header = tail[:at] if at >= 0 else tail  # up to the thinking markup the template adds
         if header and header in nothink:  # (the no-thinking switch may change an earlier turn: GLM's /nothink)
@@ -119,19 +127,33 @@ class ThinkingFormat:
         """The model can decide for itself whether to think: only where the family can skip thinking."""
         return self.can_skip
 
+    # NoThinking's empty closed thought, between the family's tags
+    empty_gap: ClassVar[str] = "\n\n"  # what stands inside an empty thought
+    after_thought: ClassVar[str] = "\n\n"  # what follows the closing tag
+
     def empty_thought_after(self, assistant_text: str | None) -> str:
         """What turns a thinking-mode assistant turn into a no-thinking one (NoThinking's empty closed
         thought), for a family without its own switch."""
         text = assistant_text or ""
         if self.open_tag and text.rstrip().endswith(self.open_tag):
-            return ("" if text.endswith("\n") else "\n") + "\n" + self.close_tag + "\n\n"
-        return self.open_tag + "\n\n" + self.close_tag + "\n\n"
+            gap = self.empty_gap if not text.endswith("\n") else self.empty_gap[1:]
+            return gap + self.close_tag + self.after_thought
+        return self.open_tag + self.empty_gap + self.close_tag + self.after_thought
 
     def assistant_part(self, prompt: str) -> str | None:
         """The text of a rendered prompt after its last assistant header (the prefill, plus anything a
         strategy appended), or None when the header is not in it."""
         header = self.assistant_header
-        return prompt.rsplit(header, 1)[1] if header and header in prompt else None
+        if not header:
+            return None
+        end = len(prompt)
+        inner = self.close_tag.find(header) if self.close_tag else -1  # gpt-oss's close tag holds its header
+        while (at := prompt.rfind(header, 0, end)) >= 0:
+            if inner >= 0 and prompt.startswith(self.close_tag, at - inner):
+                end = at  # a closed thought's own markup, not the turn's header
+                continue
+            return prompt[at + len(header):]
+        return None
 
     def forced_thinking(self, prompt: str) -> list[str]:
         """What the model may not write first after `prompt` for its thinking to be forced (a backend's
@@ -153,13 +175,33 @@ class ThinkingFormat:
                               "itself whether to (auto); ask for thinking on or off, or route with strategy 'auto'")
 
     # ---- reading output ------------------------------------------------------------------------------
+    # markup around the answer that is not part of it (Cohere's <|START_RESPONSE|> ... <|END_RESPONSE|>)
+    answer_markup: ClassVar[tuple[str, ...]] = ()
+
+    def _answer(self, text: str) -> str:
+        for m in self.answer_markup:
+            text = text.replace(m, "")
+        return text.strip()
+
     def split(self, text: str) -> tuple[str, str, bool]:
         """(reasoning, answer, closed) of an assistant turn's text, including any prefill."""
         head, sep, tail = text.partition(self.close_tag)
         if sep:
-            return head.replace(self.open_tag, "", 1).strip(), tail.strip(), True
+            return head.replace(self.open_tag, "", 1).strip(), self._answer(tail), True
         if self.open_tag in text:
             return text.split(self.open_tag, 1)[1].strip(), "", False
         if self.untagged_is_reasoning:
             return text.strip(), "", False
-        return "", text.strip(), True
+        return "", self._answer(text), True
+
+
+class TaggedFamily(ThinkingFormat):
+    """A family described by data: its reasoning markup (`open_tag`, `close_tag`) and the template
+    arguments that ask for each mode, by their real names. Where no argument turns thinking off, thinking off
+    is the empty closed thought (`empty_thought_after`)."""
+
+    think_kwargs: ClassVar[dict[str, Any]] = {}
+    nothink_kwargs: ClassVar[dict[str, Any]] = {}
+
+    def template_kwargs(self, mode: Mode) -> dict[str, Any]:
+        return dict(self.nothink_kwargs if mode == "nothink" else self.think_kwargs)

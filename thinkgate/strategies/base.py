@@ -176,10 +176,14 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
                                                          "prefill": prefills[i]})]
             results[i] = finish(requests[i], strategy.spec, modes[i], fmt, backend, prompts[i],
                                 prefills[i] + gen.text, gen.tokens, gen.finish_reason, trace, started,
-                                injected=[_reasoning_part(fmt, injected[i])])
+                                injected=[_reasoning_part(fmt, prefills[i])])
     return results  # type: ignore[return-value]
 
 
-def _reasoning_part(fmt: ThinkingFormat, injected: str) -> str:
-    """The part of an injected prefill that lands inside the thought."""
-    return injected.split(fmt.close_tag)[0].replace(fmt.open_tag, "")
+def _reasoning_part(fmt: ThinkingFormat, prefill: str) -> str:
+    """The part of a prefill (the template's, plus what a strategy injected) that lands inside the thought,
+    cut as `finish` cuts the thought: after the opening tag and its newline, up to the closing tag."""
+    if not fmt.has_thinking or fmt.open_tag not in prefill:
+        return ""
+    part = prefill.split(fmt.close_tag)[0].split(fmt.open_tag, 1)[1]
+    return part[1:] if part.startswith("\n") else part
