@@ -31,10 +31,10 @@ EXPECTED: dict[str, str] = {
     "openai-gpt-oss-120b": "gpt_oss", "ByteDance-Seed-OSS": "seed_oss",
     "mistralai-Ministral-3-14B-Reasoning-2512": "magistral", "Cohere2MoE": "cohere",
     "CohereForAI-c4ai-command-r7b-12-2024-tool_use": "cohere", "tencent-Hy3": "hunyuan",
-    **dict.fromkeys([
-        "Apertus-8B-Instruct", "Apriel-1.6-15b-Thinker-fixed", "unsloth-Apriel-1.5", "Kimi-K3", "MiniMax-M3",
-        "google-gemma-4-31B-it-interleaved", "google-gemma-4-31B-it", "ibm-granite-granite-3.3-2B-Instruct",
-        "upstage-Solar-Open-100B"], "unsupported:"),
+    "Apertus-8B-Instruct": "apertus", "Apriel-1.6-15b-Thinker-fixed": "apriel", "unsloth-Apriel-1.5": "apriel",
+    "Kimi-K3": "kimi_k3", "MiniMax-M3": "minimax_m3", "google-gemma-4-31B-it-interleaved": "gemma4",
+    "google-gemma-4-31B-it": "gemma4", "ibm-granite-granite-3.3-2B-Instruct": "granite",
+    "upstage-Solar-Open-100B": "solar_open",
     **dict.fromkeys([
         "CohereForAI-c4ai-command-r-plus-tool_use", "GigaChat3-10B-A1.8B", "GigaChat3.1-10B-A1.8B",
         "Kimi-K2-Instruct", "LFM2-8B-A1B", "LFM2.5-Instruct", "MiMo-VL", "MiniMax-M1",
@@ -44,7 +44,8 @@ EXPECTED: dict[str, str] = {
         "ibm-granite-granite-4.1", "meetkai-functionary-medium-v3.1", "meetkai-functionary-medium-v3.2",
         "meta-llama-Llama-3.1-8B-Instruct", "meta-llama-Llama-3.2-3B-Instruct", "meta-llama-Llama-3.3-70B-Instruct",
         "microsoft-Phi-3.5-mini-instruct", "mistralai-Mistral-Nemo-Instruct-2407", "moonshotai-Kimi-K2",
-        "muse-glimmer", "unsloth-mistral-Devstral-Small-2507"], "none"),
+        "unsloth-mistral-Devstral-Small-2507"], "none"),
+    "muse-glimmer": "muse",
 }
 
 

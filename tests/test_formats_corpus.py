@@ -31,6 +31,6 @@ def test_a_loose_word_does_not_make_a_family(tokenizer):
     tok.chat_template = ("{% for m in messages %}{{ m.role|capitalize }}: {{ m.content }}\n{% endfor %}"
                          "{% if add_generation_prompt %}Assistant:{% endif %}")
     assert detect_format(tok) == "none"
-    tok.chat_template = "{{ '<mm:think>' }}{% for m in messages %}{{ m.content }}{% endfor %}"
-    with pytest.raises(FormatError, match="MiniMax M3.*--format none"):
+    tok.chat_template = "{{ '<think>' }}{% for m in messages %}{{ m.content }}{% endfor %}"  # no closing tag
+    with pytest.raises(FormatError, match="reasoning markup.*--format"):
         detect_format(tok)

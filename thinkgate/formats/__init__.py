@@ -17,19 +17,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .apertus import ApertusFormat
+from .apriel import AprielFormat
 from .base import FormatError, TaggedFamily, ThinkingFormat
 from .cohere import CohereFormat
 from .deepseek_r1 import DeepSeekR1Format
+from .gemma4 import Gemma4Format
 from .gpt_oss import GptOssFormat
+from .granite import GraniteFormat
 from .hunyuan import HunyuanFormat
+from .kimi_k3 import KimiK3Format
 from .magistral import MagistralFormat
+from .minimax_m3 import MiniMaxM3Format
+from .muse import MuseFormat
 from .none import NoThinkingFamily
 from .qwen3 import Qwen3Format
 from .seed_oss import SeedOssFormat
+from .solar_open import SolarOpenFormat
 
 FORMATS: dict[str, type[ThinkingFormat]] = {f.name: f for f in (
     Qwen3Format, DeepSeekR1Format, GptOssFormat, SeedOssFormat, MagistralFormat, CohereFormat, HunyuanFormat,
-    NoThinkingFamily)}
+    Gemma4Format, GraniteFormat, KimiK3Format, MiniMaxM3Format, ApertusFormat, SolarOpenFormat, AprielFormat,
+    MuseFormat, NoThinkingFamily)}
 # families told apart by their own markup in the template (or its rendered generation prompt): every piece of
 # a key must be there
 MARKUP: dict[tuple[str, ...], str] = {
@@ -38,20 +47,19 @@ MARKUP: dict[tuple[str, ...], str] = {
     ("[THINK]", "[/THINK]"): "magistral",
     ("<|START_THINKING|>",): "cohere",
     ("<think:opensource>",): "hunyuan",
+    ("<|channel>thought",): "gemma4",
+    ("<|open|>think",): "kimi_k3",
+    ("<mm:think>",): "minimax_m3",
+    ("<|think|>",): "solar_open",
+    ("<|inner_prefix|>",): "apertus",
+    ("[BEGIN FINAL RESPONSE]",): "apriel",
+    ("<|start_of_role|>", "<think>"): "granite",
+    ("assistant to=self<|message|>",): "muse",
 }
 
-# reasoning markup of families thinkgate recognises but does not yet render (every piece of a key must be
-# in the template or its rendered generation prompt): a template carrying one is refused by name rather
-# than served as something it is not
-UNSUPPORTED_MARKUP: dict[tuple[str, ...], str] = {
-    ("<|channel>thought",): "Gemma 4 (thought channel)",
-    ("<|open|>think",): "Kimi K3",
-    ("<mm:think>",): "MiniMax M3",
-    ("<|think|>",): "Solar Open",
-    ("<|inner_prefix|>",): "Apertus (inner thoughts)",
-    ("[BEGIN FINAL RESPONSE]",): "Apriel (reasoning steps, then [BEGIN FINAL RESPONSE])",
-    ("<|start_of_role|>", "<think>"): "Granite 3.3 (<think> then <response>)",
-}
+# what suggests a template can reason when no family's markup matched: an error says so rather than serving
+# it as a model without a thinking mode
+REASONING_HINTS = ("<think", "reasoning_content", "reasoning_effort")
 
 
 def _template(tokenizer: Any) -> str:
@@ -76,14 +84,13 @@ def detect_format(tokenizer: Any) -> str:
     for markers, name in MARKUP.items():
         if all(m in template or m in rendered for m in markers):
             return name
-    for markers, family in UNSUPPORTED_MARKUP.items():
-        if all(m in template or m in rendered for m in markers):
-            raise FormatError(f"the chat template is {family}'s (it writes {' and '.join(map(repr, markers))}), a "
-                              "family thinkgate does not "
-                              f"render yet; known: {', '.join(FORMATS)} (--format none serves it as a model "
-                              "without a thinking mode)")
     if "<think>" in template and "</think>" in template:  # switchable by `enable_thinking`, or always thinking
         return "qwen3" if Qwen3Format(tokenizer).can_skip else "deepseek_r1"
+    hints = [h for h in REASONING_HINTS if h in template]
+    if hints:
+        raise FormatError(f"the chat template has reasoning markup ({', '.join(map(repr, hints))}) that no family "
+                          f"describes; looked for each family's own markup; known: {', '.join(FORMATS)} (--format NAME "
+                          "picks one; --format none serves the model without a thinking mode)")
     return "none"
 
 
@@ -104,6 +111,5 @@ def family_of(model: Any, name: str | None = None) -> ThinkingFormat:
     return get_format(name, model)
 
 
-__all__ = ["FORMATS", "MARKUP", "UNSUPPORTED_MARKUP", "CohereFormat", "DeepSeekR1Format", "FormatError", "GptOssFormat",
-           "HunyuanFormat", "MagistralFormat", "NoThinkingFamily", "Qwen3Format", "SeedOssFormat", "TaggedFamily",
-           "ThinkingFormat", "detect_format", "family_of", "get_format"]
+__all__ = ["FORMATS", "MARKUP", "REASONING_HINTS", "DeepSeekR1Format", "FormatError", "NoThinkingFamily",
+           "Qwen3Format", "TaggedFamily", "ThinkingFormat", "detect_format", "family_of", "get_format"]

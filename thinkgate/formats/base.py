@@ -89,8 +89,8 @@ class ThinkingFormat:
                 think = base + tail
         at = tail.find(self.open_tag) if self.open_tag else -1
         header = tail[:at] if at >= 0 else tail  # up to the thinking markup the template adds
-        if header and header in nothink:  # (the no-thinking switch may change an earlier turn: GLM's /nothink)
-            nothink_prefill = nothink.rsplit(header, 1)[1]
+        if header and (after := self._after(nothink, header)) is not None:
+            nothink_prefill = after  # (the no-thinking switch may change an earlier turn: GLM's /nothink)
         elif nothink.startswith(base):  # the header ends sooner in one mode ("assistant:" against "assistant: ")
             header = os.path.commonprefix([header, nothink[len(base):]])
             nothink_prefill = nothink[len(base) + len(header):]
@@ -143,15 +143,23 @@ class ThinkingFormat:
     def assistant_part(self, prompt: str) -> str | None:
         """The text of a rendered prompt after its last assistant header (the prefill, plus anything a
         strategy appended), or None when the header is not in it."""
-        header = self.assistant_header
+        return self._after(prompt, self.assistant_header)
+
+    def _after(self, prompt: str, header: str) -> str | None:
+        """The text after the last `header` in `prompt` that is not part of a closed thought's own markup
+        (gpt-oss's and Solar Open's closing markup opens a new assistant message)."""
         if not header:
             return None
         end = len(prompt)
         inner = self.close_tag.find(header) if self.close_tag else -1  # gpt-oss's close tag holds its header
         while (at := prompt.rfind(header, 0, end)) >= 0:
             if inner >= 0 and prompt.startswith(self.close_tag, at - inner):
-                end = at  # a closed thought's own markup, not the turn's header
-                continue
+                # a closed thought's own markup, not the turn's header, if a thought was opened since the
+                # header before it (Solar Open's closing markup is also how any turn hands over to the assistant)
+                before = prompt.rfind(header, 0, at - inner)
+                if prompt.find(self.open_tag, max(before, 0), at - inner) >= 0:
+                    end = at
+                    continue
             return prompt[at + len(header):]
         return None
 
@@ -202,6 +210,17 @@ class TaggedFamily(ThinkingFormat):
 
     think_kwargs: ClassVar[dict[str, Any]] = {}
     nothink_kwargs: ClassVar[dict[str, Any]] = {}
+    auto_kwargs: ClassVar[dict[str, Any] | None] = None  # the template's own "the model decides", if it has one
+
+    @property
+    def template_has_auto(self) -> bool:
+        return self.auto_kwargs is not None
+
+    @property
+    def supports_auto(self) -> bool:
+        return self.template_has_auto or self.can_skip
 
     def template_kwargs(self, mode: Mode) -> dict[str, Any]:
+        if mode == "auto" and self.auto_kwargs is not None:
+            return dict(self.auto_kwargs)
         return dict(self.nothink_kwargs if mode == "nothink" else self.think_kwargs)
