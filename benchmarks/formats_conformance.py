@@ -1,6 +1,7 @@
 """Run every template of llama.cpp's collection (llama-cpp-python's pinned source distribution, through pip
 and cached) through thinkgate's families and print one row per template: the family detected, what the
-template was expected to be, and each check (see tests/_corpus.py). Its last line is JSON with the totals:
+template was expected to be, and each check (see tests/_corpus.py), end to end on a random-init two-layer
+model with the template and a matching vocabulary included. Its last line is JSON with the totals:
 templates, reasoning-capable templates (expected to think, whether or not thinkgate renders their family
 yet), how many of those pass every check, templates without a thinking mode, and how many of those were
 detected as such.
@@ -19,13 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
-    from _corpus import EXPECTED, check, templates
+    from _corpus import EXPECTED, check, end_to_end, templates
     from transformers import AutoTokenizer
 
     base = AutoTokenizer.from_pretrained(str(ROOT / "thinkgate" / "models" / "tiny"))
     rows = []
     for name, source in templates().items():
         result = check(name, source, base)
+        if result["family"] != "unsupported":
+            result.update(end_to_end(name, source))
         checks = {k: v for k, v in result.items() if k != "family"}
         expected = EXPECTED.get(name, "?")
         reasoning = expected != "none"

@@ -155,3 +155,103 @@ def check(name: str, template: str, base_tokenizer) -> dict[str, bool | str]:
     except Exception:  # noqa: BLE001 - a template that fails on the family's own history format
         out["multi_turn"] = False
     return out
+
+
+# ---- end to end: a random-init two-layer model with the template and a matching vocabulary ------------------
+
+# the vocabulary each template's model family uses, where llama.cpp ships one (its GGUF vocabularies, converted
+# by transformers' GGUF reader once and cached); templates of families whose vocabulary is not shipped use
+# GPT-2's, which writes their markup as ordinary text
+VOCAB_OF: dict[str, str] = {
+    **dict.fromkeys(["Qwen-QwQ-32B", "Qwen-Qwen3-0.6B", "Qwen3.5-4B", "Qwen-Qwen2.5-7B-Instruct", "Qwen3-Coder",
+                     "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", "MiMo-VL"], "qwen2"),
+    **dict.fromkeys(["meta-llama-Llama-3.1-8B-Instruct", "meta-llama-Llama-3.2-3B-Instruct",
+                     "meta-llama-Llama-3.3-70B-Instruct", "deepseek-ai-DeepSeek-R1-Distill-Llama-8B",
+                     "NousResearch-Hermes-3-Llama-3.1-8B-tool_use", "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use",
+                     "fireworks-ai-llama-3-firefunction-v2", "meetkai-functionary-medium-v3.1",
+                     "meetkai-functionary-medium-v3.2"], "llama-bpe"),
+    **dict.fromkeys(["mistralai-Mistral-Nemo-Instruct-2407", "Mistral-Small-3.2-24B-Instruct-2506",
+                     "unsloth-mistral-Devstral-Small-2507", "mistralai-Ministral-3-14B-Reasoning-2512",
+                     "Bielik-11B-v3.0-Instruct"], "llama-spm"),
+    "microsoft-Phi-3.5-mini-instruct": "phi-3",
+    **dict.fromkeys(["deepseek-ai-DeepSeek-V3.1", "deepseek-ai-DeepSeek-V3.2", "deepseek-ai-DeepSeek-V4",
+                     "deepseek-ai-DeepSeek-V4-Flash-0731", "llama-cpp-deepseek-r1"], "deepseek-llm"),
+}
+
+
+def vocab_for(name: str) -> str:
+    return VOCAB_OF.get(name, "gpt-2")
+
+
+def model_folder(vocab: str) -> Path:
+    """A random-init two-layer Qwen3-architecture model with `vocab`'s tokenizer, built once and cached."""
+    root = corpus_dir()
+    folder = root / f"model-{vocab}"
+    if (folder / "model.safetensors").exists():
+        return folder
+    import torch
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(str(root / "vocab"), gguf_file=f"ggml-vocab-{vocab}.gguf")
+    tok.chat_template = None
+    torch.manual_seed(0)
+    config = Qwen3Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=2048,
+                         tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    part = folder.with_name(folder.name + ".part")
+    Qwen3ForCausalLM(config).save_pretrained(str(part))
+    tok.save_pretrained(str(part))
+    part.rename(folder)
+    return folder
+
+
+def template_model(name: str, template: str) -> Path:
+    """A model folder for one template: the vocabulary's random-init model (linked) with that chat template."""
+    base = model_folder(vocab_for(name))
+    folder = corpus_dir() / "e2e" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in base.iterdir():
+        link = folder / f.name
+        if f.name != "chat_template.jinja" and not link.exists():
+            link.symlink_to(f)
+    (folder / "chat_template.jinja").write_text(template)
+    return folder
+
+
+def end_to_end(name: str, template: str) -> dict[str, bool]:
+    """`ask` in each mode and `budget:max=8` on the template's model, through the library call every face
+    makes, streamed and not: each runs (or is refused with a clear error where the family cannot serve it),
+    the stream adds up to the result, and a budget closes the thought with the family's own markup."""
+    from thinkgate.backends.base import MissingCapability
+    from thinkgate.backends.hf import HFBackend
+    from thinkgate.formats import FormatError
+    from thinkgate.gate import Gate
+    from thinkgate.types import Request, Sampling
+
+    backend = HFBackend(template_model(name, template), batch_size=1)
+    out: dict[str, bool] = {}
+    request = lambda mode: Request.of("What is 2+2?", mode=mode, sampling=Sampling(max_tokens=16))  # noqa: E731
+    for mode in ("think", "nothink", "auto"):
+        gate = Gate(backend, "think")
+        try:
+            result = gate.run(request(mode))
+        except FormatError as e:  # refused clearly: a mode the family cannot serve, or a template that needs more
+            out[f"e2e_{mode}"] = (mode == "auto" and not gate.format.supports_auto) or "could not render" in str(e)
+            continue
+        streamed = {"reasoning": "", "content": ""}
+        for kind, payload in gate.stream(request(mode)):
+            if kind in streamed:
+                streamed[kind] += payload
+        out[f"e2e_{mode}"] = (streamed == {"reasoning": result.reasoning, "content": result.answer}
+                              and result.thinking_mode == gate.format.has_thinking
+                              and (mode != "nothink" or result.usage.reasoning_tokens == 0))
+    gate = Gate(backend, "budget:max=8")
+    try:
+        result = gate.run(request("think"))
+        stops = [e.detail["inject"] for e in result.trace if e.kind == "budget_stop"]
+        out["e2e_budget"] = result.usage.reasoning_tokens <= 8 and all(s.endswith(gate.format.close_tag) for s in stops)
+    except MissingCapability:
+        out["e2e_budget"] = not gate.format.has_thinking
+    except FormatError as e:
+        out["e2e_budget"] = "could not render" in str(e)
+    return out

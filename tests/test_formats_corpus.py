@@ -3,7 +3,7 @@ through pip and cached): detected as its family, rendered in each mode, its outp
 truncated and streamed; templates of families not rendered yet are refused by name."""
 
 import pytest
-from _corpus import EXPECTED, check, templates
+from _corpus import EXPECTED, check, end_to_end, templates
 
 from thinkgate.formats import FormatError, detect_format
 
@@ -22,6 +22,15 @@ def test_each_template_passes_its_familys_checks(corpus, tokenizer, name):
     result = check(name, corpus[name], tokenizer)
     failed = [k for k, v in result.items() if k != "family" and v is not True]
     assert not failed, (name, result)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_template_runs_end_to_end_on_a_model_built_with_it(corpus, name):
+    """ask in each mode and budget:max=8 on a random-init two-layer model with the template and a matching
+    vocabulary: streamed as returned, refused clearly where the family cannot serve a mode, and the budget's
+    stop closes the thought with the family's own markup."""
+    result = end_to_end(name, corpus[name])
+    assert all(result.values()), (name, result)
 
 
 def test_a_loose_word_does_not_make_a_family(tokenizer):

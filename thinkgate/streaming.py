@@ -59,18 +59,20 @@ class Splitter:
 
     def __init__(self, fmt: "ThinkingFormat"):
         self.fmt = fmt
-        self._marks = "".join({t[0] for t in (fmt.open_tag, fmt.close_tag) if t})  # what a tag starts with
+        # every piece of markup a split takes out (the thought's tags, and what some families wrap answers in)
+        self._markup = tuple(t for t in (fmt.open_tag, fmt.close_tag, *fmt.answer_markup) if t)
+        self._marks = "".join({t[0] for t in self._markup})  # what markup starts with
         self.text = ""
         self.sent = {"reasoning": "", "content": ""}
         self._tail_kind: Kind | None = None  # the part that is still growing, once the split is settled
         self._tail = ""  # that part's raw (unstripped) text
 
     def _held(self, text: str) -> str:
-        tail = text[-max(len(self.fmt.open_tag), len(self.fmt.close_tag)):]
+        tail = text[-max(map(len, self._markup), default=0):]
         if not any(c in tail for c in self._marks):
-            return text  # no tag can be starting at the end
-        held = 0  # the longest start of either tag the text ends with
-        for tag in (self.fmt.open_tag, self.fmt.close_tag):
+            return text  # no markup can be starting at the end
+        held = 0  # the longest start of any markup the text ends with
+        for tag in self._markup:
             for k in range(min(len(tag) - 1, len(text)), held, -1):
                 if text.endswith(tag[:k]):
                     held = k
@@ -85,7 +87,7 @@ class Splitter:
         if kind is not None and not any(c in piece for c in self._marks):
             # no tag can start or end in this piece, and none was pending: the open part grows by it
             self._tail += piece
-            return self._diff_one(kind, self._tail.strip())
+            return self._diff_one(kind, self.fmt.answer_of(self._tail) if kind == "content" else self._tail.strip())
         held = self._held(self.text)
         reasoning, answer, closed = self.fmt.split(held)
         self._settle(held, closed)

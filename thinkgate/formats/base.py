@@ -46,8 +46,14 @@ class ThinkingFormat:
         raise NotImplementedError
 
     def _apply(self, messages: list[dict], mode: Mode, generation: bool = True) -> str:
+        """The template's rendering; FormatError (a bad request, not a crash) when the template refuses the
+        conversation (its own raise_exception: roles that do not alternate, ...) or cannot render it."""
         kw = self.template_kwargs(mode) if generation else {}
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation, **kw)
+        try:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation, **kw)
+        except Exception as e:  # noqa: BLE001 - jinja2 and templates raise anything; the message says what
+            raise FormatError(f"the model's chat template could not render this conversation "
+                              f"({type(e).__name__}: {e})") from None
 
     def render(self, messages: list[Message], mode: Mode) -> str:
         """The prompt text, ending where the assistant (after any prefill) continues. `auto`: nothing after
@@ -186,7 +192,8 @@ class ThinkingFormat:
     # markup around the answer that is not part of it (Cohere's <|START_RESPONSE|> ... <|END_RESPONSE|>)
     answer_markup: ClassVar[tuple[str, ...]] = ()
 
-    def _answer(self, text: str) -> str:
+    def answer_of(self, text: str) -> str:
+        """The answer in the text after a thought: the family's answer markup taken off, stripped."""
         for m in self.answer_markup:
             text = text.replace(m, "")
         return text.strip()
@@ -195,12 +202,12 @@ class ThinkingFormat:
         """(reasoning, answer, closed) of an assistant turn's text, including any prefill."""
         head, sep, tail = text.partition(self.close_tag)
         if sep:
-            return head.replace(self.open_tag, "", 1).strip(), self._answer(tail), True
+            return head.replace(self.open_tag, "", 1).strip(), self.answer_of(tail), True
         if self.open_tag in text:
             return text.split(self.open_tag, 1)[1].strip(), "", False
         if self.untagged_is_reasoning:
             return text.strip(), "", False
-        return "", self._answer(text), True
+        return "", self.answer_of(text), True
 
 
 class TaggedFamily(ThinkingFormat):
