@@ -79,15 +79,24 @@ def templates() -> dict[str, str]:
     return {p.stem: p.read_text() for p in sorted((corpus_dir() / "templates").glob("*.jinja"))}
 
 
-def tokenizer_with(template: str, base):
-    """A copy of `base` (a fast tokenizer) carrying `template`, with the special tokens templates expect."""
-    import copy
+class _WithTemplate:
+    """`base` (a tokenizer) rendering with another chat template, as a model folder carrying that template
+    would; the special tokens templates expect stand in where the vocabulary has none."""
 
-    tok = copy.deepcopy(base)
-    tok.chat_template = template
-    tok.bos_token = tok.bos_token or "<s>"
-    tok.eos_token = tok.eos_token or "</s>"
-    return tok
+    def __init__(self, base, template: str):
+        self._base, self.chat_template = base, template
+        self._specials = {k: v for k, v in (("bos_token", base.bos_token or "<s>"), ("eos_token", base.eos_token or "</s>"))}
+
+    def apply_chat_template(self, conversation, **kw):
+        return self._base.apply_chat_template(conversation, chat_template=self.chat_template, **{**self._specials, **kw})
+
+    def __getattr__(self, name):
+        return getattr(self._base, name)
+
+
+def tokenizer_with(template: str, base):
+    """`base` carrying `template` (without copying the tokenizer, which takes a second for a large vocabulary)."""
+    return _WithTemplate(base, template)
 
 
 def check(name: str, template: str, base_tokenizer) -> dict[str, bool | str]:
@@ -205,34 +214,35 @@ def model_folder(vocab: str) -> Path:
     return folder
 
 
-def template_model(name: str, template: str) -> Path:
-    """A model folder for one template: the vocabulary's random-init model (linked) with that chat template."""
-    base = model_folder(vocab_for(name))
-    folder = corpus_dir() / "e2e" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    for f in base.iterdir():
-        link = folder / f.name
-        if f.name != "chat_template.jinja" and not link.exists():
-            link.symlink_to(f)
-    (folder / "chat_template.jinja").write_text(template)
-    return folder
+_BACKENDS: dict = {}
+
+
+def backend_for(vocab: str):
+    """The vocabulary's random-init model, loaded once per process (templates that share a vocabulary share
+    the model; each gets its own family from its own template)."""
+    from thinkgate.backends.hf import HFBackend
+
+    if vocab not in _BACKENDS:
+        _BACKENDS[vocab] = HFBackend(model_folder(vocab), batch_size=1)
+    return _BACKENDS[vocab]
 
 
 def end_to_end(name: str, template: str) -> dict[str, bool]:
-    """`ask` in each mode and `budget:max=8` on the template's model, through the library call every face
+    """`ask` in each mode and `budget:max=8` on the vocabulary's model with the template, through the library
+    call every face
     makes, streamed and not: each runs (or is refused with a clear error where the family cannot serve it),
     the stream adds up to the result, and a budget closes the thought with the family's own markup."""
     from thinkgate.backends.base import MissingCapability
-    from thinkgate.backends.hf import HFBackend
-    from thinkgate.formats import FormatError
+    from thinkgate.formats import FormatError, get_format
     from thinkgate.gate import Gate
     from thinkgate.types import Request, Sampling
 
-    backend = HFBackend(template_model(name, template), batch_size=1)
+    backend = backend_for(vocab_for(name))
+    family = get_format(None, tokenizer_with(template, backend.tokenizer))  # the template on the model's vocabulary
     out: dict[str, bool] = {}
     request = lambda mode: Request.of("What is 2+2?", mode=mode, sampling=Sampling(max_tokens=16))  # noqa: E731
     for mode in ("think", "nothink", "auto"):
-        gate = Gate(backend, "think")
+        gate = Gate(backend, "think", family)
         try:
             result = gate.run(request(mode))
         except FormatError as e:  # refused clearly: a mode the family cannot serve, or a template that needs more
@@ -245,7 +255,7 @@ def end_to_end(name: str, template: str) -> dict[str, bool]:
         out[f"e2e_{mode}"] = (streamed == {"reasoning": result.reasoning, "content": result.answer}
                               and result.thinking_mode == gate.format.has_thinking
                               and (mode != "nothink" or result.usage.reasoning_tokens == 0))
-    gate = Gate(backend, "budget:max=8")
+    gate = Gate(backend, "budget:max=8", family)
     try:
         result = gate.run(request("think"))
         stops = [e.detail["inject"] for e in result.trace if e.kind == "budget_stop"]
