@@ -121,12 +121,19 @@ class ThinkingFormat:
         """The template opens the thought itself in thinking mode."""
         return bool(self.open_tag) and self.open_tag in self.prefills[0]
 
-    @property
+    # whether the template's no-thinking arguments really turn thinking off (None: the probe decides; gpt-oss's
+    # lowest effort still reasons, so that family says False and thinking off is the empty thought)
+    off_switch: ClassVar[bool | None] = None
+
+    @cached_property
     def can_skip(self) -> bool:
         """The template has its own switch to thinking off: its no-thinking turn differs from its thinking one
-        (an empty closed thought, or no opening where the thinking turn has one)."""
+        (an empty closed thought, no opening where the thinking turn has one, or a system prompt without
+        the instruction to think: Granite's, Apertus')."""
+        if self.off_switch is not None:
+            return self.off_switch
         think, nothink = self.prefills
-        return think != nothink
+        return think != nothink or self._apply(_PROBE, "think") != self._apply(_PROBE, "nothink")
 
     @property
     def supports_auto(self) -> bool:

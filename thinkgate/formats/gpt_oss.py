@@ -18,5 +18,6 @@ class GptOssFormat(TaggedFamily):
     empty_gap = ""
     after_thought = ""
     think_kwargs = {"reasoning_effort": "medium"}
-    nothink_kwargs = {"reasoning_effort": "low"}
+    nothink_kwargs = {"reasoning_effort": "low"}  # the least it reasons; then the empty analysis message
+    off_switch = False
     answer_markup = ("<|return|>", "<|end|>")
