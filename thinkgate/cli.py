@@ -147,6 +147,7 @@ def ask(
     """Ask one question; print the reasoning and the answer separately with their token counts."""
     from pydantic import ValidationError
 
+    from .backends.base import MissingCapability
     from .backends.openai_compat import UpstreamError
     from .routers.router import RouterError
     from .types import Message, Request, Sampling, ThinkingSpec, invalid_text_at
@@ -168,7 +169,7 @@ def ask(
                           sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed),
                           verifier=verifier)
         result = gate.run(request)
-    except (ValidationError, ValueError, RouterError, UpstreamError) as e:
+    except (ValidationError, ValueError, RouterError, UpstreamError, MissingCapability) as e:
         fail(str(e))
     if as_json:
         typer.echo(result.model_dump_json(indent=1))
