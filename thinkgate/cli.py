@@ -42,7 +42,8 @@ UpstreamTimeoutOpt = Annotated[float, typer.Option("--upstream-timeout", min=0.1
     "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight to an engine at once.")]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", help=(
-    "The model's family (qwen3, deepseek_r1, none); default: detected from its chat template."))]
+    "The model's family (qwen3, deepseek_r1, gpt_oss, seed_oss, magistral, cohere, ..., none: see docs/formats.md); "
+    "default: detected from its chat template."))]
 
 
 def fail(message: str, code: int = 2) -> None:
