@@ -397,6 +397,7 @@ def calibrate(
     cache: Annotated[Path, typer.Option("--cache", help="The bench's results cache (JSONL), reused.")] = Path(".thinkgate/bench-cache.jsonl"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore the cache.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=0, help="torch threads (0: torch's default).")] = 0,
+    fmt: FormatOpt = None,
 ) -> None:
     """Run think, nothink and a few budgets on the calibration split (disjoint from the test split), then
     train the hidden-state probe and the text router on those outcomes and set their thresholds."""
@@ -437,7 +438,7 @@ def calibrate(
     cfg = CalibConfig(model=model, suites=suite_list, data=data, data_suite=data_suite, out=str(out) if out else None,
                       per_suite=per_suite, limit=limit, budgets=budget_list, target_think_rate=target_think_rate,
                       max_drop=max_drop, kinds=kinds, rule=rule, max_tokens=max_tokens, batch_size=batch_size,
-                      cache=None if fresh else str(cache), threads=threads)
+                      cache=None if fresh else str(cache), threads=threads, fmt=fmt)
     try:
         record = run(cfg, backend=_backend(model, batch_size=batch_size), log=lambda m: err.print(m))
     except ValueError as e:

@@ -60,6 +60,7 @@ class CalibConfig:
     folds: int = 5
     text_buckets: int = 4096
     threads: int = 0  # torch threads; 0 leaves torch's default
+    fmt: str | None = None  # the model's family (None: detected from its chat template)
 
 
 def calibration_items(cfg: CalibConfig) -> dict[str, list]:
@@ -109,7 +110,7 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
     t_outcomes = time.time()
     for j, spec in enumerate(levels):
         t0 = time.time()
-        gate = Gate(backend, spec)
+        gate = Gate(backend, spec, cfg.fmt)
         # a budget level gets its budget plus `answer_tokens` in all: after a forced stop a model that was
         # never trained on one can ramble, and the outcome (correct, thinking tokens) is decided by then
         level_sampling = sampling if j in (0, len(levels) - 1) else Sampling(
@@ -139,7 +140,7 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
             continue
         t0 = time.time()
         if kind == "probe":
-            x = hidden_state_features(requests, backend, Gate(backend, "think").format)
+            x = hidden_state_features(requests, backend, Gate(backend, "think", cfg.fmt).format)
             features = {"input": "final hidden state at the end of the prompt rendered in auto mode",
                         "dim": int(x.shape[1])}
             standardize = True
