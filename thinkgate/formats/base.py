@@ -16,12 +16,24 @@ parser sees it: a thought cut by `max_tokens` is reasoning that never closed, no
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
 from ..types import Message, Mode
 
 _PROBE = [{"role": "user", "content": "x"}]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What rendering the probe conversation in each mode showed."""
+
+    header: str  # the generation prompt up to any thinking markup the template adds
+    think: str  # what the template writes after the header in thinking mode
+    nothink: str  # ... in no-thinking mode
+    switch: bool  # the no-thinking arguments change the rendering (its prefill, or an earlier part)
 
 
 class FormatError(ValueError):
@@ -46,11 +58,12 @@ class ThinkingFormat:
         raise NotImplementedError
 
     def _apply(self, messages: list[dict], mode: Mode, generation: bool = True) -> str:
-        """The template's rendering; FormatError (a bad request, not a crash) when the template refuses the
-        conversation (its own raise_exception: roles that do not alternate, ...) or cannot render it."""
-        kw = self.template_kwargs(mode) if generation else {}
+        """The template's rendering with the mode's arguments (without the generation prompt when not
+        `generation`); FormatError (a bad request, not a crash) when the template refuses the conversation
+        (its own raise_exception: roles that do not alternate, ...) or cannot render it."""
         try:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation, **kw)
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation,
+                                                      **self.template_kwargs(mode))
         except Exception as e:  # noqa: BLE001 - jinja2 and templates raise anything; the message says what
             raise FormatError(f"the model's chat template could not render this conversation "
                               f"({type(e).__name__}: {e})") from None
@@ -61,7 +74,7 @@ class ThinkingFormat:
         dicts = [m.model_dump(exclude_none=True) for m in messages]
         if mode == "auto" and not self.template_has_auto:
             prompt = self._apply(dicts, "think")
-            think = self.prefills[0]
+            think = self._probe.think
             # the template's own thinking prefill is taken off; anything else (a soft switch's) stays
             return prompt[:-len(think)] if think and self.assistant_part(prompt) == think else prompt
         prompt = self._apply(dicts, mode)
@@ -76,13 +89,10 @@ class ThinkingFormat:
 
     # ---- what the probe finds ------------------------------------------------------------------------
     @cached_property
-    def _probe(self) -> tuple[str, str, str]:
-        """(header, thinking prefill, no-thinking prefill) of the probe conversation."""
-        import os
-
-        tok = self.tokenizer
+    def _probe(self) -> Probe:
+        """The probe conversation rendered in each mode, once per family object."""
         # without the generation prompt, but with the thinking arguments (some change the system part)
-        base = tok.apply_chat_template(_PROBE, tokenize=False, add_generation_prompt=False, **self.template_kwargs("think"))
+        base = self._apply(_PROBE, "think", generation=False)
         think = self._apply(_PROBE, "think")
         nothink = self._apply(_PROBE, "nothink")
         tail = think[len(base):] if think.startswith(base) else ""
@@ -102,19 +112,19 @@ class ThinkingFormat:
             nothink_prefill = nothink[len(base) + len(header):]
         else:
             nothink_prefill = tail[len(header):]
-        return header, tail[len(header):], nothink_prefill
+        return Probe(header, tail[len(header):], nothink_prefill, switch=think != nothink)
 
     @property
     def assistant_header(self) -> str:
         """What the template writes to open the assistant turn, before any thinking markup: the rendered
         prompt's text after its last occurrence is the prefill. Empty when it cannot be told apart."""
-        return self._probe[0]
+        return self._probe.header
 
     @property
     def prefills(self) -> tuple[str, str]:
         """(thinking prefill, no-thinking prefill): what the template writes after the assistant header in
         each mode (the thinking one includes an opening tag the template writes itself)."""
-        return self._probe[1], self._probe[2]
+        return self._probe.think, self._probe.nothink
 
     @property
     def opens_thought(self) -> bool:
@@ -125,15 +135,14 @@ class ThinkingFormat:
     # lowest effort still reasons, so that family says False and thinking off is the empty thought)
     off_switch: ClassVar[bool | None] = None
 
-    @cached_property
+    @property
     def can_skip(self) -> bool:
         """The template has its own switch to thinking off: its no-thinking turn differs from its thinking one
         (an empty closed thought, no opening where the thinking turn has one, or a system prompt without
         the instruction to think: Granite's, Apertus')."""
         if self.off_switch is not None:
             return self.off_switch
-        think, nothink = self.prefills
-        return think != nothink or self._apply(_PROBE, "think") != self._apply(_PROBE, "nothink")
+        return self._probe.think != self._probe.nothink or self._probe.switch
 
     @property
     def supports_auto(self) -> bool:
@@ -204,6 +213,13 @@ class ThinkingFormat:
         for m in self.answer_markup:
             text = text.replace(m, "")
         return text.strip()
+
+    def thought_of(self, text: str) -> str:
+        """The thought as written in an assistant turn's text: up to the closing tag, after the opening tag
+        and the newline a template writes after it (from the start where no opening is in the text)."""
+        raw = text.split(self.close_tag)[0] if self.close_tag else text
+        raw = raw.split(self.open_tag, 1)[1] if self.open_tag and self.open_tag in raw else raw
+        return raw[1:] if raw.startswith("\n") else raw
 
     def split(self, text: str) -> tuple[str, str, bool]:
         """(reasoning, answer, closed) of an assistant turn's text, including any prefill."""

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from ..types import Message, Mode
-from .base import _PROBE, ThinkingFormat
+from .base import FormatError, Probe, ThinkingFormat
 
 
 class NoThinkingFamily(ThinkingFormat):
@@ -27,14 +27,11 @@ class NoThinkingFamily(ThinkingFormat):
         return self._apply([m.model_dump(exclude_none=True) for m in messages], "think")
 
     @cached_property
-    def _probe(self) -> tuple[str, str, str]:
-        tok = self.tokenizer
+    def _probe(self) -> Probe:
         try:
-            base = tok.apply_chat_template(_PROBE, tokenize=False, add_generation_prompt=False)
-            full = tok.apply_chat_template(_PROBE, tokenize=False, add_generation_prompt=True)
-        except Exception:  # noqa: BLE001 - a template that cannot render the probe: no header to find
-            return "", "", ""
-        return (full[len(base):] if full.startswith(base) else ""), "", ""
+            return super()._probe
+        except FormatError:  # a template that cannot render a plain chat (tools required): no header to find
+            return Probe("", "", "", switch=False)
 
     @property
     def supports_auto(self) -> bool:

@@ -117,11 +117,7 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
     `injected` lists text the strategy (not the model) put inside the thought — a prefilled thought, a
     budget stop message, a "Wait": its tokens are not counted as thinking the model did."""
     reasoning, answer, closed = fmt.split(assistant_text)
-    raw = ""
-    if reasoning_tokens is None and reasoning:  # the thought as written: up to the end tag, after the open
-        raw = assistant_text.split(fmt.close_tag)[0]  # tag and the template's newline
-        raw = raw.split(fmt.open_tag, 1)[1] if fmt.open_tag in raw else raw
-        raw = raw[1:] if raw.startswith("\n") else raw
+    raw = fmt.thought_of(assistant_text) if reasoning_tokens is None and reasoning else ""
     n_prompt, n_answer, n_raw, *n_injected = backend.count_tokens_many(
         [prompt, answer, raw] + (list(injected) if raw else []))
     think = reasoning_tokens if reasoning_tokens is not None else n_raw - sum(n_injected)
@@ -161,10 +157,8 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
     started = time.time()
     modes = [mode_of(r) for r in requests]
     prompts = [fmt.render(r.messages, m) for r, m in zip(requests, modes)]
-    injected = [""] * len(prompts)
     if extra_prefill:
-        injected = [extra_prefill(p) for p in prompts]
-        prompts = [p + x for p, x in zip(prompts, injected)]
+        prompts = [p + extra_prefill(p) for p in prompts]
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]
     # group requests with equal sampling so one generate call serves them all
     results: list[Result | None] = [None] * len(requests)
@@ -182,8 +176,5 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
 
 def _reasoning_part(fmt: ThinkingFormat, prefill: str) -> str:
     """The part of a prefill (the template's, plus what a strategy injected) that lands inside the thought,
-    cut as `finish` cuts the thought: after the opening tag and its newline, up to the closing tag."""
-    if not fmt.has_thinking or fmt.open_tag not in prefill:
-        return ""
-    part = prefill.split(fmt.close_tag)[0].split(fmt.open_tag, 1)[1]
-    return part[1:] if part.startswith("\n") else part
+    cut as `finish` cuts the model's thought."""
+    return fmt.thought_of(prefill) if fmt.has_thinking and fmt.open_tag in prefill else ""
