@@ -102,10 +102,16 @@ class Backend(ABC):
 
     def check_context(self, prompts: list[str]) -> None:
         """Raise `ContextOverflow` for the first prompt that leaves no room to generate in the model's
-        context. A backend whose context is unknown checks nothing (the engine answers for itself)."""
+        context. A backend whose context is unknown checks nothing (the engine answers for itself).
+
+        Only prompts that could be too long are tokenized (this runs before every generate call of a
+        server's requests, and the backend tokenizes the prompt again to generate): a token covers at least
+        one byte of UTF-8 text, so a prompt of fewer bytes than the context (less one, for a tokenizer's
+        prefix token) fits."""
         if self.context_length is None:
             return
-        for n in self.count_tokens_many(prompts):
+        long = [p for p in prompts if len(p.encode("utf-8", "surrogatepass")) + 1 >= self.context_length]
+        for n in self.count_tokens_many(long) if long else []:
             if n >= self.context_length:
                 raise ContextOverflow(n, self.context_length)
 
