@@ -4,15 +4,17 @@ back (Result, Usage, TraceEvent), and what a backend produces (Generation)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 Mode = Literal["think", "nothink", "auto"]
 
 # Below this a temperature is greedy decoding: dividing logits by 1e-300 overflows to inf and the
 # probabilities become NaN. The cut is vLLM's (its _SAMPLING_EPS).
 GREEDY_BELOW = 1e-5
+# a sampling temperature: 0 is greedy, and so is anything below GREEDY_BELOW
+Temperature = Annotated[float, Field(ge=0.0), AfterValidator(lambda t: 0.0 if t < GREEDY_BELOW else t)]
 
 
 def invalid_text_at(value: Any, path: str = "") -> str | None:
@@ -73,16 +75,11 @@ class ThinkingSpec(_Strict):
 class Sampling(_Strict):
     """Decoding settings. temperature 0 is greedy; top_k 0 means no top-k cut."""
 
-    temperature: float = Field(default=0.0, ge=0.0)
+    temperature: Temperature = 0.0
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     top_k: int = Field(default=0, ge=0)
     seed: int | None = None
     max_tokens: int = Field(default=1024, ge=1)
-
-    @field_validator("temperature")
-    @classmethod
-    def _greedy(cls, t: float) -> float:
-        return 0.0 if t < GREEDY_BELOW else t
 
 
 class Message(_Strict):

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from ..types import GREEDY_BELOW, Generation, _Strict, check_text
+from ..types import Generation, Temperature, _Strict, check_text
 
 RAW_PREFIX = "raw_prefix"  # continues arbitrary text (needed for injection)
 LOGPROBS = "logprobs"  # per-token log probabilities
@@ -24,7 +24,7 @@ FIRST_TOKEN_BAN = "first_token_ban"  # honours GenParams.ban_first
 class GenParams(_Strict):
     max_tokens: int = Field(default=256, ge=1)
     stop: list[str] = []
-    temperature: float = Field(default=0.0, ge=0.0)
+    temperature: Temperature = 0.0
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     top_k: int = Field(default=0, ge=0)
     n: int = Field(default=1, ge=1)
@@ -33,11 +33,6 @@ class GenParams(_Strict):
     # the first generated token may not be the first token of any of these texts (forced thinking: see
     # ThinkingFormat.forced_thinking); a backend without FIRST_TOKEN_BAN generates as if it were empty
     ban_first: list[str] = []
-
-    @field_validator("temperature")
-    @classmethod
-    def _greedy(cls, t: float) -> float:
-        return 0.0 if t < GREEDY_BELOW else t
 
     @field_validator("stop", "ban_first")
     @classmethod
