@@ -16,6 +16,12 @@ compile (whatever the reason: a repeat count too big, nesting too deep), is a Va
 
 from __future__ import annotations
 
+import time
+
+import regex
+
+from .types import check_text
+
 MAX_PATTERN_LEN = 512  # characters; a verifier describes an answer's form, not a grammar
 TIMEOUT_S = 0.5  # per answer checked
 BUDGET_S = 2.0  # for all the answers one verifier checks (a request's samples)
@@ -27,14 +33,10 @@ class RegexVerifier:
 
     def __init__(self, pattern: str, timeout_s: float = TIMEOUT_S, max_len: int = MAX_PATTERN_LEN,
                  budget_s: float = BUDGET_S):
-        import regex
-
         if not isinstance(pattern, str):
             raise ValueError("the verifier pattern must be a string")
         if len(pattern) > max_len:
             raise ValueError(f"the verifier pattern is {len(pattern)} characters; at most {max_len} are taken")
-        from .types import check_text
-
         check_text(pattern, "the verifier pattern")
         try:
             self._rx = regex.compile(pattern)
@@ -49,8 +51,6 @@ class RegexVerifier:
         self.timeouts = 0
 
     def __call__(self, answer: str) -> bool:
-        import time
-
         limit = min(self.timeout_s, self.left_s)
         if limit <= 0:
             self.timeouts += 1

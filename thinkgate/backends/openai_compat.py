@@ -215,7 +215,7 @@ class _Http:
         self.port = u.port or (443 if self.ssl else 80)
         self.prefix = u.path.rstrip("/")
         self.total = timeout  # the whole request (connect, headers, body)
-        self.timeout = idle_timeout or timeout  # the longest silence
+        self.silence = idle_timeout or timeout  # the longest silence
         auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
         self.head = (f"Host: {u.netloc}\r\nContent-Type: application/json\r\nAccept: */*\r\n{auth}")
         self.idle: list = []
@@ -223,15 +223,15 @@ class _Http:
         self._watchdog = None
 
     async def _watch(self) -> None:
-        """Abort bodies that sent nothing for `timeout` seconds or ran past their request's deadline (one
+        """Abort bodies that sent nothing for `silence` seconds or ran past their request's deadline (one
         timer for all, not one per read)."""
         import asyncio
 
         while True:
-            await asyncio.sleep(min(1.0, self.timeout / 4, self.total / 4))
+            await asyncio.sleep(min(1.0, self.silence / 4, self.total / 4))
             now = time.monotonic()
             for resp in list(self.open):
-                why = "total" if now > resp.deadline else "idle" if now - resp.last > self.timeout else None
+                why = "total" if now > resp.deadline else "idle" if now - resp.last > self.silence else None
                 if why:
                     resp.timed_out = why
                     try:
@@ -243,7 +243,7 @@ class _Http:
         import asyncio
 
         try:
-            async with asyncio.timeout(min(self.timeout, 10.0)):
+            async with asyncio.timeout(min(self.silence, 10.0)):
                 return await asyncio.open_connection(self.host, self.port, ssl=self.ssl or None, limit=1 << 22)
         except TimeoutError:
             raise UpstreamTimeout(f"upstream {self.base_url} did not accept a connection in time") from None
@@ -291,14 +291,14 @@ class _Http:
             try:
                 if not written:
                     writer.write(self._request(path, body))
-                async with asyncio.timeout(max(0.0, min(self.timeout, deadline - time.monotonic()))):
+                async with asyncio.timeout(max(0.0, min(self.silence, deadline - time.monotonic()))):
                     await writer.drain()
                     head = await reader.readuntil(b"\r\n\r\n")
                 break
             except TimeoutError:
                 writer.close()
                 raise UpstreamTimeout(f"upstream {self.base_url} did not answer in time "
-                                      f"({min(self.timeout, self.total):g} s)") from None
+                                      f"({min(self.silence, self.total):g} s)") from None
             except (OSError, asyncio.IncompleteReadError) as e:
                 writer.close()
                 if reused:  # a kept-alive connection the engine had closed: try a new one
@@ -318,7 +318,7 @@ class _Http:
             if resp.timed_out == "total":
                 raise UpstreamTimeout(f"upstream {self.base_url} did not finish within {self.total:g} s") from None
             if resp.timed_out:
-                raise UpstreamTimeout(f"upstream {self.base_url} stopped answering ({self.timeout:g} s)") from None
+                raise UpstreamTimeout(f"upstream {self.base_url} stopped answering ({self.silence:g} s)") from None
             raise UpstreamUnreachable(f"upstream {self.base_url} broke the connection ({type(e).__name__})") from None
         finally:
             self.open.discard(resp)

@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends.base import Backend, GenParams, MissingCapability
@@ -54,7 +54,7 @@ from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
 from .metrics import Metrics
 from .passthrough import chat_upstream
 from .scheduler import BatchingBackend
-from .schemas import ChatCompletionRequest, CompletionRequest
+from .schemas import ChatCompletionRequest, CompletionRequest, ErrorResponse
 
 # what the OpenAPI document lists for every /v1 operation: the errors this server does send
 _ERRORS = {400: "a malformed body or a bad field", 401: "a missing or wrong API key", 404: "a model not served here",
@@ -156,8 +156,9 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
                limits: ServerLimits | None = None, freeze_gc: bool = True, fmt: str | None = None) -> FastAPI:
     """The app for one model. `backend` is a local backend (batched here) or an `OpenAICompatBackend`;
     pass `chat` instead for the chat fallback to an engine. `limits`: the per-request bounds
-    (`ServerLimits()` by default). `fmt`: the model's family (None: detected from its template). `freeze_gc`: move what start-up loaded out of the cyclic collector's
-    scans (a process-wide setting: on for `thinkgate serve`, off for an app built inside another program)."""
+    (`ServerLimits()` by default). `fmt`: the model's family (None: detected from its template).
+    `freeze_gc`: move what start-up loaded out of the cyclic collector's scans (a process-wide setting: on
+    for `thinkgate serve`, off for an app built inside another program)."""
     if default_thinking not in ("auto", "on", "off"):
         raise ValueError(f"default thinking must be auto, on or off, not {default_thinking!r}")
     if (backend is None) == (chat is None):
@@ -194,7 +195,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
     @app.exception_handler(APIError)
     async def _api_error(request: Request, e: APIError):
         m.requests.labels(endpoint(request.url.path), str(e.status)).inc()
-        return error_response(e.status, e.message, e.type, e.param, e.code)
+        return Response(e.body(), status_code=e.status, media_type="application/json")
 
     async def _mapped(request: Request, e: Exception):
         return await _api_error(request, as_api_error(e))
@@ -228,9 +229,8 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
     @app.get("/health")
     async def health():
         if not srv.healthy():
-            return Response(orjson.dumps({"status": "unhealthy", "model": srv.model_name, "in_flight": srv.in_flight,
-                                          "reason": "the batching scheduler's thread is gone"}),
-                            status_code=503, media_type="application/json")
+            return JSONResponse({"status": "unhealthy", "model": srv.model_name, "in_flight": srv.in_flight,
+                                 "reason": "the batching scheduler's thread is gone"}, status_code=503)
         return {"status": "ok", "model": srv.model_name, "in_flight": srv.in_flight}
 
     @app.get("/metrics")
@@ -323,8 +323,6 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
 
 
 def _error_docs() -> dict:
-    from .schemas import ErrorResponse
-
     return {status: {"model": ErrorResponse, "description": why} for status, why in _ERRORS.items()}
 
 

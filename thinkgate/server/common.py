@@ -4,19 +4,18 @@ and server-sent events."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from typing import Any
 
 import orjson
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from ..backends.base import ContextOverflow, MissingCapability
 from ..backends.openai_compat import UpstreamError
 from ..routers.router import RouterError
 from ..types import InvalidText
 from .control import BadField
-from .guard import log
+from .guard import error_body, log, send_error
 
 # what metrics label requests by: the served endpoints, anything else as one label (a client's paths
 # must not grow the metrics without bound)
@@ -33,9 +32,12 @@ class APIError(Exception):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
 
+    def body(self) -> bytes:
+        return error_body(self.message, self.type, self.param, self.code)
 
-def error_response(status: int, message: str, type_: str, param: str | None = None, code: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}}, status_code=status)
+
+def error_response(status: int, message: str, type_: str, param: str | None = None, code: str | None = None) -> Response:
+    return Response(error_body(message, type_, param, code), status_code=status, media_type="application/json")
 
 
 def as_api_error(e: BaseException) -> APIError:
@@ -114,8 +116,7 @@ def sse(obj: dict[str, Any]) -> str:
 
 
 def sse_error(e: BaseException) -> str:
-    err = as_api_error(e)
-    return sse({"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}})
+    return f"data: {as_api_error(e).body().decode()}\n\n"
 
 
 class EventStream(StreamingResponse):
@@ -134,11 +135,7 @@ class EventStream(StreamingResponse):
         except StopAsyncIteration:
             first = ""
         except APIError as e:
-            body = json.dumps({"error": {"message": e.message, "type": e.type, "param": e.param,
-                                         "code": e.code}}).encode()
-            await send({"type": "http.response.start", "status": e.status,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            await send_error(send, e.status, e.body())
             return
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         if first:

@@ -37,8 +37,9 @@ class ServerLimits(BaseModel):
     max_gates: int = Field(default=64, ge=1)  # strategies kept configured at once (least recently used go)
 
 
-def error_body(status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+def error_body(message: str, type_: str = "invalid_request_error", param: str | None = None,
                code: str | None = None) -> bytes:
+    """Every error this server sends, in OpenAI's shape."""
     return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
 
 
@@ -73,7 +74,7 @@ class CatchAll:
                 self.on_error(scope.get("path", ""))
             try:
                 if not state["started"]:
-                    await send_error(send, 500, error_body(500, "internal server error (the server log has the "
+                    await send_error(send, 500, error_body("internal server error (the server log has the "
                                                                 "details)", "server_error", code="internal_error"))
                 elif not state["ended"]:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -100,7 +101,7 @@ class RequireKey:
     async def _reject(self, path: str, send, message: str, code: str) -> None:
         if self.on_reject is not None:
             self.on_reject(path)
-        await send_error(send, 401, error_body(401, message, "authentication_error", code=code),
+        await send_error(send, 401, error_body(message, "authentication_error", code=code),
                          [(b"www-authenticate", b"Bearer")])
 
 
@@ -138,6 +139,6 @@ class LimitBody:
         return await self.app(scope, replay, send)
 
     async def _too_large(self, send) -> None:
-        await send_error(send, 413, error_body(413, f"the request body is larger than this server takes "
+        await send_error(send, 413, error_body(f"the request body is larger than this server takes "
                                                     f"({self.max_bytes} bytes; --max-body-bytes)",
                                                code="body_too_large"))

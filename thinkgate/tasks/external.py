@@ -25,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ..types import check_text
 from .base import Item, Task
 
 Q_KEYS = ("question", "prompt", "problem", "input")
@@ -119,8 +120,6 @@ def _first(rec: dict, keys: tuple[str, ...]) -> Any:
 def record_to_item(rec: dict, source: str, default_suite: str) -> Item:
     if not isinstance(rec, dict):
         raise ValueError(f"a record must be a JSON object, not {type(rec).__name__}")
-    from ..types import check_text
-
     check_text(rec, "the record")
     question = _first(rec, Q_KEYS)
     if not isinstance(question, str):
