@@ -37,7 +37,7 @@ def main() -> None:
     width = max(len(r[0]) for r in rows)
     for name, family, expected, checks, reasoning, passed in rows:
         failed = [k for k, v in checks.items() if v is not True]
-        status = "pass" if passed else ("refused: family not rendered yet" if family == "unsupported" and not failed
+        status = "pass" if passed else ("refused: reasoning markup no family describes" if family == "unsupported" and not failed
                                         else "FAIL " + ",".join(failed))
         if not reasoning:
             status = "no thinking mode, detected" if not failed else "FAIL " + ",".join(failed)

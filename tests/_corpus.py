@@ -15,8 +15,9 @@ from pathlib import Path
 VERSION = "0.3.36"
 
 # What each template is, by reading it: the family thinkgate must detect, "none" for a template without a
-# thinking mode, or "unsupported:" for reasoning markup of a family thinkgate does not render yet (refused
-# by name; such a template counts as reasoning-capable and not passed).
+# thinking mode, or "unsupported:" for reasoning markup no family describes (refused with an error naming
+# what was found; such a template counts as reasoning-capable and not passed). Today every template has
+# a family.
 EXPECTED: dict[str, str] = {
     **dict.fromkeys([
         "Bielik-11B-v3.0-Instruct", "GLM-4.6", "GLM-4.7-Flash", "HuggingFaceTB-SmolLM3-3B",
@@ -85,7 +86,7 @@ class _WithTemplate:
 
     def __init__(self, base, template: str):
         self._base, self.chat_template = base, template
-        self._specials = {k: v for k, v in (("bos_token", base.bos_token or "<s>"), ("eos_token", base.eos_token or "</s>"))}
+        self._specials = {"bos_token": base.bos_token or "<s>", "eos_token": base.eos_token or "</s>"}
 
     def apply_chat_template(self, conversation, **kw):
         return self._base.apply_chat_template(conversation, chat_template=self.chat_template, **{**self._specials, **kw})
@@ -114,7 +115,7 @@ def check(name: str, template: str, base_tokenizer) -> dict[str, bool | str]:
         family = detect_format(tok)
     except FormatError as e:
         out["family"] = "unsupported"
-        out["detected"] = expected == "unsupported:" and "thinkgate does not render yet" in str(e)
+        out["detected"] = expected == "unsupported:" and "no family describes" in str(e)
         return out
     out["family"] = family
     out["detected"] = family == expected

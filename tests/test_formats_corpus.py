@@ -1,6 +1,7 @@
 """Every chat template of llama.cpp's collection (the pinned llama-cpp-python source distribution, fetched
 through pip and cached): detected as its family, rendered in each mode, its output split complete,
-truncated and streamed; templates of families not rendered yet are refused by name."""
+truncated and streamed, and run end to end; a template with reasoning markup no family describes is an
+error, never served as a model without thinking."""
 
 import pytest
 from _corpus import EXPECTED, check, end_to_end, templates
