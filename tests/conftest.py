@@ -29,3 +29,13 @@ def tiny_server():
     server = serve("--model", "tiny", "--api-key", "sk-test", "--max-queue", "6").wait()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def corpus_tokenizer(tokenizer):
+    """name -> the embedded tokenizer carrying that template of llama.cpp's collection (fetched through pip and
+    cached; see _corpus)."""
+    from _corpus import templates, tokenizer_with
+
+    found = templates()
+    return lambda name: tokenizer_with(found[name], tokenizer)

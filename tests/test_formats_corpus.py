@@ -44,3 +44,42 @@ def test_a_loose_word_does_not_make_a_family(tokenizer):
     tok.chat_template = "{{ '<think>' }}{% for m in messages %}{{ m.content }}{% endfor %}"  # no closing tag
     with pytest.raises(FormatError, match="reasoning markup.*--format"):
         detect_format(tok)
+
+
+@pytest.mark.parametrize("name,effort,expected", [
+    ("openai-gpt-oss-120b", "low", "Reasoning: low"),
+    ("openai-gpt-oss-120b", "high", "Reasoning: high"),
+    ("openai-gpt-oss-120b", "minimal", "Reasoning: low"),
+    ("tencent-Hy3", "low", "reasoning_effort:low"),
+    ("tencent-Hy3", "minimal", "reasoning_effort:low"),
+    ("Kimi-K3", "low", "thinking_effort=low"),
+    ("Kimi-K3", "medium", "thinking_effort=high"),
+])
+def test_an_effort_reaches_the_familys_own_levels(corpus, tokenizer, name, effort, expected):
+    """A family whose template has effort levels gets the request's effort on them, in its own words, and
+    no cap of thinkgate's stands in for it."""
+    from _corpus import tokenizer_with
+
+    from thinkgate.formats import get_format
+    from thinkgate.types import Message, ThinkingSpec
+
+    fmt = get_format(None, tokenizer_with(corpus[name], tokenizer))
+    assert fmt.native_effort(effort)
+    msgs = [Message(role="user", content="2+2?")]
+    prompt = fmt.render(msgs, "think", ThinkingSpec(effort=effort))
+    assert expected in prompt and expected not in fmt.render(msgs, "think")
+    assert fmt.split(fmt.assistant_part(prompt) + "x" + fmt.close_tag + "4")[1] == "4"
+
+
+def test_a_cap_reaches_seed_oss_as_its_own_thinking_budget(corpus, tokenizer):
+    from _corpus import tokenizer_with
+
+    from thinkgate.formats import get_format
+    from thinkgate.types import Message, ThinkingSpec
+
+    fmt = get_format(None, tokenizer_with(corpus["ByteDance-Seed-OSS"], tokenizer))
+    msgs = [Message(role="user", content="2+2?")]
+    assert not fmt.native_effort("low")
+    assert "thinking budget, which is 128" in fmt.render(msgs, "think", ThinkingSpec(effort="low"))
+    assert "thinking budget, which is 64" in fmt.render(msgs, "think", ThinkingSpec(budget=64, effort="low"))
+    assert "thinking budget" not in fmt.render(msgs, "think", ThinkingSpec(effort="high"))

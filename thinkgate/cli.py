@@ -41,6 +41,9 @@ UpstreamKeyOpt = Annotated[Optional[str], typer.Option("--upstream-key", envvar=
 UpstreamTimeoutOpt = Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
     "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight to an engine at once.")]
+EffortOpt = Annotated[Optional[str], typer.Option("--effort", help=(
+    "none | minimal | low | medium | high: the model family's own effort levels where its template has them "
+    "(gpt-oss, Hunyuan, Kimi K3), else a thinking cap of 32, 128, 512 or no tokens; none is thinking off."))]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", help=(
     "The model's family (qwen3, deepseek_r1, gpt_oss, seed_oss, magistral, cohere, ..., none: see docs/formats.md); "
     "default: detected from its chat template."))]
@@ -131,6 +134,7 @@ def ask(
     model: ModelOpt = None,
     budget: Annotated[Optional[int], typer.Option("--budget", min=0, help="Most thinking tokens (budget forcing).")] = None,
     min_budget: Annotated[Optional[int], typer.Option("--min-budget", min=0, help="Fewest thinking tokens (\"Wait\" extension).")] = None,
+    effort: EffortOpt = None,
     max_tokens: MaxTokensOpt = 1024,
     temperature: TemperatureOpt = 0.0,
     seed: SeedOpt = None,
@@ -151,7 +155,7 @@ def ask(
     from .backends.base import MissingCapability
     from .backends.openai_compat import UpstreamError
     from .routers.router import RouterError
-    from .types import Message, Request, Sampling, ThinkingSpec, invalid_text_at
+    from .types import Message, Request, Sampling, invalid_text_at
     from .verify import regex_verifier
 
     if mode not in ("think", "nothink", "auto"):
@@ -166,7 +170,7 @@ def ask(
                  strategy or "think", fmt)
     try:
         request = Request(messages=[Message(role="user", content=prompt)],
-                          thinking=ThinkingSpec(mode=mode, budget=budget, min_budget=min_budget),
+                          thinking=_thinking(mode, effort, budget=budget, min_budget=min_budget),
                           sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed),
                           verifier=verifier)
         result = gate.run(request)
@@ -187,12 +191,29 @@ def ask(
     console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason} · {result.wall_s:.2f}s[/]")
 
 
+def _thinking(mode: str, effort: str | None, **kw):
+    """The thinking spec of the CLI's options: effort none is thinking off (whatever the default --mode)."""
+    from pydantic import ValidationError
+
+    from .types import ThinkingSpec
+
+    if effort is not None and effort not in ("none", "minimal", "low", "medium", "high"):
+        fail(f"--effort must be none, minimal, low, medium or high, not {effort!r}")
+    if effort == "none" and mode == "think":
+        mode = "nothink"
+    try:
+        return ThinkingSpec(mode=mode, effort=effort, **kw)
+    except ValidationError as e:
+        fail("; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors()))
+
+
 @app.command()
 def render(
     question: Annotated[str, typer.Argument(help="The user turn to render.")],
     mode: Annotated[str, typer.Option("--mode", help="think | nothink | auto")] = "think",
     model: ModelOpt = None,
     fmt: FormatOpt = None,
+    effort: EffortOpt = None,
 ) -> None:
     """Show what thinkgate does with a model's chat template: the detected family, what it knows of the
     template, and the exact prompt for a mode."""
@@ -213,8 +234,9 @@ def render(
         fail(f"--model {folder}: its tokenizer could not be loaded ({type(e).__name__}: {e})")
     try:
         family = get_format(fmt, tok)
-        family.check_mode(mode, f"--mode {mode}")
-        prompt = family.render([Message(role="user", content=question)], mode)
+        spec = _thinking(mode, effort)
+        family.check_mode(spec.mode, f"--mode {spec.mode}")
+        prompt = family.render([Message(role="user", content=question)], spec.mode, spec)
     except (FormatError, ValueError) as e:
         fail(str(e))
     think, nothink = family.prefills

@@ -41,13 +41,24 @@ class Gate:
 
     def strategy_for(self, request: Request) -> Strategy:
         """The request's own thinking controls win over the gate's default strategy: mode `nothink` means
-        the empty think block, and a `budget` / `min_budget` means budget forcing with those limits."""
+        the empty think block, and a `budget` / `min_budget` means budget forcing with those limits. An
+        effort is the family's own level where it has one (rendered by the format), else its cap
+        (`EFFORT_BUDGETS`); a model without a thinking mode answers an effort plainly."""
         spec = request.thinking
         if spec.mode == "nothink" and self.strategy.name not in ("nothink", "nothinking", "parallel"):
             return NoThink()
-        if spec.budget is not None or spec.min_budget is not None:
-            return Budget(max=spec.budget, min=spec.min_budget)
+        cap = self.cap(request)
+        if cap is not None or spec.min_budget is not None:
+            return Budget(max=cap, min=spec.min_budget)
         return self.strategy
+
+    def cap(self, request: Request) -> int | None:
+        """The most thinking tokens a request allows: its budget, else its effort's cap where the family has
+        no effort levels of its own (None: no cap)."""
+        spec = request.thinking
+        if spec.budget is not None or not self.format.has_thinking or self.format.native_effort(spec.effort):
+            return spec.budget
+        return spec.effort_budget()
 
     def run(self, request: Request) -> Result:
         return self.run_batch([request])[0]

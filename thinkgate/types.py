@@ -6,9 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Mode = Literal["think", "nothink", "auto"]
+# how much to think, by the levels clients send (OpenAI's reasoning_effort, Ollama's think levels)
+Effort = Literal["none", "minimal", "low", "medium", "high"]
+# an effort level's cap on thinking tokens, for a model family without effort levels of its own (None: no
+# cap; "none" is thinking off). A family with its own levels (gpt-oss, Hunyuan, Kimi K3) gets them instead.
+EFFORT_BUDGETS: dict[str, int | None] = {"minimal": 32, "low": 128, "medium": 512, "high": None}
 
 # Below this a temperature is greedy decoding: dividing logits by 1e-300 overflows to inf and the
 # probabilities become NaN. The cut is vLLM's (its _SAMPLING_EPS).
@@ -65,11 +70,30 @@ class _Strict(BaseModel):
 
 
 class ThinkingSpec(_Strict):
-    """How much to think. `budget` caps thinking tokens; `min_budget` asks for at least that many."""
+    """How much to think. `budget` caps thinking tokens; `min_budget` asks for at least that many; `effort`
+    is a level: the family's own levels where its template has them (gpt-oss's `reasoning_effort`), else the
+    cap of `EFFORT_BUDGETS` (an explicit `budget` wins). Effort "none" is thinking off."""
 
     mode: Mode = "think"
     budget: int | None = Field(default=None, ge=0)
     min_budget: int | None = Field(default=None, ge=0)
+    effort: Effort | None = None
+
+    @model_validator(mode="after")
+    def _effort(self) -> "ThinkingSpec":
+        if self.effort == "none":
+            if "mode" in self.model_fields_set and self.mode != "nothink":
+                raise ValueError(f"effort 'none' is thinking off, but mode is {self.mode!r}")
+            self.mode = "nothink"
+        elif self.effort is not None and self.mode == "nothink":
+            raise ValueError(f"effort {self.effort!r} asks for thinking, but mode is 'nothink'")
+        return self
+
+    def effort_budget(self) -> int | None:
+        """The cap this spec puts on thinking: `budget`, else its effort's (None: no cap)."""
+        if self.budget is not None:
+            return self.budget
+        return EFFORT_BUDGETS.get(self.effort) if self.effort else None
 
 
 class Sampling(_Strict):

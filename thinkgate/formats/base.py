@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-from ..types import Message, Mode
+from ..types import Message, Mode, ThinkingSpec
 
 _PROBE = [{"role": "user", "content": "x"}]
 
@@ -54,30 +54,54 @@ class ThinkingFormat:
         self.tokenizer = tokenizer
 
     # ---- what the template is given ------------------------------------------------------------------
+    # the family's own effort levels: thinkgate's effort level -> the template arguments that ask for it
+    efforts: ClassVar[dict[str, dict[str, Any]]] = {}
+    # the template argument that takes a thinking budget in tokens, where the family has one (Seed-OSS's)
+    budget_kwarg: ClassVar[str | None] = None
+
     def template_kwargs(self, mode: Mode) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _apply(self, messages: list[dict], mode: Mode, generation: bool = True) -> str:
+    def native_effort(self, effort: str | None) -> bool:
+        """The template has its own level for this effort (so no cap of thinkgate's stands in for it)."""
+        return effort in self.efforts
+
+    def kwargs_for(self, mode: Mode, spec: ThinkingSpec | None = None) -> dict[str, Any]:
+        """The template arguments for a mode and, when thinking, the spec's effort on the family's own
+        levels and its cap on the family's own budget argument."""
+        kw = self.template_kwargs(mode)
+        if spec is None or mode == "nothink":
+            return kw
+        if spec.effort in self.efforts:
+            kw.update(self.efforts[spec.effort])
+        cap = spec.effort_budget()
+        if self.budget_kwarg and cap:  # (0 is thinking off, which is the nothink mode's)
+            kw[self.budget_kwarg] = cap
+        return kw
+
+    def _apply(self, messages: list[dict], mode: Mode, generation: bool = True, spec: ThinkingSpec | None = None) -> str:
         """The template's rendering with the mode's arguments (without the generation prompt when not
         `generation`); FormatError (a bad request, not a crash) when the template refuses the conversation
         (its own raise_exception: roles that do not alternate, ...) or cannot render it."""
         try:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation,
-                                                      **self.template_kwargs(mode))
+                                                      **self.kwargs_for(mode, spec))
         except Exception as e:  # noqa: BLE001 - jinja2 and templates raise anything; the message says what
             raise FormatError(f"the model's chat template could not render this conversation "
                               f"({type(e).__name__}: {e})") from None
 
-    def render(self, messages: list[Message], mode: Mode) -> str:
+    def render(self, messages: list[Message], mode: Mode, spec: ThinkingSpec | None = None) -> str:
         """The prompt text, ending where the assistant (after any prefill) continues. `auto`: nothing after
-        the assistant header, so the model decides whether to think (see `supports_auto`)."""
+        the assistant header, so the model decides whether to think (see `supports_auto`). `spec`: the
+        request's thinking spec, whose effort and cap reach the template where the family has arguments for
+        them (`kwargs_for`)."""
         dicts = [m.model_dump(exclude_none=True) for m in messages]
         if mode == "auto" and not self.template_has_auto:
-            prompt = self._apply(dicts, "think")
+            prompt = self._apply(dicts, "think", spec=spec)
             think = self._probe.think
             # the template's own thinking prefill is taken off; anything else (a soft switch's) stays
             return prompt[:-len(think)] if think and self.assistant_part(prompt) == think else prompt
-        prompt = self._apply(dicts, mode)
+        prompt = self._apply(dicts, mode, spec=spec)
         if mode == "nothink" and not self.can_skip:
             prompt += self.empty_thought_after(self.assistant_part(prompt))
         return prompt

@@ -1,6 +1,8 @@
 """`kimi_k3`: Moonshot's Kimi K3. Reasoning in a think block (`<|open|>think<|sep|>` ... `<|close|>think<|sep|>`),
 the answer in a response block (`<|open|>response<|sep|>` ... `<|close|>response<|sep|>`, taken off the
-answer); the template's `thinking` switch (true by default) opens the think block itself.
+answer); the template's `thinking` switch (true by default) opens the think block itself. A request's effort
+is sent as the template's `thinking_effort` (low | high | max, "max" by default): minimal and low as
+"low", medium as "high", high as "max".
 """
 
 from __future__ import annotations
@@ -16,4 +18,6 @@ class KimiK3Format(TaggedFamily):
     after_thought = ""
     think_kwargs = {"thinking": True}
     nothink_kwargs = {"thinking": False}
+    efforts = {"minimal": {"thinking_effort": "low"}, "low": {"thinking_effort": "low"},
+               "medium": {"thinking_effort": "high"}, "high": {"thinking_effort": "max"}}
     answer_markup = ("<|open|>response<|sep|>", "<|close|>response<|sep|>")

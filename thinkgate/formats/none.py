@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from ..types import Message, Mode
+from ..types import Message, Mode, ThinkingSpec
 from .base import FormatError, Probe, ThinkingFormat
 
 
@@ -23,7 +23,7 @@ class NoThinkingFamily(ThinkingFormat):
     def template_kwargs(self, mode: Mode) -> dict[str, Any]:
         return {}
 
-    def render(self, messages: list[Message], mode: Mode) -> str:
+    def render(self, messages: list[Message], mode: Mode, spec: ThinkingSpec | None = None) -> str:
         return self._apply([m.model_dump(exclude_none=True) for m in messages], "think")
 
     @cached_property

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -265,11 +266,12 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         try:
             req = TGRequest(messages=messages, verifier=verifier,
                             thinking=ThinkingSpec(mode=decision.mode, budget=decision.budget,
-                                                  min_budget=decision.min_budget),
+                                                  min_budget=decision.min_budget, effort=decision.effort),
                             sampling=Sampling(max_tokens=max_tokens, temperature=body.temperature or 0.0,
                                               top_p=body.top_p or 1.0, top_k=max(0, body.top_k or 0), seed=body.seed))
         except ValueError as e:
             raise APIError(400, str(e), code="invalid_value") from None
+        decision = replace(decision, budget=gate.cap(req))  # the cap in force: the budget's, or the effort's
         srv.admit()
         started = time.perf_counter()
         relay = Relay(asyncio.get_running_loop(), on_end=srv.release)
@@ -374,6 +376,7 @@ def _decision(decision: Decision, gate: Gate, result) -> dict[str, Any]:
     return {"mode": route.get("decision", result.mode), "requested_mode": decision.mode,
             "decided_by": route.get("router", decision.source),
             "budget": route.get("budget", decision.budget), "min_budget": decision.min_budget,
+            "effort": decision.effort,
             "strategy": result.strategy, "router_score": route.get("score"), "thinking_closed": result.closed,
             "truncated": truncated, "thinking_mode": result.thinking_mode,
             "reasoning_tokens": result.usage.reasoning_tokens,

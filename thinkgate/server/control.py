@@ -3,11 +3,12 @@
 Precedence, first that is present wins for the mode:
 1. `thinking.mode` (thinkgate's own object: auto | on | off)
 2. `chat_template_kwargs.enable_thinking` (vLLM / SGLang)
-3. `reasoning_effort` (OpenAI: none | minimal | low | medium | high; budgets in `EFFORT_BUDGETS`)
-4. `think` (Ollama: true | false | low | medium | high)
+3. `reasoning_effort` (OpenAI: none | minimal | low | medium | high: the model family's own levels where its
+   template has them, else the caps of `thinkgate.types.EFFORT_BUDGETS`; "none" is thinking off)
+4. `think` (Ollama: true | false | low | medium | high, levels as `reasoning_effort`)
 5. the soft switches `/think` and `/no_think` in user turns (the last one in the conversation wins)
 6. the server's `--default-thinking`
-`thinking.budget` / `thinking.min_budget` override an effort's budget; `thinking.strategy` overrides the
+`thinking.budget` / `thinking.min_budget` override an effort's cap; `thinking.strategy` overrides the
 server's `--strategy`. When an explicit field (1-4) decides, soft switches are taken out of the messages,
 so that the chat template follows the decision instead of the switch.
 """
@@ -17,8 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..types import Message, Mode
-from .schemas import EFFORT_BUDGETS, ChatCompletionRequest
+from ..types import Effort, Message, Mode
+from .schemas import ChatCompletionRequest
 
 _MODES: dict[str, Mode] = {"on": "think", "off": "nothink", "auto": "auto"}
 _SWITCH = re.compile(r"/(no_think|think)\b")
@@ -31,6 +32,7 @@ class Decision:
     budget: int | None = None
     min_budget: int | None = None
     strategy: str | None = None  # None: the server's default
+    effort: Effort | None = None
 
 
 class BadField(ValueError):
@@ -67,7 +69,7 @@ def to_messages(body: ChatCompletionRequest) -> list[Message]:
 
 def decide(body: ChatCompletionRequest, messages: list[Message], default: str) -> tuple[Decision, list[Message]]:
     t = body.thinking
-    budget = None
+    effort: Effort | None = None
     if t and t.mode:
         mode, source = _MODES[t.mode], "thinking"
     elif body.chat_template_kwargs and "enable_thinking" in body.chat_template_kwargs:
@@ -77,14 +79,13 @@ def decide(body: ChatCompletionRequest, messages: list[Message], default: str) -
                            "chat_template_kwargs.enable_thinking")
         mode, source = ("think" if on else "nothink"), "chat_template_kwargs"
     elif body.reasoning_effort:
-        level, budget = EFFORT_BUDGETS[body.reasoning_effort]
-        mode, source = _MODES[level], "reasoning_effort"
+        effort, source = body.reasoning_effort, "reasoning_effort"
+        mode = "nothink" if effort == "none" else "think"
     elif body.think is not None:
         if isinstance(body.think, bool):
             mode = "think" if body.think else "nothink"
         else:
-            level, budget = EFFORT_BUDGETS[body.think]
-            mode = _MODES[level]
+            effort, mode = body.think, "think"
         source = "think"
     elif (switch := soft_switch(messages)) is not None:
         mode, source = switch, "soft_switch"
@@ -93,11 +94,10 @@ def decide(body: ChatCompletionRequest, messages: list[Message], default: str) -
     if source not in ("soft_switch", "default"):
         messages = [m.model_copy(update={"content": _SWITCH.sub("", m.content).strip()}) if m.role == "user" else m
                     for m in messages]
-    if t and t.budget is not None:
-        budget = t.budget
+    budget = t.budget if t else None
     if t and t.min_budget is not None and t.budget is not None and t.min_budget > t.budget:
         raise BadField(f"thinking.min_budget ({t.min_budget}) is above thinking.budget ({t.budget})", "thinking.min_budget")
     if mode == "nothink":
-        budget = None
+        budget, effort = None, None
     return Decision(mode=mode, source=source, budget=budget, min_budget=t.min_budget if t and mode != "nothink" else None,
-                    strategy=t.strategy if t else None), messages
+                    strategy=t.strategy if t else None, effort=effort), messages

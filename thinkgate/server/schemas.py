@@ -12,17 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..types import check_text
-
-# reasoning_effort -> (mode, thinking budget in tokens; None = no cap). Documented in the README.
-EFFORT_BUDGETS: dict[str, tuple[str, int | None]] = {
-    "none": ("off", None),
-    "minimal": ("on", 32),
-    "low": ("on", 128),
-    "medium": ("on", 512),
-    "high": ("on", None),
-}
-
+from ..types import Effort, check_text
 
 MAX_STOP = 16  # stop strings per request (OpenAI takes 4)
 MAX_MESSAGES = 4096  # messages per chat request, refused before they are validated one by one
@@ -114,7 +104,7 @@ class ChatCompletionRequest(_Sampling):
         return data
     max_completion_tokens: int | None = Field(default=None, ge=1)
     thinking: ThinkingControl | None = None
-    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    reasoning_effort: Effort | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     think: bool | Literal["low", "medium", "high"] | None = None  # Ollama's switch
 

@@ -156,7 +156,7 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
     text is not counted as the model's thinking), generate once, split. Batched."""
     started = time.time()
     modes = [mode_of(r) for r in requests]
-    prompts = [fmt.render(r.messages, m) for r, m in zip(requests, modes)]
+    prompts = [fmt.render(r.messages, m, r.thinking) for r, m in zip(requests, modes)]
     if extra_prefill:
         prompts = [p + extra_prefill(p) for p in prompts]
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]

@@ -1,0 +1,62 @@
+"""An effort level reaches a model the way its family understands it: its own levels where the template has
+them, else a cap on thinking tokens; effort "none" is thinking off. The same in the library, the CLI and the
+server."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from thinkgate.cli import app
+from thinkgate.gate import Gate
+from thinkgate.types import EFFORT_BUDGETS, Request, Sampling, ThinkingSpec
+
+
+def test_effort_none_is_thinking_off_and_a_contradiction_is_refused():
+    assert ThinkingSpec(effort="none").mode == "nothink"
+    with pytest.raises(ValueError, match="effort 'none' is thinking off"):
+        ThinkingSpec(mode="think", effort="none")
+    with pytest.raises(ValueError, match="asks for thinking"):
+        ThinkingSpec(mode="nothink", effort="low")
+    assert ThinkingSpec(effort="low", budget=7).effort_budget() == 7
+    assert ThinkingSpec(effort="high").effort_budget() is None
+
+
+def test_an_effort_is_a_cap_where_the_family_has_no_levels(backend):
+    gate = Gate(backend, "think")
+    assert not gate.format.native_effort("low")
+    req = Request.of("What is 5+8?", sampling=Sampling(max_tokens=400))
+    low = req.model_copy(update={"thinking": ThinkingSpec(effort="minimal")})
+    assert gate.strategy_for(low).spec == f"budget:max={EFFORT_BUDGETS['minimal']}"
+    result = gate.run(low)
+    assert result.strategy == "budget:max=32" and result.usage.reasoning_tokens <= 32
+    assert gate.strategy_for(req.model_copy(update={"thinking": ThinkingSpec(effort="high")})).spec == "think"
+
+
+def test_an_effort_is_the_familys_own_level_where_it_has_them(corpus_tokenizer):
+    """gpt-oss: the template's reasoning_effort, no cap of thinkgate's."""
+    from thinkgate.formats import get_format
+
+    fmt = get_format(None, corpus_tokenizer("openai-gpt-oss-120b"))
+
+    class _NoModel:  # the gate's choice needs no model; nothing is generated here
+        tokenizer = fmt.tokenizer
+
+    gate = Gate(_NoModel(), "early_exit", fmt)
+    req = Request.of("2+2?").model_copy(update={"thinking": ThinkingSpec(effort="low")})
+    assert gate.cap(req) is None and gate.strategy_for(req).name == "early_exit"
+    assert "Reasoning: low" in fmt.render(req.messages, "think", req.thinking)
+
+
+def test_the_cli_takes_an_effort():
+    runner = CliRunner()
+    res = runner.invoke(app, ["ask", "What is 5+8?", "--effort", "minimal", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["strategy"] == "budget:max=32" and data["usage"]["reasoning_tokens"] <= 32
+    res = runner.invoke(app, ["ask", "What is 5+8?", "--effort", "none", "--json"])
+    assert json.loads(res.output)["mode"] == "nothink"
+    res = runner.invoke(app, ["ask", "hi", "--effort", "lots"])
+    assert res.exit_code == 2 and "--effort" in res.output
+    res = runner.invoke(app, ["ask", "hi", "--effort", "none", "--mode", "auto"])
+    assert res.exit_code == 2 and "effort 'none' is thinking off" in res.output
