@@ -25,7 +25,8 @@ app.add_typer(tasks_app, name="tasks")
 console = Console()
 err = Console(stderr=True)
 
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Embedded model name (tiny) or a model folder.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=(
+    "Embedded model name (tiny), a model folder, or a GGUF file (converted once to a cached folder)."))]
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens the model may write per request.")]
 TemperatureOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 is greedy.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Sampling seed.")]
@@ -89,7 +90,7 @@ def _backend(model: str | None, batch_size: int = 64):
     hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a CLI that has its own
     hf_logging.set_verbosity_error()  # so are its warnings: what matters is said by thinkgate's own errors
     try:
-        return load_backend(model, batch_size=batch_size)
+        return load_backend(model, batch_size=batch_size, progress=lambda line: typer.echo(line, err=True))
     except ModelLoadError as e:
         fail(str(e))
 
@@ -219,6 +220,8 @@ def render(
     template, and the exact prompt for a mode."""
     from transformers import AutoTokenizer
 
+    from .backends.base import ModelLoadError
+    from .backends.gguf import folder_for, is_gguf
     from .formats import FormatError, get_format
     from .gate import resolve_model
     from .types import Message
@@ -226,8 +229,13 @@ def render(
     if mode not in ("think", "nothink", "auto"):
         fail(f"--mode must be think, nothink or auto, not {mode!r}")
     folder = resolve_model(model)
+    if is_gguf(folder):
+        try:
+            folder = folder_for(folder, progress=lambda line: typer.echo(line, err=True))
+        except ModelLoadError as e:
+            fail(str(e))
     if not folder.is_dir():
-        fail(f"--model {folder}: not a folder (a model or tokenizer folder with a chat template)")
+        fail(f"--model {folder}: not a folder (a model or tokenizer folder with a chat template, or a GGUF file)")
     try:
         tok = AutoTokenizer.from_pretrained(str(folder))
     except Exception as e:  # noqa: BLE001 - transformers raises many types; name the folder and the cause
@@ -356,6 +364,7 @@ def bench(
                     fail(f"{e} ({kept})")
     out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None))
     out["wall_s"] = round(time.time() - started, 1)
+    out["thinking_mode"] = gates[0].format.has_thinking
     table = Table(title=f"thinkgate bench · {Path(backend.model_id).name} · {out['wall_s']}s")
     for col in ("strategy", "suite", "n", "accuracy", "think tok", "answer tok", "think rate"):
         table.add_column(col, justify="left" if col in ("strategy", "suite") else "right")
@@ -363,6 +372,9 @@ def bench(
         table.add_row(r["strategy"], r["suite"], str(r["n"]), f"{r['accuracy']:.3f}", f"{r['think_tokens_mean']:.1f}",
                       f"{r['answer_tokens_mean']:.1f}", f"{r['think_rate']:.2f}")
     console.print(table)
+    if not out["thinking_mode"]:
+        console.print(f"[yellow]this model has no thinking mode (family {gates[0].format.name!r}): every strategy "
+                      "answered without thinking[/]")
     if out["summary"]:
         t2 = Table(title="OptimalThinkingBench metrics (over + under)")
         for col in ("strategy", "AUC_OAA", "Acc_ut", "F1_otb", "think tok", "accuracy"):

@@ -27,10 +27,12 @@ def resolve_model(name_or_path: str | None) -> Path:
     return Path(name).expanduser()
 
 
-def load_backend(model: str | None = None, batch_size: int = 64) -> Backend:
+def load_backend(model: str | None = None, batch_size: int = 64, progress=None) -> Backend:
+    """The backend of an embedded model's name, a model folder or a GGUF file (`progress`: told of a
+    first conversion)."""
     from .backends.hf import HFBackend
 
-    return HFBackend(resolve_model(model), batch_size=batch_size)
+    return HFBackend(resolve_model(model), batch_size=batch_size, progress=progress)
 
 
 class Gate:

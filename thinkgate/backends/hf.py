@@ -64,11 +64,18 @@ class HFBackend(Backend):
     name = "hf"
     capabilities = frozenset({RAW_PREFIX, LOGPROBS, HIDDEN_STATE, STREAM, FIRST_TOKEN_BAN})
 
-    def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 64):
+    def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 64, progress=None):
+        """`path`: a model folder, or a GGUF file (converted once to a cached folder: see `backends.gguf`;
+        `progress` is told when that happens)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from .gguf import folder_for, is_gguf
+
         path = Path(path)
+        source = path
+        if is_gguf(path):
+            path = folder_for(path, progress)
         check_model_folder(path)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(path), padding_side="left")
@@ -81,7 +88,7 @@ class HFBackend(Backend):
             keep_freed_memory()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model_id = str(path)
+        self.model_id = str(source)
         self.batch_size = batch_size
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
         self._eos = {i for i in [self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id]

@@ -19,9 +19,13 @@ from .metrics import Row
 
 
 def model_fingerprint(model_dir: str | Path) -> str:
-    """Path plus a hash of config.json and the weights' sizes: a retrained model gets a new key."""
+    """Path plus a hash of config.json and the weights' sizes: a retrained model gets a new key (a GGUF
+    file: its size and modification time)."""
     folder = Path(model_dir)
     h = hashlib.sha1(str(folder.resolve()).encode())
+    if folder.is_file():
+        st = folder.stat()
+        h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
     for name in sorted(os.listdir(folder)) if folder.is_dir() else []:
         p = folder / name
         if name == "config.json":

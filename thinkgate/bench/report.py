@@ -155,7 +155,7 @@ def write_report(out: dict, rows: list[Row], folder: Path) -> Path:
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
 img{{max-width:100%;margin:1em 0;border:1px solid #eee}}</style></head><body>
-<h1>thinkgate bench</h1><p>model: <code>{html.escape(out['model'])}</code> · wall time {out.get('wall_s', '?')} s</p>
+<h1>thinkgate bench</h1><p>model: <code>{html.escape(out['model'])}</code> · wall time {out.get('wall_s', '?')} s{'' if out.get('thinking_mode', True) else ' · <b>no thinking mode</b>: every strategy answered without thinking'}</p>
 <h2>OptimalThinkingBench metrics (over + under)</h2>
 {_table(out.get('summary', []), ['strategy', 'auc_oaa', 'acc_ut', 'f1_otb', 'think_tokens_mean', 'accuracy'])}
 <h2>Per suite</h2>
