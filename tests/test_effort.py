@@ -60,3 +60,22 @@ def test_the_cli_takes_an_effort():
     assert res.exit_code == 2 and "--effort" in res.output
     res = runner.invoke(app, ["ask", "hi", "--effort", "none", "--mode", "auto"])
     assert res.exit_code == 2 and "effort 'none' is thinking off" in res.output
+
+
+def test_thinking_tokens_are_counted_from_ids_where_the_markup_is_special_tokens(tokenizer, corpus_tokenizer):
+    """The embedded tokenizer writes <think> and </think> as special tokens: the generated ids are counted
+    as they are, before the closing id; a family whose markup is ordinary text says None (its thought's
+    text is counted)."""
+    from thinkgate.formats import get_format
+
+    fmt = get_format(None, tokenizer)
+    ids = tokenizer.encode("12+1=13\n</think>\n\n13", add_special_tokens=False)
+    close = ids.index(tokenizer.convert_tokens_to_ids("</think>"))
+    assert fmt.thought_tokens(ids, opened=True) == close
+    assert fmt.thought_tokens(ids[:close], opened=True) == close  # cut by max_tokens: all of it
+    assert fmt.thought_tokens(tokenizer.encode("13", add_special_tokens=False), opened=False) == 0
+    wrote = tokenizer.encode("<think>\nab</think>\n\n13", add_special_tokens=False)
+    assert fmt.thought_tokens(wrote, opened=False) == len(tokenizer.encode("\nab", add_special_tokens=False))
+    assert fmt.thought_tokens(None, opened=True) is None
+    seed = get_format(None, corpus_tokenizer("ByteDance-Seed-OSS"))  # <seed:think> is text in this vocabulary
+    assert seed.thought_tokens(ids, opened=True) is None

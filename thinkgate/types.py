@@ -171,6 +171,7 @@ class Generation:
     tokens: int
     finish_reason: Literal["stop", "length"]
     stop: str | None = None  # the stop string that ended it, if one did (cut from `text`)
+    token_ids: list[int] | None = None  # the ids of the `tokens` generated tokens, where the backend has them
     token_logprobs: list[float] | None = None  # log p of each chosen token
     top_logprobs: list[float] | None = None  # log p of the most likely token at each step
     self_certainty: float | None = None  # mean over tokens of KL(uniform || p)

@@ -161,7 +161,7 @@ class HFBackend(Backend):
                 # the tokens that wrote the text up to and including the stop string were generated
                 n_tok = min(n_tok, self._tokens_covering(ids[:n_tok], cut + len(matched)))
                 text, finish = text[:cut], "stop"
-            gen = Generation(text=text, tokens=n_tok, finish_reason=finish, stop=matched)
+            gen = Generation(text=text, tokens=n_tok, finish_reason=finish, stop=matched, token_ids=ids[:n_tok])
             if logits is not None and n_tok:
                 lp = torch.log_softmax(logits[r, :n_tok], -1)
                 chosen = torch.tensor(ids[:n_tok], device=lp.device)

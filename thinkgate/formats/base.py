@@ -245,6 +245,39 @@ class ThinkingFormat:
         raw = raw.split(self.open_tag, 1)[1] if self.open_tag and self.open_tag in raw else raw
         return raw[1:] if raw.startswith("\n") else raw
 
+    @cached_property
+    def _markup_ids(self) -> tuple[list[int], list[int]] | None:
+        """The token ids of the opening and closing markup where each is written in special tokens of this
+        tokenizer only (gpt-oss's channels, Kimi's blocks in their own vocabularies), else None."""
+        tok = self.tokenizer
+        special = set(getattr(tok, "all_special_ids", None) or []) | set(getattr(tok, "added_tokens_decoder", None) or {})
+        if not self.has_thinking or not self.close_tag or not special:
+            return None
+        try:
+            ids = [tok.encode(t, add_special_tokens=False) if t else [] for t in (self.open_tag, self.close_tag)]
+        except Exception:  # noqa: BLE001 - a tokenizer stand-in without encode: count from text
+            return None
+        return (ids[0], ids[1]) if ids[1] and all(i in special for i in ids[0] + ids[1]) else None
+
+    def thought_tokens(self, ids: list[int] | None, opened: bool) -> int | None:
+        """How many of the generated `ids` are the model's thinking, counted from the ids themselves where the
+        family's markup is special tokens (so no re-tokenizing of decoded text can miscount it): from the
+        start (`opened`: the prompt left a thought open) or after an opening the model wrote, up to the
+        closing markup or the end. None where the markup is ordinary text (then the thought's text is
+        counted)."""
+        markup = self._markup_ids
+        if ids is None or markup is None:
+            return None
+        open_ids, close_ids = markup
+        start = 0
+        if not opened:
+            at = _find(ids, open_ids) if open_ids else -1
+            if at < 0:
+                return 0  # no thought was opened: everything is the answer
+            start = at + len(open_ids)
+        end = _find(ids[start:], close_ids)
+        return end if end >= 0 else len(ids) - start
+
     def split(self, text: str) -> tuple[str, str, bool]:
         """(reasoning, answer, closed) of an assistant turn's text, including any prefill."""
         head, sep, tail = text.partition(self.close_tag)
@@ -255,6 +288,12 @@ class ThinkingFormat:
         if self.untagged_is_reasoning:
             return text.strip(), "", False
         return "", self.answer_of(text), True
+
+
+def _find(ids: list[int], part: list[int]) -> int:
+    """The first index of the run `part` in `ids`, or -1."""
+    n = len(part)
+    return next((i for i in range(len(ids) - n + 1) if ids[i:i + n] == part), -1) if n else -1
 
 
 class TaggedFamily(ThinkingFormat):

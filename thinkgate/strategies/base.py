@@ -170,8 +170,16 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
                                                          "prefill": prefills[i]})]
             results[i] = finish(requests[i], strategy.spec, modes[i], fmt, backend, prompts[i],
                                 prefills[i] + gen.text, gen.tokens, gen.finish_reason, trace, started,
-                                injected=[_reasoning_part(fmt, prefills[i])])
+                                injected=[_reasoning_part(fmt, prefills[i])],
+                                reasoning_tokens=fmt.thought_tokens(gen.token_ids, _opened(fmt, prefills[i])))
     return results  # type: ignore[return-value]
+
+
+def _opened(fmt: ThinkingFormat, prefill: str) -> bool:
+    """The prefill leaves a thought open: what the model writes first is thinking."""
+    if not fmt.has_thinking or not fmt.open_tag:
+        return False
+    return prefill.rfind(fmt.open_tag) > prefill.rfind(fmt.close_tag) if fmt.close_tag in prefill else fmt.open_tag in prefill
 
 
 def _reasoning_part(fmt: ThinkingFormat, prefill: str) -> str:
