@@ -42,6 +42,10 @@ UpstreamKeyOpt = Annotated[Optional[str], typer.Option("--upstream-key", envvar=
 UpstreamTimeoutOpt = Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
     "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight to an engine at once.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help=(
+    "What runs a local model: hf (transformers; a GGUF file is converted once to a folder), llamacpp (a GGUF "
+    "file run by llama.cpp in-process, quantized, at its speed) or auto (llamacpp for a GGUF file when "
+    "llama-cpp-python is installed, else hf)."))]
 EffortOpt = Annotated[Optional[str], typer.Option("--effort", help=(
     "none | minimal | low | medium | high: the model family's own effort levels where its template has them "
     "(gpt-oss, Hunyuan, Kimi K3), else a thinking cap of 32, 128, 512 or no tokens; none is thinking off."))]
@@ -81,7 +85,7 @@ def writable(path: Path, option: str, folder: bool = False) -> None:
         fail(f"{option} {path}: cannot be written ({e.strerror or e})")
 
 
-def _backend(model: str | None, batch_size: int = 64):
+def _backend(model: str | None, batch_size: int = 64, kind: str = "auto"):
     from transformers.utils import logging as hf_logging
 
     from .backends.base import ModelLoadError
@@ -90,19 +94,21 @@ def _backend(model: str | None, batch_size: int = 64):
     hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a CLI that has its own
     hf_logging.set_verbosity_error()  # so are its warnings: what matters is said by thinkgate's own errors
     try:
-        return load_backend(model, batch_size=batch_size, progress=lambda line: typer.echo(line, err=True))
+        return load_backend(model, batch_size=batch_size, progress=lambda line: typer.echo(line, err=True), kind=kind)
     except ModelLoadError as e:
         fail(str(e))
 
 
 def _any_backend(model: str | None, upstream: str | None, upstream_model: str | None, tokenizer: Path | None,
                  upstream_key: str | None = None, timeout: float = 600.0, concurrency: int = 64, batch_size: int = 64,
-                 idle_timeout: float | None = None):
-    """The backend the shared options name: a local model folder, or an engine upstream."""
+                 idle_timeout: float | None = None, kind: str = "auto"):
+    """The backend the shared options name: a local model folder or GGUF file, or an engine upstream."""
+    if kind not in ("auto", "hf", "llamacpp"):
+        fail(f"--backend must be auto, hf or llamacpp, not {kind!r}")
     if upstream is None:
         if upstream_model or tokenizer:
             fail("--upstream-model and --tokenizer go with --upstream URL")
-        return _backend(model, batch_size=batch_size)
+        return _backend(model, batch_size=batch_size, kind=kind)
     if model:
         fail("give either --model (a local model) or --upstream (an engine), not both")
     if not upstream_model or not tokenizer:
@@ -133,6 +139,7 @@ def ask(
     mode: Annotated[str, typer.Option("--mode", help="think | nothink | auto")] = "think",
     strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="A strategy spec; defaults to the mode's.")] = None,
     model: ModelOpt = None,
+    backend_kind: BackendOpt = "auto",
     budget: Annotated[Optional[int], typer.Option("--budget", min=0, help="Most thinking tokens (budget forcing).")] = None,
     min_budget: Annotated[Optional[int], typer.Option("--min-budget", min=0, help="Fewest thinking tokens (\"Wait\" extension).")] = None,
     effort: EffortOpt = None,
@@ -167,7 +174,8 @@ def ask(
         verifier = regex_verifier(verify) if verify is not None else None
     except ValueError as e:
         fail(f"--verify: {e}")
-    gate = _gate(_any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout, batch_size=1),
+    gate = _gate(_any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout, batch_size=1,
+                              kind=backend_kind),
                  strategy or "think", fmt)
     try:
         request = Request(messages=[Message(role="user", content=prompt)],
@@ -268,6 +276,7 @@ def bench(
         "'oracle' adds the per-item cheapest correct of think and nothink."))] = "think,nothink",
     suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites: over, under, mip.")] = "over,under,mip",
     model: ModelOpt = None,
+    backend_kind: BackendOpt = "auto",
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON here.")] = None,
     max_tokens: MaxTokensOpt = 768,
     temperature: TemperatureOpt = 0.0,
@@ -322,7 +331,7 @@ def bench(
         specs = [s for s in specs if s != "oracle"]
         specs += [s for s in ("think", "nothink") if s not in specs]
     backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
-                           concurrency=concurrency, batch_size=batch_size)
+                           concurrency=concurrency, batch_size=batch_size, kind=backend_kind)
     if upstream:  # items go to the engine `concurrency` at a time; a library call takes enough to fill that
         batch_size = max(batch_size, concurrency)
     gates = [_gate(backend, spec, fmt) for spec in specs]
@@ -411,6 +420,7 @@ def bench(
 @app.command()
 def calibrate(
     model: ModelOpt = None,
+    backend_kind: BackendOpt = "auto",
     suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites of the calibration split.")] = "over,under",
     data: Annotated[Optional[str], typer.Option("--data", help="Calibrate on external items (JSONL or hf:NAME...) instead.")] = None,
     data_suite: Annotated[str, typer.Option("--data-suite", help="Suite of --data records that name none.")] = "under",
@@ -474,7 +484,7 @@ def calibrate(
                       max_drop=max_drop, kinds=kinds, rule=rule, max_tokens=max_tokens, batch_size=batch_size,
                       cache=None if fresh else str(cache), threads=threads, fmt=fmt)
     try:
-        record = run(cfg, backend=_backend(model, batch_size=batch_size), log=lambda m: err.print(m))
+        record = run(cfg, backend=_backend(model, batch_size=batch_size, kind=backend_kind), log=lambda m: err.print(m))
     except ValueError as e:
         fail(str(e))
     console.print(f"routing on the calibration split: {record['n']} items, out-of-fold, {record['wall_s']}s; "
@@ -496,6 +506,7 @@ def calibrate(
 @app.command()
 def serve(
     model: ModelOpt = None,
+    backend_kind: BackendOpt = "auto",
     upstream: UpstreamOpt = None,
     upstream_model: UpstreamModelOpt = None,
     tokenizer: TokenizerOpt = None,
@@ -554,7 +565,7 @@ def serve(
                             switch=thinking_switch)
     else:
         backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
-                               concurrency=max_queue, idle_timeout=upstream_idle_timeout)
+                               concurrency=max_queue, idle_timeout=upstream_idle_timeout, kind=backend_kind)
     name = served_name or upstream_model or (model or "tiny")
     from .backends.openai_compat import UpstreamError
     from .routers.router import RouterError

