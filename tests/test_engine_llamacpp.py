@@ -80,6 +80,14 @@ def test_serve_in_front_of_the_engine_through_the_openai_client(engine, tok):
             parts = list(client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24, stream=True))
             text = "".join(p.choices[0].delta.content or "" for p in parts if p.choices)
             assert text.strip() == one.choices[0].message.content.strip()
+        # chat fallback: the engine is detected; it has no thinking field at all, so what needs one is a 400
+        client = openai.OpenAI(base_url=chat.url + "/v1", api_key="none", max_retries=0)
+        r = client.chat.completions.with_raw_response.create(model="smollm2", messages=msgs, max_tokens=8)
+        assert json.loads(r.text)["thinkgate"]["strategy"] == "upstream-chat:llama-cpp-python"
+        for extra in ({"thinking": {"budget": 8}}, {"reasoning_effort": "low"}, {"thinking": {"mode": "off"}}):
+            with pytest.raises(openai.BadRequestError) as e:
+                client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=8, extra_body=extra)
+            assert "llama-cpp-python" in str(e.value), extra
         client = openai.OpenAI(base_url=raw.url + "/v1", api_key="none")
         for extra in ({"thinking": {"mode": "off"}}, {"thinking": {"budget": 8}}, {"reasoning_effort": "minimal"},
                       {"thinking": {"strategy": "parallel:n=2"}}):

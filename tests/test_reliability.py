@@ -249,7 +249,7 @@ def test_an_engine_that_trickles_tokens_meets_the_whole_request_deadline(mode):
     slow = fake_engine("--rate", "2", "--tokens", "200").wait()  # a token every half second, never silent long
     app = create_app(OpenAICompatBackend(slow.url, "fake", str(resolve_model("tiny")), timeout=1.5), "fake",
                      freeze_gc=False) if mode == "raw_prefix" else \
-        create_app(None, "fake", chat=UpstreamChat(slow.url, "fake", timeout=1.5), freeze_gc=False)
+        create_app(None, "fake", chat=UpstreamChat(slow.url, "fake", timeout=1.5, engine="openai"), freeze_gc=False)
     srv = InThread(app)
     try:
         for stream in (False, True):

@@ -88,8 +88,12 @@ def test_chat_fallback_uses_the_engines_switch_and_reports_its_limits(servers):
     assert off["choices"][0]["message"]["reasoning_content"] == "" and off["usage"]["completion_tokens_details"][
         "reasoning_tokens"] == 0
     assert off["thinkgate"]["mode"] == "nothink"
-    bad = ask(url, messages=[{"role": "user", "content": EASY}], thinking={"budget": 10})
-    assert bad.status_code == 400 and "raw_prefix" in bad.json()["error"]["message"]
+    # the engine (a thinkgate server, detected) takes a budget in its own field: it reaches it and holds
+    capped = ask(url, messages=[{"role": "user", "content": EASY}], max_tokens=150, thinking={"budget": 10}).json()
+    assert capped["thinkgate"]["strategy"] == "upstream-chat:thinkgate" and capped["thinkgate"]["budget"] == 10
+    assert 0 < capped["usage"]["completion_tokens_details"]["reasoning_tokens"] <= 10
+    low = ask(url, messages=[{"role": "user", "content": EASY}], max_tokens=150, reasoning_effort="minimal").json()
+    assert 0 < low["usage"]["completion_tokens_details"]["reasoning_tokens"] <= 32  # the effort's budget reached it
     bad = ask(url, messages=[{"role": "user", "content": EASY}], thinking={"strategy": "early_exit"})
     assert bad.status_code == 400 and "raw_prefix" in bad.json()["error"]["message"]
     client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
@@ -189,19 +193,43 @@ def test_disconnect_through_the_proxy_stops_the_engine(servers):
     assert metric(engine.url, "thinkgate_cancelled_total") == before[0] + 1  # the engine stopped too
 
 
-def test_chat_fallback_sets_each_engines_switch():
+def test_chat_fallback_puts_the_decision_in_each_engines_own_fields():
+    from thinkgate.backends.engines import EngineFieldError
     from thinkgate.backends.openai_compat import UpstreamChat
+
+    def chat(engine):
+        return UpstreamChat("http://127.0.0.1:1", "m", engine=engine)
 
     body = {"model": "x", "messages": [{"role": "user", "content": "hi"}], "thinking": {"mode": "off"},
             "tools": [{"type": "function", "function": {"name": "f"}}]}
-    kw = UpstreamChat("http://127.0.0.1:1", "m", switch="chat_template_kwargs").body(body, "nothink")
+    kw = chat("vllm").body(body, "nothink")
     assert kw["chat_template_kwargs"] == {"enable_thinking": False} and "thinking" not in kw
-    assert kw["model"] == "m" and kw["tools"] == body["tools"]
-    assert UpstreamChat("http://127.0.0.1:1", "m", switch="reasoning_effort").body(body, "nothink")["reasoning_effort"] == "none"
-    assert UpstreamChat("http://127.0.0.1:1", "m", switch="reasoning_effort").body(
-        {**body, "reasoning_effort": "high"}, "think")["reasoning_effort"] == "high"
-    assert UpstreamChat("http://127.0.0.1:1", "m", switch="think").body(body, "think")["think"] is True
-    assert "chat_template_kwargs" not in UpstreamChat("http://127.0.0.1:1", "m").body(body, "auto")
+    assert kw["model"] == "m" and kw["tools"] == body["tools"] and kw["temperature"] == 0.0  # greedy, sent
+    assert chat("vllm").body({**body, "temperature": 0.7}, "think")["temperature"] == 0.7
+    assert "chat_template_kwargs" not in chat("vllm").body(body, "auto")
+    # a budget in each engine's own field; an effort as its budget there, and as the engine's own level
+    assert chat("vllm").body(body, "think", budget=64)["thinking_token_budget"] == 64
+    low = chat("vllm").body(body, "think", effort="low")
+    assert low["thinking_token_budget"] == 128 and low["reasoning_effort"] == "low"
+    assert chat("sglang").body(body, "think", budget=64)["custom_params"] == {"thinking_budget": 64}
+    assert chat("llamacpp").body(body, "think", effort="minimal")["thinking_budget_tokens"] == 32
+    assert chat("thinkgate").body(body, "think", budget=9, min_budget=3)["thinking"] == {"mode": "on", "budget": 9,
+                                                                                       "min_budget": 3}
+    assert chat("openai").body(body, "nothink")["reasoning_effort"] == "none"
+    assert chat("ollama").body(body, "think", effort="minimal")["reasoning_effort"] == "low"
+    assert "thinking_token_budget" not in chat("vllm").body(body, "think", effort="high")
+    # where the engine has no field, a clear error naming it: never a silent drop
+    for engine, kw, param, says in (
+            ("openai", {"budget": 64}, "thinking.budget", "'openai' has no thinking-budget field"),
+            ("ollama", {"budget": 8}, "thinking.budget", "'ollama' has no thinking-budget field"),
+            ("vllm", {"min_budget": 8}, "thinking.min_budget", "'vllm' has no field for a minimum"),
+            ("llama-cpp-python", {"effort": "low"}, "thinking", "'llama-cpp-python' has no thinking switch"),
+            ("vllm", {"strategy": "early_exit"}, "thinking.strategy", "needs the raw-prefix upstream")):
+        with pytest.raises(EngineFieldError, match=says) as e:
+            chat(engine).body(body, "think", **kw)
+        assert e.value.param == param
+    with pytest.raises(ValueError, match="unknown engine 'tgi'"):
+        chat("tgi")
 
 
 def test_chat_fallback_has_no_raw_completions(servers):

@@ -515,9 +515,10 @@ def serve(
     upstream_chat: Annotated[bool, typer.Option("--upstream-chat", help=(
         "Chat fallback: pass chat requests to the engine's /v1/chat/completions with its own thinking switch "
         "(no --tokenizer needed; only thinking on/off/auto, no budgets or strategies)."))] = False,
-    thinking_switch: Annotated[str, typer.Option("--thinking-switch", help=(
-        "With --upstream-chat, the engine's switch: chat_template_kwargs (vLLM, SGLang, llama.cpp), "
-        "reasoning_effort (OpenAI, Ollama's OpenAI API) or think (Ollama)."))] = "chat_template_kwargs",
+    engine: Annotated[str, typer.Option("--engine", help=(
+        "With --upstream-chat, the engine, whose own fields carry thinking on/off, budgets and effort: vllm, "
+        "sglang, llamacpp (llama-server), llama-cpp-python, ollama, openai, thinkgate, or auto (asked of the "
+        "engine at start-up). See docs/engines/."))] = "auto",
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
     api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="THINKGATE_API_KEY",
@@ -554,15 +555,16 @@ def serve(
     chat = None
     backend = None
     if upstream_chat:
-        from .backends.openai_compat import THINK_SWITCHES, UpstreamChat
+        from .backends.openai_compat import UpstreamChat
 
         if not upstream or not upstream_model:
             fail("--upstream-chat needs --upstream URL and --upstream-model NAME")
-        if thinking_switch not in THINK_SWITCHES:
-            fail(f"--thinking-switch must be one of {', '.join(THINK_SWITCHES)}, not {thinking_switch!r}")
-        chat = UpstreamChat(upstream, upstream_model, api_key=upstream_key, timeout=upstream_timeout,
-                            idle_timeout=upstream_idle_timeout,
-                            switch=thinking_switch)
+        try:
+            chat = UpstreamChat(upstream, upstream_model, api_key=upstream_key, timeout=upstream_timeout,
+                                idle_timeout=upstream_idle_timeout, engine=engine)
+        except ValueError as e:
+            fail(f"--engine: {e}")
+        err.print(f"[dim]chat fallback to engine {chat.engine.name!r}[/]")
     else:
         backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
                                concurrency=max_queue, idle_timeout=upstream_idle_timeout, kind=backend_kind)

@@ -603,7 +603,6 @@ class OpenAICompatBackend(Backend):
         return gen
 
 
-THINK_SWITCHES = ("chat_template_kwargs", "reasoning_effort", "think")
 REASONING_FIELDS = ("reasoning_content", "reasoning")  # older engines and DeepSeek's API; vLLM 0.10+
 
 
@@ -621,49 +620,40 @@ def both_reasoning_fields(chunk: dict[str, Any]) -> dict[str, Any]:
 
 
 class UpstreamChat:
-    """Chat fallback: pass chat requests through to the engine, with its own thinking switch set."""
+    """Chat fallback: pass chat requests through to the engine, with the thinking decision in the engine's
+    own fields (`backends.engines`)."""
 
     capabilities = frozenset({STREAM})
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 600.0,
-                 switch: str = "chat_template_kwargs", idle_timeout: float | None = None):
-        if switch not in THINK_SWITCHES:
-            raise ValueError(f"unknown thinking switch {switch!r}; known: {', '.join(THINK_SWITCHES)}")
+                 engine: str = "auto", idle_timeout: float | None = None):
+        from .engines import ENGINES, detect
+
+        if engine == "auto":
+            engine = detect(base_url, api_key)
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; known: auto, {', '.join(ENGINES)}")
+        self.engine = ENGINES[engine]
         self.model = model
         self.model_id = f"{base_url.rstrip('/')}#{model}"
-        self.switch = switch
         self.calls = _Calls(base_url, api_key, timeout, idle_timeout=idle_timeout)
 
-    def check(self, mode: str, budget: int | None, min_budget: int | None, strategy: str | None) -> None:
-        """Refuse what the chat fallback cannot do, naming what it needs."""
-        if budget is not None or min_budget is not None:
-            raise ValueError("a thinking budget needs the raw-prefix upstream (capability 'raw_prefix': the engine's "
-                             "/v1/completions with --tokenizer); this server runs --upstream-chat, which can only "
-                             "switch thinking on or off")
-        if strategy not in (None, "think", "nothink"):
-            raise ValueError(f"strategy {strategy!r} needs the raw-prefix upstream (capability 'raw_prefix'); "
-                             "--upstream-chat serves only think and nothink")
+    def body(self, body: dict[str, Any], mode: str, budget: int | None = None, min_budget: int | None = None,
+             effort: str | None = None, strategy: str | None = None, asked: bool = True) -> dict[str, Any]:
+        """The request as the engine gets it: thinkgate's own fields removed; the mode, budget and effort in
+        the engine's own fields (`EngineFieldError` where it has none; `asked`: the request chose the mode, not
+        the server's default); greedy decoding sent explicitly when
+        the request names no temperature (as documented; an engine's own default would sample)."""
+        from .engines import EngineFieldError
 
-    def body(self, body: dict[str, Any], mode: str) -> dict[str, Any]:
-        """The request as the engine gets it: thinkgate's own fields removed, the engine's switch set, and
-        greedy decoding sent explicitly when the request names no temperature (as documented; an engine's
-        own default would sample)."""
+        if strategy not in (None, "think", "nothink"):
+            raise EngineFieldError(f"strategy {strategy!r} needs the raw-prefix upstream (capability 'raw_prefix'); "
+                                   "--upstream-chat serves only think and nothink", "thinking.strategy")
         out = {k: v for k, v in body.items() if k != "thinking"}
         out["model"] = self.model
         if out.get("temperature") is None:
             out["temperature"] = 0.0
-        if mode == "auto":
-            return out
-        on = mode == "think"
-        if self.switch == "chat_template_kwargs":
-            out["chat_template_kwargs"] = {**(out.get("chat_template_kwargs") or {}), "enable_thinking": on}
-            out.pop("reasoning_effort", None)
-        elif self.switch == "reasoning_effort":
-            out["reasoning_effort"] = out.get("reasoning_effort") if on and out.get("reasoning_effort") not in (None, "none") \
-                else ("medium" if on else "none")
-        else:
-            out["think"] = on
-        return out
+        return self.engine.apply(out, mode, budget, min_budget, effort, asked)
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.calls.post("/v1/chat/completions", body)

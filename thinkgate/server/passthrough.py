@@ -13,6 +13,7 @@ import time
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from ..backends.engines import EngineFieldError
 from ..backends.openai_compat import both_reasoning_fields
 from ..types import Message
 from .common import APIError, Relay, as_api_error, sse, sse_error
@@ -26,13 +27,14 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
     m = srv.metrics
     decision, _ = decide(body, _messages_for_decision(body), srv.default_thinking)
     try:
-        srv.chat.check(decision.mode, decision.budget if body.thinking and body.thinking.budget is not None else None,
-                       decision.min_budget, decision.strategy)
-    except ValueError as e:
-        raise APIError(400, str(e), param="thinking", code="missing_capability") from None
-    payload = srv.chat.body(body.model_dump(exclude_unset=True), decision.mode)
-    info = {"mode": decision.mode, "decided_by": decision.source, "budget": None, "min_budget": None,
-            "strategy": f"upstream-chat:{srv.chat.switch}", "router_score": None}
+        payload = srv.chat.body(body.model_dump(exclude_unset=True), decision.mode, decision.budget,
+                                decision.min_budget, decision.effort, decision.strategy,
+                                asked=decision.source != "default")
+    except EngineFieldError as e:
+        raise APIError(400, str(e), param=e.param, code="missing_capability") from None
+    info = {"mode": decision.mode, "decided_by": decision.source, "budget": decision.budget,
+            "min_budget": decision.min_budget, "effort": decision.effort,
+            "strategy": f"upstream-chat:{srv.chat.engine.name}", "router_score": None}
     started = time.perf_counter()
     srv.admit()
     loop = asyncio.get_running_loop()
