@@ -70,6 +70,8 @@ def test_serve_in_front_of_the_engine_through_the_openai_client(engine, tok):
 
     raw = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer", str(tok)).wait(120)
     chat = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--upstream-chat").wait(120)
+    counted = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--upstream-chat", "--tokenizer",
+                    str(tok)).wait(120)
     try:
         for srv in (raw, chat):
             client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none")
@@ -88,6 +90,17 @@ def test_serve_in_front_of_the_engine_through_the_openai_client(engine, tok):
             with pytest.raises(openai.BadRequestError) as e:
                 client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=8, extra_body=extra)
             assert "llama-cpp-python" in str(e.value), extra
+        # the engine sends no usage in a stream: thinkgate counts it, in tokens when it has the tokenizer
+        for srv, how in ((raw, None), (chat, "thinkgate (streamed chunks)"), (counted, "thinkgate (tokenizer)")):
+            client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none")
+            parts = list(client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=12, stream=True,
+                                                        stream_options={"include_usage": True}))
+            usage = parts[-1].usage
+            assert usage is not None and 0 < usage.completion_tokens <= 12, (how, usage)
+            if how is not None:
+                assert usage.model_extra["counted_by"] == how
+            if how != "thinkgate (streamed chunks)":
+                assert usage.prompt_tokens > 5
         client = openai.OpenAI(base_url=raw.url + "/v1", api_key="none")
         for extra in ({"thinking": {"mode": "off"}}, {"thinking": {"budget": 8}}, {"reasoning_effort": "minimal"},
                       {"thinking": {"strategy": "parallel:n=2"}}):
@@ -96,3 +109,4 @@ def test_serve_in_front_of_the_engine_through_the_openai_client(engine, tok):
     finally:
         raw.stop()
         chat.stop()
+        counted.stop()

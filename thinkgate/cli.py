@@ -513,8 +513,9 @@ def serve(
     upstream_key: UpstreamKeyOpt = None,
     upstream_timeout: UpstreamTimeoutOpt = 600.0,
     upstream_chat: Annotated[bool, typer.Option("--upstream-chat", help=(
-        "Chat fallback: pass chat requests to the engine's /v1/chat/completions with its own thinking switch "
-        "(no --tokenizer needed; only thinking on/off/auto, no budgets or strategies)."))] = False,
+        "Chat fallback: pass chat requests to the engine's /v1/chat/completions with thinking on/off/auto, "
+        "budgets and effort in the engine's own fields (no strategies). --tokenizer is optional here: with it, "
+        "usage the engine does not send is counted in tokens."))] = False,
     engine: Annotated[str, typer.Option("--engine", help=(
         "With --upstream-chat, the engine, whose own fields carry thinking on/off, budgets and effort: vllm, "
         "sglang, llamacpp (llama-server), llama-cpp-python, ollama, openai, thinkgate, or auto (asked of the "
@@ -555,13 +556,16 @@ def serve(
     chat = None
     backend = None
     if upstream_chat:
+        from .backends.base import ModelLoadError
         from .backends.openai_compat import UpstreamChat
 
         if not upstream or not upstream_model:
             fail("--upstream-chat needs --upstream URL and --upstream-model NAME")
         try:
             chat = UpstreamChat(upstream, upstream_model, api_key=upstream_key, timeout=upstream_timeout,
-                                idle_timeout=upstream_idle_timeout, engine=engine)
+                                idle_timeout=upstream_idle_timeout, engine=engine, tokenizer=tokenizer)
+        except ModelLoadError as e:
+            fail(str(e))
         except ValueError as e:
             fail(f"--engine: {e}")
         err.print(f"[dim]chat fallback to engine {chat.engine.name!r}[/]")

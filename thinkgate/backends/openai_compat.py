@@ -626,7 +626,9 @@ class UpstreamChat:
     capabilities = frozenset({STREAM})
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 600.0,
-                 engine: str = "auto", idle_timeout: float | None = None):
+                 engine: str = "auto", idle_timeout: float | None = None, tokenizer: str | Path | None = None):
+        """`tokenizer`: the model's tokenizer folder, optional: with it, usage an engine does not send is
+        counted in tokens (without it, a streamed answer's chunks are counted, one token each)."""
         from .engines import ENGINES, detect
 
         if engine == "auto":
@@ -634,6 +636,14 @@ class UpstreamChat:
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; known: auto, {', '.join(ENGINES)}")
         self.engine = ENGINES[engine]
+        self.tokenizer = None
+        if tokenizer is not None:
+            from transformers import AutoTokenizer
+
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(str(Path(tokenizer).expanduser()))
+            except Exception as e:  # noqa: BLE001 - transformers raises many types; name the folder and the cause
+                raise ModelLoadError(f"tokenizer folder {tokenizer} could not be loaded: {type(e).__name__}: {e}") from e
         self.model = model
         self.model_id = f"{base_url.rstrip('/')}#{model}"
         self.calls = _Calls(base_url, api_key, timeout, idle_timeout=idle_timeout)
@@ -654,6 +664,26 @@ class UpstreamChat:
         if out.get("temperature") is None:
             out["temperature"] = 0.0
         return self.engine.apply(out, mode, budget, min_budget, effort, asked)
+
+    def usage(self, body: dict[str, Any], text: str, chunks: int) -> dict[str, Any]:
+        """Usage for an answer the engine sent none for: counted with the tokenizer when there is one (the
+        prompt as the chat template renders its text messages), else the streamed chunks that carried text,
+        one token each (as llama.cpp, vLLM and SGLang stream), and no prompt count."""
+        prompt = completion = 0
+        if self.tokenizer is not None:
+            messages = [{"role": m.get("role"), "content": m.get("content") if isinstance(m.get("content"), str) else ""}
+                        for m in body.get("messages", []) if isinstance(m, dict)]
+            try:
+                rendered = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            except Exception:  # noqa: BLE001 - a template that refuses this conversation: no prompt count
+                rendered = ""
+            counts = fast_token_counts(self.tokenizer, [rendered, text])
+            prompt, completion = counts if counts is not None else [
+                len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) if t else 0 for t in (rendered, text)]
+        else:
+            completion = chunks
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                "counted_by": "thinkgate (tokenizer)" if self.tokenizer is not None else "thinkgate (streamed chunks)"}
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.calls.post("/v1/chat/completions", body)

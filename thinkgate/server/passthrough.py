@@ -73,6 +73,8 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
     if first[0] == "error":
         raise as_api_error(first[1])
 
+    tally = _Tally()
+
     async def stream_out():
         finished = False
         pending = [first]
@@ -80,6 +82,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
             while True:
                 kind, payload_ = pending.pop() if pending else await events.get()
                 if kind == "chunk":
+                    tally.add(payload_)
                     payload_ = both_reasoning_fields(payload_)
                     payload_["model"] = srv.model_name
                     if any(c.get("finish_reason") for c in payload_.get("choices", [])):
@@ -89,6 +92,10 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
                     finished = True
                     m.requests.labels("/v1/chat/completions", "200").inc()
                     m.decisions.labels(decision.mode, decision.source).inc()
+                    if body.include_usage() and not tally.usage_seen:  # the engine sent none: count it
+                        yield sse({"id": tally.id, "object": "chat.completion.chunk", "created": tally.created,
+                                   "model": srv.model_name, "choices": [],
+                                   "usage": srv.chat.usage(payload, "".join(tally.pieces), tally.chunks)})
                     yield "data: [DONE]\n\n"
                     return
                 else:
@@ -103,6 +110,31 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
                 m.cancelled.inc()
 
     return StreamingResponse(stream_out(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+class _Tally:
+    """What an engine streamed: the text of its deltas (answer, reasoning, tool calls) and whether it sent
+    usage itself."""
+
+    def __init__(self):
+        self.pieces: list[str] = []
+        self.chunks = 0
+        self.usage_seen = False
+        self.id, self.created = "", 0
+
+    def add(self, chunk: dict) -> None:
+        self.id, self.created = chunk.get("id", self.id), chunk.get("created", self.created)
+        if chunk.get("usage"):
+            self.usage_seen = True
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            text = (delta.get("content") or "") + (delta.get("reasoning_content") or delta.get("reasoning") or "")
+            for call in delta.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                text += (fn.get("name") or "") + (fn.get("arguments") or "")
+            if text:
+                self.pieces.append(text)
+                self.chunks += 1
 
 
 def _messages_for_decision(body: ChatCompletionRequest):
