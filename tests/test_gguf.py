@@ -104,11 +104,11 @@ def test_the_server_streams_its_answer_once_as_content(gguf, kind):
 
 def test_bench_runs_and_says_there_is_no_thinking_mode(gguf, tmp_path):
     out = tmp_path / "bench.json"
-    res = runner.invoke(cli, ["bench", "--model", str(gguf), "--suites", "over", "--limit", "20", "--max-tokens", "48",
+    res = runner.invoke(cli, ["bench", "--model", str(gguf), "--suites", "over", "--limit", "6", "--max-tokens", "32",
                               "--fresh", "--json", str(out)])
     assert res.exit_code == 0, res.output
     assert "no thinking mode" in res.output
     data = json.loads(out.read_text())
     assert data["thinking_mode"] is False
     rows = {r["strategy"]: r for r in data["results"]}
-    assert set(rows) == {"think", "nothink"} and all(r["n"] == 20 and r["think_tokens_mean"] == 0 for r in rows.values())
+    assert set(rows) == {"think", "nothink"} and all(r["n"] == 6 and r["think_tokens_mean"] == 0 for r in rows.values())

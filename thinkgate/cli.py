@@ -442,9 +442,19 @@ def calibrate(
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore the cache.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=0, help="torch threads (0: torch's default).")] = 0,
     fmt: FormatOpt = None,
+    upstream: UpstreamOpt = None,
+    upstream_model: UpstreamModelOpt = None,
+    tokenizer: TokenizerOpt = None,
+    upstream_key: UpstreamKeyOpt = None,
+    upstream_timeout: UpstreamTimeoutOpt = 600.0,
+    concurrency: ConcurrencyOpt = 16,
 ) -> None:
     """Run think, nothink and a few budgets on the calibration split (disjoint from the test split), then
-    train the hidden-state probe and the text router on those outcomes and set their thresholds."""
+    train the hidden-state probe and the text router on those outcomes and set their thresholds. With
+    --upstream, the outcomes are the engine's model's (raw-prefix mode), the router is the text one, and
+    --out names its folder (use it with `serve --upstream ... --strategy auto:dir=OUT`)."""
+    from .backends.base import MissingCapability
+    from .backends.openai_compat import UpstreamError
     from .routers.calibrate import CalibConfig, run
     from .routers.router import ROUTER_KINDS
     from .tasks import SUITES
@@ -477,6 +487,8 @@ def calibrate(
         fail(f"--budgets must be comma-separated integers, not {budgets!r}")
     if any(b < 1 for b in budget_list):
         fail("--budgets must be positive")
+    if upstream is not None and out is None:
+        fail("--upstream needs --out FOLDER for the routers (an engine's model has no folder of its own)")
     if out is not None:
         writable(out, "--out", folder=True)
     cfg = CalibConfig(model=model, suites=suite_list, data=data, data_suite=data_suite, out=str(out) if out else None,
@@ -484,8 +496,12 @@ def calibrate(
                       max_drop=max_drop, kinds=kinds, rule=rule, max_tokens=max_tokens, batch_size=batch_size,
                       cache=None if fresh else str(cache), threads=threads, fmt=fmt)
     try:
-        record = run(cfg, backend=_backend(model, batch_size=batch_size, kind=backend_kind), log=lambda m: err.print(m))
-    except ValueError as e:
+        backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
+                               concurrency=concurrency, batch_size=batch_size, kind=backend_kind)
+        if upstream:  # items go to the engine `concurrency` at a time: a call takes enough to fill that
+            cfg.batch_size = max(batch_size, concurrency)
+        record = run(cfg, backend=backend, log=lambda m: err.print(m))
+    except (ValueError, UpstreamError, MissingCapability) as e:
         fail(str(e))
     console.print(f"routing on the calibration split: {record['n']} items, out-of-fold, {record['wall_s']}s; "
                   f"routers in {Path(next(iter(record['routers'].values()))['file']).parent if record['routers'] else '-'}")

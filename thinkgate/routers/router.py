@@ -49,13 +49,16 @@ def content_fingerprint(model_dir: str | Path) -> str:
     """A hash of what the router's behaviour depends on: config, weights, tokenizer and chat template.
 
     Unlike the bench cache's `model_fingerprint` (path + weight sizes and mtimes, cheap and right for a
-    local cache), this hashes content only, so a router shipped inside the model folder stays valid in any
+    local cache), this hashes content only (a GGUF file as a whole; an engine's model by its URL and name), so a router shipped inside the model folder stays valid in any
     checkout or install, and a retrained model (new weights) is told apart. Weight files above 256 MiB are
     hashed by size plus their first and last 16 MiB, to keep loading fast on large models."""
     folder = Path(model_dir)
-    if not folder.is_dir():
-        return hashlib.sha256(str(model_dir).encode()).hexdigest()[:16]
     h = hashlib.sha256()
+    if folder.is_file():  # a GGUF file: weights, tokenizer and template in one
+        _hash_file(h, folder)
+        return h.hexdigest()[:16]
+    if not folder.is_dir():  # an engine's model (URL#name): its name is all there is to go by
+        return hashlib.sha256(str(model_dir).encode()).hexdigest()[:16]
     for name in sorted(os.listdir(folder)):
         p = folder / name
         if not p.is_file():
@@ -63,16 +66,20 @@ def content_fingerprint(model_dir: str | Path) -> str:
         if name in ("config.json", "tokenizer.json", "chat_template.jinja", "tokenizer_config.json") or \
                 name.endswith((".safetensors", ".bin")):
             h.update(name.encode())
-            size = p.stat().st_size
-            with open(p, "rb") as f:
-                if size <= 256 << 20:
-                    h.update(f.read())
-                else:
-                    h.update(str(size).encode())
-                    h.update(f.read(16 << 20))
-                    f.seek(size - (16 << 20))
-                    h.update(f.read())
+            _hash_file(h, p)
     return h.hexdigest()[:16]
+
+
+def _hash_file(h, p: Path) -> None:
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        if size <= 256 << 20:
+            h.update(f.read())
+        else:
+            h.update(str(size).encode())
+            h.update(f.read(16 << 20))
+            f.seek(size - (16 << 20))
+            h.update(f.read())
 
 
 class Decision(_Strict):
