@@ -246,3 +246,20 @@ def test_reasoning_an_engine_split_out_is_returned_in_both_fields():
     assert older["choices"][0]["message"]["reasoning"] == "hm"
     plain = both_reasoning_fields({"choices": [{"delta": {"content": "4"}}]})
     assert plain["choices"][0]["delta"] == {"content": "4"}
+
+
+def test_a_backend_used_before_the_server_started_moves_to_the_servers_loop(servers):
+    """Probing the engine while the server is built (the capability probe, a router's preparation) starts
+    the backend's private loop; once serving, its I/O moves to the server's loop, where inline strategies
+    run, and requests are served (they used to hang on a greenlet switched from the wrong thread)."""
+    backend = OpenAICompatBackend(servers["engine"].url, "tiny", TINY, api_key=KEY)
+    assert "logprobs" in backend.capabilities  # a blocking call: the private loop starts
+    srv = InThread(create_app(backend, "tiny", strategy="parallel:n=2", freeze_gc=False))
+    try:
+        body = {"model": "tiny", "messages": [{"role": "user", "content": EASY}], "max_tokens": 120}
+        r = httpx.post(srv.url + "/v1/chat/completions", json=body, timeout=30)
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "13"
+        with httpx.stream("POST", srv.url + "/v1/chat/completions", json={**body, "stream": True}, timeout=30) as s:
+            assert s.status_code == 200 and any('"content":"13"' in line.replace(" ", "") for line in s.iter_lines())
+    finally:
+        srv.stop()

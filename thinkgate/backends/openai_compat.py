@@ -347,18 +347,26 @@ class _AsyncCalls:
     def __init__(self, base_url: str, api_key: str | None, timeout: float, connections: int, concurrency: int,
                  idle_timeout: float | None = None):
         self.base_url = base_url.rstrip("/")
-        self.http = _Http(self.base_url, api_key, timeout, idle_timeout)
+        self._http_args = (self.base_url, api_key, timeout, idle_timeout)
+        self.http = _Http(*self._http_args)
         self.concurrency = concurrency
         self._loop = None
         self._lock = threading.Lock()
 
     def attach(self, loop) -> None:
         """Do the HTTP on `loop` (a server's own event loop, called from it), so that streamed chunks are
-        read and relayed on one thread; without it a private loop thread is started on first use."""
+        read and relayed on one thread; without it a private loop thread is started on first use. A
+        private loop started before (a blocking call while the server was being built: the capability
+        probe, a router's preparation) is stopped, and its connections with it."""
         with self._lock:
-            if self._loop is None:
-                self._setup()
-                self._loop = loop
+            old = self._loop
+            if old is loop:
+                return
+            if old is not None:
+                old.call_soon_threadsafe(old.stop)
+                self.http = _Http(*self._http_args)  # its kept-alive connections belong to the old loop
+            self._setup()
+            self._loop = loop
 
     def _setup(self) -> None:
         import asyncio
