@@ -5,7 +5,9 @@ prompt with `TOKENS` tokens — a thought of `TOKENS - ANSWER` words, `</think>`
 and `/v1/chat/completions` streams the same tokens as `reasoning_content` deltas, then `content` deltas.
 Every stream writes its first token after one token interval and then one token per interval
 (`--rate` tokens/s per stream), so many concurrent streams each keep the rate. A chat request with
-`tools` gets a tool call (streamed as `tool_calls` deltas), to check that a proxy passes them intact.
+`tools` gets a tool call (streamed as `tool_calls` deltas), to check that a proxy passes them intact; a
+`/v1/completions` prompt whose template listed tools (`<tools>`) gets a Hermes `<tool_call>` block for the
+first tool, to check that a proxy rendering the prompt reads the call back.
 
     python benchmarks/fake_engine.py --port 9000 --rate 100 --tokens 200
 """
@@ -50,10 +52,23 @@ def build(rate: float, tokens: int, answer: int = 10, model: str = "fake") -> St
     def sse(obj) -> str:
         return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
 
+    def tool_words(prompt: str, n_max: int) -> list[str] | None:
+        """A prompt whose template listed tools (Hermes-style `<tools>` JSON): a short thought, then a call
+        of the first tool in `<tool_call>` markup, written over several tokens."""
+        if "<tools>" not in prompt or '"name": "' not in prompt.split("<tools>", 1)[1]:
+            return None
+        name = prompt.split("<tools>", 1)[1].split('"name": "', 1)[1].split('"', 1)[0]
+        out = [" w0", " w1", "\n</think>\n\n", "Let me check.", "\n<tool", "_call>\n", '{"name": "', name,
+               '", "arguments": {"city": ', '"Paris"}}', "\n</tool_call>"]
+        if not prompt.rstrip().endswith("<think>"):  # a template that leaves the opening to the model
+            out.insert(0, "<think>\n")
+        return out[:n_max]
+
     async def completions(request: Request):
         body = await request.json()
-        toks = words(int(body.get("max_tokens") or 16))
-        finish = "length" if len(toks) < tokens else "stop"
+        calls = tool_words(str(body.get("prompt")), int(body.get("max_tokens") or 16))
+        toks = calls or words(int(body.get("max_tokens") or 16))
+        finish = "stop" if calls or len(toks) >= tokens else "length"
         base = {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()), "model": model}
         if not body.get("stream"):
             await asyncio.sleep(step * len(toks))

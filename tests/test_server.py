@@ -130,9 +130,14 @@ def test_clients_fields_are_tolerated(client):
     r = client.chat.completions.create(
         model="tiny", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": EASY}],
         max_tokens=100, n=1, user="u1", stop=["\n\n\n"], temperature=0, seed=3, logit_bias={},
-        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        tool_choice="none", tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
         extra_body={"thinking": {"mode": "off"}})
     assert r.choices[0].message.content == "13"
+    # tools the model's template cannot take are refused, naming why: never dropped silently
+    with pytest.raises(openai.BadRequestError, match="no tool-call format") as e:
+        client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": EASY}], max_tokens=8,
+                                       tools=[{"type": "function", "function": {"name": "f"}}])
+    assert e.value.body["param"] == "tools"
 
 
 def test_raw_completions_with_logprobs(client, server):

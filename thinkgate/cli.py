@@ -149,6 +149,9 @@ def ask(
     verify: Annotated[Optional[str], typer.Option("--verify", help="A regular expression the whole answer must match; "
                                                   "strategies that pick among samples (parallel:select=verifier) "
                                                   "prefer an answer it accepts.")] = None,
+    tools: Annotated[Optional[Path], typer.Option("--tools", help=(
+        "A JSON file of tool definitions (OpenAI's shape) for the chat template; the calls the model writes "
+        "are printed (templates with Hermes-style <tool_call> blocks)."))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")] = False,
     upstream: UpstreamOpt = None,
     upstream_model: UpstreamModelOpt = None,
@@ -174,11 +177,12 @@ def ask(
         verifier = regex_verifier(verify) if verify is not None else None
     except ValueError as e:
         fail(f"--verify: {e}")
+    tool_list = _tools(tools) if tools is not None else None
     gate = _gate(_any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout, batch_size=1,
                               kind=backend_kind),
                  strategy or "think", fmt)
     try:
-        request = Request(messages=[Message(role="user", content=prompt)],
+        request = Request(messages=[Message(role="user", content=prompt)], tools=tool_list,
                           thinking=_thinking(mode, effort, budget=budget, min_budget=min_budget),
                           sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed),
                           verifier=verifier)
@@ -197,7 +201,25 @@ def ask(
     else:
         console.print("[dim]reasoning · 0 tokens (no thinking)[/]")
     console.print(Panel(result.answer or "(no answer)", title=f"answer · {u.answer_tokens} tokens", border_style="green"))
+    for call in result.tool_calls or []:
+        console.print(f"tool call {call['function']['name']}({call['function']['arguments']})", markup=False,
+                      highlight=False)
     console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason} · {result.wall_s:.2f}s[/]")
+
+
+def _tools(path: Path) -> list[dict]:
+    """The tool definitions of a --tools file: a JSON list of OpenAI function tools."""
+    try:
+        tools = json.loads(path.read_text())
+    except OSError as e:
+        fail(f"--tools {path}: cannot be read ({e.strerror or e})")
+    except (ValueError, UnicodeDecodeError) as e:
+        fail(f"--tools {path}: not JSON ({e})")
+    if not isinstance(tools, list) or not all(isinstance(t, dict) and isinstance((t.get("function") or {}).get("name"), str)
+                                              for t in tools):
+        fail(f"--tools {path}: must be a JSON list of function tools ({{\"type\": \"function\", \"function\": "
+             "{\"name\": ...}})")
+    return tools
 
 
 def _thinking(mode: str, effort: str | None, **kw):

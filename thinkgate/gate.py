@@ -90,10 +90,13 @@ class Gate:
         from .streaming import Stream
 
         return Stream(lambda: self.run(request), self.format, on_event=on_event, on_token=on_token, inline=inline,
-                      pool=pool)
+                      pool=pool, tools=bool(request.tools))
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
-        """Requests are grouped by the strategy that serves them; results come back in request order."""
+        """Requests are grouped by the strategy that serves them; results come back in request order. Tools
+        for a template whose tool calls cannot be read back are refused (`ToolsUnsupported`)."""
+        for r in requests:
+            self.format.check_tools(r.tools, r.messages, "tools")
         chosen = [self.strategy_for(r) for r in requests]
         by_spec = {s.spec: s for s in chosen}
         results: list[Result | None] = [None] * len(requests)

@@ -57,8 +57,9 @@ class Splitter:
     `<` in it, no tag pending) only extends the open part, reasoning or answer: that case skips the full
     re-split, which a proxy would otherwise pay once per token on a text that grows with the stream."""
 
-    def __init__(self, fmt: "ThinkingFormat"):
+    def __init__(self, fmt: "ThinkingFormat", tools: bool = False):
         self.fmt = fmt
+        self.tools = tools  # the answer may hold tool calls: its text stops streaming where one opens
         # every piece of markup a split takes out (the thought's tags, and what some families wrap answers in)
         self._markup = tuple(t for t in (fmt.open_tag, fmt.close_tag, *fmt.answer_markup) if t)
         self._marks = "".join({t[0] for t in self._markup})  # what markup starts with
@@ -113,6 +114,8 @@ class Splitter:
         return self._diff(reasoning, answer)
 
     def _diff_one(self, kind: Kind, full: str) -> list[tuple[Kind, str]]:
+        if kind == "content" and self.tools:
+            full = _before_tool_call(full)
         sent = self.sent[kind]
         if len(full) > len(sent) and full.startswith(sent):
             self.sent[kind] = full
@@ -121,6 +124,21 @@ class Splitter:
 
     def _diff(self, reasoning: str, answer: str) -> list[tuple[Kind, str]]:
         return self._diff_one("reasoning", reasoning) + self._diff_one("content", answer)
+
+
+def _before_tool_call(text: str) -> str:
+    """The answer up to its first tool call, or to what may be the start of one (held back until decided),
+    without trailing whitespace (which a call may follow; it leaves with the next word): the calls reach the
+    client as `tool_calls`, never as text."""
+    from .formats.tools import OPEN
+
+    at = text.find(OPEN)
+    if at >= 0:
+        return text[:at].rstrip()
+    for k in range(min(len(OPEN) - 1, len(text)), 0, -1):
+        if text.endswith(OPEN[:k]):
+            return text[:-k].rstrip()
+    return text.rstrip()
 
 
 class Sink:
@@ -151,8 +169,8 @@ class Tap:
     """One request's stream: follows its assistant text across the strategy's generate calls."""
 
     def __init__(self, fmt: "ThinkingFormat", emit: Callable[[Kind, str], None],
-                 on_token: Callable[[], None] | None = None):
-        self.splitter = Splitter(fmt)
+                 on_token: Callable[[], None] | None = None, tools: bool = False):
+        self.splitter = Splitter(fmt, tools)
         self.fmt = fmt
         self.emit = emit
         self.on_token = on_token
@@ -283,10 +301,10 @@ class Stream:
 
     def __init__(self, run: Callable[[], "Result"], fmt: "ThinkingFormat",
                  on_event: Callable[[Event], None] | None = None, on_token: Callable[[], None] | None = None,
-                 inline: bool = False, pool: WorkerPool | None = None):
+                 inline: bool = False, pool: WorkerPool | None = None, tools: bool = False):
         self._queue: queue.Queue[Event] | None = None if on_event else queue.Queue()
         self._on_event = on_event or self._queue.put  # type: ignore[union-attr]
-        self.tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token)
+        self.tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token, tools=tools)
         self.result: Result | None = None
         ctx = copy_context()
         ctx.run(_current.set, self.tap)

@@ -107,9 +107,14 @@ class Sampling(_Strict):
 
 
 class Message(_Strict):
-    role: Literal["system", "user", "assistant"]
+    """A chat turn. `tool_calls` (an assistant's, OpenAI's shape) and `tool_call_id` (a tool's answer) are
+    given to the chat template as they are."""
+
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
     reasoning_content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
 
     @field_validator("content", "reasoning_content")
     @classmethod
@@ -123,6 +128,7 @@ class Request(_Strict):
     prefer an answer it accepts. It is code, so it is not serialized."""
 
     messages: list[Message] = Field(min_length=1)
+    tools: list[dict[str, Any]] | None = None  # OpenAI's tool definitions, given to the chat template
     thinking: ThinkingSpec = ThinkingSpec()
     sampling: Sampling = Sampling()
     verifier: Callable[[str], bool] | None = Field(default=None, exclude=True, repr=False)
@@ -157,6 +163,7 @@ class Result(_Strict):
     trace: list[TraceEvent] = []
     wall_s: float = 0.0
     thinking_mode: bool = True  # False: the model has no thinking mode (its family is "none"); nothing was thought
+    tool_calls: list[dict[str, Any]] | None = None  # calls the model wrote (OpenAI's shape), taken out of `answer`
 
     def route(self) -> dict:
         """The routing decision in the trace (a router's, or the model's own under `self`), or {}."""

@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from ..types import Message, Mode, ThinkingSpec
+from .tools import ToolsUnsupported, parse_tool_calls, reads_tool_calls
 
 _PROBE = [{"role": "user", "content": "x"}]
 
@@ -79,29 +80,33 @@ class ThinkingFormat:
             kw[self.budget_kwarg] = cap
         return kw
 
-    def _apply(self, messages: list[dict], mode: Mode, generation: bool = True, spec: ThinkingSpec | None = None) -> str:
+    def _apply(self, messages: list[dict], mode: Mode, generation: bool = True, spec: ThinkingSpec | None = None,
+               tools: list[dict] | None = None) -> str:
         """The template's rendering with the mode's arguments (without the generation prompt when not
-        `generation`); FormatError (a bad request, not a crash) when the template refuses the conversation
-        (its own raise_exception: roles that do not alternate, ...) or cannot render it."""
+        `generation`; with `tools` listed its own way); FormatError (a bad request, not a crash) when the
+        template refuses the conversation (its own raise_exception: roles that do not alternate, ...) or
+        cannot render it."""
+        extra = {"tools": tools} if tools else {}
         try:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation,
-                                                      **self.kwargs_for(mode, spec))
+                                                      **extra, **self.kwargs_for(mode, spec))
         except Exception as e:  # noqa: BLE001 - jinja2 and templates raise anything; the message says what
             raise FormatError(f"the model's chat template could not render this conversation "
                               f"({type(e).__name__}: {e})") from None
 
-    def render(self, messages: list[Message], mode: Mode, spec: ThinkingSpec | None = None) -> str:
+    def render(self, messages: list[Message], mode: Mode, spec: ThinkingSpec | None = None,
+               tools: list[dict] | None = None) -> str:
         """The prompt text, ending where the assistant (after any prefill) continues. `auto`: nothing after
         the assistant header, so the model decides whether to think (see `supports_auto`). `spec`: the
         request's thinking spec, whose effort and cap reach the template where the family has arguments for
-        them (`kwargs_for`)."""
+        them (`kwargs_for`). `tools`: the request's tool definitions (see `check_tools`)."""
         dicts = [m.model_dump(exclude_none=True) for m in messages]
         if mode == "auto" and not self.template_has_auto:
-            prompt = self._apply(dicts, "think", spec=spec)
+            prompt = self._apply(dicts, "think", spec=spec, tools=tools)
             think = self._probe.think
             # the template's own thinking prefill is taken off; anything else (a soft switch's) stays
             return prompt[:-len(think)] if think and self.assistant_part(prompt) == think else prompt
-        prompt = self._apply(dicts, mode, spec=spec)
+        prompt = self._apply(dicts, mode, spec=spec, tools=tools)
         if mode == "nothink" and not self.can_skip:
             prompt += self.empty_thought_after(self.assistant_part(prompt))
         return prompt
@@ -227,6 +232,28 @@ class ThinkingFormat:
         if mode == "auto" and not self.supports_auto:
             raise FormatError(f"{who}: the model's family {self.name!r} always thinks, so it cannot decide by "
                               "itself whether to (auto); ask for thinking on or off, or route with strategy 'auto'")
+
+    # ---- tools ---------------------------------------------------------------------------------------
+    @property
+    def reads_tools(self) -> bool:
+        """The template writes tool calls in a format thinkgate reads back (`formats.tools`)."""
+        template = getattr(self.tokenizer, "chat_template", None) or ""
+        if isinstance(template, dict):
+            template = template.get("default") or next(iter(template.values()), "")
+        return reads_tool_calls(template)
+
+    def check_tools(self, tools: list[dict] | None, messages: list[Message], who: str) -> None:
+        """Refuse tools (or a conversation with tool turns) for a template whose tool calls thinkgate cannot
+        read back, naming the family and what is read: never serve it with the tools dropped."""
+        if (tools or any(m.role == "tool" or m.tool_calls for m in messages)) and not self.reads_tools:
+            raise ToolsUnsupported(f"{who}: the model's chat template (family {self.name!r}) has no tool-call format "
+                                   "thinkgate reads back (Hermes-style <tool_call> blocks, as Qwen's templates write), "
+                                   "so tools cannot be served in raw-prefix mode; use the chat fallback "
+                                   "(--upstream-chat), where the engine parses them")
+
+    def tool_calls_of(self, answer: str) -> tuple[str, list[dict]]:
+        """(the answer without its tool-call blocks, the calls in OpenAI's shape)."""
+        return parse_tool_calls(answer)
 
     # ---- reading output ------------------------------------------------------------------------------
     # markup around the answer that is not part of it (Cohere's <|START_RESPONSE|> ... <|END_RESPONSE|>)

@@ -23,8 +23,9 @@ class NoThinkingFamily(ThinkingFormat):
     def template_kwargs(self, mode: Mode) -> dict[str, Any]:
         return {}
 
-    def render(self, messages: list[Message], mode: Mode, spec: ThinkingSpec | None = None) -> str:
-        return self._apply([m.model_dump(exclude_none=True) for m in messages], "think")
+    def render(self, messages: list[Message], mode: Mode, spec: ThinkingSpec | None = None,
+               tools: list[dict] | None = None) -> str:
+        return self._apply([m.model_dump(exclude_none=True) for m in messages], "think", tools=tools)
 
     @cached_property
     def _probe(self) -> Probe:

@@ -43,7 +43,7 @@ def hidden_state_features(requests: list[Request], backend, fmt, batch: int = 64
     """The final layer's hidden state at the end of each prompt rendered in auto mode (one prefill)."""
     import torch
 
-    prompts = [fmt.render(r.messages, "auto", r.thinking) for r in requests]
+    prompts = [fmt.render(r.messages, "auto", r.thinking, r.tools) for r in requests]
     parts = [backend.last_hidden_state(prompts[i:i + batch]) for i in range(0, len(prompts), batch)]
     return torch.cat(parts, 0) if parts else torch.zeros(0, 0)
 

@@ -50,7 +50,7 @@ from ..types import Sampling, ThinkingSpec
 from ..verify import regex_verifier
 from .common import APIError, EventStream, Relay, as_api_error, endpoint, error_response, sse, sse_error
 from .completions import raw_completion
-from .control import BadField, Decision, decide, to_messages
+from .control import BadField, Decision, decide, to_messages, tools_of
 from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
 from .metrics import Metrics
 from .passthrough import chat_upstream
@@ -254,6 +254,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         if srv.chat is not None:
             return await chat_upstream(srv, body, request)
         messages = to_messages(body)
+        tools = tools_of(body)
         decision, messages = decide(body, messages, srv.default_thinking)
         gate = srv.gate(decision.strategy)
         max_tokens = body.max_completion_tokens or body.max_tokens or srv.default_max_tokens
@@ -264,7 +265,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
             except ValueError as e:
                 raise BadField(str(e), "thinking.verify") from None
         try:
-            req = TGRequest(messages=messages, verifier=verifier,
+            req = TGRequest(messages=messages, verifier=verifier, tools=tools,
                             thinking=ThinkingSpec(mode=decision.mode, budget=decision.budget,
                                                   min_budget=decision.min_budget, effort=decision.effort),
                             sampling=Sampling(max_tokens=max_tokens, temperature=body.temperature or 0.0,
@@ -287,11 +288,13 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         if isinstance(result, BaseException):
             raise as_api_error(result)
         _account(srv, decision, result, "/v1/chat/completions", started)
+        message = {"role": "assistant", "content": result.answer, "reasoning_content": result.reasoning,
+                   "reasoning": result.reasoning}
+        if result.tool_calls:
+            message.update(content=result.answer or None, tool_calls=result.tool_calls)
         return {"id": rid, "object": "chat.completion", "created": created, "model": srv.model_name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": result.answer,
-                                                      "reasoning_content": result.reasoning,
-                                                      "reasoning": result.reasoning},
-                             "finish_reason": result.finish_reason, "logprobs": None}],
+                "choices": [{"index": 0, "message": message, "logprobs": None,
+                             "finish_reason": "tool_calls" if result.tool_calls else result.finish_reason}],
                 "usage": _usage(result), "thinkgate": _decision(decision, gate, result)}
 
     @app.post("/v1/completions", responses=_error_docs())
@@ -434,7 +437,12 @@ async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Deci
                     result = payload
                     finished = True
                     _account(srv, decision, result, "/v1/chat/completions", started)
-                    final = {**meta, "choices": [{"index": 0, "delta": {}, "finish_reason": result.finish_reason}]}
+                    if result.tool_calls:  # the calls, whole, once the model has written them
+                        out.append(chunk({"tool_calls": [{"index": i, **call}
+                                                         for i, call in enumerate(result.tool_calls)]}))
+                    final = {**meta, "choices": [{"index": 0, "delta": {},
+                                                  "finish_reason": "tool_calls" if result.tool_calls
+                                                  else result.finish_reason}]}
                     final["thinkgate"] = _decision(decision, gate, result)
                     if body.include_usage():
                         final["usage"] = _usage(result)

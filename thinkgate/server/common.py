@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..backends.base import ContextOverflow, MissingCapability
 from ..backends.openai_compat import UpstreamError
+from ..formats.tools import ToolsUnsupported
 from ..routers.router import RouterError
 from ..types import InvalidText
 from .control import BadField
@@ -61,6 +62,8 @@ def as_api_error(e: BaseException) -> APIError:
         return APIError(400, str(e), code="invalid_text")
     if isinstance(e, MissingCapability):
         return APIError(400, str(e), code="missing_capability")
+    if isinstance(e, ToolsUnsupported):
+        return APIError(400, str(e), param="tools", code="unsupported")
     if isinstance(e, RouterError):  # its message names server paths: say what is wrong, not where
         log.error("router unavailable: %s", e)
         return APIError(400, "no usable router is calibrated for this model, so 'auto' cannot route here; the "

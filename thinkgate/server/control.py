@@ -55,16 +55,26 @@ def soft_switch(messages: list[Message]) -> Mode | None:
 def to_messages(body: ChatCompletionRequest) -> list[Message]:
     out = []
     for i, m in enumerate(body.messages):
-        if m.role == "tool":
-            raise BadField("role 'tool' is not supported by a local model (no tool calling); "
-                           "serve an engine with --upstream-chat for tools", f"messages[{i}].role")
         try:
             text = m.text()
         except ValueError as e:
             raise BadField(str(e), f"messages[{i}].content") from None
         role = "system" if m.role == "developer" else m.role
-        out.append(Message(role=role, content=text, reasoning_content=m.reasoning_content or m.reasoning))
+        out.append(Message(role=role, content=text, reasoning_content=m.reasoning_content or m.reasoning,
+                           tool_calls=m.tool_calls, tool_call_id=m.tool_call_id))
     return out
+
+
+def tools_of(body: ChatCompletionRequest) -> list[dict] | None:
+    """The tools the chat template is given: none for `tool_choice: "none"`; a choice raw-prefix rendering
+    cannot enforce (`required`, a named function) is refused."""
+    if not body.tools or body.tool_choice == "none":
+        return None
+    if body.tool_choice not in (None, "auto"):
+        raise BadField("tool_choice other than auto or none cannot be enforced when thinkgate renders the prompt "
+                       "(raw-prefix); use the chat fallback (--upstream-chat), where the engine enforces it",
+                       "tool_choice")
+    return body.tools
 
 
 def decide(body: ChatCompletionRequest, messages: list[Message], default: str) -> tuple[Decision, list[Message]]:

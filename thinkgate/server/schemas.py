@@ -55,6 +55,8 @@ class ChatMessage(_Open):
     content: str | list[ContentPart] | None = None
     reasoning_content: str | None = None
     reasoning: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
 
     def text(self) -> str:
         if self.content is None or isinstance(self.content, str):
@@ -107,6 +109,17 @@ class ChatCompletionRequest(_Sampling):
     reasoning_effort: Effort | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     think: bool | Literal["low", "medium", "high"] | None = None  # Ollama's switch
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _tools(cls, v: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for i, tool in enumerate(v or []):
+            fn = tool.get("function")
+            if tool.get("type", "function") != "function" or not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                raise ValueError(f"tools[{i}] is not a function tool ({{'type': 'function', 'function': {{'name': ...}}}})")
+        return v
 
 
 class CompletionRequest(_Sampling):

@@ -123,9 +123,12 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
     think = reasoning_tokens if reasoning_tokens is not None else n_raw - sum(n_injected)
     usage = Usage(prompt_tokens=n_prompt, reasoning_tokens=max(0, think), answer_tokens=n_answer,
                   completion_tokens=written)
+    calls = None
+    if request.tools:  # the calls the model wrote, out of the answer (their tokens are the answer's)
+        answer, calls = fmt.tool_calls_of(answer)
     return Result(reasoning=reasoning, answer=answer, closed=closed, finish_reason=finish_reason, usage=usage,
                   strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started,
-                  thinking_mode=fmt.has_thinking)
+                  thinking_mode=fmt.has_thinking, tool_calls=calls or None)
 
 
 def require_thinking(fmt: ThinkingFormat, who: str) -> None:
@@ -156,7 +159,7 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
     text is not counted as the model's thinking), generate once, split. Batched."""
     started = time.time()
     modes = [mode_of(r) for r in requests]
-    prompts = [fmt.render(r.messages, m, r.thinking) for r, m in zip(requests, modes)]
+    prompts = [fmt.render(r.messages, m, r.thinking, r.tools) for r, m in zip(requests, modes)]
     if extra_prefill:
         prompts = [p + extra_prefill(p) for p in prompts]
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]

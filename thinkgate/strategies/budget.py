@@ -74,7 +74,8 @@ class Budget(Strategy):
         started = time.time()
         close = fmt.close_tag
         # the cap reaches a template that takes one (Seed-OSS's thinking_budget), so the model plans for it
-        prompts = [fmt.render(r.messages, "think", r.thinking.model_copy(update={"budget": p.max})) for r in requests]
+        prompts = [fmt.render(r.messages, "think", r.thinking.model_copy(update={"budget": p.max}), r.tools)
+                   for r in requests]
         prefills = [assistant_prefill(fmt, pr, r, "think") for pr, r in zip(prompts, requests)]
         texts = [""] * len(requests)  # what follows the prompt (and its prefill) so far
         written = [0] * len(requests)  # tokens the model wrote while thinking, its own end tag included

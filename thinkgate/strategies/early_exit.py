@@ -47,7 +47,7 @@ class EarlyExit(Strategy):
         words = [w for w in p.words.split("|") if w]
         started = time.time()
         close = fmt.close_tag
-        prompts = [fmt.render(r.messages, "think", r.thinking) for r in requests]
+        prompts = [fmt.render(r.messages, "think", r.thinking, r.tools) for r in requests]
         prefills = [assistant_prefill(fmt, pr, r, "think") for pr, r in zip(prompts, requests)]
         texts = [""] * len(requests)  # what follows the prompt (and its prefill) so far
         written = [0] * len(requests)

@@ -71,7 +71,7 @@ class Parallel(Strategy):
             raise ValueError("strategy 'parallel' with select=verifier needs a verifier on every request "
                              "(library: Request.verifier; CLI: --verify REGEX; server: thinking.verify)")
         started = time.time()
-        prompts = [fmt.render(r.messages, "nothink") for r in requests]
+        prompts = [fmt.render(r.messages, "nothink", r.thinking, r.tools) for r in requests]
         prefills = [assistant_prefill(fmt, pr, r, "nothink") for pr, r in zip(prompts, requests)]
         results = [None] * len(requests)
         for idx in group_indices(r.sampling.model_dump_json() for r in requests).values():
