@@ -31,6 +31,17 @@ def tok(tmp_path_factory):
     return thinking_tokenizer(folder_for(smollm2()), tmp_path_factory.mktemp("smollm2-thinking"))
 
 
+@pytest.fixture(scope="module")
+def servers(engine, tok):
+    """thinkgate in front of the engine: raw-prefix; chat fallback; chat fallback that counts usage."""
+    up = ("--upstream", engine.url, "--upstream-model", "smollm2")
+    procs = {"raw": serve(*up, "--tokenizer", str(tok)), "chat": serve(*up, "--upstream-chat"),
+             "counted": serve(*up, "--upstream-chat", "--tokenizer", str(tok))}
+    yield {k: p.wait(120) for k, p in procs.items()}
+    for p in procs.values():
+        p.stop()
+
+
 RAW_STRATEGIES = ["think", "nothink", "nothinking", "budget:max=16", "budget:max=24,min=8", "early_exit",
                   "thinkless", "parallel:n=3", "dont_overthink", "self"]
 
@@ -54,6 +65,53 @@ def backend_params(**kw):
     return GenParams(max_tokens=6, **kw)
 
 
+def test_ask_and_calibrate_through_the_engine_then_auto_routes_with_its_router(engine, tok, tmp_path):
+    """`ask` in both modes; `calibrate --upstream` trains the text router on the engine's model's own
+    outcomes, and `serve --upstream ... --strategy auto:dir=...` routes with it."""
+    import httpx
+
+    runner = CliRunner()
+    up = ["--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer", str(tok)]
+    res = runner.invoke(cli, ["ask", "What is 2+3? Think step by step.", *up, "--max-tokens", "24", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["usage"]["completion_tokens"] > 0
+    res = runner.invoke(cli, ["ask", "What is 2+3?", *up, "--mode", "nothink", "--max-tokens", "16", "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["usage"]["reasoning_tokens"] == 0
+    router = tmp_path / "router"
+    res = runner.invoke(cli, ["calibrate", *up, "--out", str(router), "--routers", "text", "--limit", "4",
+                              "--budgets", "8", "--max-tokens", "24", "--fresh"])
+    assert res.exit_code == 0, res.output
+    assert (router / "text.json").exists()
+    res = runner.invoke(cli, ["calibrate", *up[:4], "--tokenizer", str(tok), "--routers", "text"])
+    assert res.exit_code == 2 and "--out" in res.output  # an engine's model has no folder to put them in
+    srv = serve(*up, "--strategy", f"auto:dir={router}").wait(120)
+    try:
+        r = httpx.post(srv.url + "/v1/chat/completions", timeout=120, json={
+            "model": "smollm2", "messages": [{"role": "user", "content": "What is 2+3?"}], "max_tokens": 24})
+        assert r.status_code == 200, r.text
+        assert r.json()["thinkgate"]["decided_by"] == "text" and r.json()["thinkgate"]["router_score"] is not None
+    finally:
+        srv.stop()
+
+
+def test_tools_pass_through_the_chat_fallback_intact(servers):
+    """The engine's own tool calling (llama-cpp-python forces a named function with a grammar): the calls
+    come back as the engine wrote them, streamed and not."""
+    import openai
+
+    client = openai.OpenAI(base_url=servers["chat"].url + "/v1", api_key="none", max_retries=0)
+    kw = dict(model="smollm2", messages=[{"role": "user", "content": "Weather in Paris?"}], max_tokens=40,
+              tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {
+                  "type": "object", "properties": {"city": {"type": "string"}}}}}],
+              tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    r = client.chat.completions.create(**kw)
+    assert r.choices[0].finish_reason == "tool_calls"
+    assert r.choices[0].message.tool_calls[0].function.name == "get_weather"
+    parts = list(client.chat.completions.create(**kw, stream=True))
+    calls = [tc for p in parts if p.choices for tc in (p.choices[0].delta.tool_calls or [])]
+    assert calls and calls[0].function.name == "get_weather"
+
+
 def test_bench_runs_through_the_engine_with_concurrency(engine, tok, tmp_path):
     out = tmp_path / "bench.json"
     res = CliRunner().invoke(cli, ["bench", "--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer",
@@ -65,48 +123,40 @@ def test_bench_runs_through_the_engine_with_concurrency(engine, tok, tmp_path):
     assert set(rows) == {"think", "nothink", "parallel:n=2"} and all(r["n"] == 4 for r in rows.values())
 
 
-def test_serve_in_front_of_the_engine_through_the_openai_client(engine, tok):
+def test_serve_in_front_of_the_engine_through_the_openai_client(servers):
     import openai
 
-    raw = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer", str(tok)).wait(120)
-    chat = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--upstream-chat").wait(120)
-    counted = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--upstream-chat", "--tokenizer",
-                    str(tok)).wait(120)
-    try:
-        for srv in (raw, chat):
-            client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none")
-            msgs = [{"role": "user", "content": "What is the capital of France?"}]
-            one = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24)
-            two = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24)
-            assert one.choices[0].message.content == two.choices[0].message.content  # greedy by default
-            parts = list(client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24, stream=True))
-            text = "".join(p.choices[0].delta.content or "" for p in parts if p.choices)
-            assert text.strip() == one.choices[0].message.content.strip()
-        # chat fallback: the engine is detected; it has no thinking field at all, so what needs one is a 400
-        client = openai.OpenAI(base_url=chat.url + "/v1", api_key="none", max_retries=0)
-        r = client.chat.completions.with_raw_response.create(model="smollm2", messages=msgs, max_tokens=8)
-        assert json.loads(r.text)["thinkgate"]["strategy"] == "upstream-chat:llama-cpp-python"
-        for extra in ({"thinking": {"budget": 8}}, {"reasoning_effort": "low"}, {"thinking": {"mode": "off"}}):
-            with pytest.raises(openai.BadRequestError) as e:
-                client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=8, extra_body=extra)
-            assert "llama-cpp-python" in str(e.value), extra
-        # the engine sends no usage in a stream: thinkgate counts it, in tokens when it has the tokenizer
-        for srv, how in ((raw, None), (chat, "thinkgate (streamed chunks)"), (counted, "thinkgate (tokenizer)")):
-            client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none")
-            parts = list(client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=12, stream=True,
-                                                        stream_options={"include_usage": True}))
-            usage = parts[-1].usage
-            assert usage is not None and 0 < usage.completion_tokens <= 12, (how, usage)
-            if how is not None:
-                assert usage.model_extra["counted_by"] == how
-            if how != "thinkgate (streamed chunks)":
-                assert usage.prompt_tokens > 5
-        client = openai.OpenAI(base_url=raw.url + "/v1", api_key="none")
-        for extra in ({"thinking": {"mode": "off"}}, {"thinking": {"budget": 8}}, {"reasoning_effort": "minimal"},
-                      {"thinking": {"strategy": "parallel:n=2"}}):
-            r = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24, extra_body=extra)
-            assert r.choices[0].finish_reason in ("stop", "length"), extra
-    finally:
-        raw.stop()
-        chat.stop()
-        counted.stop()
+    raw, chat, counted = servers["raw"], servers["chat"], servers["counted"]
+    for srv in (raw, chat):
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none")
+        msgs = [{"role": "user", "content": "What is the capital of France?"}]
+        one = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24)
+        two = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24)
+        assert one.choices[0].message.content == two.choices[0].message.content  # greedy by default
+        parts = list(client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24, stream=True))
+        text = "".join(p.choices[0].delta.content or "" for p in parts if p.choices)
+        assert text.strip() == one.choices[0].message.content.strip()
+    # chat fallback: the engine is detected; it has no thinking field at all, so what needs one is a 400
+    client = openai.OpenAI(base_url=chat.url + "/v1", api_key="none", max_retries=0)
+    r = client.chat.completions.with_raw_response.create(model="smollm2", messages=msgs, max_tokens=8)
+    assert json.loads(r.text)["thinkgate"]["strategy"] == "upstream-chat:llama-cpp-python"
+    for extra in ({"thinking": {"budget": 8}}, {"reasoning_effort": "low"}, {"thinking": {"mode": "off"}}):
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=8, extra_body=extra)
+        assert "llama-cpp-python" in str(e.value), extra
+    # the engine sends no usage in a stream: thinkgate counts it, in tokens when it has the tokenizer
+    for srv, how in ((raw, None), (chat, "thinkgate (streamed chunks)"), (counted, "thinkgate (tokenizer)")):
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none")
+        parts = list(client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=12, stream=True,
+                                                    stream_options={"include_usage": True}))
+        usage = parts[-1].usage
+        assert usage is not None and 0 < usage.completion_tokens <= 12, (how, usage)
+        if how is not None:
+            assert usage.model_extra["counted_by"] == how
+        if how != "thinkgate (streamed chunks)":
+            assert usage.prompt_tokens > 5
+    client = openai.OpenAI(base_url=raw.url + "/v1", api_key="none")
+    for extra in ({"thinking": {"mode": "off"}}, {"thinking": {"budget": 8}}, {"reasoning_effort": "minimal"},
+                  {"thinking": {"strategy": "parallel:n=2"}}):
+        r = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24, extra_body=extra)
+        assert r.choices[0].finish_reason in ("stop", "length"), extra
