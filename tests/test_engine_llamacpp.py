@@ -78,8 +78,8 @@ def test_ask_and_calibrate_through_the_engine_then_auto_routes_with_its_router(e
     res = runner.invoke(cli, ["ask", "What is 2+3?", *up, "--mode", "nothink", "--max-tokens", "16", "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["usage"]["reasoning_tokens"] == 0
     router = tmp_path / "router"
-    res = runner.invoke(cli, ["calibrate", *up, "--out", str(router), "--routers", "text", "--limit", "4",
-                              "--budgets", "8", "--max-tokens", "24", "--fresh"])
+    res = runner.invoke(cli, ["calibrate", *up, "--out", str(router), "--routers", "text", "--limit", "3",
+                              "--budgets", "8", "--max-tokens", "16", "--fresh"])
     assert res.exit_code == 0, res.output
     assert (router / "text.json").exists()
     res = runner.invoke(cli, ["calibrate", *up[:4], "--tokenizer", str(tok), "--routers", "text"])
@@ -116,11 +116,11 @@ def test_bench_runs_through_the_engine_with_concurrency(engine, tok, tmp_path):
     out = tmp_path / "bench.json"
     res = CliRunner().invoke(cli, ["bench", "--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer",
                                    str(tok), "--strategies", "think,nothink,parallel:n=2", "--suites", "over",
-                                   "--limit", "4", "--max-tokens", "32", "--concurrency", "2", "--fresh",
+                                   "--limit", "3", "--max-tokens", "24", "--concurrency", "2", "--fresh",
                                    "--json", str(out)])
     assert res.exit_code == 0, res.output
     rows = {r["strategy"]: r for r in json.loads(out.read_text())["results"]}
-    assert set(rows) == {"think", "nothink", "parallel:n=2"} and all(r["n"] == 4 for r in rows.values())
+    assert set(rows) == {"think", "nothink", "parallel:n=2"} and all(r["n"] == 3 for r in rows.values())
 
 
 def test_serve_in_front_of_the_engine_through_the_openai_client(servers):

@@ -65,6 +65,8 @@ def test_every_mode_is_answered_plainly_and_what_needs_a_thought_refused(gguf, k
     res = runner.invoke(cli, ["ask", "What is the capital of France?", "--model", str(gguf), "--max-tokens", "32",
                               "--backend", kind])
     assert "no thinking mode" in res.output
+    if kind == "hf":
+        return  # what a model without a thought refuses is the family's, whatever the backend: once is enough
     for extra in (["--budget", "32"], ["--min-budget", "8"], ["--strategy", "early_exit"]):
         res = runner.invoke(cli, ["ask", "hi", "--model", str(gguf), "--backend", kind, *extra])
         assert res.exit_code == 2 and "no thinking mode" in res.output, (extra, res.output)

@@ -133,8 +133,9 @@ class LlamaCppBackend(Backend):
         top_lp: list[float] = []
         certainty: list[float] = []
         finish, matched = "length", None
-        hold = max((len(s) for s in params.stop), default=0)  # text that may still become a stop string
+        hold = max((len(s) - 1 for s in params.stop), default=0)  # text that may still become a stop string
         sent = 0
+        owed: str | None = None  # the last token's piece: written with the next token, or with the rest at the end
         for step in range(room):
             logits = self._logits()
             if step == 0 and banned:
@@ -155,11 +156,11 @@ class LlamaCppBackend(Backend):
             if hits:
                 cut, matched = min(hits)
                 text, finish = text[:cut], "stop"
-            if sink is not None:
+            if sink is not None:  # one write per generated token (the server counts them), held-back text later
+                if owed is not None:
+                    sink.write(owed)
                 ready = len(text) if matched else max(sent, len(text) - hold)
-                if ready > sent:
-                    sink.write(text[sent:ready])
-                    sent = ready
+                owed, sent = text[sent:ready], ready
                 if sink.cancelled:
                     break
             if matched:
@@ -167,8 +168,8 @@ class LlamaCppBackend(Backend):
             if step + 1 < room:
                 self.llm.eval([token])
         text += decoder.decode(b"", final=True) if not matched else ""
-        if sink is not None and len(text) > sent and not sink.cancelled:
-            sink.write(text[sent:])
+        if sink is not None and owed is not None and not sink.cancelled:
+            sink.write(owed + text[sent:])
         gen = Generation(text=text, tokens=len(out_ids), finish_reason=finish, stop=matched, token_ids=out_ids)
         if params.logprobs:
             gen.token_logprobs, gen.top_logprobs = chosen_lp, top_lp
