@@ -263,3 +263,22 @@ def test_a_backend_used_before_the_server_started_moves_to_the_servers_loop(serv
             assert s.status_code == 200 and any('"content":"13"' in line.replace(" ", "") for line in s.iter_lines())
     finally:
         srv.stop()
+
+
+def test_chat_fallback_puts_the_engines_reasoning_inline_when_asked(servers):
+    from thinkgate.backends.openai_compat import UpstreamChat
+
+    chat = UpstreamChat(servers["engine"].url, "tiny", api_key=KEY, engine="thinkgate")
+    srv = InThread(create_app(None, "tiny", chat=chat, reasoning_format="inline", freeze_gc=False))
+    try:
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none", max_retries=0)
+        msgs = [{"role": "user", "content": EASY}]
+        r = client.chat.completions.create(model="tiny", messages=msgs, max_tokens=150)
+        text = r.choices[0].message.content
+        assert text.startswith("<think>\n") and text.endswith("</think>\n\n13")
+        assert not (r.choices[0].message.model_extra or {}).get("reasoning_content")
+        parts = list(client.chat.completions.create(model="tiny", messages=msgs, max_tokens=150, stream=True))
+        streamed = "".join(p.choices[0].delta.content or "" for p in parts if p.choices)
+        assert streamed.startswith("<think>\n") and streamed.endswith("</think>\n\n13")
+    finally:
+        srv.stop()

@@ -558,6 +558,9 @@ def serve(
         "With --upstream-chat, the engine, whose own fields carry thinking on/off, budgets and effort: vllm, "
         "sglang, llamacpp (llama-server), llama-cpp-python, ollama, openai, thinkgate, or auto (asked of the "
         "engine at start-up). See docs/engines/."))] = "auto",
+    reasoning_format: Annotated[str, typer.Option("--reasoning-format", help=(
+        "separate: the thought in reasoning_content and reasoning; inline: in content, between the model "
+        "family's tags, for pipelines that read only the content (as an engine without a reasoning parser)."))] = "separate",
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
     api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="THINKGATE_API_KEY",
@@ -619,7 +622,8 @@ def serve(
         limits = ServerLimits(max_body_bytes=max_body_bytes, max_tokens=max_tokens_limit, max_loops=max_loops)
         application = create_app(backend, name, strategy=strategy, default_thinking=default_thinking,
                                  api_key=api_key, max_queue=max_queue, batch_window_ms=batch_window_ms,
-                                 default_max_tokens=max_tokens, chat=chat, limits=limits, fmt=fmt)
+                                 default_max_tokens=max_tokens, chat=chat, limits=limits, fmt=fmt,
+                                 reasoning_format=reasoning_format)
     except (ValueError, KeyError, RouterError, UpstreamError) as e:
         fail(str(e).strip('"'))
     err.print(f"[dim]thinkgate serving {name!r} on http://{host}:{port}/v1[/]")

@@ -48,7 +48,7 @@ from ..types import InvalidText
 from ..types import Request as TGRequest
 from ..types import Sampling, ThinkingSpec
 from ..verify import regex_verifier
-from .common import APIError, EventStream, Relay, as_api_error, endpoint, error_response, sse, sse_error
+from .common import APIError, EventStream, Inline, Relay, as_api_error, endpoint, error_response, sse, sse_error
 from .completions import raw_completion
 from .control import BadField, Decision, decide, to_messages, tools_of
 from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
@@ -77,6 +77,7 @@ class _Server:
         self.max_queue = max_queue
         self.default_max_tokens = default_max_tokens
         self.chat = chat
+        self.inline = False  # the thought in `content` between the family's tags (--reasoning-format inline)
         self.in_flight = 0
         self.lock = threading.Lock()
         if backend is not None and not isinstance(backend, OpenAICompatBackend):
@@ -154,21 +155,27 @@ class _Server:
 def create_app(backend: Backend | None, model_name: str, *, strategy: str = "think", default_thinking: str = "on",
                api_key: str | None = None, max_queue: int = 256, batch_window_ms: float = 10.0,
                default_max_tokens: int = 1024, chat: UpstreamChat | None = None,
-               limits: ServerLimits | None = None, freeze_gc: bool = True, fmt: str | None = None) -> FastAPI:
+               limits: ServerLimits | None = None, freeze_gc: bool = True, fmt: str | None = None,
+               reasoning_format: str = "separate") -> FastAPI:
     """The app for one model. `backend` is a local backend (batched here) or an `OpenAICompatBackend`;
     pass `chat` instead for the chat fallback to an engine. `limits`: the per-request bounds
     (`ServerLimits()` by default). `fmt`: the model's family (None: detected from its template).
+    `reasoning_format`: separate (the thought in `reasoning_content` and `reasoning`) or inline (in
+    `content`, between the family's tags, for pipelines that read only the content).
     `freeze_gc`: move what start-up loaded out of the cyclic collector's scans (a process-wide setting: on
     for `thinkgate serve`, off for an app built inside another program)."""
     if default_thinking not in ("auto", "on", "off"):
         raise ValueError(f"default thinking must be auto, on or off, not {default_thinking!r}")
     if (backend is None) == (chat is None):
         raise ValueError("serve either a backend or an upstream chat endpoint")
+    if reasoning_format not in ("separate", "inline"):
+        raise ValueError(f"reasoning format must be separate or inline, not {reasoning_format!r}")
     limits = limits or ServerLimits()
     if default_max_tokens > limits.max_tokens:
         raise ValueError(f"the default max_tokens ({default_max_tokens}) is above the limit ({limits.max_tokens})")
     srv = _Server(backend, model_name, strategy, default_thinking, max_queue, batch_window_ms,
                   default_max_tokens, chat, limits, fmt)
+    srv.inline = reasoning_format == "inline"
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
@@ -290,6 +297,9 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         _account(srv, decision, result, "/v1/chat/completions", started)
         message = {"role": "assistant", "content": result.answer, "reasoning_content": result.reasoning,
                    "reasoning": result.reasoning}
+        if srv.inline:
+            message = {"role": "assistant", "content": Inline(gate.format.open_tag, gate.format.close_tag).whole(
+                result.reasoning, result.answer, result.closed)}
         if result.tool_calls:
             message.update(content=result.answer or None, tool_calls=result.tool_calls)
         return {"id": rid, "object": "chat.completion", "created": created, "model": srv.model_name,
@@ -405,6 +415,7 @@ async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Deci
 
     finished = False
     first = True
+    inline = Inline(gate.format.open_tag, gate.format.close_tag) if srv.inline else None
     try:
         role = chunk({"role": "assistant", "content": ""})
         pending = [await events.get()]
@@ -430,8 +441,11 @@ async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Deci
                     if first:
                         m.ttft.labels("/v1/chat/completions").observe(time.perf_counter() - started)
                         first = False
-                    delta = {"reasoning_content": payload, "reasoning": payload} if kind == "reasoning" \
-                        else {"content": payload}
+                    if inline is not None:
+                        delta = {"content": inline.reasoning(payload) if kind == "reasoning" else inline.content(payload)}
+                    else:
+                        delta = {"reasoning_content": payload, "reasoning": payload} if kind == "reasoning" \
+                            else {"content": payload}
                     out.append(chunk(delta))
                 elif kind == "done":
                     result = payload

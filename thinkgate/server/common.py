@@ -76,6 +76,47 @@ def as_api_error(e: BaseException) -> APIError:
                     code="internal_error")
 
 
+class Inline:
+    """A reply's thought inside its `content`, between the family's own tags (`serve --reasoning-format
+    inline`), for pipelines that read only `content`, as an engine without a reasoning parser returns it. A
+    thought that never closed (cut by max_tokens) stays open, as the model left it."""
+
+    def __init__(self, open_tag: str = "<think>", close_tag: str = "</think>"):
+        self.open, self.close = open_tag or "<think>", close_tag or "</think>"
+        self.state = "before"  # before | thinking | answering
+
+    def reasoning(self, text: str) -> str:
+        """The content text of a streamed reasoning delta."""
+        if self.state == "before":
+            self.state = "thinking"
+            return self.open + "\n" + text
+        return text
+
+    def content(self, text: str) -> str:
+        """The content text of a streamed answer delta."""
+        head = "\n" + self.close + "\n\n" if self.state == "thinking" else ""
+        self.state = "answering"
+        return head + text
+
+    def whole(self, reasoning: str, answer: str, closed: bool = True) -> str:
+        if not reasoning:
+            return answer
+        if not closed:
+            return f"{self.open}\n{reasoning}"
+        return f"{self.open}\n{reasoning}\n{self.close}\n\n{answer}"
+
+    def message(self, msg: dict) -> dict:
+        """An engine's message or delta with its reasoning field(s) moved into `content`."""
+        text = next((msg.pop(f) for f in ("reasoning_content", "reasoning") if msg.get(f)), None)
+        for f in ("reasoning_content", "reasoning"):
+            msg.pop(f, None)
+        if text is not None or msg.get("content"):
+            parts = (self.reasoning(text) if text is not None else "") + \
+                (self.content(msg["content"]) if msg.get("content") else "")
+            msg["content"] = parts
+        return msg
+
+
 class Relay:
     """Events from serving threads into an asyncio queue, with one loop wake-up per burst (not per token)."""
 

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from ..backends.engines import EngineFieldError
 from ..backends.openai_compat import both_reasoning_fields
 from ..types import Message
-from .common import APIError, Relay, as_api_error, sse, sse_error
+from .common import APIError, Inline, Relay, as_api_error, sse, sse_error
 from .control import decide
 from .schemas import ChatCompletionRequest
 
@@ -46,6 +46,10 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
         finally:
             srv.release()
         out = both_reasoning_fields(out)
+        if srv.inline:
+            for choice in out.get("choices") or []:
+                if isinstance(choice.get("message"), dict):
+                    Inline().message(choice["message"])
         out["model"] = srv.model_name
         out["thinkgate"] = info
         m.requests.labels("/v1/chat/completions", "200").inc()
@@ -74,6 +78,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
         raise as_api_error(first[1])
 
     tally = _Tally()
+    inline = Inline() if srv.inline else None
 
     async def stream_out():
         finished = False
@@ -84,6 +89,10 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
                 if kind == "chunk":
                     tally.add(payload_)
                     payload_ = both_reasoning_fields(payload_)
+                    if inline is not None:
+                        for choice in payload_.get("choices") or []:
+                            if isinstance(choice.get("delta"), dict):
+                                inline.message(choice["delta"])
                     payload_["model"] = srv.model_name
                     if any(c.get("finish_reason") for c in payload_.get("choices", [])):
                         payload_["thinkgate"] = info
