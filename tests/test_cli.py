@@ -45,11 +45,24 @@ def test_ask_selects_a_verified_sample():
 
 def test_bench_writes_the_documented_schema(tmp_path):
     out = tmp_path / "b.json"
+    csv_path = tmp_path / "rows.csv"
     res = runner.invoke(app, ["bench", "--strategies", "think,nothink", "--suites", "over,mip", "--limit", "6",
-                              "--json", str(out), "--cache", str(tmp_path / "c.jsonl")])
+                              "--json", str(out), "--csv", str(csv_path), "--cache", str(tmp_path / "c.jsonl")])
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert isinstance(data["model"], str)
+    # per-item rows for every strategy, in the JSON and as CSV, agreeing with the table
+    items = data["rows"]
+    assert len(items) == 2 * 2 * 6 and {r["strategy"] for r in items} == {"think", "nothink"}
+    import csv
+
+    with csv_path.open() as f:
+        lines = list(csv.DictReader(f))
+    assert len(lines) == len(items) and lines[0]["item"] == items[0]["item"]
+    for (strategy, suite), r in {(r["strategy"], r["suite"]): r for r in data["results"]}.items():
+        mine = [i for i in items if i["strategy"] == strategy and i["suite"] == suite]
+        assert abs(sum(i["correct"] for i in mine) / len(mine) - r["accuracy"]) < 1e-9
+        assert sum(i["think_tokens"] > 0 for i in mine) / len(mine) == r["think_rate"]
     rows = {(r["strategy"], r["suite"]): r for r in data["results"]}
     assert set(rows) == {("think", "over"), ("think", "mip"), ("nothink", "over"), ("nothink", "mip")}
     for r in rows.values():

@@ -299,7 +299,10 @@ def bench(
     suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites: over, under, mip.")] = "over,under,mip",
     model: ModelOpt = None,
     backend_kind: BackendOpt = "auto",
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON here.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help=(
+        "Write the results as JSON here (with `rows`: every strategy's per-item rows)."))] = None,
+    csv_out: Annotated[Optional[Path], typer.Option("--csv", help=(
+        "Write the per-item rows as CSV here (one line per strategy, item and sample)."))] = None,
     max_tokens: MaxTokensOpt = 768,
     temperature: TemperatureOpt = 0.0,
     top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0)] = 1.0,
@@ -346,6 +349,8 @@ def bench(
         fail("--strategies is empty")
     if json_out:
         writable(json_out, "--json")
+    if csv_out:
+        writable(csv_out, "--csv")
     if report_dir:
         writable(report_dir, "--report", folder=True)
     with_oracle = "oracle" in specs
@@ -430,6 +435,15 @@ def bench(
         except OSError as e:
             fail(f"--json {json_out}: cannot be written ({e.strerror or e}){kept}")
         console.print(f"[dim]wrote {json_out}[/]")
+    if csv_out:
+        from .bench.runner import write_csv
+
+        try:
+            csv_out.parent.mkdir(parents=True, exist_ok=True)
+            write_csv(all_rows, csv_out)
+        except OSError as e:
+            fail(f"--csv {csv_out}: cannot be written ({e.strerror or e}){kept}")
+        console.print(f"[dim]wrote {csv_out}[/]")
     if report_dir:
         from .bench.report import write_report
 

@@ -72,6 +72,25 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
     return [done[key] for key in keys]
 
 
+ROW_FIELDS = ("strategy", "suite", "family", "difficulty", "item", "sample", "correct", "think_tokens", "answer_tokens",
+              "closed", "finish_reason", "decision", "budget", "score", "wall_s", "answer")
+
+
+def item_row(r: Row) -> dict:
+    """One (strategy, item, sample) as the JSON's `rows` and the CSV export give it."""
+    return {f: getattr(r, f) for f in ROW_FIELDS}
+
+
+def write_csv(rows: list[Row], path) -> None:
+    """The per-item rows as CSV, one line per (strategy, item, sample), the columns of `ROW_FIELDS`."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=ROW_FIELDS)
+        w.writeheader()
+        w.writerows(item_row(r) for r in rows)
+
+
 def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | None = None) -> tuple[dict, list[Row]]:
     """The bench's JSON and the rows it was computed from (oracle rows added when asked)."""
     if with_oracle:
@@ -81,7 +100,7 @@ def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | 
     frontier = [{"strategy": s, "think_tokens_mean": round(x, 2), "accuracy": round(y, 4), "pareto": s in front}
                 for s, (x, y) in sorted(points.items(), key=lambda kv: kv[1][0])]
     out = {"model": model, "results": results_table(rows), "summary": summary(rows, t_max), "frontier": frontier,
-           "breakdown": breakdown(rows)}
+           "breakdown": breakdown(rows), "rows": [item_row(r) for r in rows]}
     routed = [r for r in rows if r.decision is not None]
     if routed:  # per item, what the router (or the model itself) chose and the router's score
         nothink = {(r.suite, r.item, r.sample): r.correct for r in rows if r.strategy == "nothink"}
