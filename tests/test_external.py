@@ -63,3 +63,76 @@ def test_bad_records_are_named(tmp_path):
         load_external(str(bad))
     with pytest.raises(ValueError, match="does not exist"):
         load_external(str(tmp_path / "missing.jsonl"))
+
+
+def _otb_records() -> list[dict]:
+    """Twenty records in OptimalThinkingBench's own layout: question, answer, metadata as a JSON string,
+    subset named as the benchmark names it (the questions are ones the embedded model can answer)."""
+    import json
+
+    recs = []
+    for i in range(10):
+        recs.append({"question": f"What is {i + 2}+{i + 3}?", "answer": str(2 * i + 5),
+                     "metadata": json.dumps({"answer_type": "numeric", "domain": "arithmetic"}),
+                     "subset": "overthinkingbench" if i < 8 else "overthinking-math"})
+    for i in range(10):
+        a, b = 4821 + 37 * i, 397 + 11 * i
+        recs.append({"question": f"What is {a}+{b}?", "answer": str(a + b),
+                     "metadata": json.dumps({"answer_type": "numeric"}), "subset": "underthinkingbench"})
+    return recs
+
+
+def test_optimalthinkingbench_as_published_scores_both_suites(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from thinkgate.cli import app
+
+    data = tmp_path / "otb.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _otb_records()))
+    items = load_external(str(data))
+    assert [i.suite for i in items] == ["over"] * 10 + ["under"] * 10
+    assert {i.family for i in items} == {"external:numeric", "external:overthinking-math:numeric"}  # math apart
+    assert all(i.meta["answer_type"] == "numeric" for i in items)  # from the metadata string
+    out = tmp_path / "b.json"
+    res = CliRunner().invoke(app, ["bench", "--data", str(data), "--strategies", "think,nothink", "--fresh",
+                                   "--json", str(out), "--max-tokens", "400"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(out.read_text())
+    assert {(r["strategy"], r["suite"], r["n"]) for r in report["results"]} == {
+        (s, suite, 10) for s in ("think", "nothink") for suite in ("over", "under")}
+    summary = {r["strategy"]: r for r in report["summary"]}
+    assert set(summary) == {"think", "nothink"} and all(0 <= r["f1_otb"] <= 1 and 0 <= r["auc_oaa"] <= 1
+                                                        for r in summary.values())
+    assert summary["think"]["acc_ut"] > summary["nothink"]["acc_ut"]  # the embedded model needs to think there
+    math = [b for b in report["breakdown"] if b["family"] == "external:overthinking-math:numeric"]
+    assert {b["strategy"] for b in math} == {"think", "nothink"} and all(b["n"] == 2 for b in math)
+
+
+def test_multiple_choice_gold_as_letter_or_text_and_missing_premise_by_abstention(tmp_path):
+    import json
+
+    recs = [{"question": "Where is the ozone layer?", "answer": "Stratosphere", "subset": "overthinkingbench",
+             "metadata": json.dumps({"answer_type": "mcq", "options": ["Sahara", "Stratosphere", "Sea"]})},
+            {"question": "Pick the second.", "answer": "B", "options": ["x", "y"], "suite": "over"},
+            {"question": "Let y = x + 2. What is y?", "answer": "cannot be determined", "suite": "mip"}]
+    data = tmp_path / "mixed.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    text_gold, letter_gold, mip = load_external(str(data))
+    task = get_task(text_gold.family)
+    assert "B. Stratosphere" in text_gold.prompt
+    assert task.verify(text_gold, r"\boxed{B}") and task.verify(text_gold, r"\boxed{Stratosphere}")
+    assert not task.verify(text_gold, r"\boxed{Sahara}") and not task.verify(text_gold, r"\boxed{A}")
+    assert task.verify(letter_gold, "The answer is (B).") and task.verify(letter_gold, r"\boxed{y}")
+    assert not task.verify(letter_gold, r"\boxed{x}")
+    assert mip.suite == "mip"
+    assert get_task(mip.family).verify(mip, "The question cannot be answered: x is not defined.")
+    assert not get_task(mip.family).verify(mip, "y = 4")  # an answer, not an abstention
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answer": "1", "metadata": "{not json"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1: metadata is a string but not JSON"):
+        load_external(str(bad))
+    bad.write_text('{"question": "q", "answer": "1", "subset": "sideways"}\n')
+    with pytest.raises(ValueError, match="unknown suite 'sideways'"):
+        load_external(str(bad))

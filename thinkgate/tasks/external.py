@@ -6,10 +6,14 @@ Field names are matched by alias, so the common layouts load without a mapping:
 - question: `question`, `prompt`, `problem`, `input`
 - answer: `answer`, `gold`, `target`, `final_answer`; GSM8K's "... #### 42" keeps what follows `####`;
   a MATH `solution` without an `answer` gives the last `\\boxed{}` in it
-- answer type: `answer_type` or `metadata.answer_type` (numeric, mcq, short, open...); guessed when absent
-- options for multiple choice: `options` or `choices` (list), rendered as "A. ...", "B. ..."
-- suite: `suite` or `split` ("over"/"under"; OptimalThinkingBench calls them overthinking/underthinking),
-  else the `--data-suite` given.
+- answer type: `answer_type` or `metadata.answer_type` (numeric, mcq, short, open...); guessed when absent.
+  `metadata` may be an object or a JSON string (OptimalThinkingBench stores it as a string)
+- options for multiple choice: `options` or `choices` (list, also inside `metadata`), rendered as "A. ...",
+  "B. ..."; the gold answer may be the option's letter or its text, and so may the model's
+- suite: `suite`, `split` or `subset` ("over"/"under"; OptimalThinkingBench's subsets `overthinkingbench`,
+  `underthinkingbench` and their math subsets such as `overthinking-math`, whose name is kept in the item's
+  family so the breakdown shows them apart), else the `--data-suite` given. Items of the `mip` suite
+  (missing premise) are right when the answer abstains, whatever their source.
 
 Answers are extracted from the model's answer text in this order: the last `\\boxed{...}`, a
 "Final answer:" / "The answer is" line, then by type: an option letter for mcq, the last number for
@@ -26,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from ..types import check_text
-from .base import Item, Task
+from .base import Item, Task, is_abstention
 
 Q_KEYS = ("question", "prompt", "problem", "input")
 A_KEYS = ("answer", "gold", "target", "final_answer")
-SUITE_ALIASES = {"over": "over", "overthinking": "over", "under": "under", "underthinking": "under", "mip": "mip"}
+SUITE_ALIASES = {"over": "over", "overthinking": "over", "overthinkingbench": "over", "under": "under",
+                 "underthinking": "under", "underthinkingbench": "under", "mip": "mip", "missing_premise": "mip"}
 _NUM = r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?"
 
 
@@ -100,14 +105,33 @@ class ExternalTask(Task):
         raise NotImplementedError("external items have no reference trace")
 
     def verify(self, item: Item, answer_text: str) -> bool:
+        if item.suite == "mip":  # a missing premise: the right answer says so
+            return is_abstention(answer_text)
         kind = item.meta.get("answer_type", "short")
         got = extract_answer(answer_text, kind)
         if kind == "numeric":
             a, b = to_number(got), to_number(item.answer)
             return a is not None and b is not None and abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
         if kind == "mcq":
-            return got.strip().upper()[:1] == item.answer.strip().upper()[:1]
+            options = item.meta.get("options") or []
+            want, have = option_index(item.answer, options), option_index(got, options)
+            return want is not None and want == have
         return normalize(got) == normalize(item.answer)
+
+
+def option_index(text: str, options: list) -> int | None:
+    """Which option an answer names: its letter ("B", "(B)", "B."), or its text (the gold answer of
+    OptimalThinkingBench's multiple choice is the option's text)."""
+    t = text.strip()
+    m = re.fullmatch(r"\(?([A-Ja-j])[).:]?", t)
+    if m and (not options or ord(m.group(1).upper()) - 65 < len(options)):
+        return ord(m.group(1).upper()) - 65
+    wanted = normalize(t)
+    for i, o in enumerate(options):
+        if normalize(str(o)) == wanted:
+            return i
+    m = re.match(r"\(?([A-J])[).:]\s", t)  # "B. Stratosphere"
+    return ord(m.group(1)) - 65 if m else None
 
 
 def _first(rec: dict, keys: tuple[str, ...]) -> Any:
@@ -132,20 +156,41 @@ def record_to_item(rec: dict, source: str, default_suite: str) -> Item:
     answer = str(answer)
     if "####" in answer:
         answer = answer.rsplit("####", 1)[1].strip()
-    meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
-    options = rec.get("options") or rec.get("choices")
+    meta = rec.get("metadata")
+    if isinstance(meta, str):  # OptimalThinkingBench stores it as a JSON string
+        try:
+            meta = json.loads(meta) if meta.strip() else {}
+        except json.JSONDecodeError:
+            raise ValueError("metadata is a string but not JSON") from None
+    meta = meta if isinstance(meta, dict) else {}
+    options = rec.get("options") or rec.get("choices") or meta.get("options") or meta.get("choices")
+    if options is not None and not isinstance(options, list):
+        raise ValueError(f"options must be a list, not {type(options).__name__}")
     kind = str(rec.get("answer_type") or meta.get("answer_type") or guess_type(answer, options)).lower()
     kind = {"mcq": "mcq", "multiple_choice": "mcq", "numeric": "numeric", "number": "numeric",
             "integer": "numeric"}.get(kind, "short")
     if options:
         question += "\n" + "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options))
-    raw_suite = str(rec.get("suite") or rec.get("split") or default_suite).lower()
-    if raw_suite not in SUITE_ALIASES:
-        raise ValueError(f"unknown suite {raw_suite!r} (over, under, mip)")
+    raw_suite = str(rec.get("suite") or rec.get("subset") or rec.get("split") or default_suite).lower()
+    suite, subset = suite_of(raw_suite)
     key = hashlib.sha1(f"{source}|{question}".encode()).hexdigest()[:12]
-    return Item(id=f"ext-{key}", family=f"external:{kind}", suite=SUITE_ALIASES[raw_suite],
+    family = f"external:{subset}:{kind}" if subset else f"external:{kind}"
+    return Item(id=f"ext-{key}", family=family, suite=suite,
                 difficulty=int(rec.get("difficulty", 1)) if str(rec.get("difficulty", 1)).isdigit() else 1,
-                prompt=question, answer=answer, meta={"answer_type": kind, "source": source})
+                prompt=question, answer=answer,
+                meta={"answer_type": kind, "source": source, **({"options": [str(o) for o in options]} if options else {})})
+
+
+def suite_of(name: str) -> tuple[str, str | None]:
+    """(over | under | mip, the subset's own name when it is one of a suite's subsets): "over",
+    "overthinkingbench", "overthinking-math" (a math subset, kept apart), "underthinking_gpqa", ..."""
+    if name in SUITE_ALIASES:
+        return SUITE_ALIASES[name], None
+    for prefix, suite in (("overthinking", "over"), ("underthinking", "under")):
+        if name.startswith(prefix):
+            return suite, name
+    raise ValueError(f"unknown suite {name!r} (over, under, mip, or OptimalThinkingBench's overthinking… / "
+                     "underthinking… subsets)")
 
 
 def load_external(spec: str, default_suite: str = "under") -> list[Item]:
