@@ -90,3 +90,21 @@ def metric(url: str, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def check_inline(url: str, question: str, answer: str, max_tokens: int) -> str:
+    """A server started with --reasoning-format inline: the thought arrives in `content` between <think>
+    tags, streamed and not, and no reasoning field is set. Returns the content."""
+    import openai
+
+    client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+    msgs = [{"role": "user", "content": question}]
+    r = client.chat.completions.create(model="tiny", messages=msgs, max_tokens=max_tokens)
+    text = r.choices[0].message.content
+    assert text.startswith("<think>\n") and text.endswith(f"</think>\n\n{answer}"), text
+    assert not (r.choices[0].message.model_extra or {}).get("reasoning_content")
+    parts = list(client.chat.completions.create(model="tiny", messages=msgs, max_tokens=max_tokens, stream=True))
+    streamed = "".join(p.choices[0].delta.content or "" for p in parts if p.choices)
+    assert streamed.startswith("<think>\n") and streamed.endswith(f"</think>\n\n{answer}"), streamed
+    assert not any((p.choices[0].delta.model_extra or {}).get("reasoning_content") for p in parts if p.choices)
+    return streamed

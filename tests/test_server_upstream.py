@@ -10,7 +10,7 @@ import time
 import httpx
 import openai
 import pytest
-from _serving import InThread, fake_engine, metric, serve
+from _serving import InThread, check_inline, fake_engine, metric, serve
 from typer.testing import CliRunner
 
 from thinkgate.backends.openai_compat import OpenAICompatBackend
@@ -271,14 +271,6 @@ def test_chat_fallback_puts_the_engines_reasoning_inline_when_asked(servers):
     chat = UpstreamChat(servers["engine"].url, "tiny", api_key=KEY, engine="thinkgate")
     srv = InThread(create_app(None, "tiny", chat=chat, reasoning_format="inline", freeze_gc=False))
     try:
-        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none", max_retries=0)
-        msgs = [{"role": "user", "content": EASY}]
-        r = client.chat.completions.create(model="tiny", messages=msgs, max_tokens=150)
-        text = r.choices[0].message.content
-        assert text.startswith("<think>\n") and text.endswith("</think>\n\n13")
-        assert not (r.choices[0].message.model_extra or {}).get("reasoning_content")
-        parts = list(client.chat.completions.create(model="tiny", messages=msgs, max_tokens=150, stream=True))
-        streamed = "".join(p.choices[0].delta.content or "" for p in parts if p.choices)
-        assert streamed.startswith("<think>\n") and streamed.endswith("</think>\n\n13")
+        check_inline(srv.url, EASY, "13", 150)
     finally:
         srv.stop()
