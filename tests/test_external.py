@@ -136,3 +136,57 @@ def test_multiple_choice_gold_as_letter_or_text_and_missing_premise_by_abstentio
     bad.write_text('{"question": "q", "answer": "1", "subset": "sideways"}\n')
     with pytest.raises(ValueError, match="unknown suite 'sideways'"):
         load_external(str(bad))
+
+
+def test_otb_compat_matches_the_papers_code_computed_here(tmp_path):
+    """--otb-compat on the OTB-layout fixture, two sampled answers per question: the summary equals
+    OptimalThinkingBench's published formula computed here from the per-item rows (samples averaged per
+    question first, t_max 1000, unclosed responses counted in full, (all + math) / 2 on each side)."""
+    import json
+    from collections import defaultdict
+
+    from typer.testing import CliRunner
+
+    from thinkgate.cli import app
+
+    data = tmp_path / "otb.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _otb_records()))
+    out = tmp_path / "b.json"
+    res = CliRunner().invoke(app, ["bench", "--data", str(data), "--strategies", "think,nothink", "--otb-compat",
+                                   "--samples", "2", "--temperature", "0.8", "--max-tokens", "300", "--fresh",
+                                   "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(out.read_text())
+    assert report["scoring"] == "otb-compat"
+    for strategy in ("think", "nothink"):
+        per_q = defaultdict(list)
+        for r in report["rows"]:
+            if r["strategy"] == strategy:
+                per_q[(r["suite"], r["family"], r["item"])].append(r)
+        sides = {"over": [], "under": []}
+        for (suite, family, _), rs in per_q.items():
+            acc = sum(r["correct"] for r in rs) / len(rs)
+            tok = sum(r["think_tokens"] + (0 if r["closed"] else r["answer_tokens"]) for r in rs) / len(rs)
+            sides[suite].append(("math" in family, acc * max(0, 1000 - tok) / 1000 if suite == "over" else acc))
+        macro = {}
+        for side, scores in sides.items():
+            alls = sum(s for _, s in scores) / len(scores)
+            math = [s for m, s in scores if m]
+            macro[side] = (alls + sum(math) / len(math)) / 2 if math else alls
+        o, u = macro["over"], macro["under"]
+        got = next(r for r in report["summary"] if r["strategy"] == strategy)
+        assert abs(got["auc_oaa"] - round(o, 4)) < 1e-9 and abs(got["acc_ut"] - round(u, 4)) < 1e-9
+        assert abs(got["f1_otb"] - round(2 * o * u / (o + u) if o + u else 0.0, 4)) < 1e-9
+    res = CliRunner().invoke(app, ["bench", "--data", str(data), "--otb-compat", "--t-max", "500"])
+    assert res.exit_code == 2 and "--otb-compat" in res.output
+
+
+def test_otb_compat_takes_the_first_box():
+    from thinkgate.tasks.external import record_to_item
+
+    rec = {"question": "What is 2+2?", "answer": "4", "subset": "overthinkingbench"}
+    ours, theirs = record_to_item(rec, "x", "under"), record_to_item(rec, "x", "under", otb_compat=True)
+    task = get_task(ours.family)
+    text = r"First \boxed{5}, no wait: \boxed{4}"
+    assert task.verify(ours, text) and not task.verify(theirs, text)
+    assert ours.id != theirs.id  # cached apart

@@ -322,6 +322,10 @@ def bench(
     data_suite: Annotated[str, typer.Option("--data-suite", help="Suite of --data records that name none: over or under.")] = "under",
     t_max: Annotated[Optional[int], typer.Option("--t-max", min=1, help=(
         "AUC_OAA horizon in thinking tokens; default 150 on the embedded suites, 1000 (the paper's) on --data."))] = None,
+    otb_compat: Annotated[bool, typer.Option("--otb-compat", help=(
+        "Score as OptimalThinkingBench's published code does, to reproduce the paper: t_max 1000, samples "
+        "averaged per question before the AUC, an unclosed response counted in full as thinking, the first "
+        "\\boxed{}, its math macro average (docs/bench.md). The default is per sample."))] = False,
     upstream: UpstreamOpt = None,
     upstream_model: UpstreamModelOpt = None,
     tokenizer: TokenizerOpt = None,
@@ -353,6 +357,8 @@ def bench(
         writable(csv_out, "--csv")
     if report_dir:
         writable(report_dir, "--report", folder=True)
+    if otb_compat and t_max is not None:
+        fail("--otb-compat fixes t_max at OptimalThinkingBench's 1000; give one or the other")
     with_oracle = "oracle" in specs
     if with_oracle:
         specs = [s for s in specs if s != "oracle"]
@@ -370,7 +376,7 @@ def bench(
         from .tasks.external import load_external
 
         try:
-            items = load_external(data, data_suite)
+            items = load_external(data, data_suite, otb_compat=otb_compat)
         except ValueError as e:
             fail(str(e))
         by_suite: dict = {}
@@ -398,7 +404,9 @@ def bench(
                 except (MissingCapability, RouterError, UpstreamError) as e:
                     kept = "--fresh keeps no rows" if fresh else f"rows finished so far are kept in {cache}"
                     fail(f"{e} ({kept})")
-    out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None))
+    out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None),
+                           otb_compat=otb_compat)
+    out["scoring"] = "otb-compat" if otb_compat else "per-sample"
     out["wall_s"] = round(time.time() - started, 1)
     out["thinking_mode"] = gates[0].format.has_thinking
     table = Table(title=f"thinkgate bench · {Path(backend.model_id).name} · {out['wall_s']}s")
@@ -412,7 +420,7 @@ def bench(
         console.print(f"[yellow]this model has no thinking mode (family {gates[0].format.name!r}): every strategy "
                       "answered without thinking[/]")
     if out["summary"]:
-        t2 = Table(title="OptimalThinkingBench metrics (over + under)")
+        t2 = Table(title="OptimalThinkingBench metrics (over + under)" + (", as its code scores them" if otb_compat else ""))
         for col in ("strategy", "AUC_OAA", "Acc_ut", "F1_otb", "think tok", "accuracy"):
             t2.add_column(col, justify="left" if col == "strategy" else "right")
         for r in out["summary"]:

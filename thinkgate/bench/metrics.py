@@ -94,6 +94,49 @@ def f1(a: float, b: float) -> float:
     return 2 * a * b / (a + b) if a + b > 0 else 0.0
 
 
+def otb_summary(rows: list[Row]) -> list[dict]:
+    """OptimalThinkingBench's scores as its published code computes them (`--otb-compat`), to reproduce
+    the paper's numbers: per item, correctness and thinking tokens are first averaged over the samples,
+    then the over side scores mean_acc * max(0, 1000 - mean_tokens) / 1000; a response that never closed
+    its thought counts in full (answer included) as thinking; each side is the mean over its items, and
+    where math subsets are present the side is (all rows + the math rows) / 2, as the code's macro step
+    (whose "general" filter also matches the math rows); F1 = 2 O U / (O + U)."""
+    by: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        by[r.strategy].append(r)
+    out = []
+    for strategy, rs in by.items():
+        items: dict[tuple, list[Row]] = defaultdict(list)
+        for r in rs:
+            items[(r.suite, r.family, r.item)].append(r)
+        scores: dict[str, list[tuple[bool, float]]] = {"over": [], "under": []}  # (a math subset?, score)
+        for (suite, family, _), samples in items.items():
+            if suite not in scores:
+                continue
+            acc = _mean([float(r.correct) for r in samples])
+            tok = _mean([r.think_tokens + (0 if r.closed else r.answer_tokens) for r in samples])
+            score = acc * max(0.0, OTB_T_MAX - tok) / OTB_T_MAX if suite == "over" else acc
+            scores[suite].append(("-math" in family, score))
+        if not scores["over"] or not scores["under"]:
+            continue
+        side = {k: _otb_macro(v) for k, v in scores.items()}
+        out.append({"strategy": strategy, "auc_oaa": round(side["over"], 4), "acc_ut": round(side["under"], 4),
+                    "f1_otb": round(f1(side["over"], side["under"]), 4), "items_over": len(scores["over"]),
+                    "items_under": len(scores["under"]),
+                    "think_tokens_mean": round(_mean([r.think_tokens for r in rs if r.suite in scores]), 2),
+                    "accuracy": round(_mean([float(r.correct) for r in rs if r.suite in scores]), 4)})
+    return out
+
+
+OTB_T_MAX = 1000  # hard-coded in OptimalThinkingBench's eval.py
+
+
+def _otb_macro(scores: list[tuple[bool, float]]) -> float:
+    everything = _mean([s for _, s in scores])
+    math = [s for is_math, s in scores if is_math]
+    return (everything + _mean(math)) / 2 if math else everything
+
+
 def summary(rows: list[Row], t_max: int | None = None) -> list[dict]:
     """One row per strategy over the over + under suites: AUC_OAA (over), Acc_ut (under), F1_otb."""
     by: dict[str, list[Row]] = defaultdict(list)

@@ -10,7 +10,7 @@ from ..strategies import Strategy
 from ..tasks import Item, get_task
 from ..types import Request, Result, Sampling
 from .cache import ResultsCache, row_key
-from .metrics import Row, breakdown, frontier_points, oracle_rows, pareto, results_table, summary
+from .metrics import Row, breakdown, frontier_points, oracle_rows, otb_summary, pareto, results_table, summary
 
 
 def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: float) -> Row:
@@ -91,15 +91,18 @@ def write_csv(rows: list[Row], path) -> None:
         w.writerows(item_row(r) for r in rows)
 
 
-def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | None = None) -> tuple[dict, list[Row]]:
-    """The bench's JSON and the rows it was computed from (oracle rows added when asked)."""
+def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | None = None,
+           otb_compat: bool = False) -> tuple[dict, list[Row]]:
+    """The bench's JSON and the rows it was computed from (oracle rows added when asked). `otb_compat`:
+    the summary as OptimalThinkingBench's published code computes it (`metrics.otb_summary`)."""
     if with_oracle:
         rows = rows + oracle_rows(rows)
     points = frontier_points(rows)
     front = set(pareto(points))
     frontier = [{"strategy": s, "think_tokens_mean": round(x, 2), "accuracy": round(y, 4), "pareto": s in front}
                 for s, (x, y) in sorted(points.items(), key=lambda kv: kv[1][0])]
-    out = {"model": model, "results": results_table(rows), "summary": summary(rows, t_max), "frontier": frontier,
+    out = {"model": model, "results": results_table(rows),
+           "summary": otb_summary(rows) if otb_compat else summary(rows, t_max), "frontier": frontier,
            "breakdown": breakdown(rows), "rows": [item_row(r) for r in rows]}
     routed = [r for r in rows if r.decision is not None]
     if routed:  # per item, what the router (or the model itself) chose and the router's score

@@ -56,8 +56,19 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-def extract_answer(text: str, answer_type: str = "short") -> str:
-    boxed = last_boxed(text)
+def first_boxed(text: str) -> str | None:
+    """OptimalThinkingBench's extraction (`--otb-compat`): in the last 2000 characters, the first
+    `\\boxed{`, up to the first `}` (nested braces are cut there, as its code does)."""
+    tail = text[-2000:]
+    start = tail.find("\\boxed{")
+    if start < 0:
+        return None
+    end = tail.find("}", start + len("\\boxed{"))
+    return tail[start + len("\\boxed{"):end if end >= 0 else None].strip()
+
+
+def extract_answer(text: str, answer_type: str = "short", first: bool = False) -> str:
+    boxed = first_boxed(text) if first else last_boxed(text)
     if boxed is not None:
         return boxed
     m = re.findall(r"(?:final answer|the answer is)\s*[:is]*\s*(.+)", text, flags=re.I)
@@ -108,7 +119,7 @@ class ExternalTask(Task):
         if item.suite == "mip":  # a missing premise: the right answer says so
             return is_abstention(answer_text)
         kind = item.meta.get("answer_type", "short")
-        got = extract_answer(answer_text, kind)
+        got = extract_answer(answer_text, kind, first=item.meta.get("boxed") == "first")
         if kind == "numeric":
             a, b = to_number(got), to_number(item.answer)
             return a is not None and b is not None and abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
@@ -141,7 +152,7 @@ def _first(rec: dict, keys: tuple[str, ...]) -> Any:
     return None
 
 
-def record_to_item(rec: dict, source: str, default_suite: str) -> Item:
+def record_to_item(rec: dict, source: str, default_suite: str, otb_compat: bool = False) -> Item:
     if not isinstance(rec, dict):
         raise ValueError(f"a record must be a JSON object, not {type(rec).__name__}")
     check_text(rec, "the record")
@@ -175,10 +186,12 @@ def record_to_item(rec: dict, source: str, default_suite: str) -> Item:
     suite, subset = suite_of(raw_suite)
     key = hashlib.sha1(f"{source}|{question}".encode()).hexdigest()[:12]
     family = f"external:{subset}:{kind}" if subset else f"external:{kind}"
-    return Item(id=f"ext-{key}", family=family, suite=suite,
+    extra = {"boxed": "first"} if otb_compat else {}  # scored another way: a row of its own in the cache
+    return Item(id=f"ext-{key}" + ("-otb" if otb_compat else ""), family=family, suite=suite,
                 difficulty=int(rec.get("difficulty", 1)) if str(rec.get("difficulty", 1)).isdigit() else 1,
                 prompt=question, answer=answer,
-                meta={"answer_type": kind, "source": source, **({"options": [str(o) for o in options]} if options else {})})
+                meta={"answer_type": kind, "source": source, **extra,
+                      **({"options": [str(o) for o in options]} if options else {})})
 
 
 def suite_of(name: str) -> tuple[str, str | None]:
@@ -193,9 +206,10 @@ def suite_of(name: str) -> tuple[str, str | None]:
                      "underthinking… subsets)")
 
 
-def load_external(spec: str, default_suite: str = "under") -> list[Item]:
+def load_external(spec: str, default_suite: str = "under", otb_compat: bool = False) -> list[Item]:
     """`spec` is a JSONL path, or `hf:NAME[:CONFIG][:SPLIT]` for a Hugging Face dataset (or a local
-    dataset folder/file that `datasets.load_dataset` understands). Errors name the record."""
+    dataset folder/file that `datasets.load_dataset` understands). Errors name the record. `otb_compat`:
+    answers are taken from the first `\\boxed{}`, as OptimalThinkingBench's code takes them."""
     if spec.startswith("hf:"):
         name, _, rest = spec[3:].partition(":")
         config, _, split = rest.partition(":")
@@ -232,7 +246,7 @@ def load_external(spec: str, default_suite: str = "under") -> list[Item]:
     items = []
     for i, rec in enumerate(records):
         try:
-            items.append(record_to_item(rec, spec, default_suite))
+            items.append(record_to_item(rec, spec, default_suite, otb_compat))
         except ValueError as e:
             raise ValueError(f"{where(i)}: {e}") from None
     if not items:
