@@ -73,8 +73,10 @@ def convert(path: Path, out: Path, weights: bool = True) -> None:
     without `weights`, its tokenizer and chat template only."""
     import importlib.util
 
-    if importlib.util.find_spec("gguf") is None:
-        raise ModelLoadError(f"reading the GGUF file {path} needs the gguf package: pip install 'thinkgate[gguf]'")
+    missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
+    if missing:  # transformers' GGUF reader needs both
+        raise ModelLoadError(f"reading the GGUF file {path} needs the {' and '.join(missing)} package"
+                             f"{'s' if len(missing) > 1 else ''}: pip install 'thinkgate[gguf]'")
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
