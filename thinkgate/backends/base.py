@@ -73,6 +73,15 @@ def fast_token_counts(tokenizer: Any, texts: list[str]) -> list[int] | None:
     return [next(counts) if t else 0 for t in texts]
 
 
+def tokenizer_counts(tokenizer: Any, texts: list[str]) -> list[int]:
+    """Token counts of `texts` by a transformers tokenizer: its Rust tokenizer in one batch call where it has
+    one (`fast_token_counts`), else one call a text."""
+    counts = fast_token_counts(tokenizer, texts)
+    if counts is not None:
+        return counts
+    return [len(tokenizer(t, add_special_tokens=False)["input_ids"]) if t else 0 for t in texts]
+
+
 class Backend(ABC):
     name: ClassVar[str]
     capabilities: frozenset[str] = frozenset()

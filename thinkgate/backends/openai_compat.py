@@ -45,7 +45,7 @@ import orjson
 
 from ..streaming import inline_greenlet, run_inline, sinks_for
 from ..types import Generation
-from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError, fast_token_counts
+from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError, tokenizer_counts
 
 
 class UpstreamError(RuntimeError):
@@ -479,10 +479,7 @@ class OpenAICompatBackend(Backend):
             return self._caps
 
     def count_tokens(self, text: str) -> int:
-        if not text:
-            return 0
-        counts = fast_token_counts(self.tokenizer, [text])  # the Rust tokenizer, without the Python wrapper
-        return counts[0] if counts is not None else len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return tokenizer_counts(self.tokenizer, [text])[0] if text else 0  # the Rust tokenizer, no Python wrapper
 
     def count_tokens_many(self, texts: list[str]) -> list[int]:
         """As the base class; from a strategy running on the server's loop (inline), in a worker thread, so
@@ -685,9 +682,7 @@ class UpstreamChat:
                 rendered = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             except Exception:  # noqa: BLE001 - a template that refuses this conversation: no prompt count
                 rendered = ""
-            counts = fast_token_counts(self.tokenizer, [rendered, text])
-            prompt, completion = counts if counts is not None else [
-                len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) if t else 0 for t in (rendered, text)]
+            prompt, completion = tokenizer_counts(self.tokenizer, [rendered, text])
         else:
             completion = chunks
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,

@@ -19,7 +19,7 @@ from typing import Any
 
 from .apertus import ApertusFormat
 from .apriel import AprielFormat
-from .base import FormatError, TaggedFamily, ThinkingFormat
+from .base import FormatError, TaggedFamily, ThinkingFormat, template_text
 from .cohere import CohereFormat
 from .deepseek_r1 import DeepSeekR1Format
 from .gemma4 import Gemma4Format
@@ -62,17 +62,10 @@ MARKUP: dict[tuple[str, ...], str] = {
 REASONING_HINTS = ("<think", "reasoning_content", "reasoning_effort")
 
 
-def _template(tokenizer: Any) -> str:
-    template = getattr(tokenizer, "chat_template", None) or ""
-    if isinstance(template, dict):  # several named templates: the default one renders chats
-        template = template.get("default") or next(iter(template.values()), "")
-    return template
-
-
 def detect_format(tokenizer: Any) -> str:
     """The family of a tokenizer's chat template, by its markup; FormatError when it has reasoning markup
     of a family not registered here."""
-    template = _template(tokenizer)
+    template = template_text(tokenizer)
     if not template:
         raise FormatError("the tokenizer has no chat template, so no family can render it; give the model "
                           "folder a chat_template.jinja (or tokenizer_config.json's chat_template)")

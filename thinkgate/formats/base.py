@@ -37,6 +37,14 @@ class Probe:
     switch: bool  # the no-thinking arguments change the rendering (its prefill, or an earlier part)
 
 
+def template_text(tokenizer: Any) -> str:
+    """A tokenizer's chat template; of several named ones, the default (the one that renders chats)."""
+    template = getattr(tokenizer, "chat_template", None) or ""
+    if isinstance(template, dict):
+        template = template.get("default") or next(iter(template.values()), "")
+    return template
+
+
 class FormatError(ValueError):
     """A template that no family describes, or a mode a family cannot serve; the message says which."""
 
@@ -237,10 +245,7 @@ class ThinkingFormat:
     @property
     def reads_tools(self) -> bool:
         """The template writes tool calls in a format thinkgate reads back (`formats.tools`)."""
-        template = getattr(self.tokenizer, "chat_template", None) or ""
-        if isinstance(template, dict):
-            template = template.get("default") or next(iter(template.values()), "")
-        return reads_tool_calls(template)
+        return reads_tool_calls(template_text(self.tokenizer))
 
     def check_tools(self, tools: list[dict] | None, messages: list[Message], who: str) -> None:
         """Refuse tools (or a conversation with tool turns) for a template whose tool calls thinkgate cannot

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import Mode
-from .base import ThinkingFormat
+from .base import ThinkingFormat, template_text
 
 
 class Qwen3Format(ThinkingFormat):
@@ -21,7 +21,7 @@ class Qwen3Format(ThinkingFormat):
 
     @property
     def template_has_auto(self) -> bool:
-        return "auto_think" in (getattr(self.tokenizer, "chat_template", None) or "")
+        return "auto_think" in template_text(self.tokenizer)
 
     def template_kwargs(self, mode: Mode) -> dict[str, Any]:
         if mode == "auto":

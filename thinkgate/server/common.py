@@ -107,13 +107,10 @@ class Inline:
 
     def message(self, msg: dict) -> dict:
         """An engine's message or delta with its reasoning field(s) moved into `content`."""
-        text = next((msg.pop(f) for f in ("reasoning_content", "reasoning") if msg.get(f)), None)
-        for f in ("reasoning_content", "reasoning"):
-            msg.pop(f, None)
-        if text is not None or msg.get("content"):
-            parts = (self.reasoning(text) if text is not None else "") + \
-                (self.content(msg["content"]) if msg.get("content") else "")
-            msg["content"] = parts
+        texts = [msg.pop(f, None) for f in ("reasoning_content", "reasoning")]
+        reasoning, content = next((t for t in texts if t), None), msg.get("content")
+        if reasoning or content:
+            msg["content"] = (self.reasoning(reasoning) if reasoning else "") + (self.content(content) if content else "")
         return msg
 
 
