@@ -123,6 +123,25 @@ def test_bench_runs_through_the_engine_with_concurrency(engine, tok, tmp_path):
     assert set(rows) == {"think", "nothink", "parallel:n=2"} and all(r["n"] == 3 for r in rows.values())
 
 
+def test_the_judge_can_be_an_engine(engine, tok, tmp_path):
+    """`--judge URL`: free-form answers of the embedded model judged by the engine's model through the
+    raw-prefix backend."""
+    from test_judge import free_form_fixture
+
+    out = tmp_path / "bench.json"
+    res = CliRunner().invoke(cli, ["bench", "--data", str(free_form_fixture(tmp_path / "free.jsonl")), "--fresh",
+                                   "--strategies", "think,nothink", "--max-tokens", "32", "--json", str(out),
+                                   "--limit", "2", "--judge", engine.url, "--judge-model", "smollm2",
+                                   "--judge-tokenizer", str(tok), "--judge-strategy", "nothink",
+                                   "--judge-max-tokens", "8"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(out.read_text())
+    judge = report["judge"]
+    assert judge["model"].startswith(engine.url) and judge["pointwise"]["judged"] == 4
+    assert judge["calls"] == len({(r["item"], r["answer"]) for r in report["rows"]})
+    assert all(r["judge"] in ("yes", "no", "unclear") for r in report["rows"])
+
+
 def test_serve_in_front_of_the_engine_through_the_openai_client(servers):
     import openai
 

@@ -189,4 +189,33 @@ def test_otb_compat_takes_the_first_box():
     task = get_task(ours.family)
     text = r"First \boxed{5}, no wait: \boxed{4}"
     assert task.verify(ours, text) and not task.verify(theirs, text)
-    assert ours.id != theirs.id  # cached apart
+    assert ours.id == theirs.id  # one generation, checked either way
+
+
+def test_a_cached_row_is_checked_again_under_the_scoring_asked_for(tmp_path):
+    """A generation is cached once; reading it back under another scoring (first box, a numeric
+    tolerance) checks its answer again rather than reusing the old verdict or generating anew."""
+    from thinkgate.bench.cache import ResultsCache, model_fingerprint, row_key
+    from thinkgate.bench.metrics import Row
+    from thinkgate.bench.runner import run_suite
+    from thinkgate.gate import Gate, load_backend
+    from thinkgate.tasks.external import record_to_item
+    from thinkgate.types import Sampling
+
+    gate = Gate(load_backend("tiny"), "nothink")
+    rec = {"question": "What is 9/2?", "answer": "4.5", "subset": "overthinkingbench"}
+    items = {"default": record_to_item(rec, "x", "under"), "otb": record_to_item(rec, "x", "under", otb_compat=True),
+             "loose": record_to_item(rec, "x", "under", num_tol=0.2)}
+    sampling, key = Sampling(max_tokens=8), model_fingerprint(gate.backend.model_id)
+    cache = ResultsCache(tmp_path / "c.jsonl")
+    answer = r"Roughly \boxed{4.4}; exactly \boxed{4.5}"
+    cache.add([(row_key(key, "nothink", "over", items["default"].id, 0, sampling.model_dump_json()),
+                Row(strategy="nothink", suite="over", family=items["default"].family, difficulty=1,
+                    item=items["default"].id, correct=False, think_tokens=0, answer_tokens=9, closed=True,
+                    finish_reason="stop", wall_s=0.1, answer=answer))])
+    got = {name: run_suite(gate, [it], sampling, key, cache)[0] for name, it in items.items()}
+    assert {name: r.answer for name, r in got.items()} == dict.fromkeys(items, answer)  # nothing generated
+    assert got["default"].correct and not got["otb"].correct  # the last box is 4.5; the first, 4.4
+    assert len((tmp_path / "c.jsonl").read_text().splitlines()) == 1
+    loose = dict(items["otb"].meta, num_tol=0.1)
+    assert get_task(items["otb"].family).verify(items["otb"].model_copy(update={"meta": loose}), answer)

@@ -326,6 +326,23 @@ def bench(
         "Score as OptimalThinkingBench's published code does, to reproduce the paper: t_max 1000, samples "
         "averaged per question before the AUC, an unclosed response counted in full as thinking, the first "
         "\\boxed{}, its math macro average (docs/bench.md). The default is per sample."))] = False,
+    num_tol: Annotated[float, typer.Option("--num-tol", min=0.0, help=(
+        "Numeric answers of --data: how far from the gold answer still counts, relative to its size (absolute "
+        "below 1); 0 is exact."))] = 1e-6,
+    judge: Annotated[Optional[str], typer.Option("--judge", help=(
+        "Score the free-form answers of --data with an LLM judge asked a fixed verification prompt: an embedded "
+        "model's name, a model folder or GGUF file, or an engine's base URL (then --judge-model and "
+        "--judge-tokenizer). Its calls are cached beside --cache."))] = None,
+    judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="The model name the judge's engine serves.")] = None,
+    judge_tokenizer: Annotated[Optional[Path], typer.Option("--judge-tokenizer", help=(
+        "The judge engine's tokenizer folder (its chat template).")) ] = None,
+    judge_key: Annotated[Optional[str], typer.Option("--judge-key", envvar="THINKGATE_JUDGE_KEY",
+                                                     help="API key sent to the judge's engine.")] = None,
+    judge_strategy: Annotated[str, typer.Option("--judge-strategy", help="How the judge thinks (a strategy spec).")] = "think",
+    judge_max_tokens: Annotated[int, typer.Option("--judge-max-tokens", min=1, help="Most tokens of one judge reply.")] = 1024,
+    judge_pairwise: Annotated[bool, typer.Option("--judge-pairwise", help=(
+        "Also compare every two strategies' free-form answers pairwise, each pair asked in both orders; "
+        "reports wins, ties and the flip rate (how often the verdict changes with the order)."))] = False,
     upstream: UpstreamOpt = None,
     upstream_model: UpstreamModelOpt = None,
     tokenizer: TokenizerOpt = None,
@@ -359,6 +376,10 @@ def bench(
         writable(report_dir, "--report", folder=True)
     if otb_compat and t_max is not None:
         fail("--otb-compat fixes t_max at OptimalThinkingBench's 1000; give one or the other")
+    if judge is None and (judge_model or judge_tokenizer or judge_pairwise):
+        fail("--judge-model, --judge-tokenizer and --judge-pairwise go with --judge")
+    if judge and not data:
+        fail("--judge scores the free-form answers of --data; the embedded suites are checked exactly")
     with_oracle = "oracle" in specs
     if with_oracle:
         specs = [s for s in specs if s != "oracle"]
@@ -376,7 +397,7 @@ def bench(
         from .tasks.external import load_external
 
         try:
-            items = load_external(data, data_suite, otb_compat=otb_compat)
+            items = load_external(data, data_suite, otb_compat=otb_compat, num_tol=num_tol)
         except ValueError as e:
             fail(str(e))
         by_suite: dict = {}
@@ -404,8 +425,15 @@ def bench(
                 except (MissingCapability, RouterError, UpstreamError) as e:
                     kept = "--fresh keeps no rows" if fresh else f"rows finished so far are kept in {cache}"
                     fail(f"{e} ({kept})")
+    judging = None
+    if judge:
+        rows, judging = _judge_rows(rows, [it for v in suites_data.values() for it in v], judge, judge_model,
+                                    judge_tokenizer, judge_key, upstream_timeout, judge_strategy, judge_max_tokens,
+                                    judge_pairwise, None if fresh else cache, batch_size)
     out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None),
                            otb_compat=otb_compat)
+    if judging:
+        out["judge"] = judging
     out["scoring"] = "otb-compat" if otb_compat else "per-sample"
     out["wall_s"] = round(time.time() - started, 1)
     out["thinking_mode"] = gates[0].format.has_thinking
@@ -427,6 +455,22 @@ def bench(
             t2.add_row(r["strategy"], f"{r['auc_oaa']:.3f}", f"{r['acc_ut']:.3f}", f"{r['f1_otb']:.3f}",
                        f"{r['think_tokens_mean']:.1f}", f"{r['accuracy']:.3f}")
         console.print(t2)
+    if judging:
+        p = judging["pointwise"]
+        console.print(f"judge {Path(judging['model']).name} ({judging['strategy']}): {p['judged']} free-form rows, "
+                      f"{p['yes']} yes, {p['no']} no, {p['unclear']} unclear; agrees with exact match on "
+                      f"{'-' if p['agree_exact'] is None else format(p['agree_exact'], '.3f')}; "
+                      f"{judging['calls']} calls, {judging['cached']} cached")
+        if judging.get("pairwise"):
+            tj = Table(title="Judge, pairwise (both orders): wins, ties, flips")
+            for col in ("A", "B", "compared", "same answer", "A wins", "B wins", "ties", "flips", "unclear",
+                        "flip rate", "first chosen"):
+                tj.add_column(col, justify="left" if col in ("A", "B") else "right")
+            for r in judging["pairwise"]:
+                tj.add_row(r["a"], r["b"], *(str(r[k]) for k in ("compared", "same_answer", "a_wins", "b_wins", "ties",
+                                                                   "flips", "unclear")),
+                           *("-" if r[k] is None else f"{r[k]:.3f}" for k in ("flip_rate", "first_rate")))
+            console.print(tj)
     if out.get("routing"):
         t3 = Table(title="Routing on the test items: APGR against the oracle (threshold swept)")
         for col in ("strategy", "set", "n", "think rate", "accuracy", "APGR", "oracle APGR", "rate@50%", "rate@80%"):
@@ -459,6 +503,51 @@ def bench(
             console.print(f"[dim]wrote {write_report(out, all_rows, report_dir)}[/]")
         except OSError as e:
             fail(f"--report {report_dir}: cannot be written ({e.strerror or e}){kept}")
+
+
+def _judge_rows(rows, items, judge, judge_model, judge_tokenizer, judge_key, timeout, strategy, max_tokens,
+                pairwise_too, cache, batch_size):
+    """Rows of free-form items rescored by the judge (and, when asked, every two strategies compared
+    pairwise), with the judge's figures for the JSON."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .bench import judge as judging
+    from .bench.cache import ResultsCache, model_fingerprint
+    from .backends.base import MissingCapability
+    from .backends.openai_compat import UpstreamError
+    from .types import Sampling
+
+    url = judge.startswith(("http://", "https://"))
+    if url and (not judge_model or not judge_tokenizer):
+        fail("--judge URL needs --judge-model NAME (as the engine serves it) and --judge-tokenizer PATH")
+    if not url and (judge_model or judge_tokenizer):
+        fail("--judge-model and --judge-tokenizer go with --judge URL (an engine)")
+    backend = _any_backend(None if url else judge, judge if url else None, judge_model, judge_tokenizer, judge_key,
+                           timeout, batch_size=batch_size)
+    gate = _gate(backend, strategy)
+    path = None if cache is None else cache.with_name(cache.stem + ".judge.jsonl")
+    try:
+        store = ResultsCache(path, record=judging.Verdict)
+    except ValueError as e:
+        fail(str(e))
+    j = judging.Judge(gate, model_fingerprint(backend.model_id), Sampling(temperature=0.0, max_tokens=max_tokens),
+                      store, chunk=batch_size)
+    by_id = {it.id: it for it in items}
+    kept = f"; the verdicts so far are kept in {path}" if path else ""
+    out = {"model": backend.model_id, "strategy": gate.strategy.spec, "max_tokens": max_tokens}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        try:
+            n = sum(1 for r in rows if r.item in by_id and judging.judged(by_id[r.item]))
+            bar = progress.add_task("judge · pointwise", total=n)
+            rows, out["pointwise"] = judging.pointwise(j, rows, by_id, lambda k: progress.advance(bar, k))
+            if pairwise_too:
+                bar = progress.add_task("judge · pairwise", total=judging.pairwise_calls(rows, by_id))
+                out["pairwise"] = judging.pairwise(j, rows, by_id, lambda k: progress.advance(bar, k))
+        except (MissingCapability, UpstreamError) as e:
+            fail(f"the judge: {e}{kept}")
+    out.update(calls=j.calls, cached=j.cached)
+    return rows, out
 
 
 @app.command()

@@ -15,6 +15,8 @@ import json
 import os
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from .metrics import Row
 
 
@@ -36,29 +38,31 @@ def model_fingerprint(model_dir: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-SCORING_VERSION = "4"  # bump when how a row is scored, counted or generated changes, so old rows are not reused
+SCORING_VERSION = "5"  # bump when how a row is scored, counted or generated changes, so old rows are not reused
 
 
 def row_key(model: str, strategy: str, suite: str, item: str, sample: int, sampling: str) -> str:
     return "|".join([f"v{SCORING_VERSION}", model, strategy, suite, item, str(sample), sampling])
 
 
-def _result(row: Row) -> dict:
+def _result(row: BaseModel) -> dict:
     """What a row says about its generation; two runs of one key differ only in wall time."""
     return row.model_dump(exclude={"wall_s", "strategy"})
 
 
-def _difference(a: Row, b: Row) -> str:
+def _difference(a: BaseModel, b: BaseModel) -> str:
     x, y = _result(a), _result(b)
     return ", ".join(f"{k} {x[k]!r} vs {y[k]!r}" for k in x if x[k] != y[k])
 
 
 class ResultsCache:
-    """`path` None: rows live in memory for one run (`--fresh`), so a run still scores a generation once."""
+    """`path` None: rows live in memory for one run (`--fresh`), so a run still scores a generation once.
+    `record`: the model of a line's row (bench rows; the judge keeps its verdicts the same way)."""
 
-    def __init__(self, path: str | Path | None):
+    def __init__(self, path: str | Path | None, record: type[BaseModel] = Row):
         self.path = Path(path) if path is not None else None
-        self.rows: dict[str, Row] = {}
+        self.record = record
+        self.rows: dict[str, BaseModel] = {}
         if self.path is not None and self.path.exists():
             self._load()
 
@@ -76,7 +80,7 @@ class ResultsCache:
                 rec = json.loads(line)
                 if not isinstance(rec, dict):
                     raise ValueError(f"a JSON {type(rec).__name__}, not an object")
-                key, row = rec["key"], Row.model_validate(rec["row"])
+                key, row = rec["key"], self.record.model_validate(rec["row"])
                 if not isinstance(key, str):
                     raise ValueError("its key is not a string")
             except (json.JSONDecodeError, UnicodeDecodeError, KeyError, ValueError) as e:
@@ -96,10 +100,10 @@ class ResultsCache:
             with open(self.path, "r+b") as f:
                 f.truncate(good_bytes)
 
-    def get(self, key: str) -> Row | None:
+    def get(self, key: str) -> BaseModel | None:
         return self.rows.get(key)
 
-    def add(self, items: list[tuple[str, Row]]) -> None:
+    def add(self, items: list[tuple[str, BaseModel]]) -> None:
         if self.path is None:
             self.rows.update((k, r) for k, r in items if k not in self.rows)
             return

@@ -32,6 +32,7 @@ class Row(BaseModel):
     decision: str | None = None  # "think" or "nothink"
     score: float | None = None  # the router's P(correct without thinking)
     budget: int | None = None  # the thinking budget the router chose
+    judge: str | None = None  # the judge's verdict where one scored the row: yes, no or unclear
 
 
 DEFAULT_T_MAX = 1000  # OptimalThinkingBench's

@@ -18,7 +18,7 @@ def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: floa
     return Row(strategy=strategy.spec, suite=item.suite, family=item.family, difficulty=item.difficulty,
                item=item.id, sample=sample, correct=get_task(item.family).verify(item, res.answer),
                think_tokens=res.usage.reasoning_tokens, answer_tokens=res.usage.answer_tokens,
-               closed=res.closed, finish_reason=res.finish_reason, wall_s=round(wall_s, 4), answer=res.answer[:200],
+               closed=res.closed, finish_reason=res.finish_reason, wall_s=round(wall_s, 4), answer=res.answer,
                decision=route.get("decision"), score=route.get("score"), budget=route.get("budget"))
 
 
@@ -37,7 +37,9 @@ def sample_seed(sampling: Sampling, k: int) -> Sampling:
 def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str, cache: ResultsCache | None = None,
               samples: int = 1, chunk: int = 64, advance: Callable[[int], None] | None = None) -> list[Row]:
     """All (item, sample) pairs of one suite through one gate, `chunk` requests per library call.
-    Rows already in the cache are reused; new rows are appended to it as each chunk finishes."""
+    Rows already in the cache are reused, their answers checked again by the item's checker (so a scoring
+    option, such as OptimalThinkingBench's first-boxed extraction or a numeric tolerance, needs no new
+    generation); new rows are appended to it as each chunk finishes."""
     # strategies that generate the same thing share a cache key (an unlimited budget is `think`); rows read
     # back under a shared key carry this strategy's name
     spec, skey = gate.strategy.cache_key(gate.backend), sampling.model_dump_json()
@@ -51,7 +53,7 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
             keys.append(key)
             row = cache.get(key) if cache else None
             if row is not None:
-                done[key] = row if row.strategy == label else row.model_copy(update={"strategy": label})
+                done[key] = row.model_copy(update={"strategy": label, "correct": _checker(it)(row.answer)})
             else:
                 todo.append((key, it, k))
     if advance and done:
@@ -72,8 +74,8 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
     return [done[key] for key in keys]
 
 
-ROW_FIELDS = ("strategy", "suite", "family", "difficulty", "item", "sample", "correct", "think_tokens", "answer_tokens",
-              "closed", "finish_reason", "decision", "budget", "score", "wall_s", "answer")
+ROW_FIELDS = ("strategy", "suite", "family", "difficulty", "item", "sample", "correct", "judge", "think_tokens",
+              "answer_tokens", "closed", "finish_reason", "decision", "budget", "score", "wall_s", "answer")
 
 
 def item_row(r: Row) -> dict:

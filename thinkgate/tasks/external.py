@@ -84,13 +84,28 @@ def extract_answer(text: str, answer_type: str = "short", first: bool = False) -
 
 def to_number(text: str) -> Fraction | None:
     text = text.replace(",", "").replace("$", "").replace("\\%", "").replace("%", "").strip()
-    m = re.fullmatch(r"\\[dt]?frac\{(-?\d+)\}\{(\d+)\}", text)
+    m = re.fullmatch(r"(-?)\\[dt]?frac\{(-?\d+)\}\{(\d+)\}", text)
     if m:
-        return Fraction(int(m.group(1)), int(m.group(2)))
+        if int(m.group(3)) == 0:
+            return None
+        value = Fraction(int(m.group(2)), int(m.group(3)))
+        return -value if m.group(1) else value
     try:
         return Fraction(text)
     except (ValueError, ZeroDivisionError):
         return None
+
+
+DEFAULT_NUM_TOL = 1e-6
+
+
+def same_number(got: str, gold: str, tol: float = DEFAULT_NUM_TOL) -> bool:
+    """Numbers equal within `tol`, relative to the gold answer's size and absolute below 1 (`|a - b| <=
+    tol * max(1, |b|)`); exact for tol 0. Thousands separators, `$`, `%`, fractions and `\\frac` are read."""
+    a, b = to_number(got), to_number(gold)
+    if a is None or b is None:
+        return False
+    return a == b if tol == 0 else abs(float(a) - float(b)) <= tol * max(1.0, abs(float(b)))
 
 
 def normalize(text: str) -> str:
@@ -121,8 +136,7 @@ class ExternalTask(Task):
         kind = item.meta.get("answer_type", "short")
         got = extract_answer(answer_text, kind, first=item.meta.get("boxed") == "first")
         if kind == "numeric":
-            a, b = to_number(got), to_number(item.answer)
-            return a is not None and b is not None and abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
+            return same_number(got, item.answer, item.meta.get("num_tol", DEFAULT_NUM_TOL))
         if kind == "mcq":
             options = item.meta.get("options") or []
             want, have = option_index(item.answer, options), option_index(got, options)
@@ -152,7 +166,8 @@ def _first(rec: dict, keys: tuple[str, ...]) -> Any:
     return None
 
 
-def record_to_item(rec: dict, source: str, default_suite: str, otb_compat: bool = False) -> Item:
+def record_to_item(rec: dict, source: str, default_suite: str, otb_compat: bool = False,
+                   num_tol: float = DEFAULT_NUM_TOL) -> Item:
     if not isinstance(rec, dict):
         raise ValueError(f"a record must be a JSON object, not {type(rec).__name__}")
     check_text(rec, "the record")
@@ -186,8 +201,12 @@ def record_to_item(rec: dict, source: str, default_suite: str, otb_compat: bool 
     suite, subset = suite_of(raw_suite)
     key = hashlib.sha1(f"{source}|{question}".encode()).hexdigest()[:12]
     family = f"external:{subset}:{kind}" if subset else f"external:{kind}"
-    extra = {"boxed": "first"} if otb_compat else {}  # scored another way: a row of its own in the cache
-    return Item(id=f"ext-{key}" + ("-otb" if otb_compat else ""), family=family, suite=suite,
+    # how answers are checked, not what is asked: the item keeps its id, and cached generations are
+    # checked again under these (bench.runner.run_suite)
+    extra = {"boxed": "first"} if otb_compat else {}
+    if num_tol != DEFAULT_NUM_TOL:
+        extra["num_tol"] = num_tol
+    return Item(id=f"ext-{key}", family=family, suite=suite,
                 difficulty=int(rec.get("difficulty", 1)) if str(rec.get("difficulty", 1)).isdigit() else 1,
                 prompt=question, answer=answer,
                 meta={"answer_type": kind, "source": source, **extra,
@@ -206,10 +225,12 @@ def suite_of(name: str) -> tuple[str, str | None]:
                      "underthinking… subsets)")
 
 
-def load_external(spec: str, default_suite: str = "under", otb_compat: bool = False) -> list[Item]:
+def load_external(spec: str, default_suite: str = "under", otb_compat: bool = False,
+                  num_tol: float = DEFAULT_NUM_TOL) -> list[Item]:
     """`spec` is a JSONL path, or `hf:NAME[:CONFIG][:SPLIT]` for a Hugging Face dataset (or a local
     dataset folder/file that `datasets.load_dataset` understands). Errors name the record. `otb_compat`:
-    answers are taken from the first `\\boxed{}`, as OptimalThinkingBench's code takes them."""
+    answers are taken from the first `\\boxed{}`, as OptimalThinkingBench's code takes them. `num_tol`:
+    how far a numeric answer may be from the gold one (`same_number`)."""
     if spec.startswith("hf:"):
         name, _, rest = spec[3:].partition(":")
         config, _, split = rest.partition(":")
@@ -246,7 +267,7 @@ def load_external(spec: str, default_suite: str = "under", otb_compat: bool = Fa
     items = []
     for i, rec in enumerate(records):
         try:
-            items.append(record_to_item(rec, spec, default_suite, otb_compat))
+            items.append(record_to_item(rec, spec, default_suite, otb_compat, num_tol))
         except ValueError as e:
             raise ValueError(f"{where(i)}: {e}") from None
     if not items:
