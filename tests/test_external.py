@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,24 @@ def test_hf_datasets_loader_on_a_local_file():
     pytest.importorskip("datasets")
     items = load_external(f"hf:{FIX / 'gsm8k_style.jsonl'}")
     assert [i.answer for i in items] == ["5", "6", "9"]
+
+
+def test_hf_loader_takes_a_dataset_folder_whose_only_split_is_train(tmp_path):
+    """OptimalThinkingBench ships one split, `train`: without a split named, that is the one read."""
+    pytest.importorskip("datasets")
+    folder = tmp_path / "otb"
+    folder.mkdir()
+    rows = [{"question": "What is 2+2?", "answer": "4", "subset": "overthinkingbench",
+             "metadata": json.dumps({"answer_type": "numeric"})},
+            {"question": "Count the primes below 30.", "answer": "10", "subset": "underthinkingbench",
+             "metadata": "{}"}]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items = load_external(f"hf:{folder}")
+    assert [(i.suite, i.answer) for i in items] == [("over", "4"), ("under", "10")]
+    with pytest.raises(ValueError, match="no split 'test'; it has train"):
+        load_external(f"hf:{folder}::test")
+    with pytest.raises(ValueError, match="could not be loaded"):
+        load_external(f"hf:{tmp_path / 'missing'}")
 
 
 def test_bad_records_are_named(tmp_path):

@@ -225,10 +225,25 @@ def suite_of(name: str) -> tuple[str, str | None]:
                      "underthinking… subsets)")
 
 
+def pick_split(splits, split: str, spec: str):
+    """The split asked for, else the dataset's `test` split, else its only one (OptimalThinkingBench ships
+    a single `train` split), else `train`."""
+    names = list(splits)
+    if split:
+        if split not in splits:
+            raise ValueError(f"--data {spec}: no split {split!r}; it has {', '.join(names)}")
+        return splits[split]
+    for name in ("test", *(names if len(names) == 1 else []), "train"):
+        if name in splits:
+            return splits[name]
+    raise ValueError(f"--data {spec}: which split? it has {', '.join(names)} (hf:NAME:CONFIG:SPLIT)")
+
+
 def load_external(spec: str, default_suite: str = "under", otb_compat: bool = False,
                   num_tol: float = DEFAULT_NUM_TOL) -> list[Item]:
     """`spec` is a JSONL path, or `hf:NAME[:CONFIG][:SPLIT]` for a Hugging Face dataset (or a local
-    dataset folder/file that `datasets.load_dataset` understands). Errors name the record. `otb_compat`:
+    dataset folder/file that `datasets.load_dataset` understands); without SPLIT, its test split, or its
+    only split (`pick_split`). Errors name the record. `otb_compat`:
     answers are taken from the first `\\boxed{}`, as OptimalThinkingBench's code takes them. `num_tol`:
     how far a numeric answer may be from the gold one (`same_number`)."""
     if spec.startswith("hf:"):
@@ -238,10 +253,15 @@ def load_external(spec: str, default_suite: str = "under", otb_compat: bool = Fa
             from datasets import load_dataset
         except ImportError:
             raise ValueError("hf: data needs the `datasets` package (pip install 'thinkgate[data]')") from None
-        if Path(name).suffix in (".json", ".jsonl"):
-            ds = load_dataset("json", data_files=name, split=split or "train")
-        else:
-            ds = load_dataset(name, config or None, split=split or "test")
+        try:
+            if Path(name).suffix in (".json", ".jsonl"):
+                ds = load_dataset("json", data_files=name, split=split or "train")
+            else:
+                ds = pick_split(load_dataset(name, config or None), split, spec)
+        except ValueError:
+            raise
+        except Exception as e:  # noqa: BLE001 - datasets raises many kinds (not found, offline, bad config)
+            raise ValueError(f"--data {spec}: the dataset could not be loaded ({type(e).__name__}: {e})") from None
         records = list(ds)
         where = lambda i: f"{spec} record {i}"  # noqa: E731
     else:
