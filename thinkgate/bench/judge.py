@@ -118,7 +118,8 @@ def read_pairwise(reply: str) -> str | None:
 class Judge:
     """Asks `gate` the fixed prompts, `chunk` at a time, through `Gate.run_batch`; calls are cached in
     `cache` (a `ResultsCache` of `Verdict`s; None: none kept) under `model_key` (the judge model's
-    fingerprint), the strategy and the sampling."""
+    fingerprint), the strategy and the sampling. `calls` and `cached` count distinct prompts asked and
+    found in the cache."""
 
     def __init__(self, gate: Gate, model_key: str, sampling: Sampling | None = None,
                  cache: ResultsCache | None = None, chunk: int = 16):
@@ -137,16 +138,16 @@ class Judge:
         """One verdict per prompt (cached ones reused, the rest asked `chunk` at a time and cached as each
         chunk finishes)."""
         keys = [self._key(p) for p in prompts]
+        distinct = dict(zip(keys, prompts))  # the same prompt twice is asked (and counted) once
         out: dict[str, Verdict] = {}
-        todo: dict[str, str] = {}  # the same prompt twice is asked once
-        for key, prompt in zip(keys, prompts):
+        todo = []
+        for key, prompt in distinct.items():
             hit = self.cache.get(key)
             if hit is not None:
                 out[key] = hit
                 self.cached += 1
             else:
-                todo[key] = prompt
-        todo = list(todo.items())
+                todo.append((key, prompt))
         if advance and len(prompts) - len(todo):
             advance(len(prompts) - len(todo))
         for start in range(0, len(todo), self.chunk):
