@@ -161,3 +161,18 @@ def test_split_specs_keeps_parameters_with_their_strategy():
 
     assert split_specs("think,budget:max=64,min=16,nothink,parallel:n=8,temperature=0.7,oracle") == [
         "think", "budget:max=64,min=16", "nothink", "parallel:n=8,temperature=0.7", "oracle"]
+
+
+@pytest.mark.parametrize("spec", ["think", "nothink", "nothinking", "budget:max=24", "budget:min=40", "early_exit",
+                                  "thinkless", "parallel:n=2", "dont_overthink", "auto", "self"])
+def test_a_batch_gives_each_request_what_it_gets_alone(backend, spec):
+    """The batch contract (`Gate.run_batch`): requests with different sampling settings in one batch are
+    served as if each ran alone, greedy and seeded sampling alike."""
+    gate = Gate(backend, spec)
+    requests = [Request.of(EASY, sampling=Sampling(max_tokens=72)),
+                Request.of("What is 317+45?", sampling=Sampling(max_tokens=72, temperature=0.8, seed=1)),
+                Request.of(EASY, sampling=Sampling(max_tokens=56, temperature=0.8, seed=2))]
+    batch = gate.run_batch(requests)
+    alone = [gate.run(r) for r in requests]
+    for b, a in zip(batch, alone):
+        assert (b.reasoning, b.answer, b.usage, b.finish_reason) == (a.reasoning, a.answer, a.usage, a.finish_reason)

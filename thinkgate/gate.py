@@ -93,14 +93,17 @@ class Gate:
                       pool=pool, tools=bool(request.tools))
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
-        """Requests are grouped by the strategy that serves them; results come back in request order. Tools
+        """The batch contract, enforced here once: a strategy is handed only requests that share the strategy
+        that serves them and their sampling settings, so it may generate for all of them with one call's
+        settings; results come back in request order, each what `run` gives for that request alone. Tools
         for a template whose tool calls cannot be read back are refused (`ToolsUnsupported`)."""
         for r in requests:
             self.format.check_tools(r.tools, r.messages, "tools")
         chosen = [self.strategy_for(r) for r in requests]
         by_spec = {s.spec: s for s in chosen}
         results: list[Result | None] = [None] * len(requests)
-        for spec, idx in group_indices(s.spec for s in chosen).items():
+        keys = ((s.spec, r.sampling.model_dump_json()) for s, r in zip(chosen, requests))
+        for (spec, _), idx in group_indices(keys).items():
             strategy = by_spec[spec]
             for i, res in zip(idx, strategy.run_batch([requests[i] for i in idx], self.backend, self.format)):
                 results[i] = res

@@ -111,6 +111,7 @@ class HFBackend(Backend):
 
     def _generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
         import torch
+        from transformers import LogitsProcessorList
 
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         width = enc["input_ids"].shape[1]
@@ -120,30 +121,30 @@ class HFBackend(Backend):
                 longest = int(enc["attention_mask"].sum(1).max())
                 raise ContextOverflow(longest, self.context_length)
             room = min(room, self.context_length - width)
-        sample = params.temperature > 0
+        n = params.n
+        if n > 1:  # one row per (prompt, sample), prompt-major
+            enc = {k: v.repeat_interleave(n, 0) for k, v in enc.items()}
+        # decoding is greedy over what `RowSampler` leaves: with sampling, each row draws from a generator of
+        # its own, so a row's tokens depend on its seed alone, never on the batch it shares
         kwargs: dict[str, Any] = dict(
-            max_new_tokens=room, do_sample=sample, num_return_sequences=params.n,
-            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self._eos),
-            return_dict_in_generate=True, output_logits=params.logprobs,
+            max_new_tokens=room, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=sorted(self._eos), return_dict_in_generate=True, output_logits=params.logprobs,
+            temperature=None, top_p=None, top_k=None,  # the folder's sampling defaults must not leak in
         )
-        if sample:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
-        else:  # greedy: keep the folder's sampling defaults from leaking in
-            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.temperature > 0:
+            kwargs["logits_processor"] = LogitsProcessorList([RowSampler(params, len(prompts), self.device)])
         if params.stop:
             kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
         if params.ban_first:  # transformers' own processor masks these ids at the first generated position
             kwargs["begin_suppress_tokens"] = sorted({ids[0] for ids in self.tokenizer(
                 params.ban_first, add_special_tokens=False)["input_ids"] if ids})
-        if params.seed is not None:
-            torch.manual_seed(params.seed)
         if sinks and any(x is not None for x in sinks):
-            rows = [sinks[r // params.n] for r in range(len(prompts) * params.n)]
+            rows = [sinks[r // n] for r in range(len(prompts) * n)]
             kwargs["streamer"] = _RowStreamer(self.tokenizer, rows, self._eos, params.stop)
             kwargs["stopping_criteria"] = _cancelled_rows(rows)
         with torch.inference_mode():
             res = self.model.generate(**enc, **kwargs)
-        new = res.sequences[:, enc["input_ids"].shape[1]:].tolist()
+        new = res.sequences[:, width:].tolist()
         logits = torch.stack(res.logits, 1).float() if params.logprobs else None  # (rows, steps, vocab)
 
         rows: list[Generation] = []
@@ -175,7 +176,6 @@ class HFBackend(Backend):
                 vocab = lp.shape[-1]
                 gen.self_certainty = float((-math.log(vocab) - lp.mean(-1)).mean())
             rows.append(gen)
-        n = params.n
         return [rows[i * n:(i + 1) * n] for i in range(len(prompts))]
 
     def _tokens_covering(self, ids: list[int], chars: int) -> int:
@@ -193,6 +193,46 @@ class HFBackend(Backend):
         with torch.inference_mode():
             out = self.model(**enc, output_hidden_states=True)
         return out.hidden_states[-1][:, -1, :].float().cpu()
+
+
+class RowSampler:
+    """Sampling as a logits processor, one `torch.Generator` per row: row (prompt i, sample k) is seeded with
+    `seed + k` (a random seed when the request has none), so the same request gives the same tokens alone or
+    in any batch, and no process-wide seed is touched. Temperature, top-k and top-p are transformers' own
+    warpers; what is returned keeps only the drawn token, for greedy decoding to take.
+
+    Written here because transformers' `generate` draws every row of a batch from one global generator
+    (`torch.multinomial` without a generator), which makes a row's sample depend on its batch."""
+
+    def __init__(self, params: GenParams, prompts: int, device: str):
+        import torch
+        from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+        self.warpers = [TemperatureLogitsWarper(params.temperature)]
+        if params.top_k:
+            self.warpers.append(TopKLogitsWarper(params.top_k))
+        if params.top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(params.top_p))
+        self.generators = []
+        for _ in range(prompts):
+            for k in range(params.n):
+                g = torch.Generator(device=device)
+                if params.seed is None:
+                    g.seed()
+                else:
+                    g.manual_seed((params.seed + k) % 2**64)
+                self.generators.append(g)
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        for warp in self.warpers:
+            scores = warp(input_ids, scores)
+        probs = torch.softmax(scores.float(), -1)
+        drawn = torch.cat([torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(self.generators)])
+        out = torch.full_like(scores, -math.inf)
+        out[torch.arange(len(drawn)), drawn] = 0.0
+        return out
 
 
 def _cancelled_rows(sinks: list):

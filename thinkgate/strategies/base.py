@@ -1,4 +1,6 @@
 """The strategy contract: `run_batch(requests, backend, fmt) -> results`, each with a trace of what it did.
+The requests of one call share their sampling settings (`Gate.run_batch` groups them), so a strategy may
+generate for all of them with the first one's; each result must be what the request alone would get.
 
 `run` is one request through `run_batch`, so the CLI (one question), the bench (many) and the server
 share one path. Parameters are a pydantic model per strategy (unknown fields are errors) and can be
@@ -163,19 +165,16 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
     if extra_prefill:
         prompts = [p + extra_prefill(p) for p in prompts]
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]
-    # group requests with equal sampling so one generate call serves them all
-    results: list[Result | None] = [None] * len(requests)
-    for idx in group_indices(r.sampling.model_dump_json() for r in requests).values():
-        gens = generate_forced(backend, fmt, [prompts[i] for i in idx], gen_params(requests[idx[0]]))
-        for i, g in zip(idx, gens):
-            gen = g[0]
-            trace = [TraceEvent(kind="generate", detail={"tokens": gen.tokens, "finish": gen.finish_reason,
-                                                         "prefill": prefills[i]})]
-            results[i] = finish(requests[i], strategy.spec, modes[i], fmt, backend, prompts[i],
-                                prefills[i] + gen.text, gen.tokens, gen.finish_reason, trace, started,
-                                injected=[_reasoning_part(fmt, prefills[i])],
-                                reasoning_tokens=fmt.thought_tokens(gen.token_ids, _opened(fmt, prefills[i])))
-    return results  # type: ignore[return-value]
+    results = []
+    # one generate call serves them all: the requests share their sampling (`Gate.run_batch`)
+    for i, g in enumerate(generate_forced(backend, fmt, prompts, gen_params(requests[0]))):
+        gen = g[0]
+        trace = [TraceEvent(kind="generate", detail={"tokens": gen.tokens, "finish": gen.finish_reason,
+                                                     "prefill": prefills[i]})]
+        results.append(finish(requests[i], strategy.spec, modes[i], fmt, backend, prompts[i], prefills[i] + gen.text,
+                              gen.tokens, gen.finish_reason, trace, started, injected=[_reasoning_part(fmt, prefills[i])],
+                              reasoning_tokens=fmt.thought_tokens(gen.token_ids, _opened(fmt, prefills[i]))))
+    return results
 
 
 def _opened(fmt: ThinkingFormat, prefill: str) -> bool:

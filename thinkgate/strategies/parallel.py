@@ -16,7 +16,9 @@ Parameters (defaults): `n` (8), `temperature` (0.7), `power` (0.5, the paper's),
 when the backend has logprobs, else majority; "borda" fails on a backend without them), `select`
 ("vote"; "verifier" as above). Chosen where the paper is silent: answers are compared after collapsing
 whitespace and dropping a final period; ties go to the answer whose best sample is most certain; a
-verifier's order among accepted samples is the certainty order.
+verifier's order among accepted samples is the certainty order; sample k uses the request's seed + k, and
+a greedy request without a seed gets seed 0, so that asking for greedy decoding gives the same answer every
+time (a sampled request without a seed gets fresh samples).
 Usage: `completion_tokens` counts all n samples; `answer_tokens` is the chosen answer's.
 """
 
@@ -30,7 +32,7 @@ from pydantic import Field
 
 from ..backends.base import LOGPROBS
 from ..types import TraceEvent
-from .base import Params, Strategy, assistant_prefill, finish, gen_params, group_indices
+from .base import Params, Strategy, assistant_prefill, finish, gen_params
 
 
 class ParallelParams(Params):
@@ -74,32 +76,35 @@ class Parallel(Strategy):
         prompts = [fmt.render(r.messages, "nothink", r.thinking, r.tools) for r in requests]
         prefills = [assistant_prefill(fmt, pr, r, "nothink") for pr, r in zip(prompts, requests)]
         results = [None] * len(requests)
-        for idx in group_indices(r.sampling.model_dump_json() for r in requests).values():
-            params = gen_params(requests[idx[0]], n=p.n, logprobs=use_lp).model_copy(update={"temperature": p.temperature})
-            for i, samples in zip(idx, backend.generate([prompts[k] for k in idx], params)):
-                answers = [fmt.split(prefills[i] + g.text)[1] for g in samples]
-                if use_lp:
-                    certainty = [g.self_certainty if g.self_certainty is not None else float("-inf") for g in samples]
-                    winner, votes = borda(answers, certainty, p.power)
-                else:
-                    certainty = [0.0] * len(samples)
-                    winner, votes = borda(answers, certainty, 0.0)  # power 0: one vote each
-                chosen = next(k for k, a in enumerate(answers) if normalize(a) == winner)
-                trace = [TraceEvent(kind="samples", detail={"n": p.n, "answers": [a[:40] for a in answers],
-                                                             "certainty": [round(c, 3) for c in certainty]}),
-                         TraceEvent(kind="vote", detail={"method": "borda" if use_lp else "majority",
-                                                          "votes": {k[:40]: round(v, 3) for k, v in votes.items()},
-                                                          "winner": winner[:40]})]
-                if p.select == "verifier":
-                    order = sorted(range(len(answers)), key=lambda k: -certainty[k])  # stable: sample order on ties
-                    accepted = [bool(requests[i].verifier(a)) for a in answers]
-                    first = next((k for k in order if accepted[k]), None)
-                    trace.append(TraceEvent(kind="verify", detail={"accepted": accepted, "chosen": first,
-                                                                    "fallback": "vote" if first is None else None}))
-                    if first is not None:
-                        chosen = first
-                total = sum(g.tokens for g in samples)
-                finish_reason = samples[chosen].finish_reason
-                results[i] = finish(requests[i], self.spec, "nothink", fmt, backend, prompts[i],
-                                    prefills[i] + samples[chosen].text, total, finish_reason, trace, started)
+        # one call for all: the requests share their sampling (Gate.run_batch)
+        first = requests[0].sampling
+        seed = 0 if first.seed is None and first.temperature == 0 else first.seed
+        params = gen_params(requests[0], n=p.n, logprobs=use_lp).model_copy(
+            update={"temperature": p.temperature, "seed": seed})
+        for i, samples in enumerate(backend.generate(prompts, params)):
+            answers = [fmt.split(prefills[i] + g.text)[1] for g in samples]
+            if use_lp:
+                certainty = [g.self_certainty if g.self_certainty is not None else float("-inf") for g in samples]
+                winner, votes = borda(answers, certainty, p.power)
+            else:
+                certainty = [0.0] * len(samples)
+                winner, votes = borda(answers, certainty, 0.0)  # power 0: one vote each
+            chosen = next(k for k, a in enumerate(answers) if normalize(a) == winner)
+            trace = [TraceEvent(kind="samples", detail={"n": p.n, "answers": [a[:40] for a in answers],
+                                                         "certainty": [round(c, 3) for c in certainty]}),
+                     TraceEvent(kind="vote", detail={"method": "borda" if use_lp else "majority",
+                                                      "votes": {k[:40]: round(v, 3) for k, v in votes.items()},
+                                                      "winner": winner[:40]})]
+            if p.select == "verifier":
+                order = sorted(range(len(answers)), key=lambda k: -certainty[k])  # stable: sample order on ties
+                accepted = [bool(requests[i].verifier(a)) for a in answers]
+                first = next((k for k in order if accepted[k]), None)
+                trace.append(TraceEvent(kind="verify", detail={"accepted": accepted, "chosen": first,
+                                                                "fallback": "vote" if first is None else None}))
+                if first is not None:
+                    chosen = first
+            total = sum(g.tokens for g in samples)
+            finish_reason = samples[chosen].finish_reason
+            results[i] = finish(requests[i], self.spec, "nothink", fmt, backend, prompts[i],
+                                prefills[i] + samples[chosen].text, total, finish_reason, trace, started)
         return results
