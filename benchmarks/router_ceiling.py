@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--cache", default=".thinkgate/bench-cache.jsonl")
     a = ap.parse_args()
 
-    from thinkgate.bench.cache import ResultsCache, model_fingerprint
+    from thinkgate.scoring.cache import ResultsCache, model_fingerprint
     from thinkgate.bench.runner import run_suite
     from thinkgate.gate import Gate, load_backend
     from thinkgate.routers.router import Router, router_dir

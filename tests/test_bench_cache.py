@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from thinkgate.bench.cache import ResultsCache
-from thinkgate.bench.metrics import Row, f1, oaa_auc, oracle_rows, summary
+from thinkgate.scoring.cache import ResultsCache
+from thinkgate.scoring.metrics import Row, f1, oaa_auc, oracle_rows, summary
 
 
 def row(strategy="think", suite="over", item="a", correct=True, think=10, sample=0):

@@ -214,8 +214,8 @@ def test_otb_compat_takes_the_first_box():
 def test_a_cached_row_is_checked_again_under_the_scoring_asked_for(tmp_path):
     """A generation is cached once; reading it back under another scoring (first box, a numeric
     tolerance) checks its answer again rather than reusing the old verdict or generating anew."""
-    from thinkgate.bench.cache import ResultsCache, model_fingerprint, row_key
-    from thinkgate.bench.metrics import Row
+    from thinkgate.scoring.cache import ResultsCache, model_fingerprint, row_key
+    from thinkgate.scoring.metrics import Row
     from thinkgate.bench.runner import run_suite
     from thinkgate.gate import Gate, load_backend
     from thinkgate.tasks.external import record_to_item

@@ -7,7 +7,7 @@ import pytest
 
 from thinkgate.bench.runner import report, run_suite
 from thinkgate.gate import Gate
-from thinkgate.routers.calibrate import CalibConfig, run
+from thinkgate.bench.calibrate import CalibConfig, run
 from thinkgate.routers.router import Router, RouterError, content_fingerprint, threshold_for_rate
 from thinkgate.tasks import SHARED_SPACE, SUITES, build_calib_split, held_out_prompts, load_split, training_stream
 from thinkgate.types import Request, Sampling
@@ -86,7 +86,7 @@ def test_threshold_by_quantile_hits_the_think_rate():
 
 
 def test_accuracy_budget_threshold_thinks_no_more_than_it_must():
-    from thinkgate.routers.calibrate import cheapest_threshold
+    from thinkgate.bench.calibrate import cheapest_threshold
 
     # levels: nothink, think. Over items: nothink right. Under: items 0-5 need thinking, 6-9 do not; the
     # scores rank three of the needy items (0-2) lowest, then the ones that do not need it, then 3-5.
@@ -157,7 +157,7 @@ def test_auto_composes_with_early_exit_and_budgets(calibrated, backend):
 
 
 def test_bench_rows_carry_decision_score_and_think_rate(calibrated, backend, tmp_path):
-    from thinkgate.bench.cache import ResultsCache
+    from thinkgate.scoring.cache import ResultsCache
     from thinkgate.bench.report import write_report
 
     out, _ = calibrated

@@ -130,7 +130,8 @@ def test_an_inline_stream_runs_its_strategy_on_the_loop_and_waits_on_coroutines(
     import asyncio
 
     from thinkgate.formats import Qwen3Format
-    from thinkgate.streaming import Stream, inline_greenlet, run_inline
+    from thinkgate.backends.sinks import inline_greenlet, run_inline
+    from thinkgate.streaming import Stream
     from thinkgate.types import Result, Usage
 
     async def main():
@@ -175,7 +176,8 @@ def test_open_is_announced_once_and_only_for_a_live_stream(tokenizer):
     """A backend's `sink.opened()` (the engine accepted the request) reaches the consumer once, before
     any delta, however many generate calls the strategy makes; a speculative (not live) sink says nothing."""
     from thinkgate.formats import Qwen3Format
-    from thinkgate.streaming import Sink, Tap
+    from thinkgate.backends.sinks import Sink
+    from thinkgate.streaming import Tap
 
     events = []
     tap = Tap(Qwen3Format(tokenizer), lambda kind, text: events.append((kind, text)))

@@ -88,7 +88,7 @@ def writable(path: Path, option: str, folder: bool = False) -> None:
 def _backend(model: str | None, batch_size: int = 64, kind: str = "auto"):
     from transformers.utils import logging as hf_logging
 
-    from .backends.base import ModelLoadError
+    from .errors import ModelLoadError
     from .gate import load_backend
 
     hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a CLI that has its own
@@ -114,7 +114,7 @@ def _any_backend(model: str | None, upstream: str | None, upstream_model: str | 
     if not upstream_model or not tokenizer:
         fail("--upstream needs --upstream-model NAME (as the engine serves it) and --tokenizer PATH "
              "(the model's tokenizer folder, for its chat template)")
-    from .backends.base import ModelLoadError
+    from .errors import ModelLoadError
     from .backends.openai_compat import OpenAICompatBackend
 
     try:
@@ -163,9 +163,7 @@ def ask(
     """Ask one question; print the reasoning and the answer separately with their token counts."""
     from pydantic import ValidationError
 
-    from .backends.base import MissingCapability
-    from .backends.openai_compat import UpstreamError
-    from .routers.router import RouterError
+    from .errors import MissingCapability, RouterError, UpstreamError
     from .types import Message, Request, Sampling, invalid_text_at
     from .verify import regex_verifier
 
@@ -250,9 +248,9 @@ def render(
     template, and the exact prompt for a mode."""
     from transformers import AutoTokenizer
 
-    from .backends.base import ModelLoadError
+    from .errors import FormatError, ModelLoadError
     from .backends.gguf import folder_for, is_gguf
-    from .formats import FormatError, get_format
+    from .formats import get_format
     from .gate import resolve_model
     from .types import Message
 
@@ -355,7 +353,7 @@ def bench(
     AUC_OAA / Acc_ut / F1_otb, per family and difficulty. Rows are cached; a killed run resumes."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .bench.cache import ResultsCache, model_fingerprint
+    from .scoring.cache import ResultsCache, model_fingerprint
     from .bench.runner import report, run_suite
     from .strategies import split_specs
     from .tasks import SUITES, load_split
@@ -410,9 +408,7 @@ def bench(
     model_key = model_fingerprint(backend.model_id)
     started = time.time()
     rows = []
-    from .backends.base import MissingCapability
-    from .backends.openai_compat import UpstreamError
-    from .routers.router import RouterError
+    from .errors import MissingCapability, RouterError, UpstreamError
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as progress:
@@ -512,9 +508,8 @@ def _judge_rows(rows, items, judge, judge_model, judge_tokenizer, judge_key, tim
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .bench import judge as judging
-    from .bench.cache import ResultsCache, model_fingerprint
-    from .backends.base import MissingCapability
-    from .backends.openai_compat import UpstreamError
+    from .scoring.cache import ResultsCache, model_fingerprint
+    from .errors import MissingCapability, UpstreamError
     from .types import Sampling
 
     url = judge.startswith(("http://", "https://"))
@@ -586,9 +581,8 @@ def calibrate(
     train the hidden-state probe and the text router on those outcomes and set their thresholds. With
     --upstream, the outcomes are the engine's model's (raw-prefix mode), the router is the text one, and
     --out names its folder (use it with `serve --upstream ... --strategy auto:dir=OUT`)."""
-    from .backends.base import MissingCapability
-    from .backends.openai_compat import UpstreamError
-    from .routers.calibrate import CalibConfig, run
+    from .errors import MissingCapability, UpstreamError
+    from .bench.calibrate import CalibConfig, run
     from .routers.router import ROUTER_KINDS
     from .tasks import SUITES
 
@@ -708,7 +702,7 @@ def serve(
     chat = None
     backend = None
     if upstream_chat:
-        from .backends.base import ModelLoadError
+        from .errors import ModelLoadError
         from .backends.openai_compat import UpstreamChat
 
         if not upstream or not upstream_model:
@@ -725,8 +719,7 @@ def serve(
         backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
                                concurrency=max_queue, idle_timeout=upstream_idle_timeout, kind=backend_kind)
     name = served_name or upstream_model or (model or "tiny")
-    from .backends.openai_compat import UpstreamError
-    from .routers.router import RouterError
+    from .errors import RouterError, UpstreamError
     from .server.guard import ServerLimits
 
     try:
@@ -810,7 +803,7 @@ def train_sft(
     if clock_steps is not None and not clock:
         fail("--clock-steps caps a schedule by the clock; give --clock too (or --steps for one by steps)")
     if init_from is not None:
-        from .backends.base import ModelLoadError
+        from .errors import ModelLoadError
         from .backends.hf import check_model_folder
 
         try:
@@ -867,7 +860,7 @@ def train_bpo(
 ) -> None:
     """RL that teaches the model to choose whether to think (R-4B's BPO, AdaptThink-style reward); the
     result answers in auto mode (strategy `self`)."""
-    from .backends.base import ModelLoadError
+    from .errors import ModelLoadError
     from .backends.hf import check_model_folder
     from .gate import resolve_model
     from .train.bpo import BPOConfig, train

@@ -8,10 +8,8 @@ from pathlib import Path
 
 from .backends.base import Backend
 from .formats import ThinkingFormat, get_format
-from .strategies import Strategy, parse_strategy
+from .strategies import STRATEGIES, Strategy, parse_strategy
 from .strategies.base import group_indices
-from .strategies.budget import Budget
-from .strategies.nothink import NoThink
 from .types import Request, Result
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -33,8 +31,8 @@ def load_backend(model: str | None = None, batch_size: int = 64, progress=None, 
     auto (llamacpp for a GGUF file when llama-cpp-python is installed, else hf)."""
     import importlib.util
 
-    from .backends.base import ModelLoadError
     from .backends.gguf import is_gguf
+    from .errors import ModelLoadError
 
     path = resolve_model(model)
     if kind == "auto":
@@ -63,10 +61,10 @@ class Gate:
         (`EFFORT_BUDGETS`); a model without a thinking mode answers an effort plainly."""
         spec = request.thinking
         if spec.mode == "nothink" and self.strategy.name not in ("nothink", "nothinking", "parallel"):
-            return NoThink()
+            return STRATEGIES["nothink"]()
         cap = self.cap(request)
         if cap is not None or spec.min_budget is not None:
-            return Budget(max=cap, min=spec.min_budget)
+            return STRATEGIES["budget"](max=cap, min=spec.min_budget)
         return self.strategy
 
     def cap(self, request: Request) -> int | None:

@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from contextvars import ContextVar, copy_context
+from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
+
+from .backends.sinks import CURRENT_TAP, Sink
+from .errors import Cancelled
 
 if TYPE_CHECKING:
     from .formats import ThinkingFormat
@@ -42,12 +45,6 @@ Kind = Literal["reasoning", "content"]
 # ("open", None) once when the backend's engine has accepted the request (its response started), so a
 # server can start its own response before the first token
 Event = tuple[str, Any]
-
-_current: ContextVar["Tap | None"] = ContextVar("thinkgate_tap", default=None)
-
-
-class Cancelled(RuntimeError):
-    """The request's consumer went away; its generation was stopped."""
 
 
 class Splitter:
@@ -141,29 +138,6 @@ def _before_tool_call(text: str) -> str:
     return text.rstrip()
 
 
-class Sink:
-    """Where a backend writes one prompt's continuation, a piece per generated token."""
-
-    def __init__(self, tap: "Tap", live: bool):
-        self.tap = tap
-        self.live = live
-
-    @property
-    def cancelled(self) -> bool:
-        return self.tap.cancel_event.is_set()
-
-    def opened(self) -> None:
-        """The engine accepted the request: its response has started (a backend that knows calls this)."""
-        if self.live:
-            self.tap.opened()
-
-    def write(self, piece: str) -> None:
-        self.tap.tokens += 1
-        if self.tap.on_token:
-            self.tap.on_token()
-        if self.live and piece:
-            self.tap.advance(piece)
-
 
 class Tap:
     """One request's stream: follows its assistant text across the strategy's generate calls."""
@@ -212,18 +186,6 @@ class Tap:
             for kind, text in self.splitter.finish(result.reasoning, result.answer):
                 self.emit(kind, text)
 
-
-def current_tap() -> Tap | None:
-    return _current.get()
-
-
-def sinks_for(prompts: list[str], n: int = 1, logprobs: bool = False) -> list[Sink | None] | None:
-    """The sinks of the calling thread's stream for one generate call, or None when nothing streams.
-    Raises `Cancelled` when the request was cancelled."""
-    tap = _current.get()
-    if tap is None:
-        return None
-    return [tap.open(p, n=n, logprobs=logprobs) for p in prompts]
 
 
 class WorkerPool:
@@ -276,23 +238,6 @@ class WorkerPool:
                     self._idle += 1
 
 
-def inline_greenlet() -> Any:
-    """The running inline strategy's greenlet, or None when the caller is not one."""
-    from greenlet import getcurrent
-
-    g = getcurrent()
-    return g if getattr(g, "thinkgate_inline", False) else None
-
-
-def run_inline(loop, coro) -> Any:
-    """From an inline strategy: run `coro` on `loop` (the one the strategy runs on) and wait for it, handing
-    the loop back meanwhile; its result or exception comes back here."""
-    g = inline_greenlet()
-    task = loop.create_task(coro)
-    task.add_done_callback(lambda _t: g.switch())
-    g.parent.switch()  # the loop runs on; the callback switches back here once the task is done
-    return task.result()
-
 
 class Stream:
     """A request being served in its own thread (one of `pool`'s, else a thread of its own). Iterate it
@@ -307,7 +252,7 @@ class Stream:
         self.tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token, tools=tools)
         self.result: Result | None = None
         ctx = copy_context()
-        ctx.run(_current.set, self.tap)
+        ctx.run(CURRENT_TAP.set, self.tap)
         self._finished = threading.Event()
         if inline:  # on the caller's loop thread, until the strategy first waits for the engine
             from greenlet import greenlet

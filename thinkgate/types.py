@@ -8,6 +8,8 @@ from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .errors import InvalidText  # noqa: F401 - raised here, defined with the others
+
 Mode = Literal["think", "nothink", "auto"]
 # how much to think, by the levels clients send (OpenAI's reasoning_effort, Ollama's think levels)
 Effort = Literal["none", "minimal", "low", "medium", "high"]
@@ -46,15 +48,6 @@ def invalid_text_at(value: Any, path: str = "") -> str | None:
             if found is not None:
                 return found
     return None
-
-
-class InvalidText(ValueError):
-    """A string that is not valid Unicode text; `where` is its path in the value checked."""
-
-    def __init__(self, what: str, where: str):
-        inner = "" if where == "value" else f" (at {where})"
-        super().__init__(f"{what} is not valid Unicode text{inner}: it holds a lone surrogate")
-        self.where = where
 
 
 def check_text(value: Any, what: str = "text") -> Any:

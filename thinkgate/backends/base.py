@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from ..errors import ContextOverflow, MissingCapability, ModelLoadError  # noqa: F401 - raised by backends
 from ..types import Generation, Temperature, _Strict, check_text
 
 RAW_PREFIX = "raw_prefix"  # continues arbitrary text (needed for injection)
@@ -38,23 +39,6 @@ class GenParams(_Strict):
     @classmethod
     def _text(cls, v: list[str]) -> list[str]:
         return check_text(v, "a stop string")
-
-
-class MissingCapability(RuntimeError):
-    pass
-
-
-class ContextOverflow(ValueError):
-    """A prompt is longer than the model's context; the message gives both lengths."""
-
-    def __init__(self, prompt_tokens: int, context: int):
-        super().__init__(f"the prompt is {prompt_tokens} tokens, longer than the model's context of {context} "
-                         "tokens; shorten it")
-        self.prompt_tokens, self.context = prompt_tokens, context
-
-
-class ModelLoadError(RuntimeError):
-    """A model folder is missing, incomplete or corrupt; the message names the folder and the problem."""
 
 
 def fast_token_counts(tokenizer: Any, texts: list[str]) -> list[int] | None:

@@ -24,15 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import EngineFieldError  # noqa: F401 - raised here
 from ..types import EFFORT_BUDGETS
-
-
-class EngineFieldError(ValueError):
-    """A request asks for something the engine has no field for; the message names the engine and the field."""
-
-    def __init__(self, message: str, param: str):
-        super().__init__(message)
-        self.param = param
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ class HFBackend(Backend):
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
 
     def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
-        from ..streaming import sinks_for
+        from .sinks import sinks_for
 
         if sinks is None:
             sinks = sinks_for(prompts, params.n, params.logprobs)

@@ -85,7 +85,7 @@ class LlamaCppBackend(Backend):
 
     # ---- generation ------------------------------------------------------------------------------------
     def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
-        from ..streaming import sinks_for
+        from .sinks import sinks_for
 
         if sinks is None:
             sinks = sinks_for(prompts, params.n, params.logprobs)

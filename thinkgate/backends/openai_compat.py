@@ -43,26 +43,10 @@ from typing import Any, Iterator
 
 import orjson
 
-from ..streaming import inline_greenlet, run_inline, sinks_for
+from ..errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from ..types import Generation
 from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError, tokenizer_counts
-
-
-class UpstreamError(RuntimeError):
-    status = 502
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        if status is not None:
-            self.upstream_status = status
-
-
-class UpstreamUnreachable(UpstreamError):
-    status = 502
-
-
-class UpstreamTimeout(UpstreamError):
-    status = 504
+from .sinks import inline_greenlet, run_inline, sinks_for
 
 
 def _failure(base_url: str, e: Exception) -> UpstreamError:

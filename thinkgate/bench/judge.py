@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict
 from ..gate import Gate
 from ..tasks import Item
 from ..types import Request, Sampling
-from .cache import ResultsCache
-from .metrics import Row
+from ..scoring.cache import ResultsCache
+from ..scoring.metrics import Row
 
 POINTWISE = """You are grading a response to a question against the reference answer.
 

@@ -16,7 +16,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from .metrics import Row, frontier_points, pareto
+from ..scoring.metrics import Row, frontier_points, pareto
 
 
 def _plt():
@@ -142,7 +142,7 @@ def write_report(out: dict, rows: list[Row], folder: Path) -> Path:
     has_budget = plot_budget(rows, folder / "budget.png")
     imgs = ["frontier.png", "difficulty.png", "thinking_hist.png"] + (["budget.png"] if has_budget else [])
     routing = ""
-    from ..routers.curve import bench_curves, curves_summary, plot as plot_routing
+    from ..scoring.curve import bench_curves, curves_summary, plot as plot_routing
 
     curves = bench_curves(rows)
     if curves:

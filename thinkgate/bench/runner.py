@@ -9,8 +9,8 @@ from ..gate import Gate
 from ..strategies import Strategy
 from ..tasks import Item, get_task
 from ..types import Request, Result, Sampling
-from .cache import ResultsCache, row_key
-from .metrics import Row, breakdown, frontier_points, oracle_rows, otb_summary, pareto, results_table, summary
+from ..scoring.cache import ResultsCache, row_key
+from ..scoring.metrics import Row, breakdown, frontier_points, oracle_rows, otb_summary, pareto, results_table, summary
 
 
 def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: float) -> Row:
@@ -114,7 +114,7 @@ def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | 
                              "budget": r.budget, "score": r.score, "correct": r.correct,
                              "think_tokens": r.think_tokens,
                              "nothink_correct": nothink.get((r.suite, r.item, r.sample))} for r in routed]
-        from ..routers.curve import bench_curves, curves_summary
+        from ..scoring.curve import bench_curves, curves_summary
 
         routing = curves_summary(bench_curves(rows))
         if routing:  # accuracy vs think rate as the router's threshold sweeps, against the oracle (APGR)

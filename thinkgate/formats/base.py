@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
+from ..errors import FormatError
 from ..types import Message, Mode, ThinkingSpec
 from .tools import ToolsUnsupported, parse_tool_calls, reads_tool_calls
 
@@ -43,10 +44,6 @@ def template_text(tokenizer: Any) -> str:
     if isinstance(template, dict):
         template = template.get("default") or next(iter(template.values()), "")
     return template
-
-
-class FormatError(ValueError):
-    """A template that no family describes, or a mode a family cannot serve; the message says which."""
 
 
 class ThinkingFormat:

@@ -15,11 +15,9 @@ import json
 import uuid
 from typing import Any
 
+from ..errors import ToolsUnsupported
+
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
-
-
-class ToolsUnsupported(ValueError):
-    """Tools were given for a model whose tool-call format thinkgate cannot read; the message says so."""
 
 
 def reads_tool_calls(template: str) -> bool:

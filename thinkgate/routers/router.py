@@ -34,15 +34,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..errors import RouterError
 from ..types import Request, _Strict
 from .linear import Linear
 
 ROUTER_KINDS = ("probe", "text")
 FORMAT_VERSION = 1
-
-
-class RouterError(RuntimeError):
-    """A router is missing, corrupt, or was calibrated on another model."""
 
 
 def content_fingerprint(model_dir: str | Path) -> str:

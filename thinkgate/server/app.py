@@ -37,14 +37,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..backends.base import Backend, GenParams, MissingCapability
-from ..backends.openai_compat import OpenAICompatBackend, UpstreamChat, UpstreamError
-from ..routers.router import RouterError
+from ..backends.base import Backend, GenParams
+from ..backends.openai_compat import OpenAICompatBackend, UpstreamChat
+from ..errors import InvalidText, MissingCapability, RouterError, UpstreamError
 from ..formats import get_format
 from ..gate import Gate
 from ..strategies import Strategy, parse_strategy
 from ..streaming import WorkerPool
-from ..types import InvalidText
 from ..types import Request as TGRequest
 from ..types import Sampling, ThinkingSpec
 from ..verify import regex_verifier

@@ -10,11 +10,7 @@ from typing import Any
 import orjson
 from fastapi.responses import Response, StreamingResponse
 
-from ..backends.base import ContextOverflow, MissingCapability
-from ..backends.openai_compat import UpstreamError
-from ..formats.tools import ToolsUnsupported
-from ..routers.router import RouterError
-from ..types import InvalidText
+from ..errors import ContextOverflow, InvalidText, MissingCapability, RouterError, ToolsUnsupported, UpstreamError
 from .control import BadField
 from .guard import error_body, log, send_error
 

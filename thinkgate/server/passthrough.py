@@ -13,7 +13,7 @@ import time
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from ..backends.engines import EngineFieldError
+from ..errors import EngineFieldError
 from ..backends.openai_compat import both_reasoning_fields
 from ..types import Message
 from .common import APIError, Inline, Relay, as_api_error, sse, sse_error

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..backends.base import Backend, GenParams
-from ..streaming import sinks_for
+from ..backends.sinks import sinks_for
 from ..types import Generation
 
 

@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from .curve import apgr, outcome, plot, thin
-from .router import (Router, RouterMeta, content_fingerprint, decide_one, router_dir, routing_score,
+from ..scoring.curve import apgr, outcome, plot, thin
+from ..routers.router import (Router, RouterMeta, content_fingerprint, decide_one, router_dir, routing_score,
                      threshold_for_rate)
 
 DEFAULT_BUDGETS = (32, 64)
@@ -79,12 +79,12 @@ def calibration_items(cfg: CalibConfig) -> dict[str, list]:
 def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> dict:
     import torch
 
-    from ..bench.cache import ResultsCache, model_fingerprint
-    from ..bench.runner import run_suite
+    from ..scoring.cache import ResultsCache, model_fingerprint
+    from .runner import run_suite
     from ..gate import Gate, load_backend
     from ..types import Request, Sampling
-    from .features import hidden_state_features, ngram_features, query_text
-    from .linear import cross_validate, fit
+    from ..routers.features import hidden_state_features, ngram_features, query_text
+    from ..routers.linear import cross_validate, fit
 
     started = time.time()
     if cfg.threads:

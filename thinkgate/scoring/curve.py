@@ -14,7 +14,7 @@ score (P(correct without thinking)) and the level it would use if it thinks.
 
 from __future__ import annotations
 
-from ..bench.metrics import DEFAULT_T_MAX, SUITE_T_MAX, f1
+from .metrics import DEFAULT_T_MAX, SUITE_T_MAX, f1
 
 GRID = [i / 100 for i in range(101)]
 

@@ -1,0 +1,72 @@
+"""Where a backend writes the tokens of a request being streamed, found without knowing who streams it.
+
+`thinkgate.streaming` (above the gate) runs a request's strategy with a tap for it in the context
+(`CURRENT_TAP`); a backend that streams asks `sinks_for(prompts, n, logprobs)` for one `Sink` per prompt
+and writes each decoded piece to it as the token is generated, and stops a row whose sink is cancelled.
+Nothing streams (None) outside such a context. The inline bridge (`inline_greenlet`, `run_inline`) lets a
+strategy that runs on an event loop's own thread, in a greenlet, wait for a coroutine of that loop (an
+engine upstream) without blocking it. This module is below the backends; it knows a tap only by the methods
+it calls (`open`, `opened`, `advance`, `cancel_event`, `tokens`, `on_token`)."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+CURRENT_TAP: ContextVar[Any] = ContextVar("thinkgate_tap", default=None)
+
+
+class Sink:
+    """Where a backend writes one prompt's continuation, a piece per generated token."""
+
+    def __init__(self, tap: Any, live: bool):
+        self.tap = tap
+        self.live = live
+
+    @property
+    def cancelled(self) -> bool:
+        return self.tap.cancel_event.is_set()
+
+    def opened(self) -> None:
+        """The engine accepted the request: its response has started (a backend that knows calls this)."""
+        if self.live:
+            self.tap.opened()
+
+    def write(self, piece: str) -> None:
+        self.tap.tokens += 1
+        if self.tap.on_token:
+            self.tap.on_token()
+        if self.live and piece:
+            self.tap.advance(piece)
+
+
+def current_tap() -> Any:
+    """The calling context's tap (a `streaming.Tap`), or None when nothing streams."""
+    return CURRENT_TAP.get()
+
+
+def sinks_for(prompts: list[str], n: int = 1, logprobs: bool = False) -> list["Sink | None"] | None:
+    """The sinks of the calling thread's stream for one generate call, or None when nothing streams.
+    Raises `Cancelled` when the request was cancelled."""
+    tap = CURRENT_TAP.get()
+    if tap is None:
+        return None
+    return [tap.open(p, n=n, logprobs=logprobs) for p in prompts]
+
+
+def inline_greenlet() -> Any:
+    """The running inline strategy's greenlet, or None when the caller is not one."""
+    from greenlet import getcurrent
+
+    g = getcurrent()
+    return g if getattr(g, "thinkgate_inline", False) else None
+
+
+def run_inline(loop, coro) -> Any:
+    """From an inline strategy: run `coro` on `loop` (the one the strategy runs on) and wait for it, handing
+    the loop back meanwhile; its result or exception comes back here."""
+    g = inline_greenlet()
+    task = loop.create_task(coro)
+    task.add_done_callback(lambda _t: g.switch())
+    g.parent.switch()  # the loop runs on; the callback switches back here once the task is done
+    return task.result()
