@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from thinkgate.cli import app
@@ -184,3 +185,15 @@ def test_unwritable_outputs_are_refused_before_the_bench_runs(tmp_path):
                                   option, str(path), "--cache", str(cache)])
         _clean_error(res, option, str(path))
         assert not cache.exists()  # refused before anything ran
+
+
+@pytest.mark.parametrize("args,module,extra", [(["serve"], "fastapi", "serve"),
+                                               (["bench", "--report", "r", "--limit", "1"], "matplotlib", "report"),
+                                               (["train", "bpo", "--steps", "1"], "matplotlib", "train")])
+def test_a_missing_extra_is_named_before_anything_runs(monkeypatch, args, module, extra):
+    """Without a package of an extra, the command says which extra to install (nothing is loaded first)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and f"pip install 'thinkgate[{extra}]'" in " ".join(res.output.split()), res.output

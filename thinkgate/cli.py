@@ -85,6 +85,14 @@ def writable(path: Path, option: str, folder: bool = False) -> None:
         fail(f"{option} {path}: cannot be written ({e.strerror or e})")
 
 
+def need(module: str, extra: str, what: str) -> None:
+    """Fail, naming the package extra to install, when `what` needs a package that is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        fail(f"{what} needs {module}, which is not installed: pip install 'thinkgate[{extra}]'")
+
+
 def _backend(model: str | None, batch_size: int = 64, kind: str = "auto"):
     from transformers.utils import logging as hf_logging
 
@@ -371,6 +379,7 @@ def bench(
     if csv_out:
         writable(csv_out, "--csv")
     if report_dir:
+        need("matplotlib", "report", "--report")
         writable(report_dir, "--report", folder=True)
     if otb_compat and t_max is not None:
         fail("--otb-compat fixes t_max at OptimalThinkingBench's 1000; give one or the other")
@@ -693,6 +702,8 @@ def serve(
 ) -> None:
     """Serve the OpenAI-compatible API (chat completions, completions, models, health, metrics) with
     thinking control per request, in front of a local model or an engine."""
+    for module in ("fastapi", "uvicorn", "prometheus_client"):
+        need(module, "serve", "thinkgate serve")
     import uvicorn
 
     from .server.app import create_app
@@ -860,6 +871,7 @@ def train_bpo(
 ) -> None:
     """RL that teaches the model to choose whether to think (R-4B's BPO, AdaptThink-style reward); the
     result answers in auto mode (strategy `self`)."""
+    need("matplotlib", "train", "thinkgate train bpo (its training curves)")
     from .errors import ModelLoadError
     from .backends.hf import check_model_folder
     from .gate import resolve_model

@@ -20,11 +20,12 @@
    token).
 4. Output, in `out` (default `<model>/router/`): `probe.safetensors` + `probe.json`, `text.safetensors` +
    `text.json`, `calibration.json` (settings, per-item outcomes and scores, curves and APGR figures) and
-   `curve.png` (accuracy vs think rate against the oracle).
+   `curve.png` (accuracy vs think rate against the oracle; where matplotlib is installed).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -201,8 +202,10 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
     record["curves"] = curves
     record["wall_s"] = round(time.time() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
-    if curves:
+    if curves and importlib.util.find_spec("matplotlib"):
         plot(curves, out / "curve.png", f"Routing on the calibration split ({model_dir.name}, out-of-fold)")
+    elif curves:
+        log("no curve.png: plots need matplotlib (pip install 'thinkgate[report]'); the curves are in calibration.json")
     (out / "calibration.json").write_text(json.dumps(record, separators=(",", ":")))
     log(f"wrote routers to {out} in {record['wall_s']}s")
     return record
