@@ -17,6 +17,7 @@ LAYERS = [
     ("backends", "scoring"),  # what writes tokens; what rows are scored by
     ("routers",),  # routers the auto strategy loads
     ("strategies",),  # how thinking is steered
+    ("policy",),  # which strategy serves a request, from its thinking controls
     ("streaming",),  # any strategy streamed
     ("gate",),  # the one call every face makes
     ("bench", "server", "train"),  # drivers: evaluation and calibration, the HTTP server, training

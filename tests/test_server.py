@@ -99,11 +99,27 @@ def test_thinking_switches(server, extra, mode, source):
     assert r["choices"][0]["message"]["content"]
 
 
+def test_a_strategy_named_with_controls_it_cannot_honour_is_a_400_naming_the_field(server):
+    """The thinking policy over HTTP: a named strategy composes with a request's cap where it can (auto:
+    thinking capped) and is a 400 where it cannot (early_exit has no cap), never silently replaced."""
+    for controls, param in ([{"reasoning_effort": "low"}, "thinking.effort"], [{"thinking": {"budget": 64}}, "thinking.budget"],
+                            [{"chat_template_kwargs": {"enable_thinking": False}}, "thinking.mode"]):
+        thinking = {**controls.pop("thinking", {}), "strategy": "early_exit"}
+        r = chat(server, {"messages": [{"role": "user", "content": EASY}], "thinking": thinking, **controls})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["param"] == param and "early_exit" in r.json()["error"]["message"]
+    r = chat(server, {"messages": [{"role": "user", "content": ADD}], "max_tokens": 200,
+                      "thinking": {"strategy": "auto:then=think", "budget": 12}}).json()
+    assert r["thinkgate"]["strategy"] == "auto:then=budget;max=12" and r["thinkgate"]["budget"] == 12
+    assert "router" in r["thinkgate"]["policy"] and r["usage"]["completion_tokens_details"]["reasoning_tokens"] <= 12
+
+
 def test_budgets_effort_and_strategy(server):
     r = chat(server, {"messages": [{"role": "user", "content": ADD}], "max_tokens": 300,
                       "thinking": {"budget": 12}}).json()
     assert r["usage"]["completion_tokens_details"]["reasoning_tokens"] == 12
     assert r["thinkgate"]["strategy"] == "budget:max=12" and r["thinkgate"]["budget"] == 12
+    assert "thinking.budget" in r["thinkgate"]["policy"]  # the server's default strategy gave way to it
     assert r["choices"][0]["message"]["content"]
     r = chat(server, {"messages": [{"role": "user", "content": ADD}], "max_tokens": 300, "reasoning_effort": "low"}).json()
     assert r["thinkgate"]["budget"] == 128 and r["thinkgate"]["decided_by"] == "reasoning_effort"

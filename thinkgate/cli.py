@@ -132,11 +132,11 @@ def _any_backend(model: str | None, upstream: str | None, upstream_model: str | 
         fail(str(e))
 
 
-def _gate(backend, strategy: str, fmt: str | None = None):
+def _gate(backend, strategy: str, fmt: str | None = None, named: bool = True):
     from .gate import Gate
 
     try:
-        return Gate(backend, strategy, fmt)
+        return Gate(backend, strategy, fmt, named=named)
     except (ValueError, KeyError) as e:
         fail(str(e).strip('"'))
 
@@ -171,7 +171,7 @@ def ask(
     """Ask one question; print the reasoning and the answer separately with their token counts."""
     from pydantic import ValidationError
 
-    from .errors import MissingCapability, RouterError, UpstreamError
+    from .errors import MissingCapability, PolicyConflict, RouterError, UpstreamError
     from .types import Message, Request, Sampling, invalid_text_at
     from .verify import regex_verifier
 
@@ -186,13 +186,17 @@ def ask(
     tool_list = _tools(tools) if tools is not None else None
     gate = _gate(_any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout, batch_size=1,
                               kind=backend_kind),
-                 strategy or "think", fmt)
+                 strategy or "think", fmt, named=strategy is not None)
     try:
         request = Request(messages=[Message(role="user", content=prompt)], tools=tool_list,
                           thinking=_thinking(mode, effort, budget=budget, min_budget=min_budget),
                           sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed),
                           verifier=verifier)
         result = gate.run(request)
+    except PolicyConflict as e:  # named by the option that set it
+        options = {"thinking.mode": "--mode", "thinking.budget": "--budget", "thinking.min_budget": "--min-budget",
+                   "thinking.effort": "--effort"}
+        fail(f"{str(e).replace(e.param, options.get(e.param, e.param))} (--strategy {strategy})")
     except (ValidationError, ValueError, RouterError, UpstreamError, MissingCapability) as e:
         fail(str(e))
     if as_json:

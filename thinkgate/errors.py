@@ -73,3 +73,12 @@ class RouterError(RuntimeError):
 
 class Cancelled(RuntimeError):
     """The request's consumer went away; its generation was stopped."""
+
+
+class PolicyConflict(ValueError):
+    """A request's thinking controls contradict the strategy it names (thinking off for a strategy that
+    thinks, a cap for one that has none); `param` is the request's field (`thinking.budget`, ...)."""
+
+    def __init__(self, message: str, param: str):
+        super().__init__(message)
+        self.param = param

@@ -4,11 +4,13 @@ or `Gate.stream`, which is `Gate.run` in a thread with its tokens streamed as th
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 from .backends.base import Backend
 from .formats import ThinkingFormat, get_format
-from .strategies import STRATEGIES, Strategy, parse_strategy
+from .policy import Plan, plan, request_cap
+from .strategies import Strategy, parse_strategy
 from .strategies.base import group_indices
 from .types import Request, Result
 
@@ -49,31 +51,42 @@ def load_backend(model: str | None = None, batch_size: int = 64, progress=None, 
 
 
 class Gate:
-    def __init__(self, backend: Backend, strategy: Strategy | str = "think", fmt: ThinkingFormat | str | None = None):
+    """`named`: the strategy was chosen by whoever sends the requests (a library caller, `--strategy`, a
+    request's `thinking.strategy`, a bench row), so a request control that contradicts it is an error; a
+    default (the server's `--strategy`) gives way to the request's controls (`thinkgate.policy`)."""
+
+    def __init__(self, backend: Backend, strategy: Strategy | str = "think", fmt: ThinkingFormat | str | None = None,
+                 named: bool = True):
         self.backend = backend
         self.strategy = parse_strategy(strategy) if isinstance(strategy, str) else strategy
         self.format = fmt if isinstance(fmt, ThinkingFormat) else get_format(fmt, backend.tokenizer)
+        self.named = named
+        # strategies composed for requests' controls, kept so that one holding state (a loaded router) is
+        # built once; the controls clients send make few distinct ones, and at most `MAX_COMPOSED` are kept
+        self._composed: OrderedDict[str, Strategy] = OrderedDict()
+
+    MAX_COMPOSED = 32
+
+    def plan(self, request: Request) -> Plan:
+        """Which strategy serves `request` and why (`thinkgate.policy.plan`); raises `PolicyConflict`."""
+        return plan(self.strategy, request.thinking, self.format, self.named)
 
     def strategy_for(self, request: Request) -> Strategy:
-        """The request's own thinking controls win over the gate's default strategy: mode `nothink` means
-        the empty think block, and a `budget` / `min_budget` means budget forcing with those limits. An
-        effort is the family's own level where it has one (rendered by the format), else its cap
-        (`EFFORT_BUDGETS`); a model without a thinking mode answers an effort plainly."""
-        spec = request.thinking
-        if spec.mode == "nothink" and self.strategy.name not in ("nothink", "nothinking", "parallel"):
-            return STRATEGIES["nothink"]()
-        cap = self.cap(request)
-        if cap is not None or spec.min_budget is not None:
-            return STRATEGIES["budget"](max=cap, min=spec.min_budget)
-        return self.strategy
+        chosen = self.plan(request).strategy
+        if chosen is self.strategy:
+            return chosen
+        if chosen.spec in self._composed:
+            self._composed.move_to_end(chosen.spec)
+            return self._composed[chosen.spec]
+        self._composed[chosen.spec] = chosen
+        while len(self._composed) > self.MAX_COMPOSED:
+            self._composed.popitem(last=False)
+        return chosen
 
     def cap(self, request: Request) -> int | None:
         """The most thinking tokens a request allows: its budget, else its effort's cap where the family has
         no effort levels of its own (None: no cap)."""
-        spec = request.thinking
-        if spec.budget is not None or not self.format.has_thinking or self.format.native_effort(spec.effort):
-            return spec.budget
-        return spec.effort_budget()
+        return request_cap(request.thinking, self.format)[0]
 
     def run(self, request: Request) -> Result:
         return self.run_batch([request])[0]

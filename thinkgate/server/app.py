@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends.base import Backend, GenParams
 from ..backends.openai_compat import OpenAICompatBackend, UpstreamChat
-from ..errors import InvalidText, MissingCapability, RouterError, UpstreamError
+from ..errors import InvalidText, MissingCapability, PolicyConflict, RouterError, UpstreamError
 from ..formats import get_format
 from ..gate import Gate
 from ..strategies import Strategy, parse_strategy
@@ -88,22 +88,25 @@ class _Server:
             self.gate(None).strategy.prepare(self.backend)  # fail at start-up (a missing router), not on a request
 
     def gate(self, spec: str | None) -> Gate:
-        """The gate of a request's strategy (`spec`), or of the server's default (None). A strategy a client
-        names is checked against the limits and may not name server files."""
+        """The gate of a request's strategy (`spec`: named, so a control that contradicts it is a 400), or of
+        the server's default (None: it gives way to a request's controls). A strategy a client names is
+        checked against the limits and may not name server files."""
+        named = spec is not None
         spec = spec or self.default_strategy
-        if spec in self.gates:
-            self.gates.move_to_end(spec)
-            return self.gates[spec]
+        key = f"{'named' if named else 'default'}|{spec}"
+        if key in self.gates:
+            self.gates.move_to_end(key)
+            return self.gates[key]
         try:
             strategy = parse_strategy(spec)
         except ValueError as e:
             raise BadField(str(e), "thinking.strategy") from None
         if spec != self.default_strategy:
             self._check(strategy)
-        self.gates[spec] = Gate(self.backend, strategy, self.fmt)
+        self.gates[key] = Gate(self.backend, strategy, self.fmt, named=named)
         while len(self.gates) > self.limits.max_gates:
             self.gates.popitem(last=False)
-        return self.gates[spec]
+        return self.gates[key]
 
     def _check(self, strategy: Strategy) -> None:
         lim = self.limits
@@ -278,7 +281,12 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
                                               top_p=body.top_p or 1.0, top_k=max(0, body.top_k or 0), seed=body.seed))
         except ValueError as e:
             raise APIError(400, str(e), code="invalid_value") from None
-        decision = replace(decision, budget=gate.cap(req))  # the cap in force: the budget's, or the effort's
+        try:
+            chosen = gate.plan(req)
+        except PolicyConflict as e:
+            raise APIError(400, str(e), param=e.param, code="invalid_value") from None
+        # the cap in force (the budget's, or the effort's) and how the strategy was reached
+        decision = replace(decision, budget=chosen.cap, policy=chosen.why)
         srv.admit()
         started = time.perf_counter()
         relay = Relay(asyncio.get_running_loop(), on_end=srv.release)
@@ -387,8 +395,9 @@ def _decision(decision: Decision, gate: Gate, result) -> dict[str, Any]:
     route = result.route()
     return {"mode": route.get("decision", result.mode), "requested_mode": decision.mode,
             "decided_by": route.get("router", decision.source),
-            "budget": route.get("budget", decision.budget), "min_budget": decision.min_budget,
-            "effort": decision.effort,
+            "budget": decision.budget if route.get("budget") is None else route["budget"],
+            "min_budget": decision.min_budget,
+            "effort": decision.effort, "policy": decision.policy,
             "strategy": result.strategy, "router_score": route.get("score"), "thinking_closed": result.closed,
             "truncated": truncated, "thinking_mode": result.thinking_mode,
             "reasoning_tokens": result.usage.reasoning_tokens,

@@ -33,6 +33,7 @@ class Decision:
     min_budget: int | None = None
     strategy: str | None = None  # None: the server's default
     effort: Effort | None = None
+    policy: str | None = None  # how the serving strategy was reached (thinkgate.policy), once planned
 
 
 class BadField(ValueError):
