@@ -227,7 +227,7 @@ def test_gates_and_worker_threads_are_bounded(backend):
     srv = app.state.server
     for k in range(10):
         srv.gate(f"budget:max={k + 1}")
-    assert len(srv.gates) == 3 and list(srv.gates) == ["budget:max=8", "budget:max=9", "budget:max=10"]
+    assert len(srv.gates) == 3 and list(srv.gates) == ["named|budget:max=8", "named|budget:max=9", "named|budget:max=10"]
     pool = WorkerPool(2)
     done = []
     release = threading.Event()
