@@ -45,6 +45,9 @@ def main() -> None:
     ap.add_argument("--families", default="", help="comma-separated under families to score (default: all); "
                     "each (family, level) draws the same items either way")
     args = ap.parse_args()
+    from thinkgate.process import keep_freed_memory
+
+    keep_freed_memory()  # what the command line does for its process
     names = {t.name for t in families("under")}
     wanted = set(filter(None, args.families.split(","))) or names
     if wanted - names:

@@ -48,6 +48,9 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
+    from thinkgate.process import keep_freed_memory
+
+    keep_freed_memory()  # what the command line does for its process
 
     import torch
 

@@ -30,6 +30,9 @@ def main() -> None:
     ap.add_argument("--drop", type=float, default=0.01, help="Accuracy allowed below the better mode, per suite.")
     ap.add_argument("--cache", default=".thinkgate/bench-cache.jsonl")
     a = ap.parse_args()
+    from thinkgate.process import keep_freed_memory
+
+    keep_freed_memory()  # what the command line does for its process
 
     from thinkgate.scoring.cache import ResultsCache, model_fingerprint
     from thinkgate.bench.runner import run_suite

@@ -3,6 +3,15 @@ import pytest
 from thinkgate.gate import resolve_model
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tuned_process():
+    """What the command line does for its process (`thinkgate --tune-memory`, the default): the tests decode on
+    the CPU in this process too."""
+    from thinkgate.process import keep_freed_memory
+
+    keep_freed_memory()
+
+
 @pytest.fixture(scope="session")
 def model_dir():
     return resolve_model("tiny")

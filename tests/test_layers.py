@@ -11,7 +11,7 @@ import thinkgate
 PACKAGE = Path(thinkgate.__file__).parent
 # bottom to top; each entry is one layer, the packages (or top-level modules) in it
 LAYERS = [
-    ("errors",),  # the errors everyone raises
+    ("errors", "process"),  # the errors everyone raises; process-wide tuning, for entry points
     ("types",),  # plain data: requests, results, sampling
     ("verify", "tasks", "formats"),  # answer checks, task families, model families' chat formats
     ("backends", "scoring"),  # what writes tokens; what rows are scored by

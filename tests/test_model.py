@@ -108,7 +108,7 @@ def test_cpu_backend_tunes_glibc_to_keep_freed_memory():
     """The thresholds are within what glibc accepts (mallopt returns 0 for a value it refuses)."""
     import sys
 
-    from thinkgate.backends.hf import keep_freed_memory
+    from thinkgate.process import keep_freed_memory
 
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc only")

@@ -54,6 +54,17 @@ FormatOpt = Annotated[Optional[str], typer.Option("--format", help=(
     "default: detected from its chat template."))]
 
 
+@app.callback()
+def entry(tune_memory: Annotated[bool, typer.Option("--tune-memory/--no-tune-memory", help=(
+        "Process-wide: have glibc keep freed memory for reuse, so that decoding on the CPU does not page its "
+        "memory in again every step (bench on the embedded model: 44 s instead of 72 s on 2 cores)."))] = True) -> None:
+    """Make reasoning models think only when, and only as much as, each query needs."""
+    if tune_memory:
+        from .process import keep_freed_memory
+
+        keep_freed_memory()
+
+
 def fail(message: str, code: int = 2) -> None:
     err.print("[bold red]error:[/] " + _escape(message))
     raise typer.Exit(code)
@@ -742,7 +753,7 @@ def serve(
         application = create_app(backend, name, strategy=strategy, default_thinking=default_thinking,
                                  api_key=api_key, max_queue=max_queue, batch_window_ms=batch_window_ms,
                                  default_max_tokens=max_tokens, chat=chat, limits=limits, fmt=fmt,
-                                 reasoning_format=reasoning_format)
+                                 reasoning_format=reasoning_format, freeze_gc=True)
     except (ValueError, KeyError, RouterError, UpstreamError) as e:
         fail(str(e).strip('"'))
     err.print(f"[dim]thinkgate serving {name!r} on http://{host}:{port}/v1[/]")

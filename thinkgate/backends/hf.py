@@ -37,29 +37,6 @@ def check_model_folder(path: Path) -> None:
         raise ModelLoadError(f"model folder {path} has no tokenizer files")
 
 
-def keep_freed_memory() -> bool:
-    """Ask glibc's allocator to keep freed memory for reuse (Linux only; True when it took).
-
-    Batched decoding on CPU allocates and frees large tensors (attention scores, the growing KV cache)
-    every step. By default glibc serves big blocks with fresh mmaps and hands freed memory back to the OS,
-    so each step page-faults its memory in again: on this project's 2-core machine `thinkgate bench
-    --strategies think --suites under --fresh` took 72 s that way and 44 s with the thresholds below. The usual
-    fix is to preload jemalloc or tcmalloc; this is the in-process equivalent for glibc, done when a CPU
-    model is loaded. It raises the mmap threshold to glibc's maximum (32 MiB) and keeps up to 512 MiB of
-    freed heap before trimming. Other allocators ignore it (mallopt is glibc's)."""
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 512 << 20))
-
-
 class HFBackend(Backend):
     name = "hf"
     capabilities = frozenset({RAW_PREFIX, LOGPROBS, HIDDEN_STATE, STREAM, FIRST_TOKEN_BAN})
@@ -84,8 +61,6 @@ class HFBackend(Backend):
             raise ModelLoadError(f"model folder {path} could not be loaded: {type(e).__name__}: {e}") from e
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
-        if self.device == "cpu":
-            keep_freed_memory()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model_id = str(source)

@@ -157,15 +157,15 @@ class _Server:
 def create_app(backend: Backend | None, model_name: str, *, strategy: str = "think", default_thinking: str = "on",
                api_key: str | None = None, max_queue: int = 256, batch_window_ms: float = 10.0,
                default_max_tokens: int = 1024, chat: UpstreamChat | None = None,
-               limits: ServerLimits | None = None, freeze_gc: bool = True, fmt: str | None = None,
+               limits: ServerLimits | None = None, freeze_gc: bool = False, fmt: str | None = None,
                reasoning_format: str = "separate") -> FastAPI:
     """The app for one model. `backend` is a local backend (batched here) or an `OpenAICompatBackend`;
     pass `chat` instead for the chat fallback to an engine. `limits`: the per-request bounds
     (`ServerLimits()` by default). `fmt`: the model's family (None: detected from its template).
     `reasoning_format`: separate (the thought in `reasoning_content` and `reasoning`) or inline (in
     `content`, between the family's tags, for pipelines that read only the content).
-    `freeze_gc`: move what start-up loaded out of the cyclic collector's scans (a process-wide setting: on
-    for `thinkgate serve`, off for an app built inside another program)."""
+    `freeze_gc`: move what start-up loaded out of the cyclic collector's scans (a process-wide setting: off
+    here, for an app built inside another program; `thinkgate serve` turns it on)."""
     if default_thinking not in ("auto", "on", "off"):
         raise ValueError(f"default thinking must be auto, on or off, not {default_thinking!r}")
     if (backend is None) == (chat is None):
