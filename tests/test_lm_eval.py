@@ -1,13 +1,14 @@
-"""lm-evaluation-harness (the test extra installs it) run against `thinkgate serve` through its
-`local-chat-completions` model, on a task of its own format over a JSONL file written here: with
-`--reasoning-format inline` the harness, which reads only `message.content`, sees the thought between the
-model's tags; with `separate` (the default) it sees the answer alone."""
+"""lm-evaluation-harness (the test extra installs it) run against thinkgate's server (the app `thinkgate serve`
+runs, on loopback) through its `local-chat-completions` model, on a task of its own format over a JSONL file
+written here: with `--reasoning-format inline` the harness, which reads only `message.content`, sees the
+thought between the model's tags; with `separate` (the default) it sees the answer alone."""
 
 import json
 
 import pytest
-from _serving import serve
+from _serving import InThread
 
+from thinkgate.server.app import create_app
 from thinkgate.tasks import load_split
 
 lm_eval = pytest.importorskip("lm_eval", reason="the test extra installs lm-eval")
@@ -44,7 +45,7 @@ def run_harness(url: str, tasks, limit: int) -> list[str]:
     return [s["filtered_resps"][0] for s in results["samples"]["thinkgate_under"]]
 
 
-def test_lm_eval_sees_the_thought_in_content_only_with_inline_reasoning(tmp_path):
+def test_lm_eval_sees_the_thought_in_content_only_with_inline_reasoning(backend, tmp_path):
     items = load_split("under")[:3]
     data = tmp_path / "under.jsonl"
     data.write_text("".join(json.dumps({"question": it.prompt, "answer": it.answer}) + "\n" for it in items))
@@ -52,9 +53,9 @@ def test_lm_eval_sees_the_thought_in_content_only_with_inline_reasoning(tmp_path
     from lm_eval.tasks import TaskManager
 
     tasks = TaskManager(include_path=str(tmp_path), include_defaults=False)  # this task alone: no index of the rest
-    servers = {fmt: serve("--model", "tiny", "--reasoning-format", fmt) for fmt in ("inline", "separate")}
+    servers = {fmt: InThread(create_app(backend, "tiny", reasoning_format=fmt)) for fmt in ("inline", "separate")}
     try:
-        seen = {fmt: run_harness(srv.wait(120).url, tasks, len(items)) for fmt, srv in servers.items()}
+        seen = {fmt: run_harness(srv.url, tasks, len(items)) for fmt, srv in servers.items()}
     finally:
         for srv in servers.values():
             srv.stop()

@@ -38,8 +38,9 @@ def qwen_tokenizer(tmp_path_factory):
 @pytest.fixture(scope="module")
 def servers(qwen_tokenizer):
     engine = fake_engine("--rate", "2000", "--tokens", "30").wait()
-    raw = serve("--upstream", engine.url, "--upstream-model", "fake", "--tokenizer", str(qwen_tokenizer)).wait()
-    plain = serve("--upstream", engine.url, "--upstream-model", "fake", "--tokenizer", str(resolve_model("tiny"))).wait()
+    raw = serve("--upstream", engine.url, "--upstream-model", "fake", "--tokenizer", str(qwen_tokenizer))
+    plain = serve("--upstream", engine.url, "--upstream-model", "fake", "--tokenizer", str(resolve_model("tiny")))
+    raw, plain = raw.wait(), plain.wait()  # started together
     yield {"engine": engine, "raw": raw, "plain": plain}
     for p in (raw, plain, engine):
         p.stop()
