@@ -62,12 +62,12 @@ def test_group_advantages_are_centred_and_scaled():
 
 @pytest.mark.parametrize("content", ["merged", "mode", "none"])
 def test_bpo_token_weights_put_the_gradient_where_the_content_option_says(content):
-    from thinkgate.train.bpo import BPOConfig, token_weights
+    from thinkgate.train.bpo import BPOConfig, Rollout, token_weights
 
     # one prompt of 3 tokens; a thinking rollout (forced "<think>\n": 2 tokens, then 3 thought tokens) and a
     # no-thinking one (forced 4 tokens, then 1 answer token); the prefills share their first 2 tokens
-    seqs = [(0, "think", [1, 2, 3], [10, 11, 20, 21, 22], 2, 1.0, True),
-            (0, "nothink", [1, 2, 3], [10, 11, 12, 13, 30], 4, 0.0, False)]
+    seqs = [Rollout(0, "think", [1, 2, 3], [10, 11, 20, 21, 22], 2, 1.0, True),
+            Rollout(0, "nothink", [1, 2, 3], [10, 11, 12, 13, 30], 4, 0.0, False)]
     cfg = BPOConfig(content_advantage=content, mode_weight=1.0, format_coef=0.5)
     ids, mask, w_pg, w_fmt, w_kl, pos = token_weights(seqs, [1.0, -1.0], [0.7, -0.7], 2, 0, cfg)
     assert ids.tolist() == [[1, 2, 3, 10, 11, 20, 21, 22], [1, 2, 3, 10, 11, 12, 13, 30]]

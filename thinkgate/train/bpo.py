@@ -80,6 +80,20 @@ def default_bpo_mixture() -> dict[str, float]:
 
 
 @dataclass
+class Rollout:
+    """One sampled completion: which prompt of the step, the mode it was forced into, the prompt's and the
+    completion's token ids, how many of those are the forced prefill, its reward and whether it was right."""
+
+    prompt: int
+    mode: str
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    forced: int
+    reward: float
+    correct: bool
+
+
+@dataclass
 class BPOConfig:
     init_from: str = "tiny"  # the SFT model (an embedded name or a folder)
     out: str = "thinkgate/models/tiny-auto"
@@ -187,7 +201,7 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
         prompts = [fmt.render([Message(role="user", content=it.prompt)], "auto") for it in items]
         # 1. rollouts, g forced to think and g forced not to, per prompt
         policy.eval()
-        seqs = []  # (prompt index, mode, prompt ids, completion ids, n forced tokens, reward, correct)
+        seqs: list[Rollout] = []
         for mode, pre, cap in (("think", think_pre, cfg.max_tokens), ("nothink", nothink_pre, cfg.nothink_max_tokens)):
             gens = backend.generate([p + pre for p in prompts], GenParams(
                 max_tokens=cap, temperature=cfg.temperature, n=cfg.group, seed=cfg.seed * 100_003 + step,
@@ -201,20 +215,20 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
                         comp = comp + [eos]
                     n_forced = len(tok(pre, add_special_tokens=False)["input_ids"])
                     reward = float(correct) + (cfg.delta if mode == "nothink" else 0.0)
-                    seqs.append((k, mode, tok(prompts[k], add_special_tokens=False)["input_ids"], comp, n_forced,
-                                 reward, correct))
+                    seqs.append(Rollout(k, mode, tok(prompts[k], add_special_tokens=False)["input_ids"], comp,
+                                        n_forced, reward, correct))
         t_gen = time.time() - t0
         # 2. advantages over each prompt's merged 2g group (and, for content_advantage="mode", within each
         # mode's g rollouts for the content tokens)
         adv, adv_content = [0.0] * len(seqs), [0.0] * len(seqs)
         for k in range(len(items)):
-            idx = [i for i, s in enumerate(seqs) if s[0] == k]
-            for i, v in zip(idx, _group_advantages([seqs[i][5] for i in idx], cfg.adv_eps)):
+            idx = [i for i, s in enumerate(seqs) if s.prompt == k]
+            for i, v in zip(idx, _group_advantages([seqs[i].reward for i in idx], cfg.adv_eps)):
                 adv[i] = adv_content[i] = v
             if cfg.content_advantage == "mode":
                 for mode in ("think", "nothink"):
-                    sub = [i for i in idx if seqs[i][1] == mode]
-                    for i, v in zip(sub, _group_advantages([seqs[i][5] for i in sub], cfg.adv_eps)):
+                    sub = [i for i in idx if seqs[i].mode == mode]
+                    for i, v in zip(sub, _group_advantages([seqs[i].reward for i in sub], cfg.adv_eps)):
                         adv_content[i] = v
         # 3. one policy-gradient step
         policy.train()
@@ -253,13 +267,13 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
             p_think = {}
             if nothink_next is not None:
                 for k, it in enumerate(items):
-                    i = next(i for i, s in enumerate(seqs) if s[0] == k)
+                    i = next(i for i, s in enumerate(seqs) if s.prompt == k)
                     pos = decision_pos[i] - 1  # logits at position t predict token t+1
                     p = 1.0 - float(torch.exp(logp_all[i, pos, nothink_next]))
                     p_think.setdefault(it.suite, []).append(p)
-        rec = {"step": step, "reward": round(sum(s[5] for s in seqs) / len(seqs), 4),
-               "think_acc": round(_mean([s[6] for s in seqs if s[1] == "think"]), 4),
-               "nothink_acc": round(_mean([s[6] for s in seqs if s[1] == "nothink"]), 4),
+        rec = {"step": step, "reward": round(sum(s.reward for s in seqs) / len(seqs), 4),
+               "think_acc": round(_mean([s.correct for s in seqs if s.mode == "think"]), 4),
+               "nothink_acc": round(_mean([s.correct for s in seqs if s.mode == "nothink"]), 4),
                "p_think": round(_mean([p for v in p_think.values() for p in v]), 4),
                **{f"p_think_{s}": round(_mean(v), 4) for s, v in sorted(p_think.items())},
                "loss_pg": round(loss_pg.item(), 4), "loss_format": round(loss_fmt.item(), 4), "kl": round(kl_val, 5),
@@ -277,20 +291,20 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
     return record
 
 
-def token_weights(seqs, adv, adv_content, shared: int, pad_id: int, cfg: BPOConfig):
+def token_weights(seqs: list["Rollout"], adv, adv_content, shared: int, pad_id: int, cfg: BPOConfig):
     """The batch of rollouts as ids and mask, with the per-token weights of the three loss terms (policy
     gradient, format likelihood, KL), each at the token's own position, and where each row's mode decision
-    sits (the token after the prefills' shared part). `seqs`: (prompt index, mode, prompt ids, completion
-    ids, number of forced prefill tokens, reward, correct) per rollout."""
+    sits (the token after the prefills' shared part)."""
     import torch
 
-    width = max(len(s[2]) + len(s[3]) for s in seqs)
+    width = max(len(s.prompt_ids) + len(s.completion_ids) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     w_pg, w_fmt, w_kl = (torch.zeros((len(seqs), width)) for _ in range(3))
     decision_pos = []
-    for i, (_, _, p_ids, c_ids, n_forced, _, _) in enumerate(seqs):
-        row = p_ids + c_ids
+    for i, s in enumerate(seqs):
+        p_ids, n_forced = s.prompt_ids, s.forced
+        row = p_ids + s.completion_ids
         ids[i, :len(row)] = torch.tensor(row)
         mask[i, :len(row)] = 1
         start = len(p_ids)
