@@ -1,7 +1,6 @@
 """`thinkgate serve` on loopback serving the embedded model, through the official openai client and raw HTTP."""
 
 import concurrent.futures as cf
-import json
 import time
 
 import httpx

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-from ..errors import FormatError
+from ..errors import FormatError, ToolsUnsupported
 from ..types import Message, Mode, ThinkingSpec
-from .tools import ToolsUnsupported, parse_tool_calls, reads_tool_calls
+from .tools import parse_tool_calls, reads_tool_calls
 
 _PROBE = [{"role": "user", "content": "x"}]
 

@@ -15,8 +15,6 @@ import json
 import uuid
 from typing import Any
 
-from ..errors import ToolsUnsupported
-
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 
 

@@ -1,0 +1,142 @@
+"""`thinkgate ask` (one question, its reasoning and answer apart) and `thinkgate render` (the family and the exact prompt)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.panel import Panel
+
+from .common import (BackendOpt, EffortOpt, FormatOpt, MaxTokensOpt, ModelOpt, SeedOpt, TemperatureOpt, TokenizerOpt,
+                     UpstreamKeyOpt, UpstreamModelOpt, UpstreamOpt, UpstreamTimeoutOpt, _any_backend, _gate, _thinking,
+                     _tools, app, console, fail)
+
+
+@app.command()
+def ask(
+    prompt: Annotated[str, typer.Argument(help="The question.")],
+    mode: Annotated[str, typer.Option("--mode", help="think | nothink | auto")] = "think",
+    strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="A strategy spec; defaults to the mode's.")] = None,
+    model: ModelOpt = None,
+    backend_kind: BackendOpt = "auto",
+    budget: Annotated[Optional[int], typer.Option("--budget", min=0, help="Most thinking tokens (budget forcing).")] = None,
+    min_budget: Annotated[Optional[int], typer.Option("--min-budget", min=0, help="Fewest thinking tokens (\"Wait\" extension).")] = None,
+    effort: EffortOpt = None,
+    max_tokens: MaxTokensOpt = 1024,
+    temperature: TemperatureOpt = 0.0,
+    seed: SeedOpt = None,
+    verify: Annotated[Optional[str], typer.Option("--verify", help="A regular expression the whole answer must match; "
+                                                  "strategies that pick among samples (parallel:select=verifier) "
+                                                  "prefer an answer it accepts.")] = None,
+    tools: Annotated[Optional[Path], typer.Option("--tools", help=(
+        "A JSON file of tool definitions (OpenAI's shape) for the chat template; the calls the model writes "
+        "are printed (templates with Hermes-style <tool_call> blocks)."))] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")] = False,
+    upstream: UpstreamOpt = None,
+    upstream_model: UpstreamModelOpt = None,
+    tokenizer: TokenizerOpt = None,
+    upstream_key: UpstreamKeyOpt = None,
+    upstream_timeout: UpstreamTimeoutOpt = 600.0,
+    fmt: FormatOpt = None,
+) -> None:
+    """Ask one question; print the reasoning and the answer separately with their token counts."""
+    from pydantic import ValidationError
+
+    from ..errors import MissingCapability, PolicyConflict, RouterError, UpstreamError
+    from ..types import Message, Request, Sampling, invalid_text_at
+    from ..verify import regex_verifier
+
+    if mode not in ("think", "nothink", "auto"):
+        fail(f"--mode must be think, nothink or auto, not {mode!r}")
+    if invalid_text_at(prompt) is not None:
+        fail("the question is not valid text in this terminal's encoding (it holds bytes that are not UTF-8)")
+    try:
+        verifier = regex_verifier(verify) if verify is not None else None
+    except ValueError as e:
+        fail(f"--verify: {e}")
+    tool_list = _tools(tools) if tools is not None else None
+    gate = _gate(_any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout, batch_size=1,
+                              kind=backend_kind),
+                 strategy or "think", fmt, named=strategy is not None)
+    try:
+        request = Request(messages=[Message(role="user", content=prompt)], tools=tool_list,
+                          thinking=_thinking(mode, effort, budget=budget, min_budget=min_budget),
+                          sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed),
+                          verifier=verifier)
+        result = gate.run(request)
+    except PolicyConflict as e:  # named by the option that set it
+        options = {"thinking.mode": "--mode", "thinking.budget": "--budget", "thinking.min_budget": "--min-budget",
+                   "thinking.effort": "--effort"}
+        fail(f"{str(e).replace(e.param, options.get(e.param, e.param))} (--strategy {strategy})")
+    except (ValidationError, ValueError, RouterError, UpstreamError, MissingCapability) as e:
+        fail(str(e))
+    if as_json:
+        typer.echo(result.model_dump_json(indent=1))
+        return
+    u = result.usage
+    if not result.thinking_mode:
+        console.print("[dim]this model has no thinking mode: it answered without thinking[/]")
+    elif result.reasoning or not result.closed:
+        title = f"reasoning · {u.reasoning_tokens} tokens" + ("" if result.closed else " · never closed")
+        console.print(Panel(result.reasoning or "(empty)", title=title, border_style="dim"))
+    else:
+        console.print("[dim]reasoning · 0 tokens (no thinking)[/]")
+    console.print(Panel(result.answer or "(no answer)", title=f"answer · {u.answer_tokens} tokens", border_style="green"))
+    for call in result.tool_calls or []:
+        console.print(f"tool call {call['function']['name']}({call['function']['arguments']})", markup=False,
+                      highlight=False)
+    console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason} · {result.wall_s:.2f}s[/]")
+
+
+@app.command()
+def render(
+    question: Annotated[str, typer.Argument(help="The user turn to render.")],
+    mode: Annotated[str, typer.Option("--mode", help="think | nothink | auto")] = "think",
+    model: ModelOpt = None,
+    fmt: FormatOpt = None,
+    effort: EffortOpt = None,
+) -> None:
+    """Show what thinkgate does with a model's chat template: the detected family, what it knows of the
+    template, and the exact prompt for a mode."""
+    from transformers import AutoTokenizer
+
+    from ..backends.gguf import folder_for, is_gguf
+    from ..errors import FormatError, ModelLoadError
+    from ..formats import get_format
+    from ..gate import resolve_model
+    from ..types import Message
+
+    if mode not in ("think", "nothink", "auto"):
+        fail(f"--mode must be think, nothink or auto, not {mode!r}")
+    folder = resolve_model(model)
+    if is_gguf(folder):
+        try:
+            folder = folder_for(folder, progress=lambda line: typer.echo(line, err=True))
+        except ModelLoadError as e:
+            fail(str(e))
+    if not folder.is_dir():
+        fail(f"--model {folder}: not a folder (a model or tokenizer folder with a chat template, or a GGUF file)")
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder))
+    except Exception as e:  # noqa: BLE001 - transformers raises many types; name the folder and the cause
+        fail(f"--model {folder}: its tokenizer could not be loaded ({type(e).__name__}: {e})")
+    try:
+        family = get_format(fmt, tok)
+        spec = _thinking(mode, effort)
+        family.check_mode(spec.mode, f"--mode {spec.mode}")
+        prompt = family.render([Message(role="user", content=question)], spec.mode, spec)
+    except (FormatError, ValueError) as e:
+        fail(str(e))
+    think, nothink = family.prefills
+    console.print(f"[bold]family[/] {family.name}" + ("" if fmt else " (detected)"))
+    if family.has_thinking:
+        console.print(f"reasoning markup {family.open_tag!r} ... {family.close_tag!r}; thinking prefill {think!r}; "
+                      f"no-thinking prefill {nothink!r}; the template opens the thought: {family.opens_thought}; "
+                      f"switch to thinking off: {family.can_skip}; the model can decide (auto): {family.supports_auto}",
+                      markup=False, highlight=False)
+    else:
+        console.print("no thinking mode: every mode renders the same prompt", markup=False)
+    console.print("[bold]prompt[/]")
+    typer.echo(prompt, nl=False)
+    typer.echo("")

@@ -1,0 +1,272 @@
+"""`thinkgate bench`: strategies scored on task suites or external data, with the judge for free-form answers."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .common import (BackendOpt, ConcurrencyOpt, FormatOpt, MaxTokensOpt, ModelOpt, TemperatureOpt, TokenizerOpt,
+                     UpstreamKeyOpt, UpstreamModelOpt, UpstreamOpt, UpstreamTimeoutOpt, _any_backend, _gate, app,
+                     console, err, fail, need, writable)
+
+
+@app.command()
+def bench(
+    strategies: Annotated[str, typer.Option("--strategies", help=(
+        "Comma-separated strategy specs: name or name:key=value,... e.g. think,nothink,budget:max=64,min=16. "
+        "'oracle' adds the per-item cheapest correct of think and nothink."))] = "think,nothink",
+    suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites: over, under, mip.")] = "over,under,mip",
+    model: ModelOpt = None,
+    backend_kind: BackendOpt = "auto",
+    json_out: Annotated[Optional[Path], typer.Option("--json", help=(
+        "Write the results as JSON here (with `rows`: every strategy's per-item rows)."))] = None,
+    csv_out: Annotated[Optional[Path], typer.Option("--csv", help=(
+        "Write the per-item rows as CSV here (one line per strategy, item and sample)."))] = None,
+    max_tokens: MaxTokensOpt = 768,
+    temperature: TemperatureOpt = 0.0,
+    top_p: Annotated[float, typer.Option("--top-p", min=0.0, max=1.0)] = 1.0,
+    top_k: Annotated[int, typer.Option("--top-k", min=0, help="0: no top-k cut.")] = 0,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Samples per item (seeds seed..seed+n-1).")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help=(
+        "Sampling seed; sample k of an item uses seed+k. Default 0, so sampled rows (--temperature, parallel's "
+        "samples) are reproducible."))] = 0,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N items of each suite.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Requests per generate call.")] = 64,
+    cache: Annotated[Path, typer.Option("--cache", help="Append-only results cache (JSONL).")] = Path(".thinkgate/bench-cache.jsonl"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore (and do not read) the cache.")] = False,
+    report_dir: Annotated[Optional[Path], typer.Option("--report", help="Write an HTML report with plots to this folder.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help=(
+        "Score external items instead of the embedded suites: a JSONL file (OptimalThinkingBench-, GSM8K- or "
+        "MATH-style) or hf:NAME[:CONFIG][:SPLIT] for a Hugging Face dataset."))] = None,
+    data_suite: Annotated[str, typer.Option("--data-suite", help="Suite of --data records that name none: over or under.")] = "under",
+    t_max: Annotated[Optional[int], typer.Option("--t-max", min=1, help=(
+        "AUC_OAA horizon in thinking tokens; default 150 on the embedded suites, 1000 (the paper's) on --data."))] = None,
+    otb_compat: Annotated[bool, typer.Option("--otb-compat", help=(
+        "Score as OptimalThinkingBench's published code does, to reproduce the paper: t_max 1000, samples "
+        "averaged per question before the AUC, an unclosed response counted in full as thinking, the first "
+        "\\boxed{}, its math macro average (docs/bench.md). The default is per sample."))] = False,
+    num_tol: Annotated[float, typer.Option("--num-tol", min=0.0, help=(
+        "Numeric answers of --data: how far from the gold answer still counts, relative to its size (absolute "
+        "below 1); 0 is exact."))] = 1e-6,
+    judge: Annotated[Optional[str], typer.Option("--judge", help=(
+        "Score the free-form answers of --data with an LLM judge asked a fixed verification prompt: an embedded "
+        "model's name, a model folder or GGUF file, or an engine's base URL (then --judge-model and "
+        "--judge-tokenizer). Its calls are cached beside --cache."))] = None,
+    judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="The model name the judge's engine serves.")] = None,
+    judge_tokenizer: Annotated[Optional[Path], typer.Option("--judge-tokenizer", help=(
+        "The judge engine's tokenizer folder (its chat template).")) ] = None,
+    judge_key: Annotated[Optional[str], typer.Option("--judge-key", envvar="THINKGATE_JUDGE_KEY",
+                                                     help="API key sent to the judge's engine.")] = None,
+    judge_strategy: Annotated[str, typer.Option("--judge-strategy", help="How the judge thinks (a strategy spec).")] = "think",
+    judge_max_tokens: Annotated[int, typer.Option("--judge-max-tokens", min=1, help="Most tokens of one judge reply.")] = 1024,
+    judge_pairwise: Annotated[bool, typer.Option("--judge-pairwise", help=(
+        "Also compare every two strategies' free-form answers pairwise, each pair asked in both orders; "
+        "reports wins, ties and the flip rate (how often the verdict changes with the order)."))] = False,
+    upstream: UpstreamOpt = None,
+    upstream_model: UpstreamModelOpt = None,
+    tokenizer: TokenizerOpt = None,
+    upstream_key: UpstreamKeyOpt = None,
+    upstream_timeout: UpstreamTimeoutOpt = 600.0,
+    concurrency: ConcurrencyOpt = 16,
+    fmt: FormatOpt = None,
+) -> None:
+    """Score strategies on the fixed test splits: accuracy, thinking and answer tokens, think rate,
+    AUC_OAA / Acc_ut / F1_otb, per family and difficulty. Rows are cached; a killed run resumes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..bench.runner import report, run_suite
+    from ..scoring.cache import ResultsCache, model_fingerprint
+    from ..strategies import split_specs
+    from ..tasks import SUITES, load_split
+    from ..types import Sampling
+
+    suite_list = [s.strip() for s in suites.split(",") if s.strip()]
+    for s in suite_list:
+        if s not in SUITES:
+            fail(f"unknown suite {s!r} in --suites; known: {', '.join(SUITES)}")
+    specs = split_specs(strategies)
+    if not specs:
+        fail("--strategies is empty")
+    if json_out:
+        writable(json_out, "--json")
+    if csv_out:
+        writable(csv_out, "--csv")
+    if report_dir:
+        need("matplotlib", "report", "--report")
+        writable(report_dir, "--report", folder=True)
+    if otb_compat and t_max is not None:
+        fail("--otb-compat fixes t_max at OptimalThinkingBench's 1000; give one or the other")
+    if judge is None and (judge_model or judge_tokenizer or judge_pairwise):
+        fail("--judge-model, --judge-tokenizer and --judge-pairwise go with --judge")
+    if judge and not data:
+        fail("--judge scores the free-form answers of --data; the embedded suites are checked exactly")
+    with_oracle = "oracle" in specs
+    if with_oracle:
+        specs = [s for s in specs if s != "oracle"]
+        specs += [s for s in ("think", "nothink") if s not in specs]
+    backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
+                           concurrency=concurrency, batch_size=batch_size, kind=backend_kind)
+    if upstream:  # items go to the engine `concurrency` at a time; a library call takes enough to fill that
+        batch_size = max(batch_size, concurrency)
+    gates = [_gate(backend, spec, fmt) for spec in specs]
+    try:
+        store = ResultsCache(None if fresh else cache)
+    except ValueError as e:
+        fail(str(e))
+    if data:
+        from ..tasks.external import load_external
+
+        try:
+            items = load_external(data, data_suite, otb_compat=otb_compat, num_tol=num_tol)
+        except ValueError as e:
+            fail(str(e))
+        by_suite: dict = {}
+        for it in items:
+            by_suite.setdefault(it.suite, []).append(it)
+        suites_data = {s: v[:limit] for s, v in by_suite.items()}
+    else:
+        suites_data = {s: load_split(s)[:limit] for s in suite_list}
+    sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
+    model_key = model_fingerprint(backend.model_id)
+    started = time.time()
+    rows = []
+    from ..errors import MissingCapability, RouterError, UpstreamError
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        for gate in gates:
+            for suite, items in suites_data.items():
+                bar = progress.add_task(f"{gate.strategy.spec} · {suite}", total=len(items) * samples)
+                try:
+                    rows += run_suite(gate, items, sampling, model_key, store, samples=samples, chunk=batch_size,
+                                      advance=lambda n, b=bar: progress.advance(b, n))
+                except (MissingCapability, RouterError, UpstreamError) as e:
+                    kept = "--fresh keeps no rows" if fresh else f"rows finished so far are kept in {cache}"
+                    fail(f"{e} ({kept})")
+    judging = None
+    if judge:
+        rows, judging = _judge_rows(rows, [it for v in suites_data.values() for it in v], judge, judge_model,
+                                    judge_tokenizer, judge_key, upstream_timeout, judge_strategy, judge_max_tokens,
+                                    judge_pairwise, None if fresh else cache, batch_size)
+    out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None),
+                           otb_compat=otb_compat)
+    if judging:
+        out["judge"] = judging
+    out["scoring"] = "otb-compat" if otb_compat else "per-sample"
+    out["wall_s"] = round(time.time() - started, 1)
+    out["thinking_mode"] = gates[0].format.has_thinking
+    table = Table(title=f"thinkgate bench · {Path(backend.model_id).name} · {out['wall_s']}s")
+    for col in ("strategy", "suite", "n", "accuracy", "think tok", "answer tok", "think rate"):
+        table.add_column(col, justify="left" if col in ("strategy", "suite") else "right")
+    for r in out["results"]:
+        table.add_row(r["strategy"], r["suite"], str(r["n"]), f"{r['accuracy']:.3f}", f"{r['think_tokens_mean']:.1f}",
+                      f"{r['answer_tokens_mean']:.1f}", f"{r['think_rate']:.2f}")
+    console.print(table)
+    if not out["thinking_mode"]:
+        console.print(f"[yellow]this model has no thinking mode (family {gates[0].format.name!r}): every strategy "
+                      "answered without thinking[/]")
+    if out["summary"]:
+        t2 = Table(title="OptimalThinkingBench metrics (over + under)" + (", as its code scores them" if otb_compat else ""))
+        for col in ("strategy", "AUC_OAA", "Acc_ut", "F1_otb", "think tok", "accuracy"):
+            t2.add_column(col, justify="left" if col == "strategy" else "right")
+        for r in out["summary"]:
+            t2.add_row(r["strategy"], f"{r['auc_oaa']:.3f}", f"{r['acc_ut']:.3f}", f"{r['f1_otb']:.3f}",
+                       f"{r['think_tokens_mean']:.1f}", f"{r['accuracy']:.3f}")
+        console.print(t2)
+    if judging:
+        p = judging["pointwise"]
+        console.print(f"judge {Path(judging['model']).name} ({judging['strategy']}): {p['judged']} free-form rows, "
+                      f"{p['yes']} yes, {p['no']} no, {p['unclear']} unclear; agrees with exact match on "
+                      f"{'-' if p['agree_exact'] is None else format(p['agree_exact'], '.3f')}; "
+                      f"{judging['calls']} calls, {judging['cached']} cached")
+        if judging.get("pairwise"):
+            tj = Table(title="Judge, pairwise (both orders): wins, ties, flips")
+            for col in ("A", "B", "compared", "same answer", "A wins", "B wins", "ties", "flips", "unclear",
+                        "flip rate", "first chosen"):
+                tj.add_column(col, justify="left" if col in ("A", "B") else "right")
+            for r in judging["pairwise"]:
+                tj.add_row(r["a"], r["b"], *(str(r[k]) for k in ("compared", "same_answer", "a_wins", "b_wins", "ties",
+                                                                   "flips", "unclear")),
+                           *("-" if r[k] is None else f"{r[k]:.3f}" for k in ("flip_rate", "first_rate")))
+            console.print(tj)
+    if out.get("routing"):
+        t3 = Table(title="Routing on the test items: APGR against the oracle (threshold swept)")
+        for col in ("strategy", "set", "n", "think rate", "accuracy", "APGR", "oracle APGR", "rate@50%", "rate@80%"):
+            t3.add_column(col, justify="left" if col in ("strategy", "set") else "right")
+        for r in out["routing"]:
+            t3.add_row(r["strategy"], r["set"], str(r["n"]), f"{r['think_rate']:.2f}", f"{r['accuracy']:.3f}",
+                       *("-" if r[k] is None else f"{r[k]:.3f}" for k in ("apgr", "oracle_apgr", "cost_50", "cost_80")))
+        console.print(t3)
+    kept = "" if fresh else f"; every row is kept in {cache}: rerun to write it"
+    if json_out:
+        try:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(out, indent=1))
+        except OSError as e:
+            fail(f"--json {json_out}: cannot be written ({e.strerror or e}){kept}")
+        console.print(f"[dim]wrote {json_out}[/]")
+    if csv_out:
+        from ..bench.runner import write_csv
+
+        try:
+            csv_out.parent.mkdir(parents=True, exist_ok=True)
+            write_csv(all_rows, csv_out)
+        except OSError as e:
+            fail(f"--csv {csv_out}: cannot be written ({e.strerror or e}){kept}")
+        console.print(f"[dim]wrote {csv_out}[/]")
+    if report_dir:
+        from ..bench.report import write_report
+
+        try:
+            console.print(f"[dim]wrote {write_report(out, all_rows, report_dir)}[/]")
+        except OSError as e:
+            fail(f"--report {report_dir}: cannot be written ({e.strerror or e}){kept}")
+
+
+def _judge_rows(rows, items, judge, judge_model, judge_tokenizer, judge_key, timeout, strategy, max_tokens,
+                pairwise_too, cache, batch_size):
+    """Rows of free-form items rescored by the judge (and, when asked, every two strategies compared
+    pairwise), with the judge's figures for the JSON."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..bench import judge as judging
+    from ..errors import MissingCapability, UpstreamError
+    from ..scoring.cache import ResultsCache, model_fingerprint
+    from ..types import Sampling
+
+    url = judge.startswith(("http://", "https://"))
+    if url and (not judge_model or not judge_tokenizer):
+        fail("--judge URL needs --judge-model NAME (as the engine serves it) and --judge-tokenizer PATH")
+    if not url and (judge_model or judge_tokenizer):
+        fail("--judge-model and --judge-tokenizer go with --judge URL (an engine)")
+    backend = _any_backend(None if url else judge, judge if url else None, judge_model, judge_tokenizer, judge_key,
+                           timeout, batch_size=batch_size)
+    gate = _gate(backend, strategy)
+    path = None if cache is None else cache.with_name(cache.stem + ".judge.jsonl")
+    try:
+        store = ResultsCache(path, record=judging.Verdict)
+    except ValueError as e:
+        fail(str(e))
+    j = judging.Judge(gate, model_fingerprint(backend.model_id), Sampling(temperature=0.0, max_tokens=max_tokens),
+                      store, chunk=batch_size)
+    by_id = {it.id: it for it in items}
+    kept = f"; the verdicts so far are kept in {path}" if path else ""
+    out = {"model": backend.model_id, "strategy": gate.strategy.spec, "max_tokens": max_tokens}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        try:
+            n = sum(1 for r in rows if r.item in by_id and judging.judged(by_id[r.item]))
+            bar = progress.add_task("judge · pointwise", total=n)
+            rows, out["pointwise"] = judging.pointwise(j, rows, by_id, lambda k: progress.advance(bar, k))
+            if pairwise_too:
+                bar = progress.add_task("judge · pairwise", total=judging.pairwise_calls(rows, by_id))
+                out["pairwise"] = judging.pairwise(j, rows, by_id, lambda k: progress.advance(bar, k))
+        except (MissingCapability, UpstreamError) as e:
+            fail(f"the judge: {e}{kept}")
+    out.update(calls=j.calls, cached=j.cached)
+    return rows, out

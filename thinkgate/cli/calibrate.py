@@ -1,0 +1,113 @@
+"""`thinkgate calibrate`: the routers `auto` uses, from the model's own outcomes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .common import (BackendOpt, ConcurrencyOpt, FormatOpt, MaxTokensOpt, ModelOpt, TokenizerOpt, UpstreamKeyOpt,
+                     UpstreamModelOpt, UpstreamOpt, UpstreamTimeoutOpt, _any_backend, app, console, err, fail, writable)
+
+
+@app.command()
+def calibrate(
+    model: ModelOpt = None,
+    backend_kind: BackendOpt = "auto",
+    suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites of the calibration split.")] = "over,under",
+    data: Annotated[Optional[str], typer.Option("--data", help="Calibrate on external items (JSONL or hf:NAME...) instead.")] = None,
+    data_suite: Annotated[str, typer.Option("--data-suite", help="Suite of --data records that name none.")] = "under",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the routers; default <model>/router.")] = None,
+    target_think_rate: Annotated[Optional[float], typer.Option("--target-think-rate", min=0.0, max=1.0, help=(
+        "Set the threshold by quantile so that this share of calibration queries thinks."))] = None,
+    objective: Annotated[str, typer.Option("--objective", help=(
+        "f1: the threshold that maximises F1_otb on calibration; drop:D (e.g. drop:0.01): the fewest thinking "
+        "tokens with every suite's accuracy within D of its better mode."))] = "f1",
+    budgets: Annotated[str, typer.Option("--budgets", help="Thinking budgets to try besides think and nothink ('' for none).")] = "32,64",
+    per_suite: Annotated[int, typer.Option("--per-suite", min=1, help="Calibration items per suite.")] = 300,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N calibration items of each suite.")] = None,
+    routers: Annotated[str, typer.Option("--routers", help="Which routers to train: probe, text.")] = "probe,text",
+    rule: Annotated[str, typer.Option("--rule", help=(
+        "Routing score: margin (P(nothink right) - P(think right)) or nothink (P(nothink right), Self-Route's)."))] = "margin",
+    max_tokens: MaxTokensOpt = 768,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
+    cache: Annotated[Path, typer.Option("--cache", help="The bench's results cache (JSONL), reused.")] = Path(".thinkgate/bench-cache.jsonl"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore the cache.")] = False,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="torch threads (0: torch's default).")] = 0,
+    fmt: FormatOpt = None,
+    upstream: UpstreamOpt = None,
+    upstream_model: UpstreamModelOpt = None,
+    tokenizer: TokenizerOpt = None,
+    upstream_key: UpstreamKeyOpt = None,
+    upstream_timeout: UpstreamTimeoutOpt = 600.0,
+    concurrency: ConcurrencyOpt = 16,
+) -> None:
+    """Run think, nothink and a few budgets on the calibration split (disjoint from the test split), then
+    train the hidden-state probe and the text router on those outcomes and set their thresholds. With
+    --upstream, the outcomes are the engine's model's (raw-prefix mode), the router is the text one, and
+    --out names its folder (use it with `serve --upstream ... --strategy auto:dir=OUT`)."""
+    from ..bench.calibrate import CalibConfig, run
+    from ..errors import MissingCapability, UpstreamError
+    from ..routers.router import ROUTER_KINDS
+    from ..tasks import SUITES
+
+    if target_think_rate is not None and objective != "f1":
+        fail("give --target-think-rate or --objective, not both")
+    max_drop = None
+    if objective.startswith("drop:"):
+        try:
+            max_drop = float(objective[5:])
+        except ValueError:
+            max_drop = None
+        if max_drop is None or not 0.0 <= max_drop <= 1.0:
+            fail(f"--objective drop:D needs D between 0 and 1, not {objective[5:]!r}")
+    elif objective != "f1":
+        fail(f"--objective must be f1 or drop:D, not {objective!r}")
+    if rule not in ("margin", "nothink"):
+        fail(f"--rule must be margin or nothink, not {rule!r}")
+    suite_list = tuple(s.strip() for s in suites.split(",") if s.strip())
+    for s in suite_list:
+        if s not in SUITES:
+            fail(f"unknown suite {s!r} in --suites; known: {', '.join(SUITES)}")
+    kinds = tuple(k.strip() for k in routers.split(",") if k.strip())
+    for k in kinds:
+        if k not in ROUTER_KINDS:
+            fail(f"unknown router {k!r} in --routers; known: {', '.join(ROUTER_KINDS)}")
+    try:
+        budget_list = tuple(int(b) for b in budgets.split(",") if b.strip())
+    except ValueError:
+        fail(f"--budgets must be comma-separated integers, not {budgets!r}")
+    if any(b < 1 for b in budget_list):
+        fail("--budgets must be positive")
+    if upstream is not None and out is None:
+        fail("--upstream needs --out FOLDER for the routers (an engine's model has no folder of its own)")
+    if out is not None:
+        writable(out, "--out", folder=True)
+    cfg = CalibConfig(model=model, suites=suite_list, data=data, data_suite=data_suite, out=str(out) if out else None,
+                      per_suite=per_suite, limit=limit, budgets=budget_list, target_think_rate=target_think_rate,
+                      max_drop=max_drop, kinds=kinds, rule=rule, max_tokens=max_tokens, batch_size=batch_size,
+                      cache=None if fresh else str(cache), threads=threads, fmt=fmt)
+    try:
+        backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
+                               concurrency=concurrency, batch_size=batch_size, kind=backend_kind)
+        if upstream:  # items go to the engine `concurrency` at a time: a call takes enough to fill that
+            cfg.batch_size = max(batch_size, concurrency)
+        record = run(cfg, backend=backend, log=lambda m: err.print(m))
+    except (ValueError, UpstreamError, MissingCapability) as e:
+        fail(str(e))
+    console.print(f"routing on the calibration split: {record['n']} items, out-of-fold, {record['wall_s']}s; "
+                  f"routers in {Path(next(iter(record['routers'].values()))['file']).parent if record['routers'] else '-'}")
+    table = Table()
+    for col in ("router", "set", "think %", "accuracy", "think tok", "F1_otb", "APGR", "oracle acc", "oracle tok",
+                "oracle APGR"):
+        table.add_column(col, justify="left" if col in ("router", "set") else "right")
+    for kind, rec in record["routers"].items():
+        for name, c in rec["curves"].items():
+            ch, orc = c["chosen"], c["oracle"]
+            table.add_row(kind, name, f"{100 * ch['think_rate']:.0f}", f"{ch['accuracy']:.3f}",
+                          f"{ch['think_tokens_mean']:.1f}", f"{ch['f1_otb']:.3f}" if "f1_otb" in ch else "-",
+                          "-" if c["apgr"] is None else f"{c['apgr']:.3f}", f"{orc['accuracy']:.3f}",
+                          f"{orc['think_tokens_mean']:.1f}", "-" if c["oracle_apgr"] is None else f"{c['oracle_apgr']:.3f}")
+    console.print(table, width=max(console.width, 120))

@@ -1,0 +1,191 @@
+"""What the commands share: the Typer apps, the consoles, the options several commands take (declared once),
+the process-wide entry callback, and the helpers that turn bad input into a clear error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Make reasoning models think only when, and only as much as, each query needs.")
+train_app = typer.Typer(no_args_is_help=True, help="Train thinkgate's embedded models.")
+tasks_app = typer.Typer(no_args_is_help=True, help="Task suites and their fixed test splits.")
+app.add_typer(train_app, name="train")
+app.add_typer(tasks_app, name="tasks")
+console = Console()
+err = Console(stderr=True)
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=(
+    "Embedded model name (tiny), a model folder, or a GGUF file (converted once to a cached folder)."))]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens the model may write per request.")]
+TemperatureOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 is greedy.")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Sampling seed.")]
+# where tokens come from: a local model (--model) or an OpenAI-compatible engine (--upstream ...)
+UpstreamOpt = Annotated[Optional[str], typer.Option("--upstream", help=(
+    "Base URL of an OpenAI-compatible engine (vLLM, SGLang, llama.cpp, Ollama, thinkgate serve), e.g. "
+    "http://127.0.0.1:8000; its /v1/completions continues prompts rendered here from --tokenizer."))]
+UpstreamModelOpt = Annotated[Optional[str], typer.Option("--upstream-model", help="The model name the engine serves.")]
+TokenizerOpt = Annotated[Optional[Path], typer.Option("--tokenizer", help=(
+    "The upstream model's tokenizer folder (its chat template renders prompts locally)."))]
+UpstreamKeyOpt = Annotated[Optional[str], typer.Option("--upstream-key", envvar="THINKGATE_UPSTREAM_KEY",
+                                                       help="API key sent to the engine.")]
+UpstreamTimeoutOpt = Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
+    "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))]
+ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight to an engine at once.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help=(
+    "What runs a local model: hf (transformers; a GGUF file is converted once to a folder), llamacpp (a GGUF "
+    "file run by llama.cpp in-process, quantized, at its speed) or auto (llamacpp for a GGUF file when "
+    "llama-cpp-python is installed, else hf)."))]
+EffortOpt = Annotated[Optional[str], typer.Option("--effort", help=(
+    "none | minimal | low | medium | high: the model family's own effort levels where its template has them "
+    "(gpt-oss, Hunyuan, Kimi K3), else a thinking cap of 32, 128, 512 or no tokens; none is thinking off."))]
+FormatOpt = Annotated[Optional[str], typer.Option("--format", help=(
+    "The model's family (qwen3, deepseek_r1, gpt_oss, seed_oss, magistral, cohere, ..., none: see docs/formats.md); "
+    "default: detected from its chat template."))]
+
+
+@app.callback()
+def entry(tune_memory: Annotated[bool, typer.Option("--tune-memory/--no-tune-memory", help=(
+        "Process-wide: have glibc keep freed memory for reuse, so that decoding on the CPU does not page its "
+        "memory in again every step (bench on the embedded model: 44 s instead of 72 s on 2 cores)."))] = True) -> None:
+    """Make reasoning models think only when, and only as much as, each query needs."""
+    if tune_memory:
+        from ..process import keep_freed_memory
+
+        keep_freed_memory()
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print("[bold red]error:[/] " + _escape(message))
+    raise typer.Exit(code)
+
+
+def _escape(text: str) -> str:
+    """`text` as rich prints it literally: markup escaped, text that is not valid Unicode replaced."""
+    from rich.markup import escape
+
+    return escape(text.encode("utf-8", "replace").decode("utf-8"))
+
+
+def writable(path: Path, option: str, folder: bool = False) -> None:
+    """Fail now, naming the option, when `path` (a file, or with `folder` a folder) cannot be written:
+    before a long run, not after it."""
+    import os
+
+    where = path if folder else path.parent
+    try:
+        if not folder and path.is_dir():
+            raise IsADirectoryError(21, "it is a folder")
+        if folder and path.exists() and not path.is_dir():
+            raise NotADirectoryError(20, "it is a file")
+        where.mkdir(parents=True, exist_ok=True)
+        probe = where / f".thinkgate-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        fail(f"{option} {path}: cannot be written ({e.strerror or e})")
+
+
+def need(module: str, extra: str, what: str) -> None:
+    """Fail, naming the package extra to install, when `what` needs a package that is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        fail(f"{what} needs {module}, which is not installed: pip install 'thinkgate[{extra}]'")
+
+
+def _backend(model: str | None, batch_size: int = 64, kind: str = "auto"):
+    from transformers.utils import logging as hf_logging
+
+    from ..errors import ModelLoadError
+    from ..gate import load_backend
+
+    hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a CLI that has its own
+    hf_logging.set_verbosity_error()  # so are its warnings: what matters is said by thinkgate's own errors
+    try:
+        return load_backend(model, batch_size=batch_size, progress=lambda line: typer.echo(line, err=True), kind=kind)
+    except ModelLoadError as e:
+        fail(str(e))
+
+
+def _any_backend(model: str | None, upstream: str | None, upstream_model: str | None, tokenizer: Path | None,
+                 upstream_key: str | None = None, timeout: float = 600.0, concurrency: int = 64, batch_size: int = 64,
+                 idle_timeout: float | None = None, kind: str = "auto"):
+    """The backend the shared options name: a local model folder or GGUF file, or an engine upstream."""
+    if kind not in ("auto", "hf", "llamacpp"):
+        fail(f"--backend must be auto, hf or llamacpp, not {kind!r}")
+    if upstream is None:
+        if upstream_model or tokenizer:
+            fail("--upstream-model and --tokenizer go with --upstream URL")
+        return _backend(model, batch_size=batch_size, kind=kind)
+    if model:
+        fail("give either --model (a local model) or --upstream (an engine), not both")
+    if not upstream_model or not tokenizer:
+        fail("--upstream needs --upstream-model NAME (as the engine serves it) and --tokenizer PATH "
+             "(the model's tokenizer folder, for its chat template)")
+    from ..backends.openai_compat import OpenAICompatBackend
+    from ..errors import ModelLoadError
+
+    try:
+        return OpenAICompatBackend(upstream, upstream_model, tokenizer, api_key=upstream_key, timeout=timeout,
+                                   concurrency=concurrency, idle_timeout=idle_timeout)
+    except ModelLoadError as e:
+        fail(str(e))
+
+
+def _gate(backend, strategy: str, fmt: str | None = None, named: bool = True):
+    from ..gate import Gate
+
+    try:
+        return Gate(backend, strategy, fmt, named=named)
+    except (ValueError, KeyError) as e:
+        fail(str(e).strip('"'))
+
+
+def _tools(path: Path) -> list[dict]:
+    """The tool definitions of a --tools file: a JSON list of OpenAI function tools."""
+    try:
+        tools = json.loads(path.read_text())
+    except OSError as e:
+        fail(f"--tools {path}: cannot be read ({e.strerror or e})")
+    except (ValueError, UnicodeDecodeError) as e:
+        fail(f"--tools {path}: not JSON ({e})")
+    if not isinstance(tools, list) or not all(isinstance(t, dict) and isinstance((t.get("function") or {}).get("name"), str)
+                                              for t in tools):
+        fail(f"--tools {path}: must be a JSON list of function tools ({{\"type\": \"function\", \"function\": "
+             "{\"name\": ...}})")
+    return tools
+
+
+def _thinking(mode: str, effort: str | None, **kw):
+    """The thinking spec of the CLI's options: effort none is thinking off (whatever the default --mode)."""
+    from pydantic import ValidationError
+
+    from ..types import ThinkingSpec
+
+    if effort is not None and effort not in ("none", "minimal", "low", "medium", "high"):
+        fail(f"--effort must be none, minimal, low, medium or high, not {effort!r}")
+    if effort == "none" and mode == "think":
+        mode = "nothink"
+    try:
+        return ThinkingSpec(mode=mode, effort=effort, **kw)
+    except ValidationError as e:
+        fail("; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors()))
+
+
+def _numbers(text: str, option: str, keys, key_word: str, value_word: str) -> dict[str, float]:
+    """Parse `key=number,key=number` for `option`, every key one of `keys`."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or key not in keys:
+            fail(f"{option}: {part!r} is not {key_word}={value_word} with {key_word} one of {', '.join(keys)}")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            fail(f"{option}: {value_word} {value!r} for {key} is not a number")
+    return out
