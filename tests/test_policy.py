@@ -38,6 +38,8 @@ TABLE = [
     ("budget:max=32", True, {"min_budget": 64}, "!thinking.min_budget"),  # they cannot both hold
     ("budget", True, {"effort": "minimal"}, f"budget:max={EFFORT_BUDGETS['minimal']}"),
     ("auto", True, {"budget": 64}, "auto:then=budget;max=64"),  # the router decides; thinking is capped
+    ("auto:then=budget;max=32", True, {"budget": 64}, "auto:then=budget;max=32"),  # the tighter cap stays
+    ("auto:then=think", True, {"effort": "low"}, f"auto:then=budget;max={LOW}"),
     ("auto:then=early_exit", True, {"budget": 64}, "!thinking.budget"),
     ("early_exit", True, {"budget": 64}, "!thinking.budget"),  # the case: never a silent override
     ("early_exit", True, {"effort": "low"}, "!thinking.effort"),

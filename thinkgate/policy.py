@@ -18,7 +18,8 @@ Rules, in order:
 2. **A cap or a floor** (the request's budget, else its effort's cap where the family has no effort levels of
    its own, `EFFORT_BUDGETS`; its min_budget): composed with the strategy where the two fit —
    `think` becomes `budget:max=CAP,min=FLOOR`; `budget` keeps the tighter of its own limits and the
-   request's; `auto` caps the thinking it routes to (`then=budget;max=CAP`); a strategy that never thinks
+   request's; `auto` caps the thinking it routes to (`then=budget;max=CAP`, the tighter of its own and the
+   request's); a strategy that never thinks
    needs no cap. Any other strategy (early_exit, thinkless, dont_overthink, self) has no thinking cap: named,
    it is a conflict (an error naming the strategy and the field); a default gives way to `budget`.
 3. Otherwise the strategy serves the request as it is.
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from .errors import PolicyConflict
 from .formats import ThinkingFormat
 from .strategies import STRATEGIES, Strategy
+from .strategies.auto import then_strategy
 from .types import ThinkingSpec
 
 # strategies whose output has no thought (a cap holds; thinking off is what they do)
@@ -97,10 +99,13 @@ def plan(strategy: Strategy, spec: ThinkingSpec, fmt: ThinkingFormat, named: boo
                                  f"limits and strategy {strategy.spec!r} do not fit together", field)
         composed = STRATEGIES["budget"](params=p.model_copy(update={"max": tight_max, "min": tight_min}))
         return Plan(composed, f"{strategy.spec} with the request's limits ({field})", cap, cap_from)
-    if name == "auto" and strategy.params.then.split(";")[0].strip() in ("budget", "think") and floor is None:
-        then = f"budget;max={cap}"
-        composed = STRATEGIES["auto"](params=strategy.params.model_copy(update={"then": then}))
-        return Plan(composed, f"auto: a router decides, thinking capped at {cap} ({field})", cap, cap_from)
+    if name == "auto" and floor is None:
+        inner = then_strategy(strategy.params.then)  # None: the router's own calibrated budgets
+        if inner is None or inner.name == "think" or (inner.name == "budget" and not inner.params.min):
+            own = inner.params.max if inner is not None and inner.name == "budget" else None
+            tight = cap if own is None else min(own, cap)
+            composed = STRATEGIES["auto"](params=strategy.params.model_copy(update={"then": f"budget;max={tight}"}))
+            return Plan(composed, f"auto: a router decides, thinking capped at {tight} ({field})", cap, cap_from)
     if named:
         raise PolicyConflict(f"strategy {strategy.spec!r} has no thinking limit of its own, and the request asks "
                              f"for {limits} thinking tokens ({field}); drop one, or use think or budget", field)

@@ -193,8 +193,9 @@ def record_to_item(rec: dict, source: str, default_suite: str, otb_compat: bool 
     if options is not None and not isinstance(options, list):
         raise ValueError(f"options must be a list, not {type(options).__name__}")
     kind = str(rec.get("answer_type") or meta.get("answer_type") or guess_type(answer, options)).lower()
-    kind = {"mcq": "mcq", "multiple_choice": "mcq", "numeric": "numeric", "number": "numeric",
-            "integer": "numeric"}.get(kind, "short")
+    kind = {"mcq": "mcq", "multiple_choice": "mcq", "multiple-choice": "mcq", "multiple choice": "mcq",
+            "numeric": "numeric", "numerical": "numeric", "number": "numeric", "integer": "numeric",
+            "int": "numeric", "float": "numeric"}.get(kind, "short")
     if options:
         question += "\n" + "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options))
     raw_suite = str(rec.get("suite") or rec.get("subset") or rec.get("split") or default_suite).lower()
