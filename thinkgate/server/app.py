@@ -284,7 +284,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         try:
             chosen = gate.plan(req)
         except PolicyConflict as e:
-            raise APIError(400, str(e), param=e.param, code="invalid_value") from None
+            raise as_api_error(e) from None
         # the cap in force (the budget's, or the effort's) and how the strategy was reached
         decision = replace(decision, budget=chosen.cap, policy=chosen.why)
         srv.admit()

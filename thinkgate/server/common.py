@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 from fastapi.responses import Response, StreamingResponse
 
-from ..errors import ContextOverflow, InvalidText, MissingCapability, RouterError, ToolsUnsupported, UpstreamError
+from ..errors import (ContextOverflow, InvalidText, MissingCapability, PolicyConflict, RouterError, ToolsUnsupported,
+                      UpstreamError)
 from .control import BadField
 from .guard import error_body, log, send_error
 
@@ -52,6 +53,8 @@ def as_api_error(e: BaseException) -> APIError:
         return APIError(e.status, str(e), "upstream_error", code=code)
     if isinstance(e, BadField):
         return APIError(400, str(e), param=e.param, code="invalid_field")
+    if isinstance(e, PolicyConflict):  # a named strategy and the request's thinking controls contradict
+        return APIError(400, str(e), param=e.param, code="invalid_value")
     if isinstance(e, ContextOverflow):
         return APIError(400, str(e), param="messages", code="context_length_exceeded")
     if isinstance(e, InvalidText):
