@@ -77,15 +77,29 @@ def calibration_items(cfg: CalibConfig) -> dict[str, list]:
     return {s: build_calib_split(s, cfg.per_suite)[:cfg.limit] for s in cfg.suites}
 
 
+@dataclass
+class Outcomes:
+    """Every calibration item's outcome at every routing level: `correct[i][j]` and thinking `tokens[i][j]` of
+    item i at level j (`levels`: nothink, each `budget:max=B` of `budgets`, think)."""
+
+    items: list
+    suites: dict
+    levels: list[str]
+    budgets: list[int]
+    correct: list[list[bool]]
+    tokens: list[list[int]]
+    seconds: float
+
+    @property
+    def item_suites(self) -> list[str]:
+        return [it.suite for it in self.items]
+
+
 def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> dict:
+    """Outcomes, then a router per kind with its threshold and curves, then the files (the module's steps)."""
     import torch
 
-    from ..scoring.cache import ResultsCache, model_fingerprint
-    from .runner import run_suite
-    from ..gate import Gate, load_backend
-    from ..types import Request, Sampling
-    from ..routers.features import hidden_state_features, ngram_features, query_text
-    from ..routers.linear import cross_validate, fit
+    from ..gate import load_backend
 
     started = time.time()
     if cfg.threads:
@@ -93,6 +107,43 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
     backend = backend or load_backend(cfg.model, batch_size=cfg.batch_size)
     model_dir = Path(backend.model_id)
     out = Path(cfg.out) if cfg.out else router_dir(model_dir)
+    res = outcomes(cfg, backend, log)
+    fingerprint = content_fingerprint(model_dir)
+    record: dict = {"config": asdict(cfg), "model": str(model_dir), "model_fingerprint": fingerprint,
+                    "levels": res.levels, "n": len(res.items), "outcome_seconds": round(res.seconds, 1),
+                    "routers": {}}
+    per_item_scores: dict[str, list[float]] = {}
+    curves: dict[str, dict] = {}
+    for kind in cfg.kinds:
+        trained = train_router(kind, cfg, backend, res, fingerprint, model_dir.name, log)
+        if trained is None:
+            continue
+        router, scores, think_level, t0 = trained
+        path = router.save(out)
+        per_item_scores[kind] = [round(x, 4) for x in scores]
+        rec = {"file": str(path), "threshold": router.meta.threshold, "rule": router.meta.threshold_rule,
+               "l2": router.meta.l2, "chosen": router.meta.calibration["chosen"],
+               "curves": routing_curves(kind, res, scores, think_level, router.meta.threshold, curves)}
+        record["routers"][kind] = rec
+        log(f"  {kind}: l2 {router.meta.l2}, threshold {router.meta.threshold:.4f} ({router.meta.threshold_rule}); "
+            "on calibration (out-of-fold): " + ", ".join(f"{k} {v}" for k, v in rec["chosen"].items())
+            + f" ({time.time() - t0:.1f}s)")
+    record["items"] = [{"id": it.id, "suite": it.suite, "family": it.family, "difficulty": it.difficulty,
+                        "correct": res.correct[i], "think_tokens": res.tokens[i],
+                        "scores": {k: v[i] for k, v in per_item_scores.items()}} for i, it in enumerate(res.items)]
+    record["curves"] = curves
+    record["wall_s"] = round(time.time() - started, 1)
+    write(out, record, curves, model_dir.name, log)
+    return record
+
+
+def outcomes(cfg: CalibConfig, backend, log: Callable[[str], None]) -> Outcomes:
+    """Step 1: every calibration item at every level, through the bench's code path and cache."""
+    from ..gate import Gate
+    from ..scoring.cache import ResultsCache, model_fingerprint
+    from ..types import Sampling
+    from .runner import run_suite
+
     budgets = sorted(set(cfg.budgets))
     levels = ["nothink"] + [f"budget:max={b}" for b in budgets] + ["think"]
     suites = calibration_items(cfg)
@@ -101,14 +152,12 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
         raise ValueError("no calibration items")
     log(f"calibrating on {len(items)} items ({', '.join(f'{s} {len(v)}' for s, v in suites.items())}), "
         f"levels {', '.join(levels)}")
-
-    # 1. outcomes of every level, through the bench's code path and cache
     cache = ResultsCache(cfg.cache) if cfg.cache else None
     sampling = Sampling(max_tokens=cfg.max_tokens)
-    key = model_fingerprint(model_dir)
+    key = model_fingerprint(Path(backend.model_id))
     correct = [[False] * len(levels) for _ in items]
     tokens = [[0] * len(levels) for _ in items]
-    t_outcomes = time.time()
+    started = time.time()
     for j, spec in enumerate(levels):
         t0 = time.time()
         gate = Gate(backend, spec, cfg.fmt)
@@ -122,93 +171,102 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
             correct[i][j], tokens[i][j] = r.correct, r.think_tokens
         log(f"  {spec}: accuracy {sum(c[j] for c in correct) / len(items):.3f}, thinking tokens "
             f"{sum(t[j] for t in tokens) / len(items):.1f} ({time.time() - t0:.0f}s)")
-    t_outcomes = time.time() - t_outcomes
+    return Outcomes(items, suites, levels, budgets, correct, tokens, time.time() - started)
 
-    # 2. routers
-    y = torch.tensor(correct, dtype=torch.float32)
-    requests = [Request.of(it.prompt) for it in items]
-    item_suites = [it.suite for it in items]
-    fingerprint = content_fingerprint(model_dir)
-    record: dict = {"config": asdict(cfg), "model": str(model_dir), "model_fingerprint": fingerprint,
-                    "levels": levels, "n": len(items), "outcome_seconds": round(t_outcomes, 1), "routers": {}}
-    per_item_scores: dict[str, list[float]] = {}
-    curves: dict[str, dict] = {}
+
+def features_for(kind: str, cfg: CalibConfig, backend, requests) -> tuple:
+    """The router's inputs: (features, what they are, whether to standardize them)."""
+    from ..gate import Gate
+    from ..routers.features import hidden_state_features, ngram_features, query_text
+
+    if kind == "probe":
+        x = hidden_state_features(requests, backend, Gate(backend, "think", cfg.fmt).format)
+        return x, {"input": "final hidden state at the end of the prompt rendered in auto mode",
+                   "dim": int(x.shape[1])}, True
+    x = ngram_features([query_text(r) for r in requests], cfg.text_buckets)
+    return x, {"input": "hashed character n-grams (text + digit shape)", "buckets": cfg.text_buckets,
+               "n_min": 1, "n_max": 4}, False
+
+
+def train_router(kind: str, cfg: CalibConfig, backend, res: Outcomes, fingerprint: str, model_name: str,
+                 log: Callable[[str], None]):
+    """Step 2 and 3 for one kind: the cross-validated regression, its out-of-fold scores and the level each
+    item would think at, and the threshold. Returns (router, scores, think levels, start time), or None when
+    the backend cannot feed this kind."""
+    import torch
+
     from ..backends.base import HIDDEN_STATE
+    from ..routers.linear import cross_validate, fit
+    from ..types import Request
 
-    for kind in cfg.kinds:
-        if kind == "probe" and HIDDEN_STATE not in backend.capabilities:
-            log("  probe: skipped (the backend exposes no hidden state)")
+    if kind == "probe" and HIDDEN_STATE not in backend.capabilities:
+        log("  probe: skipped (the backend exposes no hidden state)")
+        return None
+    t0 = time.time()
+    x, features, standardize = features_for(kind, cfg, backend, [Request.of(it.prompt) for it in res.items])
+    y = torch.tensor(res.correct, dtype=torch.float32)
+    l2, oof, losses = cross_validate(x, y, cfg.folds, standardize=standardize)
+    final = fit(x, y, l2, standardize)
+    scores = [routing_score([float(v) for v in row], cfg.rule) for row in oof]
+    budgets_chosen = [decide_one([float(v) for v in row], res.budgets, 2.0, cfg.budget_slack, rule=cfg.rule).budget
+                      for row in oof]
+    think_level = [res.levels.index(f"budget:max={b}") if b is not None else len(res.levels) - 1
+                   for b in budgets_chosen]
+    threshold, rule = choose_threshold(cfg, res, scores, think_level)
+    chosen_level = [think_level[i] if scores[i] < threshold else 0 for i in range(len(res.items))]
+    chosen = outcome(res.item_suites, res.correct, res.tokens, chosen_level)
+    meta = RouterMeta(kind=kind, model_fingerprint=fingerprint, model_name=model_name, budgets=res.budgets,
+                      rule=cfg.rule, budget_answer_tokens=cfg.answer_tokens,
+                      threshold=round(threshold, 6), threshold_rule=rule, budget_slack=cfg.budget_slack,
+                      features=features, l2=l2, cv_logloss={str(k): round(v, 4) for k, v in losses.items()},
+                      calib_scores=sorted(round(s, 6) for s in scores),
+                      calibration={"n": len(res.items), "suites": {s: len(v) for s, v in res.suites.items()},
+                                   "chosen": chosen, "seconds": round(time.time() - t0, 2)})
+    return Router(meta, final), scores, think_level, t0
+
+
+def choose_threshold(cfg: CalibConfig, res: Outcomes, scores: list[float], think_level: list[int]) -> tuple[float, str]:
+    """Step 3: by quantile for a think rate, else the cheapest within an accuracy drop, else the best F1_otb."""
+    if cfg.target_think_rate is not None:
+        return threshold_for_rate(scores, cfg.target_think_rate), f"quantile: think rate {cfg.target_think_rate}"
+    if cfg.max_drop is not None:
+        return cheapest_threshold(res.item_suites, res.correct, res.tokens, scores, think_level, cfg.max_drop)
+    return best_threshold(res.item_suites, res.correct, res.tokens, scores, think_level)
+
+
+def routing_curves(kind: str, res: Outcomes, scores: list[float], think_level: list[int], threshold: float,
+                   curves: dict) -> dict:
+    """Accuracy against think rate as the threshold sweeps (APGR), on all items and per suite: this router's
+    figures, returned, and its curve added to `curves` (shared by the kinds, for the plot)."""
+    n = len(res.items)
+    chosen_level = [think_level[i] if scores[i] < threshold else 0 for i in range(n)]
+    sets = {"all": list(range(n))} | {s: [i for i in range(n) if res.items[i].suite == s] for s in res.suites}
+    figures = {}
+    for name, idx in sets.items():
+        if not idx:
             continue
-        t0 = time.time()
-        if kind == "probe":
-            x = hidden_state_features(requests, backend, Gate(backend, "think", cfg.fmt).format)
-            features = {"input": "final hidden state at the end of the prompt rendered in auto mode",
-                        "dim": int(x.shape[1])}
-            standardize = True
-        else:
-            x = ngram_features([query_text(r) for r in requests], cfg.text_buckets)
-            features = {"input": "hashed character n-grams (text + digit shape)", "buckets": cfg.text_buckets,
-                        "n_min": 1, "n_max": 4}
-            standardize = False
-        l2, oof, losses = cross_validate(x, y, cfg.folds, standardize=standardize)
-        final = fit(x, y, l2, standardize)
-        scores = [routing_score([float(v) for v in row], cfg.rule) for row in oof]
-        think_level = [decide_one([float(v) for v in row], budgets, 2.0, cfg.budget_slack, rule=cfg.rule).budget
-                       for row in oof]
-        think_level = [levels.index(f"budget:max={b}") if b is not None else len(levels) - 1 for b in think_level]
-        # 3. threshold
-        if cfg.target_think_rate is not None:
-            threshold = threshold_for_rate(scores, cfg.target_think_rate)
-            rule = f"quantile: think rate {cfg.target_think_rate}"
-        elif cfg.max_drop is not None:
-            threshold, rule = cheapest_threshold(item_suites, correct, tokens, scores, think_level, cfg.max_drop)
-        else:
-            threshold, rule = best_threshold(item_suites, correct, tokens, scores, think_level)
-        chosen_level = [think_level[i] if scores[i] < threshold else 0 for i in range(len(items))]
-        chosen = outcome(item_suites, correct, tokens, chosen_level)
-        meta = RouterMeta(kind=kind, model_fingerprint=fingerprint, model_name=model_dir.name, budgets=budgets,
-                          rule=cfg.rule,
-                          budget_answer_tokens=cfg.answer_tokens,
-                          threshold=round(threshold, 6), threshold_rule=rule, budget_slack=cfg.budget_slack,
-                          features=features, l2=l2, cv_logloss={str(k): round(v, 4) for k, v in losses.items()},
-                          calib_scores=sorted(round(s, 6) for s in scores),
-                          calibration={"n": len(items), "suites": {s: len(v) for s, v in suites.items()},
-                                       "chosen": chosen, "seconds": round(time.time() - t0, 2)})
-        path = Router(meta, final).save(out)
-        per_item_scores[kind] = [round(s, 4) for s in scores]
-        sets = {"all": list(range(len(items)))} | {s: [i for i in range(len(items)) if item_suites[i] == s]
-                                                   for s in suites}
-        rec = {"file": str(path), "threshold": meta.threshold, "rule": rule, "l2": l2, "chosen": chosen,
-               "curves": {}}
-        for name, idx in sets.items():
-            if not idx:
-                continue
-            sub = apgr([item_suites[i] for i in idx], [correct[i] for i in idx], [tokens[i] for i in idx],
-                       [scores[i] for i in idx], [think_level[i] for i in idx])
-            base = curves.setdefault(name, {k: v for k, v in sub.items() if k not in ("curve", "apgr")} | {"routers": {}})
-            sub_chosen = outcome([item_suites[i] for i in idx], [correct[i] for i in idx], [tokens[i] for i in idx],
-                                 [chosen_level[i] for i in idx])
-            base["routers"][kind] = {"curve": thin(sub["curve"]), "apgr": sub.get("apgr"), "chosen": sub_chosen}
-            rec["curves"][name] = {k: sub.get(k) for k in ("apgr", "oracle_apgr", "cost_50", "cost_80",
-                                                           "oracle_cost_50", "oracle_cost_80")} | {
-                "chosen": sub_chosen, "oracle": sub["oracle"], "nothink_accuracy": sub["nothink_accuracy"],
-                "think_accuracy": sub["think_accuracy"]}
-        record["routers"][kind] = rec
-        log(f"  {kind}: l2 {l2}, threshold {meta.threshold:.4f} ({rule}); on calibration (out-of-fold): "
-            + ", ".join(f"{k} {v}" for k, v in chosen.items()) + f" ({time.time() - t0:.1f}s)")
-    record["items"] = [{"id": it.id, "suite": it.suite, "family": it.family, "difficulty": it.difficulty,
-                        "correct": correct[i], "think_tokens": tokens[i],
-                        "scores": {k: v[i] for k, v in per_item_scores.items()}} for i, it in enumerate(items)]
-    record["curves"] = curves
-    record["wall_s"] = round(time.time() - started, 1)
+        pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+        suites, correct, tokens = pick(res.item_suites), pick(res.correct), pick(res.tokens)
+        sub = apgr(suites, correct, tokens, pick(scores), pick(think_level))
+        base = curves.setdefault(name, {k: v for k, v in sub.items() if k not in ("curve", "apgr")} | {"routers": {}})
+        sub_chosen = outcome(suites, correct, tokens, pick(chosen_level))
+        base["routers"][kind] = {"curve": thin(sub["curve"]), "apgr": sub.get("apgr"), "chosen": sub_chosen}
+        figures[name] = {k: sub.get(k) for k in ("apgr", "oracle_apgr", "cost_50", "cost_80", "oracle_cost_50",
+                                                 "oracle_cost_80")} | {
+            "chosen": sub_chosen, "oracle": sub["oracle"], "nothink_accuracy": sub["nothink_accuracy"],
+            "think_accuracy": sub["think_accuracy"]}
+    return figures
+
+
+def write(out: Path, record: dict, curves: dict, model_name: str, log: Callable[[str], None]) -> None:
+    """Step 4: calibration.json, and curve.png where matplotlib is installed."""
     out.mkdir(parents=True, exist_ok=True)
     if curves and importlib.util.find_spec("matplotlib"):
-        plot(curves, out / "curve.png", f"Routing on the calibration split ({model_dir.name}, out-of-fold)")
+        plot(curves, out / "curve.png", f"Routing on the calibration split ({model_name}, out-of-fold)")
     elif curves:
         log("no curve.png: plots need matplotlib (pip install 'thinkgate[report]'); the curves are in calibration.json")
     (out / "calibration.json").write_text(json.dumps(record, separators=(",", ":")))
     log(f"wrote routers to {out} in {record['wall_s']}s")
-    return record
 
 
 def _cuts(scores) -> list[float]:
