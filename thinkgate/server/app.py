@@ -47,7 +47,8 @@ from ..streaming import WorkerPool
 from ..types import Request as TGRequest
 from ..types import Sampling, ThinkingSpec
 from ..verify import regex_verifier
-from .common import APIError, EventStream, Inline, Relay, as_api_error, endpoint, error_response, sse, sse_error
+from .common import (APIError, EventStream, Inline, Relay, as_api_error, endpoint, error_response, sse, sse_error,
+                     wait_or_cancel)
 from .completions import raw_completion
 from .control import BadField, Decision, decide, to_messages, tools_of
 from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
@@ -298,7 +299,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         created = int(time.time())
         if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
             return EventStream(_chat_stream(srv, body, decision, gate, stream, events, rid, created, started))
-        result = await _wait(stream, events, request, m)
+        result = (await wait_or_cancel(events, request, stream.cancel, m.cancelled))[1]
         if isinstance(result, BaseException):
             raise as_api_error(result)
         _account(srv, decision, result, "/v1/chat/completions", started)
@@ -362,23 +363,6 @@ def _openapi(app: FastAPI) -> dict:
             doc.get("components", {}).get("schemas", {}).pop(name, None)
         app.openapi_schema = doc
     return app.openapi_schema
-
-
-async def _wait(stream, events: asyncio.Queue, request: Request, m: Metrics):
-    """The Result (or the exception) of a non-streamed request; a client that goes away cancels it."""
-    while True:
-        try:
-            kind, payload = await asyncio.wait_for(events.get(), timeout=0.5)
-        except asyncio.TimeoutError:
-            if await request.is_disconnected():
-                stream.cancel()
-                m.cancelled.inc()
-                return APIError(499, "client went away", code="cancelled")
-            continue
-        if kind == "done":
-            return payload
-        if kind == "error":
-            return payload
 
 
 def _usage(result) -> dict[str, Any]:

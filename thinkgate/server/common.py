@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from fastapi.responses import Response, StreamingResponse
@@ -148,6 +148,23 @@ class Relay:
             items, self._buf, self._pending = self._buf, [], False
         for ev in items:
             self.queue.put_nowait(ev)
+
+
+async def wait_or_cancel(events: asyncio.Queue, request, cancel: Callable[[], None], cancelled) -> tuple[str, Any]:
+    """The end of a request that is not streamed: its ("done", result) or ("error", exception) event (others
+    are skipped). A client that goes away cancels it (`cancel`, counted in the `cancelled` metric) and gets
+    ("error", a 499)."""
+    while True:
+        try:
+            kind, payload = await asyncio.wait_for(events.get(), timeout=0.5)
+        except asyncio.TimeoutError:
+            if await request.is_disconnected():
+                cancel()
+                cancelled.inc()
+                return "error", APIError(499, "client went away", code="cancelled")
+            continue
+        if kind in ("done", "error"):
+            return kind, payload
 
 
 def sse(obj: dict[str, Any]) -> str:

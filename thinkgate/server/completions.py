@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 
 from ..backends.base import GenParams
-from .common import APIError, EventStream, Relay, as_api_error, sse, sse_error
+from .common import EventStream, Relay, as_api_error, sse, sse_error, wait_or_cancel
 from .schemas import CompletionRequest
 
 
@@ -84,20 +84,12 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
 
     base = {"id": rid, "object": "text_completion", "created": created, "model": srv.model_name}
     if not body.stream:
-        while True:
-            try:
-                kind, payload = await asyncio.wait_for(events.get(), timeout=0.5)
-            except asyncio.TimeoutError:
-                if await request.is_disconnected():
-                    cancel.set()
-                    m.cancelled.inc()
-                    raise APIError(499, "client went away", code="cancelled") from None
-                continue
-            if kind == "error":
-                raise as_api_error(payload)
-            m.requests.labels("/v1/completions", "200").inc()
-            m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
-            return {**base, "choices": choices(payload), "usage": usage(payload)}
+        kind, payload = await wait_or_cancel(events, request, cancel.set, m.cancelled)
+        if kind == "error":
+            raise as_api_error(payload)
+        m.requests.labels("/v1/completions", "200").inc()
+        m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
+        return {**base, "choices": choices(payload), "usage": usage(payload)}
 
     async def stream_out():
         finished = False
