@@ -189,6 +189,22 @@ def pointwise(judge: Judge, rows: list[Row], items: dict[str, Item],
     return out, {"judged": len(todo), **counts, "agree_exact": round(agree / read, 4) if read else None}
 
 
+def comparisons(rows: list[Row], items: dict[str, Item]) -> list[tuple[str, str, int, list[tuple[Item, str, str]]]]:
+    """Every pair of strategies over the judged items both answered: (strategy a, strategy b, how many
+    (item, sample) they answered the same, and for the others (item, a's answer, b's answer)), in order."""
+    by: dict[str, dict[tuple, Row]] = defaultdict(dict)
+    for r in rows:
+        if r.item in items and judged(items[r.item]):
+            by[r.strategy][(r.suite, r.item, r.sample)] = r
+    out = []
+    for s, t in itertools.combinations(by, 2):
+        shared = sorted(by[s].keys() & by[t].keys())
+        differ = [(items[k[1]], by[s][k].answer, by[t][k].answer) for k in shared
+                  if by[s][k].answer.strip() != by[t][k].answer.strip()]
+        out.append((s, t, len(shared) - len(differ), differ))
+    return out
+
+
 def pairwise(judge: Judge, rows: list[Row], items: dict[str, Item],
              advance: Callable[[int], None] | None = None) -> list[dict]:
     """Every pair of strategies compared on the judged items they both answered: each (item, sample) whose
@@ -196,42 +212,24 @@ def pairwise(judge: Judge, rows: list[Row], items: dict[str, Item],
     consistent wins, consistent ties, the flips (both orders read, different choices once mapped back to
     the strategies), the flip rate over the pairs read in both orders, and how often "A" was chosen
     (position bias: 0.5 is none, on answers that differ)."""
-    by: dict[str, dict[tuple, Row]] = defaultdict(dict)
-    for r in rows:
-        if r.item in items and judged(items[r.item]):
-            by[r.strategy][(r.suite, r.item, r.sample)] = r
-    pairs = [(s, t) for s, t in itertools.combinations(by, 2)]
-    asks: list[tuple[int, tuple, str, str]] = []  # (pair index, key, answer of s, answer of t)
-    same = defaultdict(int)
-    for n, (s, t) in enumerate(pairs):
-        for key in by[s].keys() & by[t].keys():
-            a, b = by[s][key].answer, by[t][key].answer
-            if a.strip() == b.strip():
-                same[n] += 1
-            else:
-                asks.append((n, key, a, b))
-    prompts = []
-    for _, key, a, b in asks:
-        item = items[key[1]]
-        prompts.append(PAIRWISE.format(question=item.prompt, reference=item.answer, a=a, b=b))
-        prompts.append(PAIRWISE.format(question=item.prompt, reference=item.answer, a=b, b=a))
-    verdicts = judge.ask(prompts, read_pairwise, advance)
+    pairs = comparisons(rows, items)
+    prompts = [PAIRWISE.format(question=item.prompt, reference=item.answer, a=x, b=y)
+               for _, _, _, differ in pairs for item, a, b in differ for x, y in ((a, b), (b, a))]
+    verdicts = iter(judge.ask(prompts, read_pairwise, advance))
     out = []
-    for n, (s, t) in enumerate(pairs):
-        stats = {"a": s, "b": t, "compared": 0, "same_answer": same[n], "a_wins": 0, "b_wins": 0, "ties": 0,
-                 "flips": 0, "unclear": 0, "read_both": 0, "chose_first": 0, "read": 0}
-        for j, (m, _, _, _) in enumerate(asks):
-            if m != n:
-                continue
-            first, second = verdicts[2 * j].decision, verdicts[2 * j + 1].decision
-            stats["compared"] += 1
+    for s, t, same, differ in pairs:
+        stats = {"a": s, "b": t, "compared": len(differ), "same_answer": same, "a_wins": 0, "b_wins": 0, "ties": 0,
+                 "flips": 0, "unclear": 0, "read_both": 0}
+        chose_first = read = 0
+        for _ in differ:
+            first, second = next(verdicts).decision, next(verdicts).decision
             # back to the strategies: in the first order A is s; in the swapped one A is t
             one = {"A": s, "B": t, "tie": "tie"}.get(first) if first else None
             two = {"A": t, "B": s, "tie": "tie"}.get(second) if second else None
             for d in (first, second):
                 if d in ("A", "B"):
-                    stats["read"] += 1
-                    stats["chose_first"] += d == "A"
+                    read += 1
+                    chose_first += d == "A"
             if one is None or two is None:
                 stats["unclear"] += 1
                 continue
@@ -243,17 +241,6 @@ def pairwise(judge: Judge, rows: list[Row], items: dict[str, Item],
             else:
                 stats["a_wins" if one == s else "b_wins"] += 1
         stats["flip_rate"] = round(stats["flips"] / stats["read_both"], 4) if stats["read_both"] else None
-        stats["first_rate"] = round(stats["chose_first"] / stats["read"], 4) if stats["read"] else None
-        del stats["chose_first"], stats["read"]
+        stats["first_rate"] = round(chose_first / read, 4) if read else None
         out.append(stats)
     return out
-
-
-def pairwise_calls(rows: list[Row], items: dict[str, Item]) -> int:
-    """How many judge calls `pairwise` makes at most (for a progress bar)."""
-    by: dict[str, dict[tuple, str]] = defaultdict(dict)
-    for r in rows:
-        if r.item in items and judged(items[r.item]):
-            by[r.strategy][(r.suite, r.item, r.sample)] = r.answer.strip()
-    return sum(2 for s, t in itertools.combinations(by, 2) for k in by[s].keys() & by[t].keys()
-               if by[s][k] != by[t][k])

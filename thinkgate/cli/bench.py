@@ -264,7 +264,8 @@ def _judge_rows(rows, items, judge, judge_model, judge_tokenizer, judge_key, tim
             bar = progress.add_task("judge · pointwise", total=n)
             rows, out["pointwise"] = judging.pointwise(j, rows, by_id, lambda k: progress.advance(bar, k))
             if pairwise_too:
-                bar = progress.add_task("judge · pairwise", total=judging.pairwise_calls(rows, by_id))
+                bar = progress.add_task("judge · pairwise", total=sum(
+                    2 * len(differ) for *_, differ in judging.comparisons(rows, by_id)))
                 out["pairwise"] = judging.pairwise(j, rows, by_id, lambda k: progress.advance(bar, k))
         except (MissingCapability, UpstreamError) as e:
             fail(f"the judge: {e}{kept}")
