@@ -40,11 +40,6 @@ class Sink:
             self.tap.advance(piece)
 
 
-def current_tap() -> Any:
-    """The calling context's tap (a `streaming.Tap`), or None when nothing streams."""
-    return CURRENT_TAP.get()
-
-
 def sinks_for(prompts: list[str], n: int = 1, logprobs: bool = False) -> list["Sink | None"] | None:
     """The sinks of the calling thread's stream for one generate call, or None when nothing streams.
     Raises `Cancelled` when the request was cancelled."""
