@@ -71,7 +71,7 @@ class Client:
     """The one client both paths are measured with: streaming chat completions, keep-alive connections.
 
     It shares the two cores with the engine and thinkgate, so its own cost per token counts: `raw` (the
-    default) speaks HTTP/1.1 on asyncio streams (thinkgate's upstream client, `_Http`) on uvloop, `httpx`
+    default) speaks HTTP/1.1 on asyncio streams (thinkgate's upstream client, `Http1`) on uvloop, `httpx`
     is the general-purpose client. Either way each event is parsed with orjson; with httpx the client
     alone used most of a core at 64 streams, so the throughput figure measured the client's share of the
     CPU as much as the proxy."""
@@ -88,9 +88,9 @@ class Client:
                 async for data in resp.aiter_raw():
                     yield data
             return
-        from thinkgate.backends.openai_compat import _Http
+        from thinkgate.backends.http1 import Http1
 
-        http = self.raw.get(url) or self.raw.setdefault(url, _Http(url, None, 60.0))
+        http = self.raw.get(url) or self.raw.setdefault(url, Http1(url, None, 60.0))
         async with http.post("/v1/chat/completions", body) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"{url}: HTTP {resp.status}: {(await resp.read())[:300]!r}")

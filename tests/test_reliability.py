@@ -244,7 +244,7 @@ def test_gates_and_worker_threads_are_bounded(backend):
 
 @pytest.mark.parametrize("mode", ["raw_prefix", "chat_fallback"])
 def test_an_engine_that_trickles_tokens_meets_the_whole_request_deadline(mode):
-    from thinkgate.backends.openai_compat import UpstreamChat
+    from thinkgate.server.upstream_chat import UpstreamChat
 
     slow = fake_engine("--rate", "2", "--tokens", "200").wait()  # a token every half second, never silent long
     app = create_app(OpenAICompatBackend(slow.url, "fake", str(resolve_model("tiny")), timeout=1.5), "fake",

@@ -195,7 +195,7 @@ def test_disconnect_through_the_proxy_stops_the_engine(servers):
 
 def test_chat_fallback_puts_the_decision_in_each_engines_own_fields():
     from thinkgate.backends.engines import EngineFieldError
-    from thinkgate.backends.openai_compat import UpstreamChat
+    from thinkgate.server.upstream_chat import UpstreamChat
 
     def chat(engine):
         return UpstreamChat("http://127.0.0.1:1", "m", engine=engine)
@@ -238,7 +238,7 @@ def test_chat_fallback_has_no_raw_completions(servers):
 
 
 def test_reasoning_an_engine_split_out_is_returned_in_both_fields():
-    from thinkgate.backends.openai_compat import both_reasoning_fields
+    from thinkgate.server.upstream_chat import both_reasoning_fields
 
     vllm = both_reasoning_fields({"choices": [{"delta": {"reasoning": "hm", "content": None}}]})
     assert vllm["choices"][0]["delta"] == {"reasoning": "hm", "reasoning_content": "hm", "content": None}
@@ -266,7 +266,7 @@ def test_a_backend_used_before_the_server_started_moves_to_the_servers_loop(serv
 
 
 def test_chat_fallback_puts_the_engines_reasoning_inline_when_asked(servers):
-    from thinkgate.backends.openai_compat import UpstreamChat
+    from thinkgate.server.upstream_chat import UpstreamChat
 
     chat = UpstreamChat(servers["engine"].url, "tiny", api_key=KEY, engine="thinkgate")
     srv = InThread(create_app(None, "tiny", chat=chat, reasoning_format="inline", freeze_gc=False))

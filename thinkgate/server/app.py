@@ -4,7 +4,7 @@
 - a local model: its backend wrapped in the batching scheduler, one Gate per strategy spec in use;
 - an engine upstream in raw-prefix mode (`OpenAICompatBackend`): the same Gates, the engine batches;
 - an engine upstream in chat fallback (`UpstreamChat`): chat requests pass through with the engine's
-  thinking switch set (no strategy can run without raw prefixes; see `backends/openai_compat.py`).
+  thinking switch set (no strategy can run without raw prefixes; see `upstream_chat.py`).
 
 Chat completions carry the answer in `message.content`, the thinking in `message.reasoning_content` and
 `message.reasoning` (the names vLLM and others use), `usage.completion_tokens_details.reasoning_tokens`,
@@ -38,7 +38,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends.base import Backend, GenParams
-from ..backends.openai_compat import OpenAICompatBackend, UpstreamChat
+from ..backends.openai_compat import OpenAICompatBackend
 from ..errors import InvalidText, MissingCapability, PolicyConflict, RouterError, UpstreamError
 from ..formats import get_format
 from ..gate import Gate
@@ -47,13 +47,14 @@ from ..streaming import WorkerPool
 from ..types import Request as TGRequest
 from ..types import Sampling, ThinkingSpec
 from ..verify import regex_verifier
-from .common import (APIError, EventStream, Inline, Relay, as_api_error, endpoint, error_response, sse, sse_error,
-                     wait_or_cancel)
+from .common import (APIError, EventStream, Inline, Relay, as_api_error, bursts, endpoint, error_response, sse,
+                     sse_pump, wait_or_cancel)
 from .completions import raw_completion
 from .control import BadField, Decision, decide, to_messages, tools_of
 from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
 from .metrics import Metrics
 from .passthrough import chat_upstream
+from .upstream_chat import UpstreamChat
 from .scheduler import BatchingBackend
 from .schemas import ChatCompletionRequest, CompletionRequest, ErrorResponse
 
@@ -187,6 +188,8 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
             srv.pool.prestart(min(max_queue, 64))  # threads for requests' strategies, ready before a burst
         if isinstance(srv.backend, OpenAICompatBackend):  # engine I/O on this loop: no thread hop per token
             srv.backend.calls.attach(asyncio.get_running_loop())
+        if srv.chat is not None:
+            srv.chat.attach(asyncio.get_running_loop())
         # what start-up loaded (transformers, the tokenizer, the model: millions of objects) will live as long
         # as the server: keep it out of the cyclic collector's scans, or a full collection triggered by
         # requests' short-lived objects stalls every stream for a tenth of a second
@@ -396,80 +399,62 @@ def _account(srv: _Server, decision: Decision, result, endpoint: str, started: f
     m.served(result.mode, decision.source, result.usage.reasoning_tokens, result.usage.answer_tokens, unconstrained)
 
 
-async def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, gate: Gate, stream, events,
-                    rid: str, created: int, started: float):
+def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, gate: Gate, stream, events,
+                 rid: str, created: int, started: float):
+    """A streamed chat completion's events, pumped by `sse_pump`: the role chunk first (when the engine
+    accepted the request, or with the first delta), consecutive deltas of one kind merged, then the finish
+    chunk with thinkgate's decision, the usage chunk when asked, and `[DONE]`."""
     m = srv.metrics
     meta = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": srv.model_name}
     head = orjson.dumps(meta).decode()[:-1]
+
     def chunk(delta: dict, finish=None) -> str:
         return (f'data: {head},"choices":[{{"index":0,"delta":{orjson.dumps(delta).decode()},'
                 f'"finish_reason":{orjson.dumps(finish).decode()}}}]}}\n\n')
 
-    finished = False
-    first = True
     inline = Inline(gate.format.open_tag, gate.format.close_tag) if srv.inline else None
-    try:
-        role = chunk({"role": "assistant", "content": ""})
-        pending = [await events.get()]
-        if pending[0][0] == "error":
-            finished = True
-            e = as_api_error(pending[0][1])
-            m.requests.labels("/v1/chat/completions", str(e.status)).inc()
-            raise e
-        while True:
-            batch = pending or [await events.get()]
-            pending = []
-            while not events.empty():  # deltas that arrived meanwhile leave in one write
-                batch.append(events.get_nowait())
-            out = []
-            merged: list = []  # consecutive deltas of one kind leave as one chunk
-            for kind, payload in batch:
-                if merged and kind == merged[-1][0] and kind in ("reasoning", "content"):
-                    merged[-1] = (kind, merged[-1][1] + payload)
+    state = {"role": chunk({"role": "assistant", "content": ""}), "first": True}
+
+    def render(batch: list) -> tuple[str, bool]:
+        out: list[str] = []
+        finished = False
+        merged: list = []  # consecutive deltas of one kind leave as one chunk
+        for kind, payload in batch:
+            if merged and kind == merged[-1][0] and kind in ("reasoning", "content"):
+                merged[-1] = (kind, merged[-1][1] + payload)
+            else:
+                merged.append((kind, payload))
+        for kind, payload in merged:
+            if kind in ("reasoning", "content"):
+                if state["first"]:
+                    m.ttft.labels("/v1/chat/completions").observe(time.perf_counter() - started)
+                    state["first"] = False
+                if inline is not None:
+                    delta = {"content": inline.reasoning(payload) if kind == "reasoning" else inline.content(payload)}
                 else:
-                    merged.append((kind, payload))
-            for kind, payload in merged:
-                if kind in ("reasoning", "content"):
-                    if first:
-                        m.ttft.labels("/v1/chat/completions").observe(time.perf_counter() - started)
-                        first = False
-                    if inline is not None:
-                        delta = {"content": inline.reasoning(payload) if kind == "reasoning" else inline.content(payload)}
-                    else:
-                        delta = {"reasoning_content": payload, "reasoning": payload} if kind == "reasoning" \
-                            else {"content": payload}
-                    out.append(chunk(delta))
-                elif kind == "done":
-                    result = payload
-                    finished = True
-                    _account(srv, decision, result, "/v1/chat/completions", started)
-                    if result.tool_calls:  # the calls, whole, once the model has written them
-                        out.append(chunk({"tool_calls": [{"index": i, **call}
-                                                         for i, call in enumerate(result.tool_calls)]}))
-                    final = {**meta, "choices": [{"index": 0, "delta": {},
-                                                  "finish_reason": "tool_calls" if result.tool_calls
-                                                  else result.finish_reason}]}
-                    final["thinkgate"] = _decision(decision, gate, result)
-                    if body.include_usage():
-                        final["usage"] = _usage(result)
-                    out.append(sse(final))
-                    if body.include_usage():
-                        out.append(sse({**meta, "choices": [], "usage": _usage(result)}))
-                    out.append("data: [DONE]\n\n")
-                elif kind == "error":
-                    finished = True
-                    e = as_api_error(payload)
-                    m.requests.labels("/v1/chat/completions", str(e.status)).inc()
-                    out.append(sse_error(e))
-                    out.append("data: [DONE]\n\n")
-            if role:  # the role chunk leaves first: when the engine accepted the request ("open"), or with
-                out.insert(0, role)  # the first delta
-                role = ""
-            if out:
-                yield "".join(out)
-            if finished:
-                return
-    finally:
-        if not finished:  # the client went away mid-stream: stop generating
-            stream.cancel()
-            m.cancelled.inc()
+                    delta = {"reasoning_content": payload, "reasoning": payload} if kind == "reasoning" \
+                        else {"content": payload}
+                out.append(chunk(delta))
+            elif kind == "done":
+                result = payload
+                finished = True
+                _account(srv, decision, result, "/v1/chat/completions", started)
+                if result.tool_calls:  # the calls, whole, once the model has written them
+                    out.append(chunk({"tool_calls": [{"index": i, **call}
+                                                     for i, call in enumerate(result.tool_calls)]}))
+                final = {**meta, "choices": [{"index": 0, "delta": {},
+                                              "finish_reason": "tool_calls" if result.tool_calls
+                                              else result.finish_reason}]}
+                final["thinkgate"] = _decision(decision, gate, result)
+                if body.include_usage():
+                    final["usage"] = _usage(result)
+                out.append(sse(final))
+                if body.include_usage():
+                    out.append(sse({**meta, "choices": [], "usage": _usage(result)}))
+                out.append("data: [DONE]\n\n")
+        if state["role"]:  # the role chunk leaves first: when the engine accepted the request ("open"), or
+            out.insert(0, state["role"])  # with the first delta
+            state["role"] = ""
+        return "".join(out), finished
+
+    return sse_pump(bursts(events), render, stream.cancel, m, "/v1/chat/completions")

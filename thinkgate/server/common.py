@@ -1,11 +1,12 @@
 """What the server's endpoints share: OpenAI-style errors, the relay from serving threads to the event loop,
-and server-sent events."""
+the wait for a request that is not streamed, and the one pump of server-sent events."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 import orjson
 from fastapi.responses import Response, StreamingResponse
@@ -165,6 +166,48 @@ async def wait_or_cancel(events: asyncio.Queue, request, cancel: Callable[[], No
             continue
         if kind in ("done", "error"):
             return kind, payload
+
+
+async def bursts(queue: asyncio.Queue) -> AsyncIterator[list[tuple[str, Any]]]:
+    """A relay queue's events in bursts: whatever arrived while the last burst was being written leaves
+    together (one write, not one per token)."""
+    while True:
+        batch = [await queue.get()]
+        while not queue.empty():
+            batch.append(queue.get_nowait())
+        yield batch
+
+
+async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callable[[list], tuple[str, bool]],
+                   abandon: Callable[[], None], metrics, path: str) -> AsyncIterator[str]:
+    """The one loop every streamed response runs, for `EventStream`. `events` gives bursts of (kind, payload)
+    events; `render(burst) -> (text, finished)` writes the server-sent events of a burst's events up to an
+    error. An ("error", exception) event ends the stream with its OpenAI-style error and `[DONE]`; before
+    anything was written it is raised instead, so the client gets a plain error with its status. Errors
+    are counted in `metrics` under `path`; a client that leaves before the end is counted as cancelled and
+    its work given up (`abandon`)."""
+    finished = wrote = False
+    try:
+        async with contextlib.aclosing(events):
+            async for batch in events:
+                cut = next((i for i, (kind, _) in enumerate(batch) if kind == "error"), len(batch))
+                out, finished = render(batch[:cut]) if cut else ("", False)
+                if cut < len(batch):
+                    finished = True
+                    e = as_api_error(batch[cut][1])
+                    metrics.requests.labels(path, str(e.status)).inc()
+                    if not (wrote or out):
+                        raise e
+                    out += sse_error(e) + "data: [DONE]\n\n"
+                if out:
+                    wrote = True
+                    yield out
+                if finished:
+                    return
+    finally:
+        if not finished:
+            abandon()
+            metrics.cancelled.inc()
 
 
 def sse(obj: dict[str, Any]) -> str:

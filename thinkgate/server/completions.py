@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 
 from ..backends.base import GenParams
-from .common import EventStream, Relay, as_api_error, sse, sse_error, wait_or_cancel
+from .common import EventStream, Relay, as_api_error, bursts, sse, sse_pump, wait_or_cancel
 from .schemas import CompletionRequest
 
 
@@ -91,50 +91,28 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
         m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
         return {**base, "choices": choices(payload), "usage": usage(payload)}
 
-    async def stream_out():
-        finished = False
-        first = True
-        try:
-            head = await events.get()
-            if head[0] == "error":  # before any output: a plain error with its status
-                finished = True
-                raise as_api_error(head[1])
-            pending = [head]
-            while True:
-                batch = pending or [await events.get()]
-                pending = []
-                while not events.empty():
-                    batch.append(events.get_nowait())
-                out = []
-                for kind, payload in batch:
-                    if kind == "piece":
-                        if first:
-                            m.ttft.labels("/v1/completions").observe(time.perf_counter() - started)
-                            first = False
-                        out.append(sse({**base, "choices": [{"index": payload[0], "text": payload[1],
-                                                              "finish_reason": None, "logprobs": None}]}))
-                    elif kind == "done":
-                        finished = True
-                        m.requests.labels("/v1/completions", "200").inc()
-                        m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
-                        for c in choices(payload):
-                            if live:  # the text went out already; the last chunk says why it ended
-                                c["text"] = ""
-                            out.append(sse({**base, "choices": [c]}))
-                        if body.include_usage():
-                            out.append(sse({**base, "choices": [], "usage": usage(payload)}))
-                        out.append("data: [DONE]\n\n")
-                    elif kind == "error":
-                        finished = True
-                        e = as_api_error(payload)
-                        out.append(sse_error(e))
-                        out.append("data: [DONE]\n\n")
-                yield "".join(out)
-                if finished:
-                    return
-        finally:
-            if not finished:
-                cancel.set()
-                m.cancelled.inc()
+    state = {"first": True}
 
-    return EventStream(stream_out())
+    def render(batch: list) -> tuple[str, bool]:
+        out: list[str] = []
+        for kind, payload in batch:
+            if kind == "piece":
+                if state["first"]:
+                    m.ttft.labels("/v1/completions").observe(time.perf_counter() - started)
+                    state["first"] = False
+                out.append(sse({**base, "choices": [{"index": payload[0], "text": payload[1],
+                                                      "finish_reason": None, "logprobs": None}]}))
+            elif kind == "done":
+                m.requests.labels("/v1/completions", "200").inc()
+                m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
+                for c in choices(payload):
+                    if live:  # the text went out already; the last chunk says why it ended
+                        c["text"] = ""
+                    out.append(sse({**base, "choices": [c]}))
+                if body.include_usage():
+                    out.append(sse({**base, "choices": [], "usage": usage(payload)}))
+                out.append("data: [DONE]\n\n")
+                return "".join(out), True
+        return "".join(out), False
+
+    return EventStream(sse_pump(bursts(events), render, cancel.set, m, "/v1/completions"))

@@ -2,23 +2,23 @@
 
 No strategy can run without raw prefixes, so this is the one path that does not go through `Gate`: the
 engine generates, thinkgate decides the mode (the same precedence as everywhere, see control.py), refuses
-what needs raw prefixes, and passes requests and answers — tool calls included — through intact."""
+what needs raw prefixes, and passes requests and answers — tool calls included — through intact. The
+engine's HTTP (`upstream_chat.UpstreamChat`) runs on the server's own loop; a stream leaves through the
+server's one pump (`common.sse_pump`)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import contextlib
 import time
 
 from fastapi import Request
-from fastapi.responses import StreamingResponse
 
 from ..errors import EngineFieldError
-from ..backends.openai_compat import both_reasoning_fields
 from ..types import Message
-from .common import APIError, Inline, Relay, as_api_error, sse, sse_error
+from .common import APIError, EventStream, Inline, as_api_error, sse, sse_pump
 from .control import decide
 from .schemas import ChatCompletionRequest
+from .upstream_chat import both_reasoning_fields
 
 
 async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
@@ -37,11 +37,10 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
             "strategy": f"upstream-chat:{srv.chat.engine.name}", "router_score": None}
     started = time.perf_counter()
     srv.admit()
-    loop = asyncio.get_running_loop()
     if not body.stream:
         try:
-            out = await loop.run_in_executor(None, srv.chat.complete, payload)
-        except BaseException as e:  # noqa: BLE001
+            out = await srv.chat.complete(payload)
+        except Exception as e:  # noqa: BLE001 - answered as an OpenAI-style error
             raise as_api_error(e) from None
         finally:
             srv.release()
@@ -56,69 +55,49 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
         m.latency.labels("/v1/chat/completions").observe(time.perf_counter() - started)
         m.decisions.labels(decision.mode, decision.source).inc()
         return out
-    relay = Relay(loop)
-    events = relay.queue
-    cancel = threading.Event()
 
-    def pump():
+    async def engine_events():
+        """The engine's chunks as the pump's events; leaving early closes the connection (the engine stops)."""
         try:
-            for ch in srv.chat.stream(payload):
-                if cancel.is_set():
-                    return
-                relay.put(("chunk", ch))
-            relay.put(("done", None))
-        except BaseException as e:  # noqa: BLE001
-            relay.put(("error", e))
+            async with contextlib.aclosing(srv.chat.stream(payload)) as chunks:
+                async for ch in chunks:
+                    yield [("chunk", ch)]
+        except Exception as e:  # noqa: BLE001 - the engine failed: the pump answers it
+            yield [("error", e)]
+            return
         finally:
             srv.release()
-
-    srv.pool.submit(pump)
-    first = await events.get()  # an engine that fails at once gets its 502/504 status, not a 200 stream
-    if first[0] == "error":
-        raise as_api_error(first[1])
+        yield [("done", None)]
 
     tally = _Tally()
     inline = Inline() if srv.inline else None
 
-    async def stream_out():
-        finished = False
-        pending = [first]
-        try:
-            while True:
-                kind, payload_ = pending.pop() if pending else await events.get()
-                if kind == "chunk":
-                    tally.add(payload_)
-                    payload_ = both_reasoning_fields(payload_)
-                    if inline is not None:
-                        for choice in payload_.get("choices") or []:
-                            if isinstance(choice.get("delta"), dict):
-                                inline.message(choice["delta"])
-                    payload_["model"] = srv.model_name
-                    if any(c.get("finish_reason") for c in payload_.get("choices", [])):
-                        payload_["thinkgate"] = info
-                    yield sse(payload_)
-                elif kind == "done":
-                    finished = True
-                    m.requests.labels("/v1/chat/completions", "200").inc()
-                    m.decisions.labels(decision.mode, decision.source).inc()
-                    if body.include_usage() and not tally.usage_seen:  # the engine sent none: count it
-                        yield sse({"id": tally.id, "object": "chat.completion.chunk", "created": tally.created,
-                                   "model": srv.model_name, "choices": [],
-                                   "usage": srv.chat.usage(payload, "".join(tally.pieces), tally.chunks)})
-                    yield "data: [DONE]\n\n"
-                    return
-                else:
-                    finished = True
-                    e = as_api_error(payload_)
-                    yield sse_error(e)
-                    yield "data: [DONE]\n\n"
-                    return
-        finally:
-            if not finished:
-                cancel.set()
-                m.cancelled.inc()
+    def render(batch: list) -> tuple[str, bool]:
+        out: list[str] = []
+        for kind, chunk in batch:
+            if kind == "chunk":
+                tally.add(chunk)
+                chunk = both_reasoning_fields(chunk)
+                if inline is not None:
+                    for choice in chunk.get("choices") or []:
+                        if isinstance(choice.get("delta"), dict):
+                            inline.message(choice["delta"])
+                chunk["model"] = srv.model_name
+                if any(c.get("finish_reason") for c in chunk.get("choices", [])):
+                    chunk["thinkgate"] = info
+                out.append(sse(chunk))
+            elif kind == "done":
+                m.requests.labels("/v1/chat/completions", "200").inc()
+                m.decisions.labels(decision.mode, decision.source).inc()
+                if body.include_usage() and not tally.usage_seen:  # the engine sent none: count it
+                    out.append(sse({"id": tally.id, "object": "chat.completion.chunk", "created": tally.created,
+                                    "model": srv.model_name, "choices": [],
+                                    "usage": srv.chat.usage(payload, "".join(tally.pieces), tally.chunks)}))
+                out.append("data: [DONE]\n\n")
+                return "".join(out), True
+        return "".join(out), False
 
-    return StreamingResponse(stream_out(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return EventStream(sse_pump(engine_events(), render, lambda: None, m, "/v1/chat/completions"))
 
 
 class _Tally:

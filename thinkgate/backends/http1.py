@@ -1,0 +1,223 @@
+"""A small HTTP/1.1 client on asyncio streams, with kept-alive connections, for the engine upstream.
+
+Why not httpx: on loopback, in front of an engine that streams a token per chunk, the per-request and
+per-chunk cost of a general-purpose client is most of what a proxy adds. Measured with
+`benchmarks/serve_overhead.py` (64 streams of 200 tokens at 100 tokens/s, fake engine):
+FIGURES. This client does only what the upstream needs: POST with a JSON body, a status and headers, a
+body by chunked transfer encoding, Content-Length or the close; `send_now` writes a request at once from
+an inline strategy (the engine starts before the reading task does). Timeouts: `timeout` bounds the whole
+request, `idle_timeout` the longest silence, one watchdog task for every open body. Its parsing is tested
+on its own (`tests/test_http1.py`); what the bodies mean is read by `wire.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import orjson
+
+from ..errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+
+
+class Malformed(ValueError):
+    """The engine's bytes are not HTTP/1.1 as this client reads it."""
+
+
+class Response:
+    """An HTTP/1.1 response on an asyncio stream: status, headers, and its body read as it comes."""
+
+    def __init__(self, status: int, headers: dict[str, str], reader, writer):
+        self.status, self.headers, self.reader, self.writer = status, headers, reader, writer
+        self.complete = False
+        self.timed_out: str | None = None  # why the watchdog aborted it: "idle" or "total"
+        self.keep_alive = headers.get("connection", "").lower() != "close"
+        self.last = time.monotonic()  # last byte seen: `Http1`'s watchdog aborts a body silent too long
+        self.deadline = float("inf")  # when the whole request's time is up (set by `Http1.post`)
+
+    async def chunks(self):
+        """The body's pieces: chunked transfer encoding, a Content-Length, or up to the close."""
+        r = self.reader
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            while True:
+                line = await r.readuntil(b"\r\n")
+                try:
+                    size = int(line.split(b";")[0], 16)
+                except ValueError:
+                    raise Malformed(f"a chunk size that is not hexadecimal: {line[:40]!r}") from None
+                data = await r.readexactly(size + 2)
+                self.last = time.monotonic()
+                if not size:
+                    break
+                yield data[:-2]
+        elif "content-length" in self.headers:
+            try:
+                left = int(self.headers["content-length"])
+            except ValueError:
+                raise Malformed(f"Content-Length {self.headers['content-length'][:40]!r}") from None
+            while left:
+                data = await r.read(min(left, 65536))
+                self.last = time.monotonic()
+                if not data:
+                    raise ConnectionResetError("the engine closed the connection mid-body")
+                left -= len(data)
+                yield data
+        else:
+            self.keep_alive = False
+            while True:
+                data = await r.read(65536)
+                self.last = time.monotonic()
+                if not data:
+                    break
+                yield data
+        self.complete = True
+
+    async def read(self) -> bytes:
+        return b"".join([c async for c in self.chunks()])
+
+
+class Http1:
+    """A small HTTP/1.1 client on asyncio streams with keep-alive connections: the per-request and
+    per-chunk cost of a general client is most of what a proxy adds in front of an engine on loopback."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, idle_timeout: float | None = None):
+        from urllib.parse import urlsplit
+
+        u = urlsplit(base_url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"upstream URL {base_url!r} is not http(s)://host[:port][/path]")
+        self.base_url = base_url
+        self.host, self.ssl = u.hostname, u.scheme == "https"
+        self.port = u.port or (443 if self.ssl else 80)
+        self.prefix = u.path.rstrip("/")
+        self.total = timeout  # the whole request (connect, headers, body)
+        self.silence = idle_timeout or timeout  # the longest silence
+        auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
+        self.head = (f"Host: {u.netloc}\r\nContent-Type: application/json\r\nAccept: */*\r\n{auth}")
+        self.idle: list = []
+        self.open: set[Response] = set()  # bodies being read, watched for silence
+        self._watchdog = None
+
+    async def _watch(self) -> None:
+        """Abort bodies that sent nothing for `silence` seconds or ran past their request's deadline (one
+        timer for all, not one per read); it ends when no body is open, and `post` starts it again."""
+        import asyncio
+
+        while self.open:
+            await asyncio.sleep(min(1.0, self.silence / 4, self.total / 4))
+            now = time.monotonic()
+            for resp in list(self.open):
+                why = "total" if now > resp.deadline else "idle" if now - resp.last > self.silence else None
+                if why:
+                    resp.timed_out = why
+                    try:
+                        resp.writer.transport.abort()
+                    except Exception:  # noqa: BLE001 - already closed: the watchdog goes on for the others
+                        self.open.discard(resp)
+        self._watchdog = None
+
+    async def _connect(self):
+        import asyncio
+
+        try:
+            async with asyncio.timeout(min(self.silence, 10.0)):
+                return await asyncio.open_connection(self.host, self.port, ssl=self.ssl or None, limit=1 << 22)
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream {self.base_url} did not accept a connection in time") from None
+        except OSError as e:
+            raise UpstreamUnreachable(f"upstream {self.base_url} is unreachable ({type(e).__name__}: {e})") from None
+
+    def close(self) -> None:
+        """Close the kept-alive connections and stop the watchdog (bodies being read are left to finish)."""
+        while self.idle:
+            self.idle.pop()[1].close()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _request(self, path: str, body: dict) -> bytes:
+        payload = orjson.dumps(body)
+        return (f"POST {self.prefix}{path} HTTP/1.1\r\n{self.head}Content-Length: {len(payload)}\r\n\r\n"
+                ).encode() + payload
+
+    def send_now(self, path: str, body: dict) -> tuple | None:
+        """Write a request on a kept-alive connection at once, from the loop's thread but outside any task
+        (an inline strategy, streaming.py): the engine starts while the caller goes on. Returns the
+        connection to hand to `post(..., sent=)`, or None when none is idle."""
+        while self.idle:
+            reader, writer = self.idle.pop()
+            if writer.is_closing():  # the engine closed it meanwhile
+                writer.close()
+                continue
+            writer.write(self._request(path, body))
+            return reader, writer
+        return None
+
+    @contextlib.asynccontextmanager
+    async def post(self, path: str, body: dict, sent: tuple | None = None):
+        import asyncio
+
+        deadline = time.monotonic() + self.total
+        for attempt in (0, 1):
+            written = attempt == 0 and sent is not None  # by send_now, on a kept-alive connection
+            reused = written or (attempt == 0 and bool(self.idle))
+            if written:
+                reader, writer = sent
+            else:
+                reader, writer = self.idle.pop() if reused else await self._connect()
+            try:
+                if not written:
+                    writer.write(self._request(path, body))
+                async with asyncio.timeout(max(0.0, min(self.silence, deadline - time.monotonic()))):
+                    await writer.drain()
+                    head = await reader.readuntil(b"\r\n\r\n")
+                break
+            except TimeoutError:
+                writer.close()
+                raise UpstreamTimeout(f"upstream {self.base_url} did not answer in time "
+                                      f"({min(self.silence, self.total):g} s)") from None
+            except (OSError, asyncio.IncompleteReadError) as e:
+                writer.close()
+                if reused:  # a kept-alive connection the engine had closed: try a new one
+                    continue
+                raise UpstreamUnreachable(f"upstream {self.base_url} closed the connection ({type(e).__name__})") from None
+            except asyncio.LimitOverrunError:
+                writer.close()
+                raise UpstreamError(f"upstream {self.base_url} sent a malformed HTTP response (headers over 4 MiB)") from None
+        try:
+            status, headers = parse_head(head)
+        except Malformed as e:
+            writer.close()
+            raise UpstreamError(f"upstream {self.base_url} sent a malformed HTTP response ({e})") from None
+        resp = Response(status, headers, reader, writer)
+        resp.deadline = deadline
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+        self.open.add(resp)
+        try:
+            yield resp
+        except (OSError, asyncio.IncompleteReadError) as e:
+            if resp.timed_out == "total":
+                raise UpstreamTimeout(f"upstream {self.base_url} did not finish within {self.total:g} s") from None
+            if resp.timed_out:
+                raise UpstreamTimeout(f"upstream {self.base_url} stopped answering ({self.silence:g} s)") from None
+            raise UpstreamUnreachable(f"upstream {self.base_url} broke the connection ({type(e).__name__})") from None
+        except Malformed as e:
+            raise UpstreamError(f"upstream {self.base_url} sent a malformed HTTP response ({e})") from None
+        finally:
+            self.open.discard(resp)
+            if resp.complete and resp.keep_alive:
+                self.idle.append((reader, writer))
+            else:
+                writer.close()
+
+
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """A response's status line and headers (up to the blank line): the status code and the headers with
+    lower-case names; `Malformed` when the status line is not `HTTP/1.x NNN ...`."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (parts[1].isdigit() and len(parts[1]) == 3):
+        raise Malformed(f"status line {lines[0][:60]!r}")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+    return int(parts[1]), headers

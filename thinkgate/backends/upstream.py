@@ -1,0 +1,104 @@
+"""An OpenAI-compatible engine's HTTP on an asyncio loop, shared by everything that talks to an engine:
+the raw-prefix backend (`openai_compat.py`) and the server's chat fallback (`server/upstream_chat.py`).
+
+The loop is the server's own (`attach`), or a private loop thread for the CLI and the bench. Strategy
+threads hand it requests and wait; every stream's chunks are read (and written to their sinks) on that one
+loop, so many concurrent streams do not fight over the interpreter lock. The bytes travel by `http1.Http1`
+and are read by `wire.py`.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .http1 import Http1
+from .sinks import inline_greenlet, run_inline
+from .wire import http_error, json_body, sse_chunks
+
+
+class Upstream:
+    """One engine at `base_url`: at most `concurrency` requests in flight; `timeout` bounds a whole request
+    and `idle_timeout` (default `timeout`) the engine's longest silence."""
+
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, concurrency: int,
+                 idle_timeout: float | None = None):
+        self.base_url = base_url.rstrip("/")
+        self._http_args = (self.base_url, api_key, timeout, idle_timeout)
+        self.http = Http1(*self._http_args)
+        self.concurrency = concurrency
+        self._loop = None
+        self._lock = threading.Lock()
+
+    def attach(self, loop) -> None:
+        """Do the HTTP on `loop` (a server's own event loop, called from it), so that streamed chunks are
+        read and relayed on one thread; without it a private loop thread is started on first use. A
+        private loop started before (a blocking call while the server was being built: the capability
+        probe, a router's preparation) is stopped, and its connections with it."""
+        with self._lock:
+            old = self._loop
+            if old is loop:
+                return
+            if old is not None:
+                old.call_soon_threadsafe(old.stop)
+                self.http = Http1(*self._http_args)  # its kept-alive connections belong to the old loop
+            self._setup()
+            self._loop = loop
+
+    def _setup(self) -> None:
+        import asyncio
+
+        self.slots = asyncio.Semaphore(self.concurrency)
+
+    @property
+    def loop(self):
+        """The loop the engine's HTTP runs on (None until the first call or `attach`)."""
+        return self._loop
+
+    def run(self, coro):
+        import asyncio
+
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, daemon=True, name="thinkgate-upstream-io").start()
+
+                async def setup():
+                    self._setup()
+
+                asyncio.run_coroutine_threadsafe(setup(), loop).result()
+                self._loop = loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop and inline_greenlet() is not None:
+            return run_inline(self._loop, coro)  # a strategy running on the loop itself (streaming.py)
+        if running is self._loop:
+            coro.close()
+            raise RuntimeError("the upstream backend's blocking calls must come from a worker thread, "
+                               "not from the event loop that does its I/O")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    async def post(self, path: str, body: dict) -> dict:
+        async with self.slots, self.http.post(path, body) as resp:
+            data = await resp.read()
+        if resp.status >= 400:
+            raise http_error(self.base_url, resp.status, data)
+        return json_body(self.base_url, data)
+
+    def begin(self, path: str, body: dict) -> tuple | None:
+        """From an inline strategy on the loop's thread: write the request now when a slot and a kept-alive
+        connection are free (hand the result to `events(..., sent=)`), else None. Its slot is taken when
+        the reading task starts, a moment later."""
+        return None if self.slots.locked() else self.http.send_now(path, body)
+
+    async def events(self, path: str, body: dict, sent: tuple | None = None, on_open=None):
+        """The engine's SSE chunks as dicts, parsed from the raw bytes (ends at [DONE] or at the close);
+        `on_open()` is called once the engine has answered with a success status."""
+        async with self.slots, self.http.post(path, body, sent) as resp:
+            if resp.status >= 400:
+                raise http_error(self.base_url, resp.status, await resp.read())
+            if on_open is not None:
+                on_open()
+            async for chunk in sse_chunks(resp.chunks()):
+                yield chunk
