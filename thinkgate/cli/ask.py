@@ -8,12 +8,12 @@ from typing import Annotated, Optional
 import typer
 from rich.panel import Panel
 
-from .common import (BackendOpt, EffortOpt, FormatOpt, MaxTokensOpt, ModelOpt, SeedOpt, TemperatureOpt, TokenizerOpt,
-                     UpstreamKeyOpt, UpstreamModelOpt, UpstreamOpt, UpstreamTimeoutOpt, _any_backend, _gate, _thinking,
-                     _tools, app, console, fail)
+from .common import (BackendOpt, EffortOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, SeedOpt, TemperatureOpt,
+                     _any_backend, _gate, _thinking, _tools, app, console, engine_options, fail)
 
 
 @app.command()
+@engine_options(concurrency=False)
 def ask(
     prompt: Annotated[str, typer.Argument(help="The question.")],
     mode: Annotated[str, typer.Option("--mode", help="think | nothink | auto")] = "think",
@@ -33,11 +33,7 @@ def ask(
         "A JSON file of tool definitions (OpenAI's shape) for the chat template; the calls the model writes "
         "are printed (templates with Hermes-style <tool_call> blocks)."))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")] = False,
-    upstream: UpstreamOpt = None,
-    upstream_model: UpstreamModelOpt = None,
-    tokenizer: TokenizerOpt = None,
-    upstream_key: UpstreamKeyOpt = None,
-    upstream_timeout: UpstreamTimeoutOpt = 600.0,
+    engine: Engine = Engine(),
     fmt: FormatOpt = None,
 ) -> None:
     """Ask one question; print the reasoning and the answer separately with their token counts."""
@@ -56,8 +52,7 @@ def ask(
     except ValueError as e:
         fail(f"--verify: {e}")
     tool_list = _tools(tools) if tools is not None else None
-    gate = _gate(_any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout, batch_size=1,
-                              kind=backend_kind),
+    gate = _gate(_any_backend(model, engine, batch_size=1, kind=backend_kind),
                  strategy or "think", fmt, named=strategy is not None)
     try:
         request = Request(messages=[Message(role="user", content=prompt)], tools=tool_list,

@@ -10,12 +10,12 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import (BackendOpt, ConcurrencyOpt, FormatOpt, MaxTokensOpt, ModelOpt, TemperatureOpt, TokenizerOpt,
-                     UpstreamKeyOpt, UpstreamModelOpt, UpstreamOpt, UpstreamTimeoutOpt, _any_backend, _gate, app,
-                     console, err, fail, need, writable)
+from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, TemperatureOpt, _any_backend, _gate, app,
+                     console, engine_options, err, fail, need, writable)
 
 
 @app.command()
+@engine_options()
 def bench(
     strategies: Annotated[str, typer.Option("--strategies", help=(
         "Comma-separated strategy specs: name or name:key=value,... e.g. think,nothink,budget:max=64,min=16. "
@@ -67,12 +67,7 @@ def bench(
     judge_pairwise: Annotated[bool, typer.Option("--judge-pairwise", help=(
         "Also compare every two strategies' free-form answers pairwise, each pair asked in both orders; "
         "reports wins, ties and the flip rate (how often the verdict changes with the order)."))] = False,
-    upstream: UpstreamOpt = None,
-    upstream_model: UpstreamModelOpt = None,
-    tokenizer: TokenizerOpt = None,
-    upstream_key: UpstreamKeyOpt = None,
-    upstream_timeout: UpstreamTimeoutOpt = 600.0,
-    concurrency: ConcurrencyOpt = 16,
+    engine: Engine = Engine(),
     fmt: FormatOpt = None,
 ) -> None:
     """Score strategies on the fixed test splits: accuracy, thinking and answer tokens, think rate,
@@ -109,10 +104,9 @@ def bench(
     if with_oracle:
         specs = [s for s in specs if s != "oracle"]
         specs += [s for s in ("think", "nothink") if s not in specs]
-    backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
-                           concurrency=concurrency, batch_size=batch_size, kind=backend_kind)
-    if upstream:  # items go to the engine `concurrency` at a time; a library call takes enough to fill that
-        batch_size = max(batch_size, concurrency)
+    backend = _any_backend(model, engine, batch_size=batch_size, kind=backend_kind)
+    if engine.url:  # items go to the engine `concurrency` at a time; a library call takes enough to fill that
+        batch_size = max(batch_size, engine.concurrency)
     gates = [_gate(backend, spec, fmt) for spec in specs]
     try:
         store = ResultsCache(None if fresh else cache)
@@ -151,7 +145,7 @@ def bench(
     judging = None
     if judge:
         rows, judging = _judge_rows(rows, [it for v in suites_data.values() for it in v], judge, judge_model,
-                                    judge_tokenizer, judge_key, upstream_timeout, judge_strategy, judge_max_tokens,
+                                    judge_tokenizer, judge_key, engine.timeout, judge_strategy, judge_max_tokens,
                                     judge_pairwise, None if fresh else cache, batch_size)
     out, all_rows = report(backend.model_id, rows, with_oracle=with_oracle, t_max=t_max or (1000 if data else None),
                            otb_compat=otb_compat)
@@ -244,8 +238,8 @@ def _judge_rows(rows, items, judge, judge_model, judge_tokenizer, judge_key, tim
         fail("--judge URL needs --judge-model NAME (as the engine serves it) and --judge-tokenizer PATH")
     if not url and (judge_model or judge_tokenizer):
         fail("--judge-model and --judge-tokenizer go with --judge URL (an engine)")
-    backend = _any_backend(None if url else judge, judge if url else None, judge_model, judge_tokenizer, judge_key,
-                           timeout, batch_size=batch_size)
+    backend = _any_backend(None if url else judge, Engine(judge if url else None, judge_model, judge_tokenizer, judge_key,
+                                                          timeout), batch_size=batch_size)
     gate = _gate(backend, strategy)
     path = None if cache is None else cache.with_name(cache.stem + ".judge.jsonl")
     try:

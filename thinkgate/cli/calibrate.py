@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import (BackendOpt, ConcurrencyOpt, FormatOpt, MaxTokensOpt, ModelOpt, TokenizerOpt, UpstreamKeyOpt,
-                     UpstreamModelOpt, UpstreamOpt, UpstreamTimeoutOpt, _any_backend, app, console, err, fail, writable)
+from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, _any_backend, app, console, engine_options,
+                     err, fail, writable)
 
 
 @app.command()
+@engine_options()
 def calibrate(
     model: ModelOpt = None,
     backend_kind: BackendOpt = "auto",
@@ -37,12 +38,7 @@ def calibrate(
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore the cache.")] = False,
     threads: Annotated[int, typer.Option("--threads", min=0, help="torch threads (0: torch's default).")] = 0,
     fmt: FormatOpt = None,
-    upstream: UpstreamOpt = None,
-    upstream_model: UpstreamModelOpt = None,
-    tokenizer: TokenizerOpt = None,
-    upstream_key: UpstreamKeyOpt = None,
-    upstream_timeout: UpstreamTimeoutOpt = 600.0,
-    concurrency: ConcurrencyOpt = 16,
+    engine: Engine = Engine(),
 ) -> None:
     """Run think, nothink and a few budgets on the calibration split (disjoint from the test split), then
     train the hidden-state probe and the text router on those outcomes and set their thresholds. With
@@ -81,7 +77,7 @@ def calibrate(
         fail(f"--budgets must be comma-separated integers, not {budgets!r}")
     if any(b < 1 for b in budget_list):
         fail("--budgets must be positive")
-    if upstream is not None and out is None:
+    if engine.url is not None and out is None:
         fail("--upstream needs --out FOLDER for the routers (an engine's model has no folder of its own)")
     if out is not None:
         writable(out, "--out", folder=True)
@@ -90,10 +86,9 @@ def calibrate(
                       max_drop=max_drop, kinds=kinds, rule=rule, max_tokens=max_tokens, batch_size=batch_size,
                       cache=None if fresh else str(cache), threads=threads, fmt=fmt)
     try:
-        backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
-                               concurrency=concurrency, batch_size=batch_size, kind=backend_kind)
-        if upstream:  # items go to the engine `concurrency` at a time: a call takes enough to fill that
-            cfg.batch_size = max(batch_size, concurrency)
+        backend = _any_backend(model, engine, batch_size=batch_size, kind=backend_kind)
+        if engine.url:  # items go to the engine `concurrency` at a time: a call takes enough to fill that
+            cfg.batch_size = max(batch_size, engine.concurrency)
         record = run(cfg, backend=backend, log=lambda m: err.print(m))
     except (ValueError, UpstreamError, MissingCapability) as e:
         fail(str(e))

@@ -3,9 +3,12 @@ the process-wide entry callback, and the helpers that turn bad input into a clea
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -24,18 +27,6 @@ ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=(
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens the model may write per request.")]
 TemperatureOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 is greedy.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Sampling seed.")]
-# where tokens come from: a local model (--model) or an OpenAI-compatible engine (--upstream ...)
-UpstreamOpt = Annotated[Optional[str], typer.Option("--upstream", help=(
-    "Base URL of an OpenAI-compatible engine (vLLM, SGLang, llama.cpp, Ollama, thinkgate serve), e.g. "
-    "http://127.0.0.1:8000; its /v1/completions continues prompts rendered here from --tokenizer."))]
-UpstreamModelOpt = Annotated[Optional[str], typer.Option("--upstream-model", help="The model name the engine serves.")]
-TokenizerOpt = Annotated[Optional[Path], typer.Option("--tokenizer", help=(
-    "The upstream model's tokenizer folder (its chat template renders prompts locally)."))]
-UpstreamKeyOpt = Annotated[Optional[str], typer.Option("--upstream-key", envvar="THINKGATE_UPSTREAM_KEY",
-                                                       help="API key sent to the engine.")]
-UpstreamTimeoutOpt = Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
-    "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))]
-ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight to an engine at once.")]
 BackendOpt = Annotated[str, typer.Option("--backend", help=(
     "What runs a local model: hf (transformers; a GGUF file is converted once to a folder), llamacpp (a GGUF "
     "file run by llama.cpp in-process, quantized, at its speed) or auto (llamacpp for a GGUF file when "
@@ -46,6 +37,63 @@ EffortOpt = Annotated[Optional[str], typer.Option("--effort", help=(
 FormatOpt = Annotated[Optional[str], typer.Option("--format", help=(
     "The model's family (qwen3, deepseek_r1, gpt_oss, seed_oss, magistral, cohere, ..., none: see docs/formats.md); "
     "default: detected from its chat template."))]
+
+
+# where tokens come from: a local model (--model) or an OpenAI-compatible engine (--upstream ...)
+_ENGINE_OPTIONS = (
+    ("upstream", Annotated[Optional[str], typer.Option("--upstream", help=(
+        "Base URL of an OpenAI-compatible engine (vLLM, SGLang, llama.cpp, Ollama, thinkgate serve), e.g. "
+        "http://127.0.0.1:8000; its /v1/completions continues prompts rendered here from --tokenizer."))], None),
+    ("upstream_model", Annotated[Optional[str], typer.Option("--upstream-model", help="The model name the engine serves.")],
+     None),
+    ("tokenizer", Annotated[Optional[Path], typer.Option("--tokenizer", help=(
+        "The upstream model's tokenizer folder (its chat template renders prompts locally)."))], None),
+    ("upstream_key", Annotated[Optional[str], typer.Option("--upstream-key", envvar="THINKGATE_UPSTREAM_KEY",
+                                                           help="API key sent to the engine.")], None),
+    ("upstream_timeout", Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
+        "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))], 600.0),
+    ("concurrency", Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight to an engine at once.")],
+     16),
+)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The engine options of a command (`engine_options`): `url` None when the command runs a local model."""
+
+    url: str | None = None
+    model: str | None = None
+    tokenizer: Path | None = None
+    key: str | None = None
+    timeout: float = 600.0
+    concurrency: int = 16
+
+
+def engine_options(concurrency: bool = True) -> Callable:
+    """A command decorator: the command takes the engine options (declared once, above: --upstream,
+    --upstream-model, --tokenizer, --upstream-key, --upstream-timeout and, with `concurrency`, --concurrency)
+    where it declares an `engine: Engine` parameter, and receives them there as one `Engine`. Typer reads a command's options from
+    its signature and has no option groups, so the signature is extended here."""
+    names = [o for o in _ENGINE_OPTIONS if concurrency or o[0] != "concurrency"]
+
+    def wrap(fn: Callable) -> Callable:
+        sig = inspect.signature(fn, eval_str=True)
+        extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=d) for n, ann, d in names]
+        params = []  # the engine options where the command has its `engine` parameter (the help's order)
+        for p in sig.parameters.values():
+            params += extra if p.name == "engine" else [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)]
+
+        @functools.wraps(fn)
+        def command(**kw):
+            got = {n: kw.pop(n) for n, _, _ in names}
+            return fn(**kw, engine=Engine(got["upstream"], got["upstream_model"], got["tokenizer"], got["upstream_key"],
+                                          got["upstream_timeout"], got.get("concurrency", 16)))
+
+        command.__signature__ = sig.replace(parameters=params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return wrap
 
 
 @app.callback()
@@ -112,27 +160,28 @@ def _backend(model: str | None, batch_size: int = 64, kind: str = "auto"):
         fail(str(e))
 
 
-def _any_backend(model: str | None, upstream: str | None, upstream_model: str | None, tokenizer: Path | None,
-                 upstream_key: str | None = None, timeout: float = 600.0, concurrency: int = 64, batch_size: int = 64,
-                 idle_timeout: float | None = None, kind: str = "auto"):
-    """The backend the shared options name: a local model folder or GGUF file, or an engine upstream."""
+def _any_backend(model: str | None, engine: Engine, batch_size: int = 64, idle_timeout: float | None = None,
+                 kind: str = "auto", concurrency: int | None = None):
+    """The backend the options name: a local model folder or GGUF file (`model`), or an engine upstream.
+    `concurrency`: requests in flight to the engine, when not the engine options' own."""
     if kind not in ("auto", "hf", "llamacpp"):
         fail(f"--backend must be auto, hf or llamacpp, not {kind!r}")
-    if upstream is None:
-        if upstream_model or tokenizer:
+    if engine.url is None:
+        if engine.model or engine.tokenizer:
             fail("--upstream-model and --tokenizer go with --upstream URL")
         return _backend(model, batch_size=batch_size, kind=kind)
     if model:
         fail("give either --model (a local model) or --upstream (an engine), not both")
-    if not upstream_model or not tokenizer:
+    if not engine.model or not engine.tokenizer:
         fail("--upstream needs --upstream-model NAME (as the engine serves it) and --tokenizer PATH "
              "(the model's tokenizer folder, for its chat template)")
     from ..backends.openai_compat import OpenAICompatBackend
     from ..errors import ModelLoadError
 
     try:
-        return OpenAICompatBackend(upstream, upstream_model, tokenizer, api_key=upstream_key, timeout=timeout,
-                                   concurrency=concurrency, idle_timeout=idle_timeout)
+        return OpenAICompatBackend(engine.url, engine.model, engine.tokenizer, api_key=engine.key,
+                                   timeout=engine.timeout, concurrency=concurrency or engine.concurrency,
+                                   idle_timeout=idle_timeout)
     except ModelLoadError as e:
         fail(str(e))
 

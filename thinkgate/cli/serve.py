@@ -7,24 +7,20 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (BackendOpt, FormatOpt, ModelOpt, TokenizerOpt, UpstreamKeyOpt, UpstreamModelOpt, UpstreamOpt,
-                     UpstreamTimeoutOpt, _any_backend, app, err, fail, need)
+from .common import BackendOpt, Engine, FormatOpt, ModelOpt, _any_backend, app, engine_options, err, fail, need
 
 
 @app.command()
+@engine_options(concurrency=False)
 def serve(
     model: ModelOpt = None,
     backend_kind: BackendOpt = "auto",
-    upstream: UpstreamOpt = None,
-    upstream_model: UpstreamModelOpt = None,
-    tokenizer: TokenizerOpt = None,
-    upstream_key: UpstreamKeyOpt = None,
-    upstream_timeout: UpstreamTimeoutOpt = 600.0,
+    engine: Engine = Engine(),
     upstream_chat: Annotated[bool, typer.Option("--upstream-chat", help=(
         "Chat fallback: pass chat requests to the engine's /v1/chat/completions with thinking on/off/auto, "
         "budgets and effort in the engine's own fields (no strategies). --tokenizer is optional here: with it, "
         "usage the engine does not send is counted in tokens."))] = False,
-    engine: Annotated[str, typer.Option("--engine", help=(
+    engine_kind: Annotated[str, typer.Option("--engine", help=(
         "With --upstream-chat, the engine, whose own fields carry thinking on/off, budgets and effort: vllm, "
         "sglang, llamacpp (llama-server), llama-cpp-python, ollama, openai, thinkgate, or auto (asked of the "
         "engine at start-up). See docs/engines/."))] = "auto",
@@ -69,23 +65,22 @@ def serve(
     chat = None
     backend = None
     if upstream_chat:
-        from ..backends.openai_compat import UpstreamChat
+        from ..server.upstream_chat import UpstreamChat
         from ..errors import ModelLoadError
 
-        if not upstream or not upstream_model:
+        if not engine.url or not engine.model:
             fail("--upstream-chat needs --upstream URL and --upstream-model NAME")
         try:
-            chat = UpstreamChat(upstream, upstream_model, api_key=upstream_key, timeout=upstream_timeout,
-                                idle_timeout=upstream_idle_timeout, engine=engine, tokenizer=tokenizer)
+            chat = UpstreamChat(engine.url, engine.model, api_key=engine.key, timeout=engine.timeout,
+                                idle_timeout=upstream_idle_timeout, engine=engine_kind, tokenizer=engine.tokenizer)
         except ModelLoadError as e:
             fail(str(e))
         except ValueError as e:
             fail(f"--engine: {e}")
         err.print(f"[dim]chat fallback to engine {chat.engine.name!r}[/]")
     else:
-        backend = _any_backend(model, upstream, upstream_model, tokenizer, upstream_key, upstream_timeout,
-                               concurrency=max_queue, idle_timeout=upstream_idle_timeout, kind=backend_kind)
-    name = served_name or upstream_model or (model or "tiny")
+        backend = _any_backend(model, engine, concurrency=max_queue, idle_timeout=upstream_idle_timeout, kind=backend_kind)
+    name = served_name or engine.model or (model or "tiny")
     from ..errors import RouterError, UpstreamError
     from ..server.guard import ServerLimits
 
