@@ -1,4 +1,4 @@
-"""A router: `decide(requests) -> [Decision(mode, budget, score)]`, calibrated on one model's own outcomes.
+"""A router: `decide(requests) -> [Route(mode, budget, score)]`, calibrated on one model's own outcomes.
 
 A router predicts, per query, the probability that the answer is correct at each routing level: level 0
 is no thinking, then each thinking budget tried at calibration (smallest first), then unbounded thinking.
@@ -79,7 +79,9 @@ def _hash_file(h, p: Path) -> None:
             h.update(f.read())
 
 
-class Decision(_Strict):
+class Route(_Strict):
+    """A router's choice for one request: the mode, the thinking budget, and the score it came from."""
+
     mode: Literal["think", "nothink"]
     budget: int | None = None  # thinking budget when thinking; None: unbounded
     score: float  # the routing score (see the module docstring): high means "no thinking will do"
@@ -133,14 +135,14 @@ class Router:
         return threshold_for_rate(self.meta.calib_scores, think_rate)
 
     def decide_probs(self, probs, threshold: float | None = None, use_budgets: bool = True,
-                     budget_slack: float | None = None) -> list[Decision]:
+                     budget_slack: float | None = None) -> list[Route]:
         return [decide_one([float(x) for x in row], self.meta.budgets,
                            self.meta.threshold if threshold is None else threshold,
                            self.meta.budget_slack if budget_slack is None else budget_slack, use_budgets,
                            self.meta.rule)
                 for row in probs]
 
-    def decide(self, requests: list[Request], backend, fmt, **kw) -> list[Decision]:
+    def decide(self, requests: list[Request], backend, fmt, **kw) -> list[Route]:
         return self.decide_probs(self.predict(requests, backend, fmt), **kw)
 
     @property
@@ -196,16 +198,16 @@ def routing_score(probs: list[float], rule: str = "margin") -> float:
 
 
 def decide_one(probs: list[float], budgets: list[int], threshold: float, slack: float,
-               use_budgets: bool = True, rule: str = "margin") -> Decision:
+               use_budgets: bool = True, rule: str = "margin") -> Route:
     score = routing_score(probs, rule)
     if score >= threshold:
-        return Decision(mode="nothink", score=score, probs=probs)
+        return Route(mode="nothink", score=score, probs=probs)
     if use_budgets:
         full = probs[-1]
         for b, p in zip(budgets, probs[1:-1]):
             if p >= full - slack:
-                return Decision(mode="think", budget=b, score=score, probs=probs)
-    return Decision(mode="think", score=score, probs=probs)
+                return Route(mode="think", budget=b, score=score, probs=probs)
+    return Route(mode="think", score=score, probs=probs)
 
 
 ALWAYS_THINK, NEVER_THINK = 1.01, -1.01  # scores lie in [-1, 1]
