@@ -19,7 +19,6 @@ import argparse
 import copy
 import json
 import random
-import subprocess
 import sys
 import threading
 import time
