@@ -244,16 +244,17 @@ def end_to_end(name: str, template: str) -> dict[str, bool]:
     request = lambda mode: Request.of("What is 2+2?", mode=mode, sampling=Sampling(max_tokens=16))  # noqa: E731
     for mode in ("think", "nothink", "auto"):
         gate = Gate(backend, "think", family)
-        try:
-            result = gate.run(request(mode))
-        except FormatError as e:  # refused clearly: a mode the family cannot serve, or a template that needs more
-            out[f"e2e_{mode}"] = (mode == "auto" and not gate.format.supports_auto) or "could not render" in str(e)
-            continue
         streamed = {"reasoning": "", "content": ""}
-        for kind, payload in gate.stream(request(mode)):
+        for kind, payload in gate.stream(request(mode)):  # the deltas, then the result `run` gives
             if kind in streamed:
                 streamed[kind] += payload
-        out[f"e2e_{mode}"] = (streamed == {"reasoning": result.reasoning, "content": result.answer}
+        if kind == "error":
+            e = payload  # refused clearly: a mode the family cannot serve, or a template that needs more
+            out[f"e2e_{mode}"] = isinstance(e, FormatError) and (
+                (mode == "auto" and not gate.format.supports_auto) or "could not render" in str(e))
+            continue
+        result = payload
+        out[f"e2e_{mode}"] = (kind == "done" and streamed == {"reasoning": result.reasoning, "content": result.answer}
                               and result.thinking_mode == gate.format.has_thinking
                               and (mode != "nothink" or result.usage.reasoning_tokens == 0))
     gate = Gate(backend, "budget:max=8", family)

@@ -47,7 +47,7 @@ def llamacpp_server(gguf: Path, *extra: str):
     from _serving import Process
 
     return Process([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-                    "--port", "{port}", "--n_ctx", "4096", "--n_threads", "1", "--model_alias", "smollm2",
+                    "--port", "{port}", "--n_ctx", "4096", "--n_threads", "2", "--model_alias", "smollm2",
                     "--interrupt_requests", "False", *extra],
                    probe="/v1/models").wait(timeout=120)
 

@@ -81,8 +81,9 @@ def test_cache_refuses_a_changed_duplicate_and_takes_an_equal_one(tmp_path):
 def test_sigkill_during_bench_loses_and_duplicates_no_row(tmp_path):
     cache = tmp_path / "cache.jsonl"
     cmd = [sys.executable, "-m", "thinkgate.cli", "bench", "--strategies", "think,nothink", "--suites", "over",
-           "--limit", "8", "--batch-size", "2", "--cache", str(cache), "--json", str(tmp_path / "out.json")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+           "--limit", "8", "--max-tokens", "200", "--cache", str(cache), "--json", str(tmp_path / "out.json")]
+    # small batches, so that it is killed between them; the rerun takes the rest in one
+    proc = subprocess.Popen(cmd + ["--batch-size", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if cache.exists() and len(cache.read_bytes().splitlines()) >= 3:

@@ -7,13 +7,15 @@ import json
 
 import pytest
 from _models import llamacpp_server, smollm2, thinking_tokenizer
-from _serving import serve
+from _serving import InThread
 from typer.testing import CliRunner
 
 from thinkgate.backends.gguf import folder_for
 from thinkgate.backends.openai_compat import OpenAICompatBackend
 from thinkgate.cli import app as cli
 from thinkgate.gate import Gate
+from thinkgate.server.app import create_app
+from thinkgate.server.upstream_chat import UpstreamChat
 from thinkgate.types import Request, Sampling
 
 pytest.importorskip("llama_cpp", reason="the test extra installs llama-cpp-python[server]")
@@ -33,13 +35,16 @@ def tok(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def servers(engine, tok):
-    """thinkgate in front of the engine: raw-prefix; chat fallback; chat fallback that counts usage."""
-    up = ("--upstream", engine.url, "--upstream-model", "smollm2")
-    procs = {"raw": serve(*up, "--tokenizer", str(tok)), "chat": serve(*up, "--upstream-chat"),
-             "counted": serve(*up, "--upstream-chat", "--tokenizer", str(tok))}
-    yield {k: p.wait(120) for k, p in procs.items()}
-    for p in procs.values():
-        p.stop()
+    """thinkgate in front of the engine, served in this process (the CLI's `serve --upstream` runs as a
+    process of its own in test_server_upstream.py): raw-prefix; chat fallback, its engine detected; chat
+    fallback that counts usage with the tokenizer."""
+    apps = {"raw": create_app(OpenAICompatBackend(engine.url, "smollm2", tok), "smollm2"),
+            "chat": create_app(None, "smollm2", chat=UpstreamChat(engine.url, "smollm2")),
+            "counted": create_app(None, "smollm2", chat=UpstreamChat(engine.url, "smollm2", tokenizer=tok))}
+    running = {k: InThread(app) for k, app in apps.items()}
+    yield running
+    for srv in running.values():
+        srv.stop()
 
 
 RAW_STRATEGIES = ["think", "nothink", "nothinking", "budget:max=16", "budget:max=24,min=8", "early_exit",
@@ -84,7 +89,7 @@ def test_ask_and_calibrate_through_the_engine_then_auto_routes_with_its_router(e
     assert (router / "text.json").exists()
     res = runner.invoke(cli, ["calibrate", *up[:4], "--tokenizer", str(tok), "--routers", "text"])
     assert res.exit_code == 2 and "--out" in res.output  # an engine's model has no folder to put them in
-    srv = serve(*up, "--strategy", f"auto:dir={router}").wait(120)
+    srv = InThread(create_app(OpenAICompatBackend(engine.url, "smollm2", tok), "smollm2", strategy=f"auto:dir={router}"))
     try:
         r = httpx.post(srv.url + "/v1/chat/completions", timeout=120, json={
             "model": "smollm2", "messages": [{"role": "user", "content": "What is 2+3?"}], "max_tokens": 24})

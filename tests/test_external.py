@@ -168,11 +168,14 @@ def test_otb_compat_matches_the_papers_code_computed_here(tmp_path):
 
     from thinkgate.cli import app
 
+    recs = _otb_records()
+    recs = recs[6:14]  # over: two of overthinkingbench and both of overthinking-math; under: four
+    assert sum("math" in r["subset"] for r in recs) == 2 and sum("under" in r["subset"] for r in recs) == 4
     data = tmp_path / "otb.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in _otb_records()))
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs))
     out = tmp_path / "b.json"
     res = CliRunner().invoke(app, ["bench", "--data", str(data), "--strategies", "think,nothink", "--otb-compat",
-                                   "--samples", "2", "--temperature", "0.8", "--max-tokens", "300", "--fresh",
+                                   "--samples", "2", "--temperature", "0.8", "--max-tokens", "120", "--fresh",
                                    "--json", str(out)])
     assert res.exit_code == 0, res.output
     report = json.loads(out.read_text())

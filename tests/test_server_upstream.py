@@ -29,10 +29,12 @@ def servers(tiny_server):
     engine = tiny_server  # the engine: a thinkgate serve of the embedded model (API key sk-test)
     fake = fake_engine("--rate", "2000", "--tokens", "30")
     up = ("--upstream", engine.url, "--upstream-model", "tiny", "--upstream-key", KEY)
-    raw = serve(*up, "--tokenizer", TINY)
+    raw = serve(*up, "--tokenizer", TINY)  # the command line's `serve --upstream`, as users start it
     chat = serve(*up, "--upstream-chat")
-    tools = serve("--upstream", fake.wait().url, "--upstream-model", "fake", "--upstream-chat")
-    procs = {"fake": fake, "raw": raw.wait(), "chat": chat.wait(), "tools": tools.wait()}
+    from thinkgate.server.upstream_chat import UpstreamChat
+
+    tools = InThread(create_app(None, "fake", chat=UpstreamChat(fake.wait().url, "fake")))  # in this process
+    procs = {"fake": fake, "raw": raw.wait(), "chat": chat.wait(), "tools": tools}
     yield {"engine": engine, **procs}
     for p in procs.values():
         p.stop()

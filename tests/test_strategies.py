@@ -169,9 +169,9 @@ def test_a_batch_gives_each_request_what_it_gets_alone(backend, spec):
     """The batch contract (`Gate.run_batch`): requests with different sampling settings in one batch are
     served as if each ran alone, greedy and seeded sampling alike."""
     gate = Gate(backend, spec)
-    requests = [Request.of(EASY, sampling=Sampling(max_tokens=72)),
-                Request.of("What is 317+45?", sampling=Sampling(max_tokens=72, temperature=0.8, seed=1)),
-                Request.of(EASY, sampling=Sampling(max_tokens=56, temperature=0.8, seed=2))]
+    requests = [Request.of(EASY, sampling=Sampling(max_tokens=64)),
+                Request.of("What is 317+45?", sampling=Sampling(max_tokens=56, temperature=0.8, seed=1)),
+                Request.of(EASY, sampling=Sampling(max_tokens=48, temperature=0.8, seed=2))]
     batch = gate.run_batch(requests)
     alone = [gate.run(r) for r in requests]
     for b, a in zip(batch, alone):

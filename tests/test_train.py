@@ -53,11 +53,11 @@ def test_a_schedule_by_the_clock_follows_the_minutes_and_stops_on_time(tmp_path)
     assert lr_at(10, cosine, 5.0) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
     assert lr_at(10, cosine, 5.0) == lr_at(9000, cosine, 5.0)  # the step count does not matter after warm-up
 
-    run = SFTConfig(out=str(tmp_path / "m"), steps=3, clock=True, max_minutes=0.1, hidden_size=32, num_layers=1,
+    run = SFTConfig(out=str(tmp_path / "m"), steps=3, clock=True, max_minutes=0.05, hidden_size=32, num_layers=1,
                     num_heads=1, head_dim=32, intermediate_size=64, batch_tokens=512, warmup=1, log_every=1)
     record = train(run)
     assert record["steps_done"] > 3  # `steps` does not stop a run by the clock
-    assert record["loss_history"][-1]["minutes"] <= 0.1 + 0.05
+    assert record["loss_history"][-1]["minutes"] <= 0.05 + 0.05
     assert record["loss_history"][-1]["lr"] < 0.2 * run.lr
 
 
