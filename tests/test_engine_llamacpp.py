@@ -72,7 +72,7 @@ def backend_params(**kw):
 
 def test_ask_and_calibrate_through_the_engine_then_auto_routes_with_its_router(engine, tok, tmp_path):
     """`ask` in both modes; `calibrate --upstream` trains the text router on the engine's model's own
-    outcomes, and `serve --upstream ... --strategy auto:dir=...` routes with it."""
+    outcomes, and `serve --upstream ... --strategy route:dir=...` routes with it."""
     import httpx
 
     runner = CliRunner()
@@ -89,7 +89,7 @@ def test_ask_and_calibrate_through_the_engine_then_auto_routes_with_its_router(e
     assert (router / "text.json").exists()
     res = runner.invoke(cli, ["calibrate", *up[:4], "--tokenizer", str(tok), "--routers", "text"])
     assert res.exit_code == 2 and "--out" in res.output  # an engine's model has no folder to put them in
-    srv = InThread(create_app(OpenAICompatBackend(engine.url, "smollm2", tok), "smollm2", strategy=f"auto:dir={router}"))
+    srv = InThread(create_app(OpenAICompatBackend(engine.url, "smollm2", tok), "smollm2", strategy=f"route:dir={router}"))
     try:
         r = httpx.post(srv.url + "/v1/chat/completions", timeout=120, json={
             "model": "smollm2", "messages": [{"role": "user", "content": "What is 2+3?"}], "max_tokens": 24})

@@ -37,10 +37,10 @@ TABLE = [
     ("budget:max=128,min=8", True, {"budget": 64, "min_budget": 16}, "budget:max=64,min=16"),
     ("budget:max=32", True, {"min_budget": 64}, "!thinking.min_budget"),  # they cannot both hold
     ("budget", True, {"effort": "minimal"}, f"budget:max={EFFORT_BUDGETS['minimal']}"),
-    ("auto", True, {"budget": 64}, "auto:then=budget;max=64"),  # the router decides; thinking is capped
-    ("auto:then=budget;max=32", True, {"budget": 64}, "auto:then=budget;max=32"),  # the tighter cap stays
-    ("auto:then=think", True, {"effort": "low"}, f"auto:then=budget;max={LOW}"),
-    ("auto:then=early_exit", True, {"budget": 64}, "!thinking.budget"),
+    ("route", True, {"budget": 64}, "route:then=budget;max=64"),  # the router decides; thinking is capped
+    ("route:then=budget;max=32", True, {"budget": 64}, "route:then=budget;max=32"),  # the tighter cap stays
+    ("route:then=think", True, {"effort": "low"}, f"route:then=budget;max={LOW}"),
+    ("route:then=early_exit", True, {"budget": 64}, "!thinking.budget"),
     ("early_exit", True, {"budget": 64}, "!thinking.budget"),  # the case: never a silent override
     ("early_exit", True, {"effort": "low"}, "!thinking.effort"),
     ("thinkless", True, {"min_budget": 8}, "!thinking.min_budget"),

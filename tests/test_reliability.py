@@ -151,7 +151,7 @@ def test_every_resource_is_bounded(server):
     assert_error(r, 400, "context_length_exceeded")
     assert_error(post(server, CHAT, chat_body(max_tokens=10**9)), 400, param="max_tokens")
     for spec in ("parallel:n=1000", "early_exit:max_probes=1000", "budget:max=10,max_extensions=1000",
-                 "budget:max=10,answer_tokens=1000000", "auto:then=early_exit;max_probes=1000"):
+                 "budget:max=10,answer_tokens=1000000", "route:then=early_exit;max_probes=1000"):
         err = assert_error(post(server, CHAT, chat_body(thinking={"strategy": spec})), 400, param="thinking.strategy")
         assert "limit" in err["message"]
     assert_error(post(server, COMPLETIONS, {"model": "tiny", "prompt": "x", "n": 1000}), 400, param="n")
@@ -174,17 +174,17 @@ def test_empty_prompts_and_degenerate_sampling(server):
 
 
 def test_a_request_cannot_name_a_server_file_and_errors_never_show_paths(server):
-    for spec in ("auto:dir=/etc", "auto:dir=/no/such/place", "auto:dir=../../x,then=think"):
+    for spec in ("route:dir=/etc", "route:dir=/no/such/place", "route:dir=../../x,then=think"):
         err = assert_error(post(server, CHAT, chat_body(thinking={"strategy": spec})), 400, param="thinking.strategy")
-        assert "/etc" not in err["message"] and "/no/such" not in err["message"] and "auto.dir" in err["message"]
+        assert "/etc" not in err["message"] and "/no/such" not in err["message"] and "route.dir" in err["message"]
 
 
 def test_a_missing_router_is_a_400_without_paths():
-    # tiny-auto ships no router: `auto` cannot route there
+    # tiny-auto ships no router: `route` cannot route there
     model = resolve_model("tiny-auto")
     srv = InThread(create_app(HFBackend(model), "tiny-auto", freeze_gc=False))
     try:
-        r = httpx.post(srv.url + CHAT, json={**chat_body(thinking={"strategy": "auto"}), "model": "tiny-auto"},
+        r = httpx.post(srv.url + CHAT, json={**chat_body(thinking={"strategy": "route"}), "model": "tiny-auto"},
                        timeout=30)
         err = assert_error(r, 400, "router_unavailable")
         assert str(model) not in err["message"] and "/" not in err["message"].replace("n/a", "")
@@ -281,7 +281,7 @@ _thinking = st.fixed_dictionaries({}, optional={
     "mode": st.one_of(st.sampled_from(["on", "off", "auto"]), _json),
     "budget": st.one_of(st.integers(-5, 3000), _json), "min_budget": st.integers(-5, 50),
     "strategy": st.one_of(st.sampled_from(["think", "nothink", "budget:max=4", "parallel:n=2", "early_exit:max_probes=1",
-                                           "auto", "auto:dir=/tmp", "parallel:n=999", "telepathy", "budget:max=x",
+                                           "auto", "route:dir=/tmp", "parallel:n=999", "telepathy", "budget:max=x",
                                            "thinkless:at=2", "dont_overthink", "nothinking"]), _text),
     "verify": st.one_of(st.sampled_from(["\\d+", "(a|aa)+$", "(", "a{99999999999}"]), _text)})
 _chat = st.fixed_dictionaries({"model": st.sampled_from(["tiny", "other", ""]),

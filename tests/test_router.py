@@ -1,4 +1,4 @@
-"""Routers, `thinkgate calibrate`, and the `auto` strategy, on the shipped model (real backend, no mocks)."""
+"""Routers, `thinkgate calibrate`, and the `route` strategy, on the shipped model (real backend, no mocks)."""
 
 import json
 import shutil
@@ -127,33 +127,40 @@ def test_stale_router_is_refused(calibrated, tmp_path, model_dir):
         Router.load(tmp_path, "text", model_dir)
 
 
-def test_auto_routes_by_threshold_and_shows_its_decision(calibrated, backend):
+def test_route_routes_by_threshold_and_shows_its_decision(calibrated, backend):
     out, _ = calibrated
     reqs = [Request.of(p, sampling=Sampling(max_tokens=300)) for p in (EASY, HARD)]
-    always = Gate(backend, f"auto:dir={out},threshold=1.01,then=think").run_batch(reqs)
-    never = Gate(backend, f"auto:dir={out},threshold=-1.01").run_batch(reqs)
+    always = Gate(backend, f"route:dir={out},threshold=1.01,then=think").run_batch(reqs)
+    never = Gate(backend, f"route:dir={out},threshold=-1.01").run_batch(reqs)
     assert [r.mode for r in always] == ["think", "think"] and all(r.usage.reasoning_tokens > 0 for r in always)
     assert [r.mode for r in never] == ["nothink", "nothink"] and all(r.usage.reasoning_tokens == 0 for r in never)
     route = always[0].trace[0]
     assert route.kind == "route" and route.detail["decision"] == "think" and -1 <= route.detail["score"] <= 1
     assert set(route.detail["probs"]) == {"nothink", "budget:max=16", "think"}
     # a request in auto mode is routed too, not left to the model
-    auto_mode = Gate(backend, f"auto:dir={out},threshold=1.01").run(Request.of(EASY, mode="auto"))
+    auto_mode = Gate(backend, f"route:dir={out},threshold=1.01").run(Request.of(EASY, mode="auto"))
     assert auto_mode.mode == "think" and auto_mode.reasoning
+    # its former name is still read, as this strategy (the mode `auto` is the model deciding, not a router)
+    former = Gate(backend, f"auto:dir={out},threshold=1.01,then=think")
+    assert former.strategy.spec.startswith("route:")
+    key = lambda rs: [(r.strategy, r.mode, r.reasoning, r.answer, r.usage) for r in rs]  # noqa: E731
+    assert key(former.run_batch(reqs)) == key(always)
 
 
-def test_auto_composes_with_early_exit_and_budgets(calibrated, backend):
+def test_route_composes_with_early_exit_and_budgets(calibrated, backend):
     out, _ = calibrated
-    res = Gate(backend, f"auto:dir={out},think_rate=1,then=early_exit;threshold=0.5").run(
+    res = Gate(backend, f"route:dir={out},think_rate=1,then=early_exit;threshold=0.5").run(
         Request.of(HARD, sampling=Sampling(max_tokens=300)))
     assert res.trace[0].detail["via"] == "early_exit:threshold=0.5" and res.mode == "think"
-    res = Gate(backend, f"auto:dir={out},threshold=1.01,then=budget;max=8").run(
+    res = Gate(backend, f"route:dir={out},threshold=1.01,then=budget;max=8").run(
         Request.of(HARD, sampling=Sampling(max_tokens=300)))
     assert res.usage.reasoning_tokens == 8 and any(e.kind == "budget_stop" for e in res.trace)
     with pytest.raises(ValueError, match="route twice"):
-        Gate(backend, "auto:then=auto")
+        Gate(backend, "route:then=route")
+    with pytest.raises(ValueError, match="route twice"):
+        Gate(backend, "route:then=auto")  # its former name
     with pytest.raises(ValueError, match="threshold or think_rate"):
-        Gate(backend, "auto:threshold=0.5,think_rate=0.5")
+        Gate(backend, "route:threshold=0.5,think_rate=0.5")
 
 
 def test_bench_rows_carry_decision_score_and_think_rate(calibrated, backend, tmp_path):
@@ -164,28 +171,28 @@ def test_bench_rows_carry_decision_score_and_think_rate(calibrated, backend, tmp
     items = load_split("over")[:3] + load_split("under")[:3]
     cache = ResultsCache(tmp_path / "c.jsonl")
     rows = []
-    for spec in ("think", "nothink", f"auto:dir={out}"):
+    for spec in ("think", "nothink", f"route:dir={out}"):
         gate = Gate(backend, spec)
         for suite in ("over", "under"):
             rows += run_suite(gate, [i for i in items if i.suite == suite], Sampling(max_tokens=300), "m", cache)
     data, all_rows = report("tiny", rows, with_oracle=True)
-    auto = [r for r in data["results"] if r["strategy"].startswith("auto")]
-    assert auto and all("think_rate" in r and "decided_think_rate" in r and "score_mean" in r for r in auto)
+    routed = [r for r in data["results"] if r["strategy"].startswith("route")]
+    assert routed and all("think_rate" in r and "decided_think_rate" in r and "score_mean" in r for r in routed)
     assert all("think_rate" in r for r in data["results"])
-    decisions = [d for d in data["decisions"] if d["strategy"].startswith("auto")]
+    decisions = [d for d in data["decisions"] if d["strategy"].startswith("route")]
     assert len(decisions) == 6 and all(d["decision"] in ("think", "nothink") and d["score"] is not None
                                        for d in decisions)
     assert {d["strategy"] for d in data["decisions"]} >= {"oracle"}
     assert data["routing"] and {"apgr", "oracle_apgr"} <= set(data["routing"][0])
     # the router's identity is part of the cache key: the rows are reused only with the same router
-    gate = Gate(backend, f"auto:dir={out}")
-    assert gate.strategy.cache_key(backend).startswith(f"auto:dir={out}@router=")
+    gate = Gate(backend, f"route:dir={out}")
+    assert gate.strategy.cache_key(backend).startswith(f"route:dir={out}@router=")
     # the report draws accuracy vs think rate as the threshold sweeps, against the oracle
     page = write_report(data, all_rows, tmp_path / "rep")
     assert (tmp_path / "rep" / "routing.png").exists() and "APGR" in page.read_text()
 
 
-def test_cli_calibrate_and_auto_errors_are_clear(tmp_path):
+def test_cli_calibrate_and_route_errors_are_clear(tmp_path):
     from typer.testing import CliRunner
 
     from thinkgate.cli import app
@@ -199,5 +206,5 @@ def test_cli_calibrate_and_auto_errors_are_clear(tmp_path):
     assert res.exit_code == 2 and "drop:D" in res.output
     res = runner.invoke(app, ["calibrate", "--objective", "cheap"])
     assert res.exit_code == 2 and "f1 or drop:D" in res.output
-    res = runner.invoke(app, ["ask", "What is 3+4?", "--strategy", f"auto:dir={tmp_path}"])
+    res = runner.invoke(app, ["ask", "What is 3+4?", "--strategy", f"route:dir={tmp_path}"])
     assert res.exit_code == 2 and "thinkgate calibrate" in res.output

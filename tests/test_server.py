@@ -108,8 +108,8 @@ def test_a_strategy_named_with_controls_it_cannot_honour_is_a_400_naming_the_fie
         assert r.status_code == 400, r.text
         assert r.json()["error"]["param"] == param and "early_exit" in r.json()["error"]["message"]
     r = chat(server, {"messages": [{"role": "user", "content": ADD}], "max_tokens": 200,
-                      "thinking": {"strategy": "auto:then=think", "budget": 12}}).json()
-    assert r["thinkgate"]["strategy"] == "auto:then=budget;max=12" and r["thinkgate"]["budget"] == 12
+                      "thinking": {"strategy": "route:then=think", "budget": 12}}).json()
+    assert r["thinkgate"]["strategy"] == "route:then=budget;max=12" and r["thinkgate"]["budget"] == 12
     assert "router" in r["thinkgate"]["policy"] and r["usage"]["completion_tokens_details"]["reasoning_tokens"] <= 12
 
 

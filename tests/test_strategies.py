@@ -164,7 +164,7 @@ def test_split_specs_keeps_parameters_with_their_strategy():
 
 
 @pytest.mark.parametrize("spec", ["think", "nothink", "nothinking", "budget:max=24", "budget:min=40", "early_exit",
-                                  "thinkless", "parallel:n=2", "dont_overthink", "auto", "self"])
+                                  "thinkless", "parallel:n=2", "dont_overthink", "route", "self"])
 def test_a_batch_gives_each_request_what_it_gets_alone(backend, spec):
     """The batch contract (`Gate.run_batch`): requests with different sampling settings in one batch are
     served as if each ran alone, greedy and seeded sampling alike."""

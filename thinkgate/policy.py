@@ -6,9 +6,10 @@ Inputs: the strategy, and whether the caller named it (`named`: a request's `thi
 `--strategy`, a bench row, a library caller's) or it is only a default (the server's `--strategy`, the mode's
 strategy in `thinkgate ask`); the request's `ThinkingSpec`; the model family's chat format.
 
-Who decides whether the model thinks is said in words, since "auto" is used for two things: mode `auto`
-leaves it to **the model** (nothing is written after the assistant tag; `self` is the strategy that does
-this); the strategy `auto` leaves it to **a router** calibrated on the model's outcomes.
+Who decides whether the model thinks has one name each: mode `auto` leaves it to **the model** (nothing is
+written after the assistant tag; `self` is the strategy that always does this); the strategy `route`
+(formerly also called `auto`, a spelling still read) leaves it to **a router** calibrated on the model's
+outcomes.
 
 Rules, in order:
 1. **Thinking off** (mode `nothink`: `thinking.mode: off`, `enable_thinking: false`, effort `none`,
@@ -18,7 +19,7 @@ Rules, in order:
 2. **A cap or a floor** (the request's budget, else its effort's cap where the family has no effort levels of
    its own, `EFFORT_BUDGETS`; its min_budget): composed with the strategy where the two fit —
    `think` becomes `budget:max=CAP,min=FLOOR`; `budget` keeps the tighter of its own limits and the
-   request's; `auto` caps the thinking it routes to (`then=budget;max=CAP`, the tighter of its own and the
+   request's; `route` caps the thinking it routes to (`then=budget;max=CAP`, the tighter of its own and the
    request's); a strategy that never thinks
    needs no cap. Any other strategy (early_exit, thinkless, dont_overthink, self) has no thinking cap: named,
    it is a conflict (an error naming the strategy and the field); a default gives way to `budget`.
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from .errors import PolicyConflict
 from .formats import ThinkingFormat
 from .strategies import STRATEGIES, Strategy
-from .strategies.auto import then_strategy
+from .strategies.route import then_strategy
 from .types import ThinkingSpec
 
 # strategies whose output has no thought (a cap holds; thinking off is what they do)
@@ -99,13 +100,13 @@ def plan(strategy: Strategy, spec: ThinkingSpec, fmt: ThinkingFormat, named: boo
                                  f"limits and strategy {strategy.spec!r} do not fit together", field)
         composed = STRATEGIES["budget"](params=p.model_copy(update={"max": tight_max, "min": tight_min}))
         return Plan(composed, f"{strategy.spec} with the request's limits ({field})", cap, cap_from)
-    if name == "auto" and floor is None:
+    if name == "route" and floor is None:
         inner = then_strategy(strategy.params.then)  # None: the router's own calibrated budgets
         if inner is None or inner.name == "think" or (inner.name == "budget" and not inner.params.min):
             own = inner.params.max if inner is not None and inner.name == "budget" else None
             tight = cap if own is None else min(own, cap)
-            composed = STRATEGIES["auto"](params=strategy.params.model_copy(update={"then": f"budget;max={tight}"}))
-            return Plan(composed, f"auto: a router decides, thinking capped at {tight} ({field})", cap, cap_from)
+            composed = STRATEGIES["route"](params=strategy.params.model_copy(update={"then": f"budget;max={tight}"}))
+            return Plan(composed, f"route: a router decides, thinking capped at {tight} ({field})", cap, cap_from)
     if named:
         raise PolicyConflict(f"strategy {strategy.spec!r} has no thinking limit of its own, and the request asks "
                              f"for {limits} thinking tokens ({field}); drop one, or use think or budget", field)

@@ -5,7 +5,7 @@
 - difficulty.png: accuracy by difficulty for each family of the `under` suite, one line per strategy;
 - thinking_hist.png: histograms of thinking tokens per strategy;
 - budget.png (when several `budget` rows with a `max` ran): `under` accuracy against the maximum budget;
-- routing.png (when a routed strategy such as `auto` ran beside think and nothink): accuracy against think
+- routing.png (when a routed strategy such as `route` ran beside think and nothink): accuracy against think
   rate as the router's threshold sweeps over the test items, against the oracle's curve (APGR).
 """
 

@@ -16,7 +16,8 @@ from .common import (BackendOpt, EffortOpt, Engine, FormatOpt, MaxTokensOpt, Mod
 @engine_options(concurrency=False)
 def ask(
     prompt: Annotated[str, typer.Argument(help="The question.")],
-    mode: Annotated[str, typer.Option("--mode", help="think | nothink | auto")] = "think",
+    mode: Annotated[str, typer.Option("--mode", help=(
+        "think | nothink | auto (the model decides; for a router deciding, --strategy route)"))] = "think",
     strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="A strategy spec; defaults to the mode's.")] = None,
     model: ModelOpt = None,
     backend_kind: BackendOpt = "auto",
@@ -87,7 +88,8 @@ def ask(
 @app.command()
 def render(
     question: Annotated[str, typer.Argument(help="The user turn to render.")],
-    mode: Annotated[str, typer.Option("--mode", help="think | nothink | auto")] = "think",
+    mode: Annotated[str, typer.Option("--mode", help=(
+        "think | nothink | auto (the model decides; for a router deciding, --strategy route)"))] = "think",
     model: ModelOpt = None,
     fmt: FormatOpt = None,
     effort: EffortOpt = None,

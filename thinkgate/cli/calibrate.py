@@ -1,4 +1,4 @@
-"""`thinkgate calibrate`: the routers `auto` uses, from the model's own outcomes."""
+"""`thinkgate calibrate`: the routers the `route` strategy uses, from the model's own outcomes."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def calibrate(
     """Run think, nothink and a few budgets on the calibration split (disjoint from the test split), then
     train the hidden-state probe and the text router on those outcomes and set their thresholds. With
     --upstream, the outcomes are the engine's model's (raw-prefix mode), the router is the text one, and
-    --out names its folder (use it with `serve --upstream ... --strategy auto:dir=OUT`)."""
+    --out names its folder (use it with `serve --upstream ... --strategy route:dir=OUT`)."""
     from ..bench.calibrate import CalibConfig, run
     from ..errors import MissingCapability, UpstreamError
     from ..routers.router import ROUTER_KINDS

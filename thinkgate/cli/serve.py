@@ -33,7 +33,8 @@ def serve(
                                                    help="Require 'Authorization: Bearer KEY' on /v1/*.")] = None,
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="The default strategy spec.")] = "think",
     default_thinking: Annotated[str, typer.Option("--default-thinking", help=(
-        "auto | on | off: the mode when a request asks for none."))] = "on",
+        "on | off | auto: the mode when a request asks for none (auto: the model decides; a router deciding is "
+        "the strategy route)."))] = "on",
     max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Requests in flight before 429.")] = 256,
     upstream_idle_timeout: Annotated[Optional[float], typer.Option("--upstream-idle-timeout", min=0.1, help=(
         "Seconds the engine may stay silent within a request (default: --upstream-timeout)."))] = None,

@@ -236,7 +236,7 @@ class ThinkingFormat:
         """Refuse a mode this family cannot serve, naming the family and what it can do."""
         if mode == "auto" and not self.supports_auto:
             raise FormatError(f"{who}: the model's family {self.name!r} always thinks, so it cannot decide by "
-                              "itself whether to (auto); ask for thinking on or off, or route with strategy 'auto'")
+                              "itself whether to (auto); ask for thinking on or off, or route with strategy 'route'")
 
     # ---- tools ---------------------------------------------------------------------------------------
     @property

@@ -7,5 +7,5 @@
 `thinkgate calibrate`, which trains them from the model's outcomes, is a driver (`thinkgate/bench/calibrate.py`);
 the routing curves (accuracy vs think rate against the oracle, APGR) are scoring (`thinkgate/scoring/curve.py`).
 
-Nothing is loaded at import time; the `auto` strategy loads a router on first use.
+Nothing is loaded at import time; the `route` strategy loads a router on first use.
 """

@@ -1,4 +1,4 @@
-"""A router: `decide(requests) -> [Route(mode, budget, score)]`, calibrated on one model's own outcomes.
+"""A router: `decide(requests) -> [RouterChoice(mode, budget, score)]`, calibrated on one model's own outcomes.
 
 A router predicts, per query, the probability that the answer is correct at each routing level: level 0
 is no thinking, then each thinking budget tried at calibration (smallest first), then unbounded thinking.
@@ -79,7 +79,7 @@ def _hash_file(h, p: Path) -> None:
             h.update(f.read())
 
 
-class Route(_Strict):
+class RouterChoice(_Strict):
     """A router's choice for one request: the mode, the thinking budget, and the score it came from."""
 
     mode: Literal["think", "nothink"]
@@ -135,19 +135,19 @@ class Router:
         return threshold_for_rate(self.meta.calib_scores, think_rate)
 
     def decide_probs(self, probs, threshold: float | None = None, use_budgets: bool = True,
-                     budget_slack: float | None = None) -> list[Route]:
+                     budget_slack: float | None = None) -> list[RouterChoice]:
         return [decide_one([float(x) for x in row], self.meta.budgets,
                            self.meta.threshold if threshold is None else threshold,
                            self.meta.budget_slack if budget_slack is None else budget_slack, use_budgets,
                            self.meta.rule)
                 for row in probs]
 
-    def decide(self, requests: list[Request], backend, fmt, **kw) -> list[Route]:
+    def decide(self, requests: list[Request], backend, fmt, **kw) -> list[RouterChoice]:
         return self.decide_probs(self.predict(requests, backend, fmt), **kw)
 
     @property
     def id(self) -> str:
-        """Changes when the weights or the rule change: part of the bench cache key of `auto` rows."""
+        """Changes when the weights or the rule change: part of the bench cache key of `route` rows."""
         h = hashlib.sha256(self.meta.model_dump_json(exclude={"calibration"}).encode())
         for t in self.linear.tensors().values():
             h.update(t.numpy().tobytes())
@@ -198,16 +198,16 @@ def routing_score(probs: list[float], rule: str = "margin") -> float:
 
 
 def decide_one(probs: list[float], budgets: list[int], threshold: float, slack: float,
-               use_budgets: bool = True, rule: str = "margin") -> Route:
+               use_budgets: bool = True, rule: str = "margin") -> RouterChoice:
     score = routing_score(probs, rule)
     if score >= threshold:
-        return Route(mode="nothink", score=score, probs=probs)
+        return RouterChoice(mode="nothink", score=score, probs=probs)
     if use_budgets:
         full = probs[-1]
         for b, p in zip(budgets, probs[1:-1]):
             if p >= full - slack:
-                return Route(mode="think", budget=b, score=score, probs=probs)
-    return Route(mode="think", score=score, probs=probs)
+                return RouterChoice(mode="think", budget=b, score=score, probs=probs)
+    return RouterChoice(mode="think", score=score, probs=probs)
 
 
 ALWAYS_THINK, NEVER_THINK = 1.01, -1.01  # scores lie in [-1, 1]

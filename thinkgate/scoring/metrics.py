@@ -28,7 +28,7 @@ class Row(BaseModel):
     finish_reason: str
     wall_s: float
     answer: str
-    # set by strategies that choose the mode per item (auto: the router; self: the model)
+    # set by strategies that choose the mode per item (route: the router; self: the model)
     decision: str | None = None  # "think" or "nothink"
     score: float | None = None  # the router's P(correct without thinking)
     budget: int | None = None  # the thinking budget the router chose

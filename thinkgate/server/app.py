@@ -15,7 +15,7 @@ operator's limits, the API key, the body size limit and the catch-all for unexpe
 
 No request can take the server down: every field is validated at the edge (text that is not valid
 Unicode, an empty prompt, a count or token number past the operator's `ServerLimits` are 400s that name
-the field), a request cannot name a file on the server (`auto:dir` is refused; routers are the
+the field), a request cannot name a file on the server (`route:dir` is refused; routers are the
 operator's), every failure answers as `{"error": ...}` with its status, and `/health` says 503 when a
 background loop (the batching scheduler) is gone.
 """

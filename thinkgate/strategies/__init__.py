@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from .auto import Auto
 from .base import Strategy
 from .budget import Budget
 from .dont_overthink import DontOverthink
@@ -13,19 +12,25 @@ from .early_exit import EarlyExit
 from .nothink import NoThink
 from .nothinking import NoThinking
 from .parallel import Parallel
+from .route import Route
 from .self import SelfDecide
 from .think import Think
 from .thinkless import ThinkLess
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (Think, NoThink, NoThinking, Budget, EarlyExit, ThinkLess, Parallel, DontOverthink, Auto,
+    s.name: s for s in (Think, NoThink, NoThinking, Budget, EarlyExit, ThinkLess, Parallel, DontOverthink, Route,
                         SelfDecide)
 }
+
+
+# former names, still read: `auto` was `route` (the mode `auto` is another thing: the model decides)
+ALIASES = {"auto": "route"}
 
 
 def parse_strategy(text: str) -> Strategy:
     """`name` or `name:key=value,key=value` -> a configured strategy; errors name the bad part."""
     name, _, rest = text.strip().partition(":")
+    name = ALIASES.get(name, name)
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
     kw = {}

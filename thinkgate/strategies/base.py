@@ -50,7 +50,7 @@ class Strategy:
         return self.name + (":" + ",".join(f"{k}={v}" for k, v in sorted(items.items())) if items else "")
 
     def inner(self) -> list["Strategy"]:
-        """The strategies this one runs others through (auto's `then`)."""
+        """The strategies this one runs others through (route's `then`)."""
         return []
 
     def parameters(self, kind: str) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class Strategy:
 
     def cache_key(self, backend: Backend) -> str:
         """What the bench cache keys this strategy's rows by: its spec, plus whatever else its results
-        depend on (a router's weights, for `auto`)."""
+        depend on (a router's weights, for `route`)."""
         return self.spec
 
     def run_batch(self, requests: list[Request], backend: Backend, fmt: ThinkingFormat) -> list[Result]:

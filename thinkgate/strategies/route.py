@@ -1,4 +1,5 @@
-"""`auto`: a calibrated router decides per query whether to think, and how much.
+"""`route`: a calibrated router decides per query whether to think, and how much (formerly `auto`, a name
+still accepted: `auto` is also the mode in which the model itself decides, which this is not).
 
 Sources: Self-Route (a probe on the target model's hidden state at the end of the prompt predicts
 whether the no-thinking answer will be right) and RouteLLM (one score, a threshold set by quantile on a
@@ -36,7 +37,7 @@ from ..types import TraceEvent
 from .base import Params, Strategy
 
 
-class AutoParams(Params):
+class RouteParams(Params):
     router: str = "auto"
     dir: str | None = None
     threshold: float | None = None
@@ -60,18 +61,18 @@ def then_strategy(spec: str) -> Strategy | None:
 
     if spec.strip() == "budget":
         return None
-    if spec.split(":")[0].strip() == "auto":
-        raise ValueError("then=auto would route twice")
+    if spec.split(":")[0].strip() in ("route", "auto"):
+        raise ValueError(f"then={spec.strip()} would route twice")
     spec = spec.strip()
     if ":" not in spec and ";" in spec:  # early_exit;threshold=0.9 -> early_exit:threshold=0.9
         spec = spec.replace(";", ":", 1)
     return parse_strategy(spec.replace(";", ","))
 
 
-class Auto(Strategy):
-    name = "auto"
+class Route(Strategy):
+    name = "route"
     PATHS = ("dir",)
-    Params = AutoParams
+    Params = RouteParams
 
     def __init__(self, params=None, **kw):
         super().__init__(params, **kw)
