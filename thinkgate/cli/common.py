@@ -40,20 +40,20 @@ FormatOpt = Annotated[Optional[str], typer.Option("--format", help=(
 
 
 # where tokens come from: a local model (--model) or an OpenAI-compatible engine (--upstream ...)
-_ENGINE_OPTIONS = (
-    ("upstream", Annotated[Optional[str], typer.Option("--upstream", help=(
+_ENGINE_OPTIONS = (  # (parameter, the `Engine` field it fills, its declaration, default)
+    ("upstream", "url", Annotated[Optional[str], typer.Option("--upstream", help=(
         "Base URL of an OpenAI-compatible engine (vLLM, SGLang, llama.cpp, Ollama, thinkgate serve), e.g. "
         "http://127.0.0.1:8000; its /v1/completions continues prompts rendered here from --tokenizer."))], None),
-    ("upstream_model", Annotated[Optional[str], typer.Option("--upstream-model", help="The model name the engine serves.")],
-     None),
-    ("tokenizer", Annotated[Optional[Path], typer.Option("--tokenizer", help=(
+    ("upstream_model", "model", Annotated[Optional[str], typer.Option(
+        "--upstream-model", help="The model name the engine serves.")], None),
+    ("tokenizer", "tokenizer", Annotated[Optional[Path], typer.Option("--tokenizer", help=(
         "The upstream model's tokenizer folder (its chat template renders prompts locally)."))], None),
-    ("upstream_key", Annotated[Optional[str], typer.Option("--upstream-key", envvar="THINKGATE_UPSTREAM_KEY",
-                                                           help="API key sent to the engine.")], None),
-    ("upstream_timeout", Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
+    ("upstream_key", "key", Annotated[Optional[str], typer.Option(
+        "--upstream-key", envvar="THINKGATE_UPSTREAM_KEY", help="API key sent to the engine.")], None),
+    ("upstream_timeout", "timeout", Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
         "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))], 600.0),
-    ("concurrency", Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight to an engine at once.")],
-     16),
+    ("concurrency", "concurrency", Annotated[int, typer.Option(
+        "--concurrency", min=1, help="Requests in flight to an engine at once.")], 16),
 )
 
 
@@ -72,22 +72,22 @@ class Engine:
 def engine_options(concurrency: bool = True) -> Callable:
     """A command decorator: the command takes the engine options (declared once, above: --upstream,
     --upstream-model, --tokenizer, --upstream-key, --upstream-timeout and, with `concurrency`, --concurrency)
-    where it declares an `engine: Engine` parameter, and receives them there as one `Engine`. Typer reads a command's options from
-    its signature and has no option groups, so the signature is extended here."""
-    names = [o for o in _ENGINE_OPTIONS if concurrency or o[0] != "concurrency"]
+    where it declares an `engine: Engine` parameter, and receives them there as one `Engine`. Typer reads a
+    command's options from its signature and has no option groups, so the signature is extended here."""
+    options = [o for o in _ENGINE_OPTIONS if concurrency or o[0] != "concurrency"]
 
     def wrap(fn: Callable) -> Callable:
         sig = inspect.signature(fn, eval_str=True)
-        extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=d) for n, ann, d in names]
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
+                 for name, _, ann, default in options]
         params = []  # the engine options where the command has its `engine` parameter (the help's order)
         for p in sig.parameters.values():
             params += extra if p.name == "engine" else [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)]
 
         @functools.wraps(fn)
         def command(**kw):
-            got = {n: kw.pop(n) for n, _, _ in names}
-            return fn(**kw, engine=Engine(got["upstream"], got["upstream_model"], got["tokenizer"], got["upstream_key"],
-                                          got["upstream_timeout"], got.get("concurrency", 16)))
+            engine = Engine(**{field: kw.pop(name) for name, field, _, _ in options})
+            return fn(**kw, engine=engine)
 
         command.__signature__ = sig.replace(parameters=params)
         command.__annotations__ = {p.name: p.annotation for p in params}

@@ -413,9 +413,10 @@ def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, 
                 f'"finish_reason":{orjson.dumps(finish).decode()}}}]}}\n\n')
 
     inline = Inline(gate.format.open_tag, gate.format.close_tag) if srv.inline else None
-    state = {"role": chunk({"role": "assistant", "content": ""}), "first": True}
+    role, first = chunk({"role": "assistant", "content": ""}), True
 
     def render(batch: list) -> tuple[str, bool]:
+        nonlocal role, first
         out: list[str] = []
         finished = False
         merged: list = []  # consecutive deltas of one kind leave as one chunk
@@ -426,9 +427,9 @@ def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, 
                 merged.append((kind, payload))
         for kind, payload in merged:
             if kind in ("reasoning", "content"):
-                if state["first"]:
+                if first:
                     m.ttft.labels("/v1/chat/completions").observe(time.perf_counter() - started)
-                    state["first"] = False
+                    first = False
                 if inline is not None:
                     delta = {"content": inline.reasoning(payload) if kind == "reasoning" else inline.content(payload)}
                 else:
@@ -452,9 +453,9 @@ def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, 
                 if body.include_usage():
                     out.append(sse({**meta, "choices": [], "usage": _usage(result)}))
                 out.append("data: [DONE]\n\n")
-        if state["role"]:  # the role chunk leaves first: when the engine accepted the request ("open"), or
-            out.insert(0, state["role"])  # with the first delta
-            state["role"] = ""
+        if role:  # the role chunk leaves first: when the engine accepted the request ("open"), or with the
+            out.insert(0, role)  # first delta
+            role = ""
         return "".join(out), finished
 
     return sse_pump(bursts(events), render, stream.cancel, m, "/v1/chat/completions")

@@ -192,7 +192,7 @@ async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callabl
             async for batch in events:
                 cut = next((i for i, (kind, _) in enumerate(batch) if kind == "error"), len(batch))
                 out, finished = render(batch[:cut]) if cut else ("", False)
-                if cut < len(batch):
+                if cut < len(batch) and not finished:
                     finished = True
                     e = as_api_error(batch[cut][1])
                     metrics.requests.labels(path, str(e.status)).inc()

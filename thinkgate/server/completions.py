@@ -91,15 +91,16 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
         m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
         return {**base, "choices": choices(payload), "usage": usage(payload)}
 
-    state = {"first": True}
+    first = True
 
     def render(batch: list) -> tuple[str, bool]:
+        nonlocal first
         out: list[str] = []
         for kind, payload in batch:
             if kind == "piece":
-                if state["first"]:
+                if first:
                     m.ttft.labels("/v1/completions").observe(time.perf_counter() - started)
-                    state["first"] = False
+                    first = False
                 out.append(sse({**base, "choices": [{"index": payload[0], "text": payload[1],
                                                       "finish_reason": None, "logprobs": None}]}))
             elif kind == "done":
