@@ -31,11 +31,11 @@ def auto_bars(data: dict) -> list[str]:
     for suite in ("over", "under"):
         best = max(t[("think", suite)]["accuracy"], t[("nothink", suite)]["accuracy"])
         acc = t[(auto, suite)]["accuracy"]
-        out.append(line(acc >= best - 0.01, f"{suite}: auto accuracy {acc:.3f} >= better of think/nothink {best:.3f} - 0.01"))
+        out.append(line(acc >= best - 0.01, f"{suite}: route accuracy {acc:.3f} >= better of think/nothink {best:.3f} - 0.01"))
     a, o = s[auto]["think_tokens_mean"], s["oracle"]["think_tokens_mean"]
-    out.append(line(a <= 1.15 * o, f"auto mean thinking tokens {a:.1f} <= 1.15 x oracle's {o:.1f} (ratio {a / o:.2f})"))
+    out.append(line(a <= 1.15 * o, f"route mean thinking tokens {a:.1f} <= 1.15 x oracle's {o:.1f} (ratio {a / o:.2f})"))
     fa, fo = s[auto]["f1_otb"], s["oracle"]["f1_otb"]
-    out.append(line(fa >= 0.9 * fo, f"auto F1_otb {fa:.3f} >= 0.9 x oracle's {fo:.3f} (ratio {fa / fo:.3f})"))
+    out.append(line(fa >= 0.9 * fo, f"route F1_otb {fa:.3f} >= 0.9 x oracle's {fo:.3f} (ratio {fa / fo:.3f})"))
     return out
 
 
