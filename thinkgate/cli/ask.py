@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.panel import Panel
 
-from .common import (BackendOpt, EffortOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, SeedOpt, TemperatureOpt,
+from .common import (BackendOpt, EffortOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, ModeOpt, SeedOpt, TemperatureOpt,
                      _any_backend, _gate, _thinking, _tools, app, console, engine_options, fail)
 
 
@@ -16,8 +16,7 @@ from .common import (BackendOpt, EffortOpt, Engine, FormatOpt, MaxTokensOpt, Mod
 @engine_options(concurrency=False)
 def ask(
     prompt: Annotated[str, typer.Argument(help="The question.")],
-    mode: Annotated[str, typer.Option("--mode", help=(
-        "think | nothink | auto (the model decides; for a router deciding, --strategy route)"))] = "think",
+    mode: ModeOpt = "think",
     strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="A strategy spec; defaults to the mode's.")] = None,
     model: ModelOpt = None,
     backend_kind: BackendOpt = "auto",
@@ -44,8 +43,6 @@ def ask(
     from ..types import Message, Request, Sampling, invalid_text_at
     from ..verify import regex_verifier
 
-    if mode not in ("think", "nothink", "auto"):
-        fail(f"--mode must be think, nothink or auto, not {mode!r}")
     if invalid_text_at(prompt) is not None:
         fail("the question is not valid text in this terminal's encoding (it holds bytes that are not UTF-8)")
     try:
@@ -88,8 +85,7 @@ def ask(
 @app.command()
 def render(
     question: Annotated[str, typer.Argument(help="The user turn to render.")],
-    mode: Annotated[str, typer.Option("--mode", help=(
-        "think | nothink | auto (the model decides; for a router deciding, --strategy route)"))] = "think",
+    mode: ModeOpt = "think",
     model: ModelOpt = None,
     fmt: FormatOpt = None,
     effort: EffortOpt = None,
@@ -104,8 +100,6 @@ def render(
     from ..gate import resolve_model
     from ..types import Message
 
-    if mode not in ("think", "nothink", "auto"):
-        fail(f"--mode must be think, nothink or auto, not {mode!r}")
     folder = resolve_model(model)
     if is_gguf(folder):
         try:

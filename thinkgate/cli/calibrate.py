@@ -8,8 +8,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, _any_backend, app, console, engine_options,
+from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, _any_backend, app, choices, console, engine_options,
                      err, fail, writable)
+
+Rule = choices("Rule", "margin", "nothink")
 
 
 @app.command()
@@ -30,7 +32,7 @@ def calibrate(
     per_suite: Annotated[int, typer.Option("--per-suite", min=1, help="Calibration items per suite.")] = 300,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N calibration items of each suite.")] = None,
     routers: Annotated[str, typer.Option("--routers", help="Which routers to train: probe, text.")] = "probe,text",
-    rule: Annotated[str, typer.Option("--rule", help=(
+    rule: Annotated[Rule, typer.Option("--rule", help=(
         "Routing score: margin (P(nothink right) - P(think right)) or nothink (P(nothink right), Self-Route's)."))] = "margin",
     max_tokens: MaxTokensOpt = 768,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
@@ -61,8 +63,6 @@ def calibrate(
             fail(f"--objective drop:D needs D between 0 and 1, not {objective[5:]!r}")
     elif objective != "f1":
         fail(f"--objective must be f1 or drop:D, not {objective!r}")
-    if rule not in ("margin", "nothink"):
-        fail(f"--rule must be margin or nothink, not {rule!r}")
     suite_list = tuple(s.strip() for s in suites.split(",") if s.strip())
     for s in suite_list:
         if s not in SUITES:

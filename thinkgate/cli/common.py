@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
@@ -27,12 +28,25 @@ ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=(
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens the model may write per request.")]
 TemperatureOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 is greedy.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Sampling seed.")]
-BackendOpt = Annotated[str, typer.Option("--backend", help=(
+
+
+def choices(name: str, *values: str) -> type[StrEnum]:
+    """The values an option takes, as Typer checks them (a clear error naming them) and lists them in the
+    help; each value is its string (library calls get plain strings)."""
+    return StrEnum(name, {v: v for v in values})
+
+
+Mode = choices("Mode", "think", "nothink", "auto")
+BackendKind = choices("BackendKind", "auto", "hf", "llamacpp")
+Effort = choices("Effort", "none", "minimal", "low", "medium", "high")
+ModeOpt = Annotated[Mode, typer.Option("--mode", help=(
+    "auto: the model decides (for a router deciding, --strategy route)."))]
+BackendOpt = Annotated[BackendKind, typer.Option("--backend", help=(
     "What runs a local model: hf (transformers; a GGUF file is converted once to a folder), llamacpp (a GGUF "
     "file run by llama.cpp in-process, quantized, at its speed) or auto (llamacpp for a GGUF file when "
     "llama-cpp-python is installed, else hf)."))]
-EffortOpt = Annotated[Optional[str], typer.Option("--effort", help=(
-    "none | minimal | low | medium | high: the model family's own effort levels where its template has them "
+EffortOpt = Annotated[Optional[Effort], typer.Option("--effort", help=(
+    "The model family's own effort levels where its template has them "
     "(gpt-oss, Hunyuan, Kimi K3), else a thinking cap of 32, 128, 512 or no tokens; none is thinking off."))]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", help=(
     "The model's family (qwen3, deepseek_r1, gpt_oss, seed_oss, magistral, cohere, ..., none: see docs/formats.md); "
@@ -164,8 +178,6 @@ def _any_backend(model: str | None, engine: Engine, batch_size: int = 64, idle_t
                  kind: str = "auto", concurrency: int | None = None):
     """The backend the options name: a local model folder or GGUF file (`model`), or an engine upstream.
     `concurrency`: requests in flight to the engine, when not the engine options' own."""
-    if kind not in ("auto", "hf", "llamacpp"):
-        fail(f"--backend must be auto, hf or llamacpp, not {kind!r}")
     if engine.url is None:
         if engine.model or engine.tokenizer:
             fail("--upstream-model and --tokenizer go with --upstream URL")
@@ -216,8 +228,6 @@ def _thinking(mode: str, effort: str | None, **kw):
 
     from ..types import ThinkingSpec
 
-    if effort is not None and effort not in ("none", "minimal", "low", "medium", "high"):
-        fail(f"--effort must be none, minimal, low, medium or high, not {effort!r}")
     if effort == "none" and mode == "think":
         mode = "nothink"
     try:

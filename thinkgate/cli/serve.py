@@ -7,7 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import BackendOpt, Engine, FormatOpt, ModelOpt, _any_backend, app, engine_options, err, fail, need
+from ..backends.engines import ENGINES
+from .common import (BackendOpt, Engine, FormatOpt, ModelOpt, _any_backend, app, choices, engine_options, err,
+                     fail, need)
+
+EngineKind = choices("EngineKind", "auto", *ENGINES)
+ReasoningFormat = choices("ReasoningFormat", "separate", "inline")
+DefaultThinking = choices("DefaultThinking", "on", "off", "auto")
 
 
 @app.command()
@@ -20,11 +26,11 @@ def serve(
         "Chat fallback: pass chat requests to the engine's /v1/chat/completions with thinking on/off/auto, "
         "budgets and effort in the engine's own fields (no strategies). --tokenizer is optional here: with it, "
         "usage the engine does not send is counted in tokens."))] = False,
-    engine_kind: Annotated[str, typer.Option("--engine", help=(
+    engine_kind: Annotated[EngineKind, typer.Option("--engine", help=(
         "With --upstream-chat, the engine, whose own fields carry thinking on/off, budgets and effort: vllm, "
         "sglang, llamacpp (llama-server), llama-cpp-python, ollama, openai, thinkgate, or auto (asked of the "
         "engine at start-up). See docs/engines/."))] = "auto",
-    reasoning_format: Annotated[str, typer.Option("--reasoning-format", help=(
+    reasoning_format: Annotated[ReasoningFormat, typer.Option("--reasoning-format", help=(
         "separate: the thought in reasoning_content and reasoning; inline: in content, between the model "
         "family's tags, for pipelines that read only the content (as an engine without a reasoning parser)."))] = "separate",
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
@@ -32,7 +38,7 @@ def serve(
     api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="THINKGATE_API_KEY",
                                                    help="Require 'Authorization: Bearer KEY' on /v1/*.")] = None,
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="The default strategy spec.")] = "think",
-    default_thinking: Annotated[str, typer.Option("--default-thinking", help=(
+    default_thinking: Annotated[DefaultThinking, typer.Option("--default-thinking", help=(
         "on | off | auto: the mode when a request asks for none (auto: the model decides; a router deciding is "
         "the strategy route)."))] = "on",
     max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Requests in flight before 429.")] = 256,
@@ -61,8 +67,6 @@ def serve(
 
     from ..server.app import create_app
 
-    if default_thinking not in ("auto", "on", "off"):
-        fail(f"--default-thinking must be auto, on or off, not {default_thinking!r}")
     chat = None
     backend = None
     if upstream_chat:

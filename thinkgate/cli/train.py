@@ -7,7 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import _numbers, console, err, fail, need, train_app
+from .common import _numbers, choices, console, err, fail, need, train_app
+
+Schedule = choices("Schedule", "cosine", "wsd")
+ContentAdvantage = choices("ContentAdvantage", "merged", "mode", "none")
 
 
 def _mixture(text: str) -> dict[str, float]:
@@ -35,7 +38,7 @@ def train_sft(
     stop_after: Annotated[Optional[int], typer.Option("--stop-after", min=1, help="Stop after this many steps (schedule unchanged).")] = None,
     minutes: Annotated[float, typer.Option("--minutes", min=0.1, help="Wall-clock cap; the model is saved when it is reached.")] = 60.0,
     init_from: Annotated[Optional[Path], typer.Option("--init-from", help="Continue training this model folder.")] = None,
-    schedule: Annotated[str, typer.Option("--schedule", help="cosine or wsd (warm-up, stable, decay).")] = "cosine",
+    schedule: Annotated[Schedule, typer.Option("--schedule", help="cosine or wsd (warm-up, stable, decay).")] = "cosine",
     warmup: Annotated[int, typer.Option("--warmup", min=0)] = 100,
     decay_frac: Annotated[float, typer.Option("--decay-frac", min=0.0, max=1.0, help="wsd: share of steps spent decaying.")] = 0.2,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -57,8 +60,6 @@ def train_sft(
 
     from ..train.sft import SFTConfig, train
 
-    if schedule not in ("cosine", "wsd"):
-        fail(f"--schedule must be cosine or wsd, not {schedule!r}")
     if clock_steps is not None and not clock:
         fail("--clock-steps caps a schedule by the clock; give --clock too (or --steps for one by steps)")
     if init_from is not None:
@@ -106,7 +107,7 @@ def train_bpo(
     lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-4,
     temperature: Annotated[float, typer.Option("--temperature", min=0.01)] = 1.0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=8, help="Most tokens per thinking rollout.")] = 400,
-    content_advantage: Annotated[str, typer.Option("--content-advantage", help=(
+    content_advantage: Annotated[ContentAdvantage, typer.Option("--content-advantage", help=(
         "merged: all tokens get the merged 2g group's advantage (BPO); mode: thought and answer tokens get the "
         "advantage within their own mode's rollouts; none: only the mode tokens are taught."))] = "merged",
     train_embeddings: Annotated[bool, typer.Option("--train-embeddings", help="Also train the token embeddings.")] = False,
@@ -129,8 +130,6 @@ def train_bpo(
         check_model_folder(resolve_model(init_from))
     except ModelLoadError as e:
         fail(f"--init-from: {e}")
-    if content_advantage not in ("merged", "mode", "none"):
-        fail(f"--content-advantage must be merged, mode or none, not {content_advantage!r}")
     cfg = BPOConfig(init_from=init_from, out=str(out), steps=steps, max_minutes=minutes, prompts_per_step=prompts_per_step,
                     group=group, delta=delta, kl_coef=kl, lr=lr, temperature=temperature, max_tokens=max_tokens,
                     content_advantage=content_advantage, freeze_embeddings=not train_embeddings,
