@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..scoring.metrics import Row, frontier_points, pareto
+from . import tables
 
 
 def _plt():
@@ -128,12 +129,6 @@ def plot_budget(rows: list[Row], path: Path) -> bool:
     return True
 
 
-def _table(rows: list[dict], cols: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def write_report(out: dict, rows: list[Row], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     plot_frontier(rows, folder / "frontier.png")
@@ -148,18 +143,14 @@ def write_report(out: dict, rows: list[Row], folder: Path) -> Path:
     if curves:
         plot_routing(curves, folder / "routing.png", "Routing on the test items: accuracy vs think rate")
         imgs.append("routing.png")
-        routing = "<h2>Routing: APGR against the oracle</h2>" + _table(curves_summary(curves), [
-            "strategy", "set", "n", "think_rate", "accuracy", "apgr", "oracle_apgr", "cost_50", "cost_80",
-            "oracle_cost_50", "oracle_cost_80"])
+        routing = tables.ROUTING.html(curves_summary(curves))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>thinkgate bench</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
 img{{max-width:100%;margin:1em 0;border:1px solid #eee}}</style></head><body>
 <h1>thinkgate bench</h1><p>model: <code>{html.escape(out['model'])}</code> · wall time {out.get('wall_s', '?')} s{'' if out.get('thinking_mode', True) else ' · <b>no thinking mode</b>: every strategy answered without thinking'}</p>
-<h2>OptimalThinkingBench metrics (over + under)</h2>
-{_table(out.get('summary', []), ['strategy', 'auc_oaa', 'acc_ut', 'f1_otb', 'think_tokens_mean', 'accuracy'])}
-<h2>Per suite</h2>
-{_table(out['results'], ['strategy', 'suite', 'n', 'accuracy', 'think_tokens_mean', 'answer_tokens_mean', 'think_rate'])}
+{tables.OTB.html(out.get('summary', []))}
+{tables.PER_SUITE.html(out['results'])}
 {routing}
 {''.join(f'<img src="{i}" alt="{i}">' for i in imgs)}
 </body></html>"""

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
+from ..bench import tables
 from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, TemperatureOpt, _any_backend, _gate, app,
                      console, engine_options, err, fail, need, writable)
 
@@ -154,24 +154,14 @@ def bench(
     out["scoring"] = "otb-compat" if otb_compat else "per-sample"
     out["wall_s"] = round(time.time() - started, 1)
     out["thinking_mode"] = gates[0].format.has_thinking
-    table = Table(title=f"thinkgate bench · {Path(backend.model_id).name} · {out['wall_s']}s")
-    for col in ("strategy", "suite", "n", "accuracy", "think tok", "answer tok", "think rate"):
-        table.add_column(col, justify="left" if col in ("strategy", "suite") else "right")
-    for r in out["results"]:
-        table.add_row(r["strategy"], r["suite"], str(r["n"]), f"{r['accuracy']:.3f}", f"{r['think_tokens_mean']:.1f}",
-                      f"{r['answer_tokens_mean']:.1f}", f"{r['think_rate']:.2f}")
-    console.print(table)
+    console.print(tables.PER_SUITE.console(out["results"], f"thinkgate bench · {Path(backend.model_id).name} · "
+                                                            f"{out['wall_s']}s"))
     if not out["thinking_mode"]:
         console.print(f"[yellow]this model has no thinking mode (family {gates[0].format.name!r}): every strategy "
                       "answered without thinking[/]")
     if out["summary"]:
-        t2 = Table(title="OptimalThinkingBench metrics (over + under)" + (", as its code scores them" if otb_compat else ""))
-        for col in ("strategy", "AUC_OAA", "Acc_ut", "F1_otb", "think tok", "accuracy"):
-            t2.add_column(col, justify="left" if col == "strategy" else "right")
-        for r in out["summary"]:
-            t2.add_row(r["strategy"], f"{r['auc_oaa']:.3f}", f"{r['acc_ut']:.3f}", f"{r['f1_otb']:.3f}",
-                       f"{r['think_tokens_mean']:.1f}", f"{r['accuracy']:.3f}")
-        console.print(t2)
+        console.print(tables.OTB.console(out["summary"], tables.OTB.title + (", as its code scores them" if otb_compat
+                                                                             else "")))
     if judging:
         p = judging["pointwise"]
         console.print(f"judge {Path(judging['model']).name} ({judging['strategy']}): {p['judged']} free-form rows, "
@@ -179,23 +169,9 @@ def bench(
                       f"{'-' if p['agree_exact'] is None else format(p['agree_exact'], '.3f')}; "
                       f"{judging['calls']} calls, {judging['cached']} cached")
         if judging.get("pairwise"):
-            tj = Table(title="Judge, pairwise (both orders): wins, ties, flips")
-            for col in ("A", "B", "compared", "same answer", "A wins", "B wins", "ties", "flips", "unclear",
-                        "flip rate", "first chosen"):
-                tj.add_column(col, justify="left" if col in ("A", "B") else "right")
-            for r in judging["pairwise"]:
-                tj.add_row(r["a"], r["b"], *(str(r[k]) for k in ("compared", "same_answer", "a_wins", "b_wins", "ties",
-                                                                   "flips", "unclear")),
-                           *("-" if r[k] is None else f"{r[k]:.3f}" for k in ("flip_rate", "first_rate")))
-            console.print(tj)
+            console.print(tables.PAIRWISE.console(judging["pairwise"]))
     if out.get("routing"):
-        t3 = Table(title="Routing on the test items: APGR against the oracle (threshold swept)")
-        for col in ("strategy", "set", "n", "think rate", "accuracy", "APGR", "oracle APGR", "rate@50%", "rate@80%"):
-            t3.add_column(col, justify="left" if col in ("strategy", "set") else "right")
-        for r in out["routing"]:
-            t3.add_row(r["strategy"], r["set"], str(r["n"]), f"{r['think_rate']:.2f}", f"{r['accuracy']:.3f}",
-                       *("-" if r[k] is None else f"{r[k]:.3f}" for k in ("apgr", "oracle_apgr", "cost_50", "cost_80")))
-        console.print(t3)
+        console.print(tables.ROUTING.console(out["routing"]))
     kept = "" if fresh else f"; every row is kept in {cache}: rerun to write it"
     if json_out:
         try:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, _any_backend, app, choices, console, engine_options,
                      err, fail, writable)
@@ -94,15 +93,6 @@ def calibrate(
         fail(str(e))
     console.print(f"routing on the calibration split: {record['n']} items, out-of-fold, {record['wall_s']}s; "
                   f"routers in {Path(next(iter(record['routers'].values()))['file']).parent if record['routers'] else '-'}")
-    table = Table()
-    for col in ("router", "set", "think %", "accuracy", "think tok", "F1_otb", "APGR", "oracle acc", "oracle tok",
-                "oracle APGR"):
-        table.add_column(col, justify="left" if col in ("router", "set") else "right")
-    for kind, rec in record["routers"].items():
-        for name, c in rec["curves"].items():
-            ch, orc = c["chosen"], c["oracle"]
-            table.add_row(kind, name, f"{100 * ch['think_rate']:.0f}", f"{ch['accuracy']:.3f}",
-                          f"{ch['think_tokens_mean']:.1f}", f"{ch['f1_otb']:.3f}" if "f1_otb" in ch else "-",
-                          "-" if c["apgr"] is None else f"{c['apgr']:.3f}", f"{orc['accuracy']:.3f}",
-                          f"{orc['think_tokens_mean']:.1f}", "-" if c["oracle_apgr"] is None else f"{c['oracle_apgr']:.3f}")
-    console.print(table, width=max(console.width, 120))
+    from ..bench.tables import CALIBRATION, calibration_rows
+
+    console.print(CALIBRATION.console(calibration_rows(record), ""), width=max(console.width, 120))
