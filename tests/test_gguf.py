@@ -53,7 +53,7 @@ def test_every_mode_is_answered_plainly_and_what_needs_a_thought_refused(gguf, k
     answers = set()
     for mode in ("think", "nothink", "auto"):
         res = runner.invoke(cli, ["ask", "What is the capital of France?", "--model", str(gguf), "--mode", mode,
-                                  "--max-tokens", "32", "--json", "--backend", kind])
+                                  "--max-tokens", "16", "--json", "--backend", kind])
         assert res.exit_code == 0, res.output
         data = json.loads(res.output)
         assert data["thinking_mode"] is False and data["reasoning"] == "" and data["usage"]["reasoning_tokens"] == 0
@@ -62,7 +62,7 @@ def test_every_mode_is_answered_plainly_and_what_needs_a_thought_refused(gguf, k
     assert len(answers) == 1  # every mode renders the same prompt: the same greedy answer
     if kind == "hf":
         assert "Paris" in answers.pop()
-    res = runner.invoke(cli, ["ask", "What is the capital of France?", "--model", str(gguf), "--max-tokens", "32",
+    res = runner.invoke(cli, ["ask", "What is the capital of France?", "--model", str(gguf), "--max-tokens", "16",
                               "--backend", kind])
     assert "no thinking mode" in res.output
     if kind == "hf":
@@ -82,7 +82,7 @@ def test_the_server_streams_its_answer_once_as_content(gguf, kind):
     srv = InThread(create_app(load_backend(str(gguf), kind=kind), "smollm2", freeze_gc=False))
     try:
         body = {"model": "smollm2", "messages": [{"role": "user", "content": "What is the capital of France?"}],
-                "max_tokens": 32}
+                "max_tokens": 16}
         for thinking in ({"mode": "on"}, {"mode": "off"}, {"mode": "auto"}):
             r = httpx.post(srv.url + "/v1/chat/completions", json={**body, "thinking": thinking}, timeout=120)
             assert r.status_code == 200, r.text
@@ -106,7 +106,7 @@ def test_the_server_streams_its_answer_once_as_content(gguf, kind):
 
 def test_bench_runs_and_says_there_is_no_thinking_mode(gguf, tmp_path):
     out = tmp_path / "bench.json"
-    res = runner.invoke(cli, ["bench", "--model", str(gguf), "--suites", "over", "--limit", "6", "--max-tokens", "32",
+    res = runner.invoke(cli, ["bench", "--model", str(gguf), "--suites", "over", "--limit", "6", "--max-tokens", "16",
                               "--fresh", "--json", str(out)])
     assert res.exit_code == 0, res.output
     assert "no thinking mode" in res.output

@@ -9,7 +9,7 @@ import shutil
 
 import openai
 import pytest
-from _serving import fake_engine, serve
+from _serving import InThread, fake_engine
 from typer.testing import CliRunner
 
 from thinkgate.cli import app as cli
@@ -37,10 +37,15 @@ def qwen_tokenizer(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def servers(qwen_tokenizer):
+    """thinkgate in front of the engine in raw-prefix mode, served in this process (the command line's
+    `serve --upstream` has its own subprocess tests in test_server_upstream.py): with Qwen3's template, and
+    with the embedded template, which has no tool calls."""
+    from thinkgate.backends.openai_compat import OpenAICompatBackend
+    from thinkgate.server.app import create_app
+
     engine = fake_engine("--rate", "2000", "--tokens", "30").wait()
-    raw = serve("--upstream", engine.url, "--upstream-model", "fake", "--tokenizer", str(qwen_tokenizer))
-    plain = serve("--upstream", engine.url, "--upstream-model", "fake", "--tokenizer", str(resolve_model("tiny")))
-    raw, plain = raw.wait(), plain.wait()  # started together
+    raw = InThread(create_app(OpenAICompatBackend(engine.url, "fake", qwen_tokenizer), "fake"))
+    plain = InThread(create_app(OpenAICompatBackend(engine.url, "fake", resolve_model("tiny")), "fake"))
     yield {"engine": engine, "raw": raw, "plain": plain}
     for p in (raw, plain, engine):
         p.stop()
