@@ -66,7 +66,7 @@ def as_api_error(e: BaseException) -> APIError:
         return APIError(400, str(e), param="tools", code="unsupported")
     if isinstance(e, RouterError):  # its message names server paths: say what is wrong, not where
         log.error("router unavailable: %s", e)
-        return APIError(400, "no usable router is calibrated for this model, so 'auto' cannot route here; the "
+        return APIError(400, "no usable router is calibrated for this model, so strategy 'route' cannot route here; the "
                              "server's operator can run `thinkgate calibrate` (the server log has the details)",
                         param="thinking.strategy", code="router_unavailable")
     if isinstance(e, ValueError):
