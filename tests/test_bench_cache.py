@@ -94,7 +94,12 @@ def test_sigkill_during_bench_loses_and_duplicates_no_row(tmp_path):
     proc.wait()
     before = {json.loads(x)["key"]: x for x in cache.read_text().splitlines() if x.endswith("}")}
     assert 3 <= len(before) < 16
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from typer.testing import CliRunner
+
+    from thinkgate.cli import app
+
+    res = CliRunner().invoke(app, cmd[3:])  # the rerun, with the same arguments, in this process
+    assert res.exit_code == 0, res.output
     lines = cache.read_text().splitlines()
     keys = [json.loads(x)["key"] for x in lines]
     assert len(keys) == len(set(keys)) == 16  # 2 strategies x 8 items, each once

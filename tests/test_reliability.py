@@ -309,7 +309,7 @@ def _cap_generation(body):
     return body
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(path_body=st.one_of(st.tuples(st.just(CHAT), _chat), st.tuples(st.just(COMPLETIONS), _completion),
                            st.tuples(st.sampled_from([CHAT, COMPLETIONS]), _json)))
 def test_fuzzed_bodies_get_a_2xx_or_an_openai_style_4xx(tiny_server, path_body):
