@@ -62,6 +62,31 @@ def test_continuation_from_raw_prefix_stop_strings_and_logprobs(backend):
     assert short.finish_reason == "length" and short.tokens == 3
 
 
+def test_a_stop_string_of_several_tokens_ends_its_row_there_and_no_sooner(backend):
+    prompt = "<|im_start|>user\nWhat is 4821+397?<|im_end|>\n<|im_start|>assistant\n<think>\nAdd 4821+397 column by column from the right.\n"
+    [[free]] = backend.generate([prompt], GenParams(max_tokens=40))
+    stop = free.text[12:17]  # written over several tokens, after the text starts
+    assert backend.count_tokens(stop) > 1 and stop not in free.text[:12]
+    [[cut]] = backend.generate([prompt], GenParams(max_tokens=40, stop=[stop]))
+    assert cut.finish_reason == "stop" and cut.stop == stop and cut.text == free.text[:free.text.index(stop)]
+    assert cut.tokens < free.tokens and cut.token_ids == free.token_ids[:cut.tokens]  # it ended at the match
+    # the criterion itself, step by step over the free run: it first says stop at the token that completes
+    # the stop string (the token count `cut` reports), not before and not later
+    import torch
+
+    from thinkgate.backends.hf import _stop_strings
+
+    head = backend.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    crit = _stop_strings(backend.tokenizer, [stop], len(head))
+    says = [bool(crit(torch.tensor([head + free.token_ids[:k]]), None)[0]) for k in range(1, len(free.token_ids) + 1)]
+    assert says.index(True) + 1 == cut.tokens and not any(says[:cut.tokens - 1])
+    [[never]] = backend.generate([prompt], GenParams(max_tokens=40, stop=["zebra"]))
+    assert never.finish_reason == free.finish_reason and never.text == free.text  # no stop: nothing cut
+    other = "<|im_start|>user\nWhat is 3+4?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    both = backend.generate([prompt, other], GenParams(max_tokens=40, stop=[stop]))
+    assert [g[0].text for g in both] == [cut.text, backend.generate([other], GenParams(max_tokens=40, stop=[stop]))[0][0].text]
+
+
 def test_batched_generation_matches_single(backend):
     prompts = [f"<|im_start|>user\nWhat is {a}?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
                for a in ("3+4", "What number comes after 41", "12345+6")]
