@@ -8,6 +8,7 @@ says through `capabilities`, and `require` turns a missing one into a clear erro
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
@@ -55,6 +56,21 @@ def fast_token_counts(tokenizer: Any, texts: list[str]) -> list[int] | None:
     encoded = fast.encode_batch(todo, add_special_tokens=False) if todo else []
     counts = iter([sum(e.attention_mask) for e in encoded])
     return [next(counts) if t else 0 for t in texts]
+
+
+def load_tokenizer(folder: str | Path, option: str = "--tokenizer") -> Any:
+    """The tokenizer (and chat template) of a model's tokenizer folder, for a backend that has no weights
+    here (an engine upstream); `ModelLoadError` naming the folder, and the command-line `option` that gave
+    it, when it is not a folder or cannot be loaded."""
+    from transformers import AutoTokenizer
+
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ModelLoadError(f"{option} {path} is not a folder (the model's tokenizer and chat template)")
+    try:
+        return AutoTokenizer.from_pretrained(str(path))
+    except Exception as e:  # noqa: BLE001 - transformers raises many types; name the folder and the cause
+        raise ModelLoadError(f"tokenizer folder {path} could not be loaded: {type(e).__name__}: {e}") from e
 
 
 def tokenizer_counts(tokenizer: Any, texts: list[str]) -> list[int]:

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import UpstreamError
 from ..types import Generation
-from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, ModelLoadError, tokenizer_counts
+from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, load_tokenizer, tokenizer_counts
 from .sinks import inline_greenlet, run_inline, sinks_for
 from .upstream import Upstream
 
@@ -47,15 +47,7 @@ class OpenAICompatBackend(Backend):
 
     def __init__(self, base_url: str, model: str, tokenizer: str | Path, api_key: str | None = None,
                  timeout: float = 600.0, concurrency: int = 64, idle_timeout: float | None = None):
-        from transformers import AutoTokenizer
-
-        path = Path(tokenizer).expanduser()
-        if not path.is_dir():
-            raise ModelLoadError(f"--tokenizer {path} is not a folder (the model's tokenizer and chat template)")
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-        except Exception as e:  # transformers raises many types; name the folder and the cause
-            raise ModelLoadError(f"tokenizer folder {path} could not be loaded: {type(e).__name__}: {e}") from e
+        self.tokenizer = load_tokenizer(tokenizer)
         self.model = model
         self.model_id = f"{base_url.rstrip('/')}#{model}"
         self.calls = Upstream(base_url, api_key, timeout, concurrency=concurrency, idle_timeout=idle_timeout)

@@ -9,10 +9,12 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Callable, Optional, get_args
 
 import typer
 from rich.console import Console
+
+from .. import types
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Make reasoning models think only when, and only as much as, each query needs.")
@@ -36,9 +38,9 @@ def choices(name: str, *values: str) -> type[StrEnum]:
     return StrEnum(name, {v: v for v in values})
 
 
-Mode = choices("Mode", "think", "nothink", "auto")
+Mode = choices("Mode", *get_args(types.Mode))
 BackendKind = choices("BackendKind", "auto", "hf", "llamacpp")
-Effort = choices("Effort", "none", "minimal", "low", "medium", "high")
+Effort = choices("Effort", *get_args(types.Effort))
 ModeOpt = Annotated[Mode, typer.Option("--mode", help=(
     "auto: the model decides (for a router deciding, --strategy route)."))]
 BackendOpt = Annotated[BackendKind, typer.Option("--backend", help=(
@@ -54,6 +56,18 @@ FormatOpt = Annotated[Optional[str], typer.Option("--format", help=(
 
 
 # where tokens come from: a local model (--model) or an OpenAI-compatible engine (--upstream ...)
+@dataclass(frozen=True)
+class Engine:
+    """The engine options of a command (`engine_options`): `url` None when the command runs a local model."""
+
+    url: str | None = None
+    model: str | None = None
+    tokenizer: Path | None = None
+    key: str | None = None
+    timeout: float = 600.0
+    concurrency: int = 16
+
+
 _ENGINE_OPTIONS = (  # (parameter, the `Engine` field it fills, its declaration, default)
     ("upstream", "url", Annotated[Optional[str], typer.Option("--upstream", help=(
         "Base URL of an OpenAI-compatible engine (vLLM, SGLang, llama.cpp, Ollama, thinkgate serve), e.g. "
@@ -65,22 +79,10 @@ _ENGINE_OPTIONS = (  # (parameter, the `Engine` field it fills, its declaration,
     ("upstream_key", "key", Annotated[Optional[str], typer.Option(
         "--upstream-key", envvar="THINKGATE_UPSTREAM_KEY", help="API key sent to the engine.")], None),
     ("upstream_timeout", "timeout", Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
-        "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))], 600.0),
+        "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))], Engine.timeout),
     ("concurrency", "concurrency", Annotated[int, typer.Option(
-        "--concurrency", min=1, help="Requests in flight to an engine at once.")], 16),
+        "--concurrency", min=1, help="Requests in flight to an engine at once.")], Engine.concurrency),
 )
-
-
-@dataclass(frozen=True)
-class Engine:
-    """The engine options of a command (`engine_options`): `url` None when the command runs a local model."""
-
-    url: str | None = None
-    model: str | None = None
-    tokenizer: Path | None = None
-    key: str | None = None
-    timeout: float = 600.0
-    concurrency: int = 16
 
 
 def engine_options(concurrency: bool = True) -> Callable:

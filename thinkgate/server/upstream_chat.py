@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from ..backends.base import ModelLoadError, tokenizer_counts
+from ..backends.base import load_tokenizer, tokenizer_counts
 from ..backends.upstream import Upstream
 from ..errors import EngineFieldError
 
@@ -52,17 +52,10 @@ class UpstreamChat:
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; known: auto, {', '.join(ENGINES)}")
         self.engine = ENGINES[engine]
-        self.tokenizer = None
-        if tokenizer is not None:
-            from transformers import AutoTokenizer
-
-            try:
-                self.tokenizer = AutoTokenizer.from_pretrained(str(Path(tokenizer).expanduser()))
-            except Exception as e:  # noqa: BLE001 - transformers raises many types; name the folder and the cause
-                raise ModelLoadError(f"tokenizer folder {tokenizer} could not be loaded: {type(e).__name__}: {e}") from e
+        self.tokenizer = None if tokenizer is None else load_tokenizer(tokenizer)
         self.model = model
         self.model_id = f"{base_url.rstrip('/')}#{model}"
-        # as many in flight as the server admits: its own limits (`--max-concurrency`, `--max-queue`) bound them
+        # as many in flight as the server admits: its `--max-queue` bounds them
         self.calls = Upstream(base_url, api_key, timeout, concurrency=1 << 16, idle_timeout=idle_timeout)
 
     def attach(self, loop) -> None:
@@ -75,7 +68,6 @@ class UpstreamChat:
         the engine's own fields (`EngineFieldError` where it has none; `asked`: the request chose the mode, not
         the server's default); greedy decoding sent explicitly when
         the request names no temperature (as documented; an engine's own default would sample)."""
-
         if strategy not in (None, "think", "nothink"):
             raise EngineFieldError(f"strategy {strategy!r} needs the raw-prefix upstream (capability 'raw_prefix'); "
                                    "--upstream-chat serves only think and nothink", "thinking.strategy")
@@ -107,7 +99,7 @@ class UpstreamChat:
         """The engine's chat completion, on the server's loop."""
         return await self.calls.post("/v1/chat/completions", body)
 
-    def stream(self, body: dict[str, Any], on_open=None) -> AsyncIterator[dict]:
+    def stream(self, body: dict[str, Any]) -> AsyncIterator[dict]:
         """The engine's streamed chunks, on the server's loop; closing it early closes the connection, and
         the engine stops."""
-        return self.calls.events("/v1/chat/completions", body, on_open=on_open)
+        return self.calls.events("/v1/chat/completions", body)
