@@ -73,9 +73,12 @@ def main() -> None:
             for stream in (False, True):
                 rows.append(_call(client, "chat", label, extra, stream))
     finally:
+        died = engine.ended()  # a crash of the engine (a native build's illegal instruction) named as one
         for s in servers:
             s.stop()
         engine.stop()
+    if died:
+        print(f"the engine process died: {died}\n{engine.log_tail(1500)}", file=sys.stderr)
     for r in rows:
         print(f"{r['mode']:<10} {r['strategy']:<22} {'stream' if r.get('stream') else '      '} {r['status']}  {r['detail']}")
     raw_rows = [r for r in rows if r["mode"] == "raw-prefix"]
@@ -88,7 +91,8 @@ def main() -> None:
         "chat_ok": sum(r["mode"] == "chat" and r["status"] == 200 for r in rows),
         "chat_400": sum(r["mode"] == "chat" and r["status"] == 400 for r in rows),
         "calibrated": rows[0]["status"] == 200,
-        "five_xx": sum(r["status"] >= 500 for r in rows), "wall_s": round(time.time() - started, 1)}))
+        "five_xx": sum(r["status"] >= 500 for r in rows), "engine_died": died,
+        "wall_s": round(time.time() - started, 1)}))
 
 
 def _call(client, mode: str, label: str, extra: dict, stream: bool) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -38,7 +39,7 @@ class Process:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}: {Path(self.log.name).read_text()[-3000:]}")
+                raise RuntimeError(f"server {self.ended()}: {self.log_tail()}")
             try:
                 httpx.get(self.url + self.probe, timeout=1)
                 return self
@@ -46,12 +47,32 @@ class Process:
                 time.sleep(0.2)
         raise RuntimeError(f"server did not start: {Path(self.log.name).read_text()[-3000:]}")
 
+    def ended(self) -> str | None:
+        """None while the process runs; else how it ended, in words: the signal that killed it (a crash: an
+        illegal instruction, a segmentation fault) or its exit status."""
+        code = self.proc.poll()
+        return None if code is None else exit_words(code)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return Path(self.log.name).read_text(errors="replace")[-chars:]
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def exit_words(code: int) -> str:
+    """A process's return code in words: `killed by SIGILL (Illegal instruction)` or `exited with status 1`."""
+    if code < 0:
+        try:
+            sig = signal.Signals(-code)
+            return f"killed by {sig.name} ({signal.strsignal(sig)})"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 def serve(*args: str) -> Process:

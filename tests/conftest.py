@@ -48,3 +48,20 @@ def corpus_tokenizer(tokenizer):
 
     found = templates()
     return lambda name: tokenizer_with(found[name], tokenizer)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that failed while a server process it uses had died says so, with the signal that killed it
+    and the end of its log: an engine that crashed (an illegal instruction in a native build) is named as a
+    crash, not left to read as a closed connection."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    from _serving import Process
+
+    for name, value in getattr(item, "funcargs", {}).items():
+        if isinstance(value, Process) and value.ended() is not None:
+            report.sections.append((f"server process {name!r} died", f"{value.ended()}\n{value.log_tail(1500)}"))
+            report.longrepr = f"{report.longrepr}\n\nthe server process {name!r} had died: {value.ended()}"

@@ -44,7 +44,7 @@ def test_an_effort_is_the_familys_own_level_where_it_has_them(corpus_tokenizer):
 
     gate = Gate(_NoModel(), "early_exit", fmt)
     req = Request.of("2+2?").model_copy(update={"thinking": ThinkingSpec(effort="low")})
-    assert gate.cap(req) is None and gate.strategy_for(req).name == "early_exit"
+    assert gate.plan(req).cap is None and gate.strategy_for(req).name == "early_exit"
     assert "Reasoning: low" in fmt.render(req.messages, "think", req.thinking)
 
 

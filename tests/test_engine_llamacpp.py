@@ -184,3 +184,22 @@ def test_serve_in_front_of_the_engine_through_the_openai_client(servers):
                   {"thinking": {"strategy": "parallel:n=2"}}):
         r = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=24, extra_body=extra)
         assert r.choices[0].finish_reason in ("stop", "length"), extra
+
+
+def test_parallel_votes_on_one_certainty_whatever_the_backend(engine, tok):
+    """An engine returns log p of a few tokens, not the whole distribution: it gives no self-certainty, so
+    `parallel` (certainty=self, the default) votes by majority there rather than ranking by another quantity
+    under the same name; `certainty=top` ranks by the mean top log-probability, which the engine gives; a
+    Borda vote on self-certainty is refused by name."""
+    from thinkgate.backends.base import MissingCapability
+
+    backend = OpenAICompatBackend(engine.url, "smollm2", tok, concurrency=2)
+    assert "logprobs" in backend.capabilities and "self_certainty" not in backend.capabilities
+    request = Request.of("Name a colour.", sampling=Sampling(max_tokens=12, seed=1))
+    votes = {spec: next(e.detail for e in Gate(backend, spec).run(request).trace if e.kind == "vote")
+             for spec in ("parallel:n=3", "parallel:n=3,certainty=top")}
+    assert votes["parallel:n=3"]["method"] == "majority"
+    assert (votes["parallel:n=3,certainty=top"]["method"], votes["parallel:n=3,certainty=top"]["certainty"]) == (
+        "borda", "top")
+    with pytest.raises(MissingCapability, match="self_certainty"):
+        Gate(backend, "parallel:n=3,vote=borda").run(request)

@@ -87,3 +87,76 @@ def test_every_strategy_runs_on_it(backend, tmp_path, spec):
     assert result.finish_reason in ("stop", "length") and result.usage.completion_tokens > 0
     if spec == "budget:max=8":
         assert result.usage.reasoning_tokens <= 8 and result.closed
+
+
+def test_raw_completions_name_each_token_with_its_log_probability(backend):
+    """`/v1/completions` with logprobs over the llama.cpp backend: each token's text (the typed token ids,
+    decoded) with its log probability; the texts add up to the completion, and the most likely token at
+    each step is named as well."""
+    import httpx
+    from _serving import InThread
+
+    from thinkgate.server.app import create_app
+
+    srv = InThread(create_app(backend, "smollm2"))
+    try:
+        r = httpx.post(srv.url + "/v1/completions", json={"model": "smollm2", "prompt": "The capital of France is",
+                                                          "max_tokens": 6, "logprobs": 1}, timeout=60).json()
+    finally:
+        srv.stop()
+    c = r["choices"][0]
+    toks, lps = c["logprobs"]["tokens"], c["logprobs"]["token_logprobs"]
+    assert len(toks) == len(lps) == r["usage"]["completion_tokens"] > 0 and all(toks)
+    assert "".join(toks) == c["text"]
+    tops = c["logprobs"]["top_logprobs"]
+    assert all(len(t) == 1 and list(t.values())[0] >= lp - 1e-9 for t, lp in zip(tops, lps))
+    assert [list(t)[0] for t in tops] == toks  # greedy: the chosen token is the most likely one
+
+
+def test_self_certainty_is_the_kl_from_uniform_on_every_local_backend(backend, prompt):
+    """`Generation.self_certainty` has one meaning: the mean over the generated tokens of KL(uniform || p) =
+    -log V - mean_j log p_j. Recomputed here from the model's own logits (one forward pass over the prompt
+    and the generated tokens) for the transformers backend; the llama.cpp backend reports the same quantity
+    (positive, with its top ids and mean top log probability alongside)."""
+    import torch
+
+    from thinkgate.backends.hf import HFBackend
+    from thinkgate.gate import resolve_model
+
+    hf = HFBackend(resolve_model("tiny"))
+    text = "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"
+    g = hf.generate([text], GenParams(max_tokens=8, logprobs=True))[0][0]
+    ids = hf.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
+    full = torch.cat([ids, torch.tensor([g.token_ids])], 1)
+    with torch.inference_mode():
+        logp = torch.log_softmax(hf.model(full).logits[0, ids.shape[1] - 1:-1].float(), -1)
+    kl = (-torch.log(torch.tensor(float(logp.shape[-1]))) - logp.mean(-1)).mean().item()
+    assert g.self_certainty == pytest.approx(kl, rel=1e-4)
+    for gen in (g, backend.generate([prompt], GenParams(max_tokens=8, logprobs=True))[0][0]):
+        assert gen.self_certainty > 0
+        assert gen.mean_top_logprob == pytest.approx(sum(gen.top_logprobs) / len(gen.top_logprobs))
+        assert gen.top_ids is not None and len(gen.top_ids) == gen.tokens
+
+
+def test_a_build_that_dies_evaluating_is_refused_by_name(tmp_path):
+    """The build check (`backends.llamacpp_check`): a child process killed by a signal while evaluating is a
+    build that cannot run here — refused with the signal's name and the rebuild command, and the verdict is
+    kept, so the next check spawns nothing; the installed build evaluates the real model and passes."""
+    import llama_cpp
+
+    from thinkgate.backends.llamacpp_check import check_build
+    from thinkgate.errors import ModelLoadError
+
+    verdict = tmp_path / "verdict.json"
+    check_build(smollm2(), llama_cpp, cache=verdict)
+    assert verdict.read_text() == '{"ok": true}'
+    dying = tmp_path / "dying.json"
+    crash = "import os, signal; os.kill(os.getpid(), signal.SIGILL)"
+    for _ in range(2):  # the second time from the kept verdict (the child code would not even run now)
+        with pytest.raises(ModelLoadError, match=r"SIGILL \(Illegal instruction\).*GGML_NATIVE=OFF"):
+            check_build(smollm2(), llama_cpp, cache=dying, child_code=crash)
+        crash = "raise SystemExit(0)"
+    # a child that fails without a signal (a file llama.cpp cannot load) is no verdict on the build
+    failing = tmp_path / "failing.json"
+    check_build(smollm2(), llama_cpp, cache=failing, child_code="raise SystemExit(3)")
+    assert not failing.exists()

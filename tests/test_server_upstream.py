@@ -255,7 +255,8 @@ def test_a_backend_used_before_the_server_started_moves_to_the_servers_loop(serv
     the backend's private loop; once serving, its I/O moves to the server's loop, where inline strategies
     run, and requests are served (they used to hang on a greenlet switched from the wrong thread)."""
     backend = OpenAICompatBackend(servers["engine"].url, "tiny", TINY, api_key=KEY)
-    assert "logprobs" in backend.capabilities  # a blocking call: the private loop starts
+    # a blocking call: the private loop starts; an upstream thinkgate reports its self-certainty too
+    assert {"logprobs", "self_certainty"} <= backend.capabilities
     srv = InThread(create_app(backend, "tiny", strategy="parallel:n=2", freeze_gc=False))
     try:
         body = {"model": "tiny", "messages": [{"role": "user", "content": EASY}], "max_tokens": 120}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .backends.base import Backend
 from .formats import ThinkingFormat, get_format
-from .policy import Plan, plan, request_cap
+from .policy import Plan, plan
 from .strategies import Strategy, parse_strategy
 from .strategies.base import group_indices
 from .types import Request, Result
@@ -82,11 +82,6 @@ class Gate:
         while len(self._composed) > self.MAX_COMPOSED:
             self._composed.popitem(last=False)
         return chosen
-
-    def cap(self, request: Request) -> int | None:
-        """The most thinking tokens a request allows: its budget, else its effort's cap where the family has
-        no effort levels of its own (None: no cap)."""
-        return request_cap(request.thinking, self.format)[0]
 
     def run(self, request: Request) -> Result:
         return self.run_batch([request])[0]

@@ -158,6 +158,14 @@ class Result(_Strict):
     thinking_mode: bool = True  # False: the model has no thinking mode (its family is "none"); nothing was thought
     tool_calls: list[dict[str, Any]] | None = None  # calls the model wrote (OpenAI's shape), taken out of `answer`
 
+    @property
+    def thought(self) -> bool:
+        """The model thought: its reasoning has text, or its thought never closed. An empty thought (a model
+        that writes `<think>\n\n</think>` itself, its way of not thinking) is not thinking, though the tokens
+        that wrote it count in `usage.reasoning_tokens` (OptimalThinkingBench counts the text before the
+        end tag too)."""
+        return bool(self.reasoning.strip()) or (self.thinking_mode and not self.closed)
+
     def route(self) -> dict:
         """The routing decision in the trace (a router's, or the model's own under `self`), or {}."""
         return next((e.detail for e in self.trace if e.kind == "route"), {})
@@ -172,7 +180,17 @@ class Generation:
     finish_reason: Literal["stop", "length"]
     stop: str | None = None  # the stop string that ended it, if one did (cut from `text`)
     token_ids: list[int] | None = None  # the ids of the `tokens` generated tokens, where the backend has them
+    # with GenParams.logprobs:
     token_logprobs: list[float] | None = None  # log p of each chosen token
     top_logprobs: list[float] | None = None  # log p of the most likely token at each step
-    self_certainty: float | None = None  # mean over tokens of KL(uniform || p)
+    top_ids: list[int] | None = None  # the id of that most likely token, where the backend has ids
+    # self-certainty (Ma et al. 2025): the mean over the generated tokens of KL(uniform || p), which needs the
+    # whole distribution at each step; None where the backend sees only log p of a few tokens (an engine
+    # upstream, unless the engine reports it: another thinkgate serve does). Never a stand-in of another kind.
+    self_certainty: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mean_top_logprob(self) -> float | None:
+        """The mean over the generated tokens of the most likely token's log p; None without log probs."""
+        return sum(self.top_logprobs) / len(self.top_logprobs) if self.top_logprobs else None

@@ -18,6 +18,7 @@ from ..types import Generation, Temperature, _Strict, check_text
 
 RAW_PREFIX = "raw_prefix"  # continues arbitrary text (needed for injection)
 LOGPROBS = "logprobs"  # per-token log probabilities
+SELF_CERTAINTY = "self_certainty"  # with logprobs, Generation.self_certainty (the whole distribution's KL)
 HIDDEN_STATE = "hidden_state"  # exposes the model's hidden state at the end of a prompt
 STREAM = "stream"  # writes tokens to `thinkgate.streaming` sinks as they are generated
 FIRST_TOKEN_BAN = "first_token_ban"  # honours GenParams.ban_first

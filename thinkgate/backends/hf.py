@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..types import Generation
-from .base import (FIRST_TOKEN_BAN, HIDDEN_STATE, LOGPROBS, RAW_PREFIX, STREAM, Backend, ContextOverflow, GenParams,
-                   ModelLoadError)
+from .base import (FIRST_TOKEN_BAN, HIDDEN_STATE, LOGPROBS, RAW_PREFIX, SELF_CERTAINTY, STREAM, Backend,
+                   ContextOverflow, GenParams, ModelLoadError)
 
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -39,7 +39,7 @@ def check_model_folder(path: Path) -> None:
 
 class HFBackend(Backend):
     name = "hf"
-    capabilities = frozenset({RAW_PREFIX, LOGPROBS, HIDDEN_STATE, STREAM, FIRST_TOKEN_BAN})
+    capabilities = frozenset({RAW_PREFIX, LOGPROBS, SELF_CERTAINTY, HIDDEN_STATE, STREAM, FIRST_TOKEN_BAN})
 
     def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 64, progress=None):
         """`path`: a model folder, or a GGUF file (converted once to a cached folder: see `backends.gguf`;
@@ -145,9 +145,7 @@ class HFBackend(Backend):
                 gen.token_logprobs = lp.gather(-1, chosen[:, None])[:, 0].tolist()
                 top = lp.max(-1)
                 gen.top_logprobs = top.values.tolist()
-                # the token ids, for an API that returns logprobs with their tokens (serve's /v1/completions)
-                gen.extra["token_ids"] = ids[:n_tok]
-                gen.extra["top_ids"] = top.indices.tolist()
+                gen.top_ids = top.indices.tolist()
                 # KL(uniform || p) = -log V - mean_j log p_j, averaged over the generated tokens
                 vocab = lp.shape[-1]
                 gen.self_certainty = float((-math.log(vocab) - lp.mean(-1)).mean())

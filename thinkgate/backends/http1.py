@@ -133,6 +133,33 @@ class Http1:
         except OSError as e:
             raise UpstreamUnreachable(f"upstream {self.base_url} is unreachable ({type(e).__name__}: {e})") from None
 
+    async def diagnose(self) -> str:
+        """What the engine does after it broke a connection, in words for an error: it no longer listens (its
+        process died: a crash, an out-of-memory kill), it takes connections and drops them unanswered, or it
+        still answers (it dropped this one request). One new connection and one small request, at most 2 s."""
+        import asyncio
+
+        try:
+            async with asyncio.timeout(2.0):
+                try:
+                    reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.ssl or None)
+                except OSError as e:
+                    return (f"and now refuses connections ({type(e).__name__}): the engine process has stopped — "
+                            "crashed or killed; its own log says why")
+                try:
+                    writer.write(f"GET {self.prefix}/v1/models HTTP/1.1\r\n{self.head}Connection: close\r\n\r\n"
+                                 .encode())
+                    first = await reader.read(1)
+                finally:
+                    writer.close()
+                if not first:
+                    return "and drops every new connection without answering: the engine is not serving requests"
+                return "but answers new requests: it dropped this one (it may have run out of memory or restarted)"
+        except TimeoutError:
+            return "and does not answer a new request within 2 s"
+        except OSError as e:
+            return f"and breaks new connections too ({type(e).__name__})"
+
     def close(self) -> None:
         """Close the kept-alive connections and stop the watchdog (bodies being read are left to finish)."""
         while self.idle:
@@ -186,7 +213,8 @@ class Http1:
                 writer.close()
                 if reused:  # a kept-alive connection the engine had closed: try a new one
                     continue
-                raise UpstreamUnreachable(f"upstream {self.base_url} closed the connection ({type(e).__name__})") from None
+                raise UpstreamUnreachable(f"upstream {self.base_url} closed the connection ({type(e).__name__}) "
+                                          f"{await self.diagnose()}") from None
             except asyncio.LimitOverrunError:
                 writer.close()
                 raise UpstreamError(f"upstream {self.base_url} sent a malformed HTTP response (headers over 4 MiB)") from None
@@ -207,7 +235,8 @@ class Http1:
                 raise UpstreamTimeout(f"upstream {self.base_url} did not finish within {self.total:g} s") from None
             if resp.timed_out:
                 raise UpstreamTimeout(f"upstream {self.base_url} stopped answering ({self.silence:g} s)") from None
-            raise UpstreamUnreachable(f"upstream {self.base_url} broke the connection ({type(e).__name__})") from None
+            raise UpstreamUnreachable(f"upstream {self.base_url} broke the connection ({type(e).__name__}) "
+                                      f"{await self.diagnose()}") from None
         except Malformed as e:
             raise UpstreamError(f"upstream {self.base_url} sent a malformed HTTP response ({e})") from None
         finally:

@@ -32,15 +32,17 @@ from pathlib import Path
 import numpy as np
 
 from ..types import Generation
-from .base import FIRST_TOKEN_BAN, LOGPROBS, RAW_PREFIX, STREAM, Backend, ContextOverflow, GenParams, ModelLoadError
+from .base import (FIRST_TOKEN_BAN, LOGPROBS, RAW_PREFIX, SELF_CERTAINTY, STREAM, Backend, ContextOverflow, GenParams,
+                   ModelLoadError)
 from .gguf import check_gguf, folder_for
+from .llamacpp_check import check_build
 
 DEFAULT_CONTEXT = 8192  # positions allocated by default (the KV cache's memory grows with it)
 
 
 class LlamaCppBackend(Backend):
     name = "llamacpp"
-    capabilities = frozenset({RAW_PREFIX, LOGPROBS, STREAM, FIRST_TOKEN_BAN})
+    capabilities = frozenset({RAW_PREFIX, LOGPROBS, SELF_CERTAINTY, STREAM, FIRST_TOKEN_BAN})
 
     def __init__(self, path: str | Path, context: int | None = None, threads: int | None = None, progress=None):
         """`path`: a GGUF file. `context`: positions to allocate (default 8192, never used past the model's own);
@@ -53,6 +55,7 @@ class LlamaCppBackend(Backend):
 
         path = Path(path).expanduser()
         check_gguf(path)
+        check_build(path, llama_cpp)  # a build that would kill this process is refused, not run
         self._llama_cpp = llama_cpp
         try:
             self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=context or DEFAULT_CONTEXT,
@@ -131,6 +134,7 @@ class LlamaCppBackend(Backend):
         text = ""
         chosen_lp: list[float] = []
         top_lp: list[float] = []
+        top_ids: list[int] = []
         certainty: list[float] = []
         finish, matched = "length", None
         hold = max((len(s) - 1 for s in params.stop), default=0)  # text that may still become a stop string
@@ -147,7 +151,8 @@ class LlamaCppBackend(Backend):
             if params.logprobs:
                 logp = logits - _logsumexp(logits)
                 chosen_lp.append(float(logp[token]))
-                top_lp.append(float(logp.max()))
+                top_ids.append(int(np.argmax(logp)))
+                top_lp.append(float(logp[top_ids[-1]]))
                 finite = np.isfinite(logp)
                 certainty.append(float(-logp[finite].mean() - math.log(self._n_vocab)))
             out_ids.append(token)
@@ -172,7 +177,7 @@ class LlamaCppBackend(Backend):
             sink.write(owed + text[sent:])
         gen = Generation(text=text, tokens=len(out_ids), finish_reason=finish, stop=matched, token_ids=out_ids)
         if params.logprobs:
-            gen.token_logprobs, gen.top_logprobs = chosen_lp, top_lp
+            gen.token_logprobs, gen.top_logprobs, gen.top_ids = chosen_lp, top_lp, top_ids
             gen.self_certainty = sum(certainty) / len(certainty) if certainty else None
         return gen
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import UpstreamError
 from ..types import Generation
-from .base import LOGPROBS, RAW_PREFIX, STREAM, Backend, GenParams, load_tokenizer, tokenizer_counts
+from .base import LOGPROBS, RAW_PREFIX, SELF_CERTAINTY, STREAM, Backend, GenParams, load_tokenizer, tokenizer_counts
 from .sinks import inline_greenlet, run_inline, sinks_for
 from .upstream import Upstream
 
@@ -61,9 +61,14 @@ class OpenAICompatBackend(Backend):
                 caps = {RAW_PREFIX, STREAM}
                 out = self.calls.run(self.calls.post("/v1/completions", {
                     "model": self.model, "prompt": "Hi", "max_tokens": 1, "temperature": 0, "logprobs": 1}))
-                lp = (out.get("choices") or [{}])[0].get("logprobs")
+                choice = (out.get("choices") or [{}])[0]
+                lp = choice.get("logprobs")
                 if lp and lp.get("token_logprobs"):
                     caps.add(LOGPROBS)
+                    # an engine that sees the whole distribution and says its self-certainty (thinkgate serve)
+                    own = choice.get("thinkgate")
+                    if isinstance(own, dict) and isinstance(own.get("self_certainty"), (int, float)):
+                        caps.add(SELF_CERTAINTY)
                 self._caps = frozenset(caps)
             return self._caps
 
@@ -150,7 +155,7 @@ class OpenAICompatBackend(Backend):
 
     async def _stream_one(self, body: dict, params: GenParams, sink, sent: tuple | None = None) -> Generation:
         text, finish, stop_reason, lps, tops = [], None, None, [], []
-        usage = None
+        usage, own = None, None
         events = self.calls.events("/v1/completions", body, sent, on_open=sink.opened if sink is not None else None)
         async with contextlib.aclosing(events):  # leaving early closes the connection: the engine stops
             async for chunk in events:
@@ -167,10 +172,12 @@ class OpenAICompatBackend(Backend):
                         tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
                     if c.get("finish_reason"):
                         finish, stop_reason = c["finish_reason"], c.get("stop_reason")
+                    own = c.get("thinkgate") or own  # an upstream thinkgate's own figures (self-certainty)
                 if sink is not None and sink.cancelled:
                     break
         return self._generation({"text": "".join(text), "finish_reason": finish or "length", "stop_reason": stop_reason,
-                                 "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None}, params,
+                                 "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None,
+                                 "thinkgate": own}, params,
                                 tokens=(usage or {}).get("completion_tokens"))
 
     def _generation(self, choice: dict, params: GenParams, tokens: int | None = None) -> Generation:
@@ -189,9 +196,10 @@ class OpenAICompatBackend(Backend):
             tops = [max(d.values()) if isinstance(d, dict) and d else c
                     for d, c in zip(lp.get("top_logprobs") or [None] * len(chosen), chosen)]
             gen.top_logprobs = tops
-            # engines return no full distribution; an engine that reports it (thinkgate serve) gives the
-            # self-certainty, else the mean top log probability ranks samples in its place
-            sc = (choice.get("thinkgate") or {}).get("self_certainty")
-            gen.self_certainty = sc if sc is not None else (sum(tops) / len(tops) if tops else None)
+            # engines return log p of a few tokens, not the whole distribution: the self-certainty is there only
+            # where the engine computed it itself (thinkgate serve says it)
+            own = choice.get("thinkgate")
+            sc = own.get("self_certainty") if isinstance(own, dict) else None
+            gen.self_certainty = float(sc) if isinstance(sc, (int, float)) else None
             gen.tokens = max(gen.tokens, len(chosen)) if not stop else gen.tokens
         return gen

@@ -17,7 +17,7 @@ def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: floa
     route = res.route()
     return Row(strategy=strategy.spec, suite=item.suite, family=item.family, difficulty=item.difficulty,
                item=item.id, sample=sample, correct=get_task(item.family).verify(item, res.answer),
-               think_tokens=res.usage.reasoning_tokens, answer_tokens=res.usage.answer_tokens,
+               think_tokens=res.usage.reasoning_tokens, answer_tokens=res.usage.answer_tokens, thought=res.thought,
                closed=res.closed, finish_reason=res.finish_reason, wall_s=round(wall_s, 4), answer=res.answer,
                decision=route.get("decision"), score=route.get("score"), budget=route.get("budget"))
 

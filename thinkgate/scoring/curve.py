@@ -164,7 +164,7 @@ def bench_curves(rows) -> dict:
             sub = apgr(suites, correct, tokens, scores, [1] * len(ks))
             base = curves.setdefault(name, {k: v for k, v in sub.items() if k not in ("curve", "apgr")} | {"routers": {}})
             ran = [outcomes[k][strategy] for k in ks]
-            chosen = {"think_rate": round(sum(r.think_tokens > 0 for r in ran) / len(ran), 4),
+            chosen = {"think_rate": round(sum(r.thinks for r in ran) / len(ran), 4),
                       "accuracy": round(sum(r.correct for r in ran) / len(ran), 4)}
             base["routers"][strategy] = {"curve": thin(sub["curve"]), "apgr": sub.get("apgr"), "chosen": chosen,
                                          **{k: sub.get(k) for k in ("oracle_apgr", "cost_50", "cost_80",

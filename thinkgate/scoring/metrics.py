@@ -24,15 +24,26 @@ class Row(BaseModel):
     correct: bool
     think_tokens: int
     answer_tokens: int
+    # the model thought (`Result.thought`): an empty thought it wrote itself costs its tokens in think_tokens
+    # but is not thinking; None in rows cached before this field, read as think_tokens > 0
+    thought: bool | None = None
     closed: bool
     finish_reason: str
     wall_s: float
     answer: str
     # set by strategies that choose the mode per item (route: the router; self: the model)
     decision: str | None = None  # "think" or "nothink"
-    score: float | None = None  # the router's P(correct without thinking)
+    # the router's routing score (routers.router.routing_score), high meaning "no thinking will do": under the
+    # default rule `margin`, P(correct without thinking) - P(correct thinking without a cap), in [-1, 1]; under
+    # rule `nothink`, P(correct without thinking)
+    score: float | None = None
     budget: int | None = None  # the thinking budget the router chose
     judge: str | None = None  # the judge's verdict where one scored the row: yes, no or unclear
+
+    @property
+    def thinks(self) -> bool:
+        """The model thought on this row (what a think rate counts)."""
+        return self.think_tokens > 0 if self.thought is None else self.thought
 
 
 DEFAULT_T_MAX = 1000  # OptimalThinkingBench's
@@ -51,7 +62,7 @@ def aggregate(rows: list[Row]) -> dict:
         "accuracy": round(_mean([float(r.correct) for r in rows]), 4),
         "think_tokens_mean": round(_mean([r.think_tokens for r in rows]), 2),
         "answer_tokens_mean": round(_mean([r.answer_tokens for r in rows]), 2),
-        "think_rate": round(_mean([float(r.think_tokens > 0) for r in rows]), 4),
+        "think_rate": round(_mean([float(r.thinks) for r in rows]), 4),
         "wall_s_mean": round(_mean([r.wall_s for r in rows]), 4),
         "length_mean": round(_mean([r.think_tokens + r.answer_tokens for r in rows]), 2),
     }

@@ -64,8 +64,8 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
                                      "stop_reason": g.stop, "logprobs": None}
                 if params.logprobs and g.token_logprobs is not None:
                     tok = srv.backend.tokenizer
-                    toks = [tok.decode([t]) for t in g.extra.get("token_ids", [])] or [""] * len(g.token_logprobs)
-                    tops = [tok.decode([t]) for t in g.extra.get("top_ids", [])] or toks
+                    toks = [tok.decode([t]) for t in g.token_ids or []] or [""] * len(g.token_logprobs)
+                    tops = [tok.decode([t]) for t in g.top_ids or []] or toks
                     offsets, at = [], 0
                     for t in toks:
                         offsets.append(at)

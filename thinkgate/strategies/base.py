@@ -2,7 +2,7 @@
 The requests of one call share their sampling settings (`Gate.run_batch` groups them), so a strategy may
 generate for all of them with the first one's; each result must be what the request alone would get.
 
-`run` is one request through `run_batch`, so the CLI (one question), the bench (many) and the server
+`Gate.run` is one request through `run_batch`, so the CLI (one question), the bench (many) and the server
 share one path. Parameters are a pydantic model per strategy (unknown fields are errors) and can be
 written on a command line as `name:key=value,key=value`.
 """
@@ -75,9 +75,6 @@ class Strategy:
 
     def run_batch(self, requests: list[Request], backend: Backend, fmt: ThinkingFormat) -> list[Result]:
         raise NotImplementedError
-
-    def run(self, request: Request, backend: Backend, fmt: ThinkingFormat) -> Result:
-        return self.run_batch([request], backend, fmt)[0]
 
 
 def _short(e: ValidationError) -> str:

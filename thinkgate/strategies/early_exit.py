@@ -10,7 +10,9 @@ Parameters (defaults): `threshold` (0.95, the paper's), `max_probes` (10), `word
 uses "Alternatively"), `probe_tokens` (24: the longest trial answer decoded), `probe` ("" — for
 `<think>` formats the probe is the end tag itself; the paper's "**Final Answer**" prefix can be set here).
 Chosen where the paper is silent: a trial answer that does not finish within `probe_tokens` counts as not
-confident; probing is skipped once fewer than `probe_tokens` tokens of the request budget are left.
+confident; probing is skipped once fewer than `probe_tokens` tokens of the request budget are left; a thought
+the model closes itself is answered with what is left of `max_tokens` (none left: an empty answer cut by
+length), so a request never gets more tokens than it asked for.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pydantic import Field
 
 from ..backends.base import LOGPROBS, RAW_PREFIX
 from ..types import TraceEvent
-from .base import Params, Strategy, assistant_prefill, finish, gen_params, generate_forced, require_thinking
+from .base import (Params, Strategy, assistant_prefill, finish, gen_params, generate_forced, group_indices,
+                   require_thinking)
 
 
 class EarlyExitParams(Params):
@@ -98,13 +101,19 @@ class EarlyExit(Strategy):
                         texts[i] += words[0]
                         nxt.append(i)
             open_ = nxt
-        # closed thoughts without an accepted probe answer get their answer now
+        # closed thoughts without an accepted probe answer get their answer now, each with its own room: one
+        # generate call per distinct room, so a row never answers past what it would get alone
         todo = [i for i, a in answers.items() if not a[2]]
-        if todo:
-            gens = backend.generate([prompts[i] + texts[i] for i in todo],
-                                    gen_params(requests[todo[0]], max_tokens=max(
-                                        max(16, requests[i].sampling.max_tokens - written[i]) for i in todo)))
-            for i, g in zip(todo, gens):
+        rooms = [requests[i].sampling.max_tokens - written[i] for i in todo]
+        for i, room in zip(todo, rooms):
+            if room <= 0:  # max_tokens ran out with the end tag: no room for an answer
+                answers[i] = ("", 0, "length")
+        for room, pos in group_indices(rooms).items():
+            if room <= 0:
+                continue
+            idx = [todo[k] for k in pos]
+            gens = backend.generate([prompts[i] + texts[i] for i in idx], gen_params(requests[idx[0]], max_tokens=room))
+            for i, g in zip(idx, gens):
                 answers[i] = (g[0].text, g[0].tokens, g[0].finish_reason)
         results = []
         for i, r in enumerate(requests):

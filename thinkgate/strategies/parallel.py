@@ -1,10 +1,14 @@
 """`parallel`: N independent no-thinking answers, aggregated by a confidence-weighted vote
 (NoThinking + parallel scaling, Ma et al. 2025).
 
-Each request gets `n` samples in the format's no-thinking mode at `temperature`. With per-token log
-probabilities, samples are ranked by self-certainty (mean over tokens of KL(uniform || p)) and the
-sample at rank r (0 = most certain) gets (n - r) ** `power` votes (a Borda count); votes are summed per
-distinct answer and the answer with most votes wins. Without log probabilities it is a majority vote.
+Each request gets `n` samples in the format's no-thinking mode at `temperature`. Samples are ranked by
+their certainty and the sample at rank r (0 = most certain) gets (n - r) ** `power` votes (a Borda count);
+votes are summed per distinct answer and the answer with most votes wins. The certainty is one quantity
+whatever the backend, chosen by `certainty`: "self" is the paper's self-certainty (`Generation.self_certainty`,
+the mean over tokens of KL(uniform || p), which needs the whole distribution: the transformers and llama.cpp
+backends, or an engine that reports it); "top" is the mean log probability of the most likely token
+(`Generation.mean_top_logprob`), which any backend with log probabilities gives. Where the backend cannot
+give the chosen certainty, `vote=auto` is a majority vote (the trace says which vote ran).
 
 Verifier selection (the paper's choice where a verifier exists, e.g. a proof checker or unit tests):
 with `select=verifier` each request must carry `Request.verifier`; the samples are checked in the vote's
@@ -12,9 +16,9 @@ order (most certain first) and the first one the verifier accepts is the answer.
 vote decides. With a verifier that is exact, this is pass@n; the bench's tasks pass their exact checkers,
 so its `parallel:select=verifier` row is that upper bound, not a vote.
 
-Parameters (defaults): `n` (8), `temperature` (0.7), `power` (0.5, the paper's), `vote` ("auto": borda
-when the backend has logprobs, else majority; "borda" fails on a backend without them), `select`
-("vote"; "verifier" as above). Chosen where the paper is silent: answers are compared after collapsing
+Parameters (defaults): `n` (8), `temperature` (0.7), `power` (0.5, the paper's), `certainty` ("self"; or
+"top"), `vote` ("auto": borda when the backend gives the certainty, else majority; "borda" fails on a
+backend without it), `select` ("vote"; "verifier" as above). Chosen where the paper is silent: answers are compared after collapsing
 whitespace and dropping a final period; ties go to the answer whose best sample is most certain; a
 verifier's order among accepted samples is the certainty order; sample k uses the request's seed + k, and
 a greedy request without a seed gets seed 0, so that asking for greedy decoding gives the same answer every
@@ -30,7 +34,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..backends.base import LOGPROBS
+from ..backends.base import LOGPROBS, SELF_CERTAINTY
 from ..types import TraceEvent
 from .base import Params, Strategy, assistant_prefill, finish, gen_params
 
@@ -39,6 +43,7 @@ class ParallelParams(Params):
     n: int = Field(default=8, ge=1)
     temperature: float = Field(default=0.7, ge=0.0)
     power: float = Field(default=0.5, ge=0.0)
+    certainty: Literal["self", "top"] = "self"
     vote: Literal["auto", "borda", "majority"] = "auto"
     select: Literal["vote", "verifier"] = "vote"
 
@@ -66,9 +71,11 @@ class Parallel(Strategy):
 
     def run_batch(self, requests, backend, fmt):
         p = self.params
-        use_lp = p.vote == "borda" or (p.vote == "auto" and LOGPROBS in backend.capabilities)
+        needs = {LOGPROBS} | ({SELF_CERTAINTY} if p.certainty == "self" else set())
+        use_lp = p.vote == "borda" or (p.vote == "auto" and needs <= backend.capabilities)
         if p.vote == "borda":
-            backend.require(LOGPROBS, "strategy 'parallel' with vote=borda")
+            for cap in sorted(needs):
+                backend.require(cap, f"strategy 'parallel' with vote=borda and certainty={p.certainty}")
         if p.select == "verifier" and any(r.verifier is None for r in requests):
             raise ValueError("strategy 'parallel' with select=verifier needs a verifier on every request "
                              "(library: Request.verifier; CLI: --verify REGEX; server: thinking.verify)")
@@ -84,7 +91,8 @@ class Parallel(Strategy):
         for i, samples in enumerate(backend.generate(prompts, params)):
             answers = [fmt.split(prefills[i] + g.text)[1] for g in samples]
             if use_lp:
-                certainty = [g.self_certainty if g.self_certainty is not None else float("-inf") for g in samples]
+                of = (lambda g: g.self_certainty) if p.certainty == "self" else (lambda g: g.mean_top_logprob)
+                certainty = [c if c is not None else float("-inf") for c in map(of, samples)]
                 winner, votes = borda(answers, certainty, p.power)
             else:
                 certainty = [0.0] * len(samples)
@@ -93,6 +101,7 @@ class Parallel(Strategy):
             trace = [TraceEvent(kind="samples", detail={"n": p.n, "answers": [a[:40] for a in answers],
                                                          "certainty": [round(c, 3) for c in certainty]}),
                      TraceEvent(kind="vote", detail={"method": "borda" if use_lp else "majority",
+                                                      "certainty": p.certainty if use_lp else None,
                                                       "votes": {k[:40]: round(v, 3) for k, v in votes.items()},
                                                       "winner": winner[:40]})]
             if p.select == "verifier":

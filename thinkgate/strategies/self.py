@@ -9,7 +9,7 @@ write no tags at all, which the format's parser then treats as a bare answer (Qw
 reasoning (DeepSeek-R1). Parameters: none.
 
 Each result's trace starts with a `route` event whose `decision` is what the model chose (think when it
-wrote any thinking), so the bench can show the model's own think rate and where it thought.
+wrote any thinking: `Result.thought`), so the bench can show the model's own think rate and where it thought.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ class SelfDecide(Strategy):
         results = single_pass(self, requests, backend, fmt, lambda r: "auto")
         out = []
         for res in results:
-            thought = bool(res.reasoning) or not res.closed
-            route = TraceEvent(kind="route", detail={"router": "model", "decision": "think" if thought else "nothink"})
+            route = TraceEvent(kind="route", detail={"router": "model", "decision": "think" if res.thought else "nothink"})
             out.append(res.model_copy(update={"trace": [route] + list(res.trace)}))
         return out
