@@ -24,6 +24,10 @@ on the calibration scores, by quantile), `then` ("budget"), `budget_slack` (None
 
 Each result's trace starts with a `route` event: router kind, score, threshold, decision, budget, and the
 per-level probabilities; the bench puts decision and score in its rows.
+
+To the thinking policy: a request's cap holds for the thinking it routes to: the router's own budget
+choice, `then=think` and a `then=budget` without a minimum become `then=budget;max=CAP` (the tighter of the
+budget's own max and the cap). A floor, or any other `then` (`early_exit`), has no composition.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from pydantic import Field, model_validator
 
 from ..backends.base import HIDDEN_STATE
 from ..types import TraceEvent
-from .base import Params, Strategy
+from .base import Limited, Params, Strategy
 
 
 class RouteParams(Params):
@@ -82,6 +86,20 @@ class Route(Strategy):
     def inner(self) -> list[Strategy]:
         then = then_strategy(self.params.then)
         return [then] if then is not None else []
+
+    def with_limits(self, cap, floor):
+        from .budget import Budget
+        from .think import Think
+
+        if floor is not None:
+            return None
+        inner = then_strategy(self.params.then)  # None: the router's own calibrated budgets
+        if inner is None or isinstance(inner, Think) or (isinstance(inner, Budget) and not inner.params.min):
+            own = inner.params.max if isinstance(inner, Budget) else None
+            tight = cap if own is None else min(own, cap)
+            return Limited(Route(params=self.params.model_copy(update={"then": f"budget;max={tight}"})),
+                           f"route: a router decides, thinking capped at {tight}")
+        return None
 
     def router_for(self, backend):
         """The router for this backend's model, loaded once (and refused if stale)."""
