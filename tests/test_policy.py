@@ -52,6 +52,10 @@ TABLE = [
     ("nothink", True, {"budget": 64}, "nothink"),  # nothing to cap
     ("parallel:n=2", True, {"min_budget": 8}, "!thinking.min_budget"),  # cannot think at least 8 tokens
     ("route", True, {"min_budget": 8}, "!thinking.min_budget"),  # a router's choice takes no floor
+    # route caps the thinking it routes to as its `then` takes the cap, keeping what else `then` sets
+    ("route:then=budget;min=8", True, {"budget": 64}, "route:then=budget;max=64;min=8"),
+    ("route:then=budget;max=32;wait=Hmm", True, {"budget": 64}, "route:then=budget;max=32;wait=Hmm"),
+    ("route:then=budget;min=100", True, {"budget": 64}, "!thinking.budget"),  # its then's floor is above the cap
     ("budget:max=8,wait=Hmm", True, {"budget": 64}, "budget:max=8,wait=Hmm"),
 ]
 
@@ -150,6 +154,17 @@ def test_a_new_strategy_is_planned_from_its_own_declarations(fmt):
     assert conflict(Plain(), mode="nothink") == "thinking.mode"
     assert served(Plain(), named=False, budget=64, min_budget=8).strategy.spec == "budget:max=64,min=8"
     assert served(Plain(), named=False, mode="nothink").strategy.spec == "nothink"
+
+
+def test_route_caps_the_thinking_it_routes_to_through_its_thens_own_declaration(fmt, monkeypatch):
+    """Strategies registered only for the test, as route's `then`: route takes a cap as its `then` does."""
+    monkeypatch.setitem(STRATEGIES, "sketch", Sketch)
+    monkeypatch.setitem(STRATEGIES, "plain", Plain)
+    p = plan(parse_strategy("route:then=sketch;most=32"), ThinkingSpec(budget=16), fmt)
+    assert p.strategy.spec == "route:then=sketch;most=16" and "router" in p.why
+    with pytest.raises(PolicyConflict) as e:  # plain has no thinking limit of its own, so neither has route
+        plan(parse_strategy("route:then=plain"), ThinkingSpec(budget=16), fmt)
+    assert e.value.param == "thinking.budget" and "route:then=plain" in str(e.value)
 
 
 def test_the_policy_names_no_strategy():

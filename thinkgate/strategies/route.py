@@ -25,9 +25,11 @@ on the calibration scores, by quantile), `then` ("budget"), `budget_slack` (None
 Each result's trace starts with a `route` event: router kind, score, threshold, decision, budget, and the
 per-level probabilities; the bench puts decision and score in its rows.
 
-To the thinking policy: a request's cap holds for the thinking it routes to: the router's own budget
-choice, `then=think` and a `then=budget` without a minimum become `then=budget;max=CAP` (the tighter of the
-budget's own max and the cap). A floor, or any other `then` (`early_exit`), has no composition.
+To the thinking policy: a request's cap holds for the thinking it routes to, composed as its `then`
+strategy composes with a cap (`then=think` under a cap of 64 is `then=budget;max=64`, `then=budget;max=32`
+stays, `then=budget;min=8` becomes `then=budget;max=64;min=8`); the router's own budget choice gives way to
+`then=budget;max=CAP`. A floor, or a `then` without a thinking limit of its own (`early_exit`), has no
+composition.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pydantic import Field, model_validator
 
 from ..backends.base import HIDDEN_STATE
 from ..types import TraceEvent
-from .base import Limited, Params, Strategy
+from .base import Limited, LimitsConflict, Params, Strategy
 
 
 class RouteParams(Params):
@@ -89,17 +91,23 @@ class Route(Strategy):
 
     def with_limits(self, cap, floor):
         from .budget import Budget
-        from .think import Think
 
         if floor is not None:
             return None
-        inner = then_strategy(self.params.then)  # None: the router's own calibrated budgets
-        if inner is None or isinstance(inner, Think) or (isinstance(inner, Budget) and not inner.params.min):
-            own = inner.params.max if isinstance(inner, Budget) else None
-            tight = cap if own is None else min(own, cap)
-            return Limited(Route(params=self.params.model_copy(update={"then": f"budget;max={tight}"})),
-                           f"route: a router decides, thinking capped at {tight}")
-        return None
+        inner = then_strategy(self.params.then)
+        if inner is None:  # the router's own calibrated budgets give way to the cap
+            thinking = Budget(max=cap)
+        else:  # the thinking it routes to takes the cap as that strategy takes one
+            try:
+                limited = inner.with_limits(cap, None)
+            except LimitsConflict as e:
+                raise LimitsConflict(f"strategy {self.spec!r} thinks through {inner.spec!r}: {e}") from None
+            if limited is None:
+                return None
+            thinking = limited.strategy
+        then = thinking.spec.replace(":", ";", 1).replace(",", ";")  # budget:max=64,min=8 -> budget;max=64;min=8
+        return Limited(Route(params=self.params.model_copy(update={"then": then})),
+                       f"route: a router decides, thinking through {thinking.spec}")
 
     def router_for(self, backend):
         """The router for this backend's model, loaded once (and refused if stale)."""
