@@ -11,18 +11,22 @@ written after the assistant tag; `self` is the strategy that always does this); 
 (formerly also called `auto`, a spelling still read) leaves it to **a router** calibrated on the model's
 outcomes.
 
-Rules, in order:
+The policy knows no strategy by name: each declares itself (`thinkgate.strategies.base.Strategy`) —
+`thinks` (whether its output has a thought), `without_thinking()` (what serves thinking off in its place)
+and `with_limits(cap, floor)` (itself composed with a request's thinking limits, or None where it has no
+thinking limit of its own). Where a default strategy gives way, it gives way to the model's own behaviour
+(`think`) under the request's controls, through the same declarations. Rules, in order:
 1. **Thinking off** (mode `nothink`: `thinking.mode: off`, `enable_thinking: false`, effort `none`,
-   `/no_think`): a strategy that never thinks (nothink, nothinking, parallel) serves it as it is; `think`,
-   which is the model's own behaviour steered by the request's mode, and a default give way to `nothink`; a
-   named strategy that thinks otherwise is a conflict: an error naming both.
+   `/no_think`): the strategy's `without_thinking()` serves it (a strategy that never thinks, as it is;
+   `think` gives way to `nothink`); where there is none, a named strategy is a conflict (an error naming both)
+   and a default gives way.
 2. **A cap or a floor** (the request's budget, else its effort's cap where the family has no effort levels of
-   its own, `EFFORT_BUDGETS`; its min_budget): composed with the strategy where the two fit —
-   `think` becomes `budget:max=CAP,min=FLOOR`; `budget` keeps the tighter of its own limits and the
-   request's; `route` caps the thinking it routes to (`then=budget;max=CAP`, the tighter of its own and the
-   request's); a strategy that never thinks
-   needs no cap. Any other strategy (early_exit, thinkless, dont_overthink, self) has no thinking cap: named,
-   it is a conflict (an error naming the strategy and the field); a default gives way to `budget`.
+   its own, `EFFORT_BUDGETS`; its min_budget): a strategy that never thinks needs no cap (the cap holds) and
+   cannot take a floor (a conflict); one that thinks is composed by its `with_limits` (`think` becomes
+   `budget:max=CAP,min=FLOOR`; `budget` keeps the tighter of its own limits and the request's, a conflict
+   where they cannot both hold; `route` caps the thinking it routes to). One without a thinking limit of its
+   own (early_exit, thinkless, dont_overthink, self): named, it is a conflict (an error naming the strategy
+   and the field); a default gives way.
 3. Otherwise the strategy serves the request as it is.
 """
 
@@ -32,12 +36,10 @@ from dataclasses import dataclass
 
 from .errors import PolicyConflict
 from .formats import ThinkingFormat
-from .strategies import STRATEGIES, Strategy
-from .strategies.route import then_strategy
+from .strategies import Strategy
+from .strategies.base import LimitsConflict, limits_text
+from .strategies.think import Think
 from .types import ThinkingSpec
-
-# strategies whose output has no thought (a cap holds; thinking off is what they do)
-NEVER_THINK = frozenset({"nothink", "nothinking", "parallel"})
 
 
 @dataclass(frozen=True)
@@ -67,52 +69,35 @@ def plan(strategy: Strategy, spec: ThinkingSpec, fmt: ThinkingFormat, named: boo
     """Which strategy serves a request with thinking controls `spec` sent to `strategy` (see the module's
     rules). Raises `PolicyConflict` (a ValueError naming the field) where a named strategy and the request's
     controls contradict each other."""
-    name = strategy.name
     if spec.mode == "nothink":
-        if name in NEVER_THINK:
-            return Plan(strategy, f"{strategy.spec}: thinking off")
-        if name == "think":  # the model's own behaviour, which the request's mode steers
-            return Plan(STRATEGIES["nothink"](), "nothink: thinking off")
+        served = strategy.without_thinking()
+        if served is not None:
+            return Plan(served, f"{served.spec}: thinking off")
         if named:
             raise PolicyConflict(f"thinking is off for this request, and strategy {strategy.spec!r} thinks; "
                                  "drop one of them", "thinking.mode")
-        return Plan(STRATEGIES["nothink"](), f"nothink: thinking off (instead of the default {strategy.spec!r})")
+        served = Think().without_thinking()
+        return Plan(served, f"{served.spec}: thinking off (instead of the default {strategy.spec!r})")
     cap, cap_from = request_cap(spec, fmt)
     floor = spec.min_budget
     if cap is None and floor is None:
         return Plan(strategy, strategy.spec)
     field = f"thinking.{'min_budget' if cap is None else cap_from}"
-    limits = ", ".join(x for x in (f"at most {cap}" if cap is not None else "", f"at least {floor}"
-                                   if floor is not None else "") if x)
-    if name in NEVER_THINK:
+    limits = limits_text(cap, floor)
+    if not strategy.thinks:
         if floor:
             raise PolicyConflict(f"strategy {strategy.spec!r} does not think, so it cannot think {limits} "
                                  "tokens", "thinking.min_budget")
         return Plan(strategy, f"{strategy.spec}: does not think (the cap holds)", cap, cap_from)
-    if name == "think" or (name == "budget" and strategy.unlimited):
-        return Plan(_budget(cap, floor), f"think with {limits} thinking tokens ({field})", cap, cap_from)
-    if name == "budget":
-        p = strategy.params
-        tight_max = p.max if cap is None else cap if p.max is None else min(p.max, cap)
-        tight_min = p.min if floor is None else floor if p.min is None else max(p.min, floor)
-        if tight_max is not None and tight_min is not None and tight_min > tight_max:
-            raise PolicyConflict(f"at least {tight_min} and at most {tight_max} thinking tokens: the request's "
-                                 f"limits and strategy {strategy.spec!r} do not fit together", field)
-        composed = STRATEGIES["budget"](params=p.model_copy(update={"max": tight_max, "min": tight_min}))
-        return Plan(composed, f"{strategy.spec} with the request's limits ({field})", cap, cap_from)
-    if name == "route" and floor is None:
-        inner = then_strategy(strategy.params.then)  # None: the router's own calibrated budgets
-        if inner is None or inner.name == "think" or (inner.name == "budget" and not inner.params.min):
-            own = inner.params.max if inner is not None and inner.name == "budget" else None
-            tight = cap if own is None else min(own, cap)
-            composed = STRATEGIES["route"](params=strategy.params.model_copy(update={"then": f"budget;max={tight}"}))
-            return Plan(composed, f"route: a router decides, thinking capped at {tight} ({field})", cap, cap_from)
+    try:
+        limited = strategy.with_limits(cap, floor)
+    except LimitsConflict as e:
+        raise PolicyConflict(str(e), field) from None
+    if limited is not None:
+        return Plan(limited.strategy, f"{limited.how} ({field})", cap, cap_from)
     if named:
         raise PolicyConflict(f"strategy {strategy.spec!r} has no thinking limit of its own, and the request asks "
                              f"for {limits} thinking tokens ({field}); drop one, or use think or budget", field)
-    return Plan(_budget(cap, floor), f"budget with {limits} thinking tokens ({field}), instead of the default "
-                                     f"{strategy.spec!r}", cap, cap_from)
-
-
-def _budget(cap: int | None, floor: int | None) -> Strategy:
-    return STRATEGIES["budget"](max=cap, min=floor)
+    served = Think().with_limits(cap, floor).strategy
+    return Plan(served, f"{served.name} with {limits} thinking tokens ({field}), instead of the default "
+                        f"{strategy.spec!r}", cap, cap_from)

@@ -10,7 +10,7 @@ written on a command line as `name:key=value,key=value`.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -28,6 +28,25 @@ class Params(BaseModel):
         return check_text(data, "a strategy parameter")
 
 
+class Limited(NamedTuple):
+    """A strategy composed with a request's thinking limits (`Strategy.with_limits`), and how it was composed
+    (the policy adds the request's field)."""
+
+    strategy: Strategy
+    how: str
+
+
+class LimitsConflict(ValueError):
+    """A request's thinking limits and a strategy's own cannot both hold (the policy names the request's
+    field)."""
+
+
+def limits_text(cap: int | None, floor: int | None) -> str:
+    """A request's thinking limits in words: "at most 64, at least 16"."""
+    return ", ".join(x for x in (f"at most {cap}" if cap is not None else "",
+                                 f"at least {floor}" if floor is not None else "") if x)
+
+
 class Strategy:
     name: ClassVar[str]
     Params: ClassVar[type[Params]] = Params
@@ -36,6 +55,9 @@ class Strategy:
     LOOPS: ClassVar[tuple[str, ...]] = ()
     TOKENS: ClassVar[tuple[str, ...]] = ()
     PATHS: ClassVar[tuple[str, ...]] = ()
+    # what the thinking policy reads (`thinkgate.policy`): whether the output has a thought; one that has
+    # none serves a request with thinking off as it is, and a cap on thinking holds for it at no cost
+    thinks: ClassVar[bool] = True
 
     def __init__(self, params: Params | None = None, **kw: Any):
         try:
@@ -52,6 +74,19 @@ class Strategy:
     def inner(self) -> list["Strategy"]:
         """The strategies this one runs others through (route's `then`)."""
         return []
+
+    def without_thinking(self) -> "Strategy | None":
+        """The strategy that serves a request with thinking off in this one's place: itself where it never
+        thinks; None where it thinks and has no way to stop (the policy then refuses a request that names it,
+        and serves one sent to it as a default as the model's own behaviour with thinking off)."""
+        return None if self.thinks else self
+
+    def with_limits(self, cap: int | None, floor: int | None) -> "Limited | None":
+        """This strategy composed with a request's thinking limits: at most `cap` and at least `floor` thinking
+        tokens (either may be None, not both), and how, for the policy's account. None where the strategy has
+        no thinking limit of its own. Raises `LimitsConflict` where the limits and the strategy's own cannot
+        both hold."""
+        return None
 
     def parameters(self, kind: str) -> dict[str, Any]:
         """The set parameters of one kind ("LOOPS", "TOKENS" or "PATHS"), here and in inner strategies,

@@ -20,6 +20,10 @@ answer) costs a second call and can differ only where the end tag is re-tokenize
 Accounting: thinking tokens are what the model wrote before its (possibly forced) `</think>`; injected
 text (the stop message, "Wait") is shown in the trace and not counted as written. The answer may use
 what is left of the request's `max_tokens` after thinking, at least `answer_tokens` (default 64).
+
+To the thinking policy: a request's cap and floor compose with the strategy's own, the tighter of each
+(`budget:max=128` under a cap of 64 is `budget:max=64`); a floor above the cap is a conflict. Without limits
+of its own it is `think`, and takes the request's as `think` does.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from pydantic import Field, model_validator
 
 from ..backends.base import RAW_PREFIX
 from ..types import TraceEvent
-from .base import (Params, Strategy, assistant_prefill, finish, gen_params, generate_forced, group_indices,
-                   require_thinking, single_pass)
+from .base import (Limited, LimitsConflict, Params, Strategy, assistant_prefill, finish, gen_params,
+                   generate_forced, group_indices, limits_text, require_thinking, single_pass)
 
 QWEN3_STOP = ("\n\nConsidering the limited time by the user, I have to give the solution based on the thinking "
               "directly now.\n")
@@ -64,6 +68,18 @@ class Budget(Strategy):
 
     def cache_key(self, backend) -> str:
         return "think" if self.unlimited else self.spec
+
+    def with_limits(self, cap, floor):
+        if self.unlimited:
+            return thinking_within(cap, floor)
+        p = self.params
+        tight_max = p.max if cap is None else cap if p.max is None else min(p.max, cap)
+        tight_min = p.min if floor is None else floor if p.min is None else max(p.min, floor)
+        if tight_max is not None and tight_min is not None and tight_min > tight_max:
+            raise LimitsConflict(f"at least {tight_min} and at most {tight_max} thinking tokens: the request's "
+                                 f"limits and strategy {self.spec!r} do not fit together")
+        return Limited(Budget(params=p.model_copy(update={"max": tight_max, "min": tight_min})),
+                       f"{self.spec} with the request's limits")
 
     def run_batch(self, requests, backend, fmt):
         if self.unlimited:
@@ -134,3 +150,9 @@ class Budget(Strategy):
             results.append(finish(r, self.spec, "think", fmt, backend, prompts[i], text, total, reason,
                                   traces[i], started, reasoning_tokens=thought[i]))
         return results
+
+
+def thinking_within(cap: int | None, floor: int | None) -> Limited:
+    """The model's own thinking held to a request's limits: `budget:max=CAP,min=FLOOR` (what `think` and an
+    unlimited `budget` become under them)."""
+    return Limited(Budget(max=cap, min=floor), f"think with {limits_text(cap, floor)} thinking tokens")

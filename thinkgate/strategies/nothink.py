@@ -12,6 +12,7 @@ from .base import Strategy, single_pass
 
 class NoThink(Strategy):
     name = "nothink"
+    thinks = False  # the policy serves thinking off with it as it is; a cap holds
 
     def run_batch(self, requests, backend, fmt):
         return single_pass(self, requests, backend, fmt, lambda r: "nothink")

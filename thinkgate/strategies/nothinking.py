@@ -19,6 +19,7 @@ class NoThinkingParams(Params):
 
 class NoThinking(Strategy):
     name = "nothinking"
+    thinks = False  # the policy serves thinking off with it as it is; a cap holds
     Params = NoThinkingParams
 
     def run_batch(self, requests, backend, fmt):

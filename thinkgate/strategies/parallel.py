@@ -66,6 +66,7 @@ def borda(answers: list[str], certainty: list[float], power: float) -> tuple[str
 
 class Parallel(Strategy):
     name = "parallel"
+    thinks = False  # the policy serves thinking off with it as it is; a cap holds
     LOOPS = ("n",)
     Params = ParallelParams
 

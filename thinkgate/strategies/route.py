@@ -24,6 +24,12 @@ on the calibration scores, by quantile), `then` ("budget"), `budget_slack` (None
 
 Each result's trace starts with a `route` event: router kind, score, threshold, decision, budget, and the
 per-level probabilities; the bench puts decision and score in its rows.
+
+To the thinking policy: a request's cap holds for the thinking it routes to, composed as its `then`
+strategy composes with a cap (`then=think` under a cap of 64 is `then=budget;max=64`, `then=budget;max=32`
+stays, `then=budget;min=8` becomes `then=budget;max=64;min=8`); the router's own budget choice gives way to
+`then=budget;max=CAP`. A floor, or a `then` without a thinking limit of its own (`early_exit`), has no
+composition.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from pydantic import Field, model_validator
 
 from ..backends.base import HIDDEN_STATE
 from ..types import TraceEvent
-from .base import Params, Strategy
+from .base import Limited, LimitsConflict, Params, Strategy
 
 
 class RouteParams(Params):
@@ -82,6 +88,26 @@ class Route(Strategy):
     def inner(self) -> list[Strategy]:
         then = then_strategy(self.params.then)
         return [then] if then is not None else []
+
+    def with_limits(self, cap, floor):
+        from .budget import Budget
+
+        if floor is not None:
+            return None
+        inner = then_strategy(self.params.then)
+        if inner is None:  # the router's own calibrated budgets give way to the cap
+            thinking = Budget(max=cap)
+        else:  # the thinking it routes to takes the cap as that strategy takes one
+            try:
+                limited = inner.with_limits(cap, None)
+            except LimitsConflict as e:
+                raise LimitsConflict(f"strategy {self.spec!r} thinks through {inner.spec!r}: {e}") from None
+            if limited is None:
+                return None
+            thinking = limited.strategy
+        then = thinking.spec.replace(":", ";", 1).replace(",", ";")  # budget:max=64,min=8 -> budget;max=64;min=8
+        return Limited(Route(params=self.params.model_copy(update={"then": then})),
+                       f"route: a router decides, thinking through {thinking.spec}")
 
     def router_for(self, backend):
         """The router for this backend's model, loaded once (and refused if stale)."""
