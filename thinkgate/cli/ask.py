@@ -124,7 +124,9 @@ def render(
     if family.has_thinking:
         console.print(f"reasoning markup {family.open_tag!r} ... {family.close_tag!r}; thinking prefill {think!r}; "
                       f"no-thinking prefill {nothink!r}; the template opens the thought: {family.opens_thought}; "
-                      f"switch to thinking off: {family.can_skip}; the model can decide (auto): {family.supports_auto}",
+                      f"switch to thinking off: {family.can_skip}; the model can decide (auto): {family.supports_auto}; "
+                      f"template arguments: think {family.template_kwargs('think')}, "
+                      f"nothink {family.template_kwargs('nothink')}",
                       markup=False, highlight=False)
     else:
         console.print("no thinking mode: every mode renders the same prompt", markup=False)

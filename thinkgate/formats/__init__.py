@@ -77,8 +77,10 @@ def detect_format(tokenizer: Any) -> str:
     for markers, name in MARKUP.items():
         if all(m in template or m in rendered for m in markers):
             return name
-    if "<think>" in template and "</think>" in template:  # switchable by `enable_thinking`, or always thinking
-        return "qwen3" if Qwen3Format(tokenizer).can_skip else "deepseek_r1"
+    if "<think>" in template and "</think>" in template:  # switchable (by `enable_thinking` or a switch of its
+        return "qwen3" if Qwen3Format(tokenizer).can_skip else "deepseek_r1"  # own), or always thinking
+    if "<think>" in template and rendered and Qwen3Format(tokenizer).can_skip:  # an opening its switch writes
+        return "qwen3"
     hints = [h for h in REASONING_HINTS if h in template]
     if hints:
         raise FormatError(f"the chat template has reasoning markup ({', '.join(map(repr, hints))}) that no family "

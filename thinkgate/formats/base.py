@@ -112,7 +112,7 @@ class ThinkingFormat:
             # the template's own thinking prefill is taken off; anything else (a soft switch's) stays
             return prompt[:-len(think)] if think and self.assistant_part(prompt) == think else prompt
         prompt = self._apply(dicts, mode, spec=spec, tools=tools)
-        if mode == "nothink" and not self.can_skip:
+        if mode == "nothink" and not self.template_closes_off:
             prompt += self.empty_thought_after(self.assistant_part(prompt))
         return prompt
 
@@ -177,6 +177,13 @@ class ThinkingFormat:
         if self.off_switch is not None:
             return self.off_switch
         return self._probe.think != self._probe.nothink or self._probe.switch
+
+    @property
+    def template_closes_off(self) -> bool:
+        """The template's no-thinking turn is thinking off by itself; where not, `render` appends NoThinking's
+        empty closed thought to it (a template without a switch, or a switch whose off value only leaves the
+        thought unopened: `formats.qwen3`)."""
+        return self.can_skip
 
     @property
     def supports_auto(self) -> bool:
