@@ -182,3 +182,56 @@ def test_an_error_answer_carries_the_engines_status_and_message():
     assert str(http_error("u", 500, b'{"error": "boom"}')) == "upstream answered 500: boom"
     assert str(http_error("u", 404, b'{"detail": "Not Found"}')) == 'upstream answered 404: {"detail": "Not Found"}'
     assert str(http_error("u", 502, b"<html>bad gateway</html>")) == "upstream answered 502: <html>bad gateway</html>"
+
+
+# an engine that dies mid-answer the way a native build on the wrong CPU does: an illegal instruction
+_DYING_ENGINE = """
+import os, signal, socket, sys
+srv = socket.create_server(("127.0.0.1", 0))
+print(srv.getsockname()[1], flush=True)
+conn, _ = srv.accept()
+conn.recv(65536)
+conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 100\\r\\n\\r\\n{")
+os.kill(os.getpid(), signal.SIGILL)
+"""
+
+
+def test_an_engine_that_dies_mid_answer_is_named_as_stopped_not_as_a_closed_connection():
+    """The connection breaks and the client looks once more: nothing listens there now, so the error says
+    the engine's process stopped; the process was killed by SIGILL, which the tests' process helper names."""
+    import subprocess
+    import sys
+
+    from _serving import exit_words
+
+    proc = subprocess.Popen([sys.executable, "-c", _DYING_ENGINE], stdout=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline())
+    with pytest.raises(UpstreamUnreachable, match="now refuses connections.*process has stopped"):
+        run(_post(Http1(f"http://127.0.0.1:{port}", None, 10.0)))
+    assert exit_words(proc.wait(20)) == "killed by SIGILL (Illegal instruction)"
+
+
+def test_an_engine_that_drops_connections_is_told_from_one_that_dropped_one_request():
+    async def case():
+        seen = []
+
+        async def drop(reader, writer):  # every connection closed at once, unanswered
+            writer.close()
+
+        async def drop_first(reader, writer):  # the first request cut mid-body; later ones answered
+            seen.append(1)
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{" if len(seen) == 1
+                         else b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+            writer.close()
+
+        for handler, says in ((drop, "drops every new connection without answering"),
+                              (drop_first, "but answers new requests: it dropped this one")):
+            server = await asyncio.start_server(handler, "127.0.0.1", 0)
+            url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            with pytest.raises(UpstreamUnreachable, match=says):
+                await _post(Http1(url, None, 5.0))
+            server.close()
+
+    run(case())
