@@ -246,8 +246,9 @@ def _dechunk(buf: bytes, at: int) -> tuple[bytes, int, bool]:
         if nl < 0:
             if len(buf) - at > MAX_SIZE_LINE:
                 raise Malformed(f"a chunk size line over {MAX_SIZE_LINE} bytes: {buf[at:at + 40]!r}")
-            return b"".join(out), at, False
-        line = buf[at:nl].split(b";")[0].strip()
+            break
+        ext = buf.find(b";", at, nl)
+        line = buf[at:nl if ext < 0 else ext].strip()
         if not line or line.strip(b"0123456789abcdefABCDEF"):
             raise Malformed(f"a chunk size that is not hexadecimal: {buf[at:nl][:40]!r}")
         size = int(line, 16)
@@ -256,12 +257,13 @@ def _dechunk(buf: bytes, at: int) -> tuple[bytes, int, bool]:
             if end < 0:
                 if len(buf) - nl > MAX_SIZE_LINE:
                     raise Malformed(f"a trailer section over {MAX_SIZE_LINE} bytes")
-                return b"".join(out), at, False
+                break
             return b"".join(out), end + 4, True
-        start, end = nl + 2, nl + 2 + size
+        end = nl + 2 + size
         if len(buf) < end + 2:
-            return b"".join(out), at, False
+            break
         if buf[end:end + 2] != b"\r\n":
             raise Malformed(f"a chunk that does not end where its size says: {buf[end:end + 10]!r}")
-        out.append(buf[start:end])
+        out.append(buf[nl + 2:end])
         at = end + 2
+    return out[0] if len(out) == 1 else b"".join(out), at, False
