@@ -165,14 +165,23 @@ async def run(a) -> dict:
         for _ in range(3):  # warm both paths (template, first-request costs)
             await one(client, eurl, model, a.tokens, real)
             await one(client, gurl, model, a.tokens, real)
-        for url in (eurl, gurl):  # and a kept-alive connection per stream on every hop, as a running proxy has
-            await asyncio.gather(*[one(client, url, model, 4, real) for _ in range(a.streams)])
+        # a kept-alive connection per stream on every hop, as a running proxy has: streams long enough to be
+        # in flight together (one stream's connection is not left for another's), opened again just before
+        # each throughput run, since an engine closes idle ones after a few seconds (uvicorn's after 5 s)
+        warm = 4 if real else max(4, round(a.rate / 2))
+
+        async def connections(url: str) -> None:
+            await asyncio.gather(*[one(client, url, model, warm, real) for _ in range(a.streams)])
+
+        for url in (eurl, gurl):
+            await connections(url)
         direct_t, via_t = [], []
         for _ in range(a.ttft_requests):
             direct_t.append((await one(client, eurl, model, 4, real))[0])
             via_t.append((await one(client, gurl, model, 4, real))[0])
         tput = {}
         for name, url in (("direct", eurl), ("thinkgate", gurl)):
+            await connections(url)
             t0 = time.perf_counter()
             res = await asyncio.gather(*[one(client, url, model, a.tokens, real) for _ in range(a.streams)])
             wall = time.perf_counter() - t0

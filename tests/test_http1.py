@@ -85,6 +85,41 @@ def test_each_framing_is_read_and_a_kept_alive_connection_reused():
     run(case())
 
 
+def test_chunks_that_arrive_together_come_out_as_one_piece():
+    """A chunked body is handed on a socket read at a time: the chunks an engine wrote at once are one piece
+    (a stream's burst is relayed in one write), chunks written apart are separate pieces, a chunk split
+    across writes comes out with what completed it, and trailer fields are read past."""
+    async def case():
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        burst = head + b"3\r\nabc\r\n2\r\nde\r\n1\r\nf\r\n0\r\n\r\n"
+        apart = [(0, head + b"3\r\nabc\r\n"), (0.05, b"2\r\nd"), (0.05, b"e\r\n1\r\nf\r\n"),
+                 (0.05, b"0\r\nX-Trailer: 1\r\n\r\n")]
+        async with Canned([burst, apart]) as srv:
+            http = Http1(srv.url, None, 5.0)
+            for expected in ([b"abcdef"], [b"abc", b"def"]):
+                async with http.post("/v1/x", {}) as resp:
+                    assert [p async for p in resp.chunks()] == expected
+            assert srv.connections == 1  # the trailer was read to its end: the connection is kept
+            http.close()
+
+    run(case())
+
+
+@pytest.mark.parametrize("body, says", [
+    (b"3\r\nabcXY0\r\n\r\n", "does not end where its size says"),
+    (b"-3\r\nabc\r\n", "chunk size"),
+    (b"0x3\r\nabc\r\n", "chunk size"),
+    (b"1" * 5000, "size line over"),
+])
+def test_a_chunked_body_out_of_frame_is_a_clear_upstream_error(body, says):
+    async def case():
+        async with Canned([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body]) as srv:
+            with pytest.raises(UpstreamError, match=f"malformed HTTP response.*{says}"):
+                await _post(Http1(srv.url, None, 5.0))
+
+    run(case())
+
+
 def test_a_kept_alive_connection_the_engine_closed_is_replaced():
     async def case():
         ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"

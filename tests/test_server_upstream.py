@@ -277,3 +277,155 @@ def test_chat_fallback_puts_the_engines_reasoning_inline_when_asked(servers):
         check_inline(srv.url, EASY, "13", 150)
     finally:
         srv.stop()
+
+
+class _Canned:
+    """A stand-in engine on loopback for the write-path tests: each streamed request gets `events` (its SSE
+    `data:` payloads, chat or completions by the path) in one write (`paced` 0: a burst, as an engine that
+    fell behind sends it), or one write per event `paced` seconds apart; a request not streamed (the
+    capability probe) gets a one-token completion."""
+
+    def __init__(self, chat: list[dict], completions: list[dict]):
+        self.events = {"/v1/chat/completions": chat, "/v1/completions": completions}
+        self.paced = 0.0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            size = int(next(x.split(b":")[1] for x in head.split(b"\r\n") if x.lower().startswith(b"content-length")))
+            while len(body) < size:
+                body += conn.recv(65536)
+            path, req = head.split(b" ")[1].decode(), json.loads(body)
+            if not req.get("stream"):
+                out = json.dumps({"choices": [{"index": 0, "text": "x", "finish_reason": "length",
+                                               "logprobs": {"token_logprobs": [-0.1], "top_logprobs": [{"x": -0.1}]}}]})
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(out), out.encode()))
+                return
+            events = [b"data: " + json.dumps(e).encode() + b"\n\n" for e in self.events[path]] + [b"data: [DONE]\n\n"]
+            frames = [b"%x\r\n%s\r\n" % (len(e), e) for e in events] + [b"0\r\n\r\n"]
+            head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+                    b"Connection: close\r\n\r\n")
+            if not self.paced:
+                conn.sendall(head + b"".join(frames))
+                return
+            conn.sendall(head)
+            for f in frames:
+                time.sleep(self.paced)
+                conn.sendall(f)
+
+    def close(self):
+        self.sock.close()
+
+
+def _streamed(url: str, body: dict) -> tuple[int, bytes]:
+    """A streamed request read off the socket: how many writes its body came in (uvicorn sends each write of
+    the response as one HTTP chunk) and the body, unchunked."""
+    host, port = url.removeprefix("http://").split(":")
+    payload = json.dumps(body).encode()
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload))
+        raw = b""
+        while data := s.recv(65536):
+            raw += data
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head.lower(), raw[:300]
+    parts = []
+    while True:
+        size, _, rest = rest.partition(b"\r\n")
+        if not int(size, 16):
+            return len(parts), b"".join(parts)
+        parts.append(rest[:int(size, 16)])
+        rest = rest[int(size, 16) + 2:]
+
+
+THOUGHT = [f" w{i}" for i in range(8)]
+ANSWER = [" a0", " a1", " a2"]
+
+
+def test_events_ready_together_leave_in_one_write_in_the_chat_fallback():
+    """Chunks an engine sends at once (a burst, as one that fell behind sends them) reach the client in one
+    write, and the body is byte for byte the one the same chunks give one write each."""
+    from thinkgate.server.upstream_chat import UpstreamChat
+
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    deltas = ([{"role": "assistant", "content": ""}] + [{"reasoning_content": w} for w in THOUGHT]
+              + [{"content": w} for w in ANSWER])
+    chat = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+    chat.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    engine = _Canned(chat, [])
+    srv = InThread(create_app(None, "fake", chat=UpstreamChat(engine.url, "m", engine="vllm"), freeze_gc=False))
+    body = {"model": "fake", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    try:
+        burst_writes, burst = _streamed(srv.url, body)
+        engine.paced = 0.02
+        paced_writes, paced = _streamed(srv.url, body)
+    finally:
+        srv.stop()
+        engine.close()
+    assert burst == paced
+    events = [json.loads(e[6:]) for e in paced.decode().split("\n\n") if e.startswith("data: {")]
+    assert [e["choices"][0]["delta"] for e in events[:-1]] == [
+        {**d, "reasoning": d["reasoning_content"]} if "reasoning_content" in d else d for d in deltas]
+    assert events[-1]["choices"][0]["finish_reason"] == "stop" and paced.endswith(b"data: [DONE]\n\n")
+    assert paced_writes >= len(chat) and burst_writes <= 2  # the chunks, then [DONE] with the end of the body
+
+
+def test_tokens_ready_together_leave_in_one_write_in_front_of_an_engine():
+    """Raw-prefix mode, as `benchmarks/serve_overhead.py` measures it: tokens the engine sends at once reach
+    the client in one write (their deltas merged), the end of the stream in one more, with the same text
+    and order of events as tokens sent one at a time."""
+    base = {"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m"}
+    pieces = THOUGHT + ["\n</think>\n\n"] + ANSWER
+    completions = [{**base, "choices": [{"index": 0, "text": p, "finish_reason": None, "logprobs": None}]}
+                   for p in pieces]
+    completions.append({**base, "choices": [{"index": 0, "text": "", "finish_reason": "stop", "logprobs": None}]})
+    engine = _Canned([], completions)
+    srv = InThread(create_app(OpenAICompatBackend(engine.url, "m", TINY), "fake", freeze_gc=False))
+    body = {"model": "fake", "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 50}
+
+    def parts(sse: bytes) -> list[tuple[str, str]]:
+        out = []
+        for e in sse.decode().split("\n\n"):
+            if e.startswith("data: {"):
+                choice = json.loads(e[6:])["choices"][0]
+                d = choice["delta"]
+                kind = "role" if "role" in d else "reasoning" if "reasoning_content" in d else \
+                    "content" if d.get("content") else f"finish:{choice['finish_reason']}"
+                text = d.get("reasoning_content") or d.get("content") or ""
+                if out and out[-1][0] == kind and kind in ("reasoning", "content"):
+                    out[-1] = (kind, out[-1][1] + text)
+                else:
+                    out.append((kind, text))
+            elif e:
+                out.append((e, ""))
+        return out
+
+    try:
+        burst_writes, burst = _streamed(srv.url, body)
+        engine.paced = 0.02
+        paced_writes, paced = _streamed(srv.url, body)
+    finally:
+        srv.stop()
+        engine.close()
+    expected = [("role", ""), ("reasoning", "".join(THOUGHT).strip()), ("content", "".join(ANSWER).strip()),
+                ("finish:stop", ""), ("data: [DONE]", "")]
+    assert parts(burst) == parts(paced) == expected
+    assert paced_writes >= len(pieces) and burst_writes <= 2

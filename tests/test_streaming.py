@@ -98,9 +98,10 @@ def test_cancel_stops_the_generation(backend):
         assert isinstance(events[-1][1], Cancelled)
 
 
-def test_relay_keeps_the_order_of_thread_and_loop_events():
-    """Events a serving thread buffered reach the queue before a later one put on the loop itself, each
-    exactly once; the end event releases the request's slot."""
+def test_relay_keeps_the_order_of_thread_and_loop_events_and_hands_them_on_in_bursts():
+    """Events a serving thread put reach the response before a later one put on the loop itself, each
+    exactly once, and everything put while the response was busy comes in one burst; a burst waits for
+    an event when there is none; the end event releases the request's slot."""
     import asyncio
 
     from thinkgate.server.common import Relay
@@ -111,16 +112,20 @@ def test_relay_keeps_the_order_of_thread_and_loop_events():
         relay = Relay(asyncio.get_running_loop(), on_end=lambda: ended.append(True))
         worker = threading.Thread(target=lambda: [relay.put(("reasoning", str(i))) for i in range(50)])
         worker.start()
-        worker.join()  # all 50 are buffered, their flush is scheduled but has not run
+        worker.join()  # all 50 are put, their wake-up is scheduled but has not run
         relay.put(("content", "x"))  # from the loop's own thread
         relay.put(("done", None))
-        got = [await relay.queue.get() for _ in range(52)]
-        await asyncio.sleep(0.01)  # let the scheduled flush run: it must find nothing left
-        return got, relay.queue.qsize()
+        first = await relay.burst()
+        await asyncio.sleep(0.01)  # let the scheduled wake-up run: nothing is left for it
+        waiting = asyncio.ensure_future(relay.burst())
+        await asyncio.sleep(0.01)
+        pending = not waiting.done()
+        threading.Thread(target=relay.put, args=(("content", "late"),)).start()
+        return first, pending, await asyncio.wait_for(waiting, 5)
 
-    got, left = asyncio.run(main())
-    assert [text for _, text in got] == [str(i) for i in range(50)] + ["x", None]
-    assert left == 0
+    first, pending, late = asyncio.run(main())
+    assert [text for _, text in first] == [str(i) for i in range(50)] + ["x", None]
+    assert pending and late == [("content", "late")]
     assert ended == [True]
 
 

@@ -42,20 +42,25 @@ class Response:
         self.deadline = float("inf")  # when the whole request's time is up (set by `Http1.post`)
 
     async def chunks(self):
-        """The body's pieces: chunked transfer encoding, a Content-Length, or up to the close."""
+        """The body's pieces as they arrive: chunked transfer encoding, a Content-Length, or up to the close.
+        A piece is what one read of the socket brought, so chunks the engine wrote together (a burst of
+        tokens) come out together, as one piece."""
         r = self.reader
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            buf, at = b"", 0  # bytes read and not yet decoded start at `at`
             while True:
-                line = await r.readuntil(b"\r\n")
-                try:
-                    size = int(line.split(b";")[0], 16)
-                except ValueError:
-                    raise Malformed(f"a chunk size that is not hexadecimal: {line[:40]!r}") from None
-                data = await r.readexactly(size + 2)
-                self.last = time.monotonic()
-                if not size:
+                out, at, ended = _dechunk(buf, at)
+                if out:
+                    yield out
+                if ended:
+                    if at < len(buf):  # bytes past the body's end: the connection cannot be reused
+                        self.keep_alive = False
                     break
-                yield data[:-2]
+                data = await r.read(65536)
+                self.last = time.monotonic()
+                if not data:
+                    raise ConnectionResetError("the engine closed the connection mid-body")
+                buf, at = buf[at:] + data, 0
         elif "content-length" in self.headers:
             try:
                 left = int(self.headers["content-length"])
@@ -256,3 +261,38 @@ def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
         raise Malformed(f"status line {lines[0][:60]!r}")
     headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
     return int(parts[1]), headers
+
+
+MAX_SIZE_LINE = 4096  # a chunk's size line (with any extensions), and the trailer section
+
+
+def _dechunk(buf: bytes, at: int) -> tuple[bytes, int, bool]:
+    """The data of every whole chunk in `buf` from `at`, joined: (data, where the next chunk starts, whether
+    the last chunk and the trailer section were read). `Malformed` when the framing is not HTTP/1.1's."""
+    out = []
+    while True:
+        nl = buf.find(b"\r\n", at)
+        if nl < 0:
+            if len(buf) - at > MAX_SIZE_LINE:
+                raise Malformed(f"a chunk size line over {MAX_SIZE_LINE} bytes: {buf[at:at + 40]!r}")
+            break
+        ext = buf.find(b";", at, nl)
+        line = buf[at:nl if ext < 0 else ext].strip()
+        if not line or line.strip(b"0123456789abcdefABCDEF"):
+            raise Malformed(f"a chunk size that is not hexadecimal: {buf[at:nl][:40]!r}")
+        size = int(line, 16)
+        if not size:  # the last chunk: then trailer fields, if any, up to an empty line
+            end = buf.find(b"\r\n\r\n", nl)
+            if end < 0:
+                if len(buf) - nl > MAX_SIZE_LINE:
+                    raise Malformed(f"a trailer section over {MAX_SIZE_LINE} bytes")
+                break
+            return b"".join(out), end + 4, True
+        end = nl + 2 + size
+        if len(buf) < end + 2:
+            break
+        if buf[end:end + 2] != b"\r\n":
+            raise Malformed(f"a chunk that does not end where its size says: {buf[end:end + 10]!r}")
+        out.append(buf[nl + 2:end])
+        at = end + 2
+    return out[0] if len(out) == 1 else b"".join(out), at, False

@@ -157,23 +157,28 @@ class OpenAICompatBackend(Backend):
         text, finish, stop_reason, lps, tops = [], None, None, [], []
         usage, own = None, None
         events = self.calls.events("/v1/completions", body, sent, on_open=sink.opened if sink is not None else None)
+        cancelled = False
         async with contextlib.aclosing(events):  # leaving early closes the connection: the engine stops
-            async for chunk in events:
-                usage = chunk.get("usage") or usage
-                for c in chunk.get("choices", []):
-                    piece = c.get("text") or ""
-                    if piece:
-                        text.append(piece)
-                        if sink is not None:
-                            sink.write(piece)
-                    lp = c.get("logprobs")
-                    if lp and lp.get("token_logprobs"):
-                        lps.extend(lp["token_logprobs"])
-                        tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
-                    if c.get("finish_reason"):
-                        finish, stop_reason = c["finish_reason"], c.get("stop_reason")
-                    own = c.get("thinkgate") or own  # an upstream thinkgate's own figures (self-certainty)
-                if sink is not None and sink.cancelled:
+            async for batch in events:  # the chunks that arrived together
+                for chunk in batch:
+                    usage = chunk.get("usage") or usage
+                    for c in chunk.get("choices", []):
+                        piece = c.get("text") or ""
+                        if piece:
+                            text.append(piece)
+                            if sink is not None:
+                                sink.write(piece)
+                        lp = c.get("logprobs")
+                        if lp and lp.get("token_logprobs"):
+                            lps.extend(lp["token_logprobs"])
+                            tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
+                        if c.get("finish_reason"):
+                            finish, stop_reason = c["finish_reason"], c.get("stop_reason")
+                        own = c.get("thinkgate") or own  # an upstream thinkgate's own figures (self-certainty)
+                    if sink is not None and sink.cancelled:
+                        cancelled = True
+                        break
+                if cancelled:
                     break
         return self._generation({"text": "".join(text), "finish_reason": finish or "length", "stop_reason": stop_reason,
                                  "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None,

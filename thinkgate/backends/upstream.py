@@ -13,7 +13,7 @@ import threading
 
 from .http1 import Http1
 from .sinks import inline_greenlet, run_inline
-from .wire import http_error, json_body, sse_chunks
+from .wire import http_error, json_body, sse_batches
 
 
 class Upstream:
@@ -93,12 +93,13 @@ class Upstream:
         return None if self.slots.locked() else self.http.send_now(path, body)
 
     async def events(self, path: str, body: dict, sent: tuple | None = None, on_open=None):
-        """The engine's SSE chunks as dicts, parsed from the raw bytes (ends at [DONE] or at the close);
-        `on_open()` is called once the engine has answered with a success status."""
+        """The engine's SSE chunks as dicts, parsed from the raw bytes (ends at [DONE] or at the close), in
+        batches: the chunks that arrived together (`wire.sse_batches`). `on_open()` is called once the
+        engine has answered with a success status."""
         async with self.slots, self.http.post(path, body, sent) as resp:
             if resp.status >= 400:
                 raise http_error(self.base_url, resp.status, await resp.read())
             if on_open is not None:
                 on_open()
-            async for chunk in sse_chunks(resp.chunks()):
-                yield chunk
+            async for batch in sse_batches(resp.chunks()):
+                yield batch

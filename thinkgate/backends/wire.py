@@ -56,10 +56,19 @@ def sse_chunk(data: bytes) -> dict | None:
 
 
 async def sse_chunks(pieces: AsyncIterator[bytes]) -> AsyncIterator[dict]:
-    """The chunks of an engine's SSE stream, from its body's pieces as they arrive (split anywhere): each
-    `data:` line parsed by `sse_chunk`; other lines (comments, `event:`, keep-alive blank lines) skipped.
-    Ends at `[DONE]` or where the body ends; the body is read to its end either way, so that the client
-    can keep the connection."""
+    """The chunks of an engine's SSE stream, one at a time (`sse_batches`, flattened)."""
+    async for batch in sse_batches(pieces):
+        for chunk in batch:
+            yield chunk
+
+
+async def sse_batches(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[dict]]:
+    """The chunks of an engine's SSE stream, from its body's pieces as they arrive (split anywhere), in
+    batches: the chunks each piece completed, together (never an empty batch), so that what the engine sent
+    at once is handed on at once. Each `data:` line is parsed by `sse_chunk`; other lines (comments,
+    `event:`, keep-alive blank lines) are skipped. A line that fails comes after the batch of the chunks
+    before it. Ends at `[DONE]` or where the body ends; the body is read to its end either way, so that
+    the client can keep the connection."""
     buf = b""
     done = False
     async for data in pieces:
@@ -67,15 +76,23 @@ async def sse_chunks(pieces: AsyncIterator[bytes]) -> AsyncIterator[dict]:
             continue
         buf += data
         *lines, buf = buf.split(b"\n")
-        for line in lines:
-            if not line.startswith(b"data:"):
-                continue
-            chunk = sse_chunk(line[5:].strip())
-            if chunk is None:
-                done = True
-                break
-            yield chunk
+        batch = []
+        try:
+            for line in lines:
+                if not line.startswith(b"data:"):
+                    continue
+                chunk = sse_chunk(line[5:].strip())
+                if chunk is None:
+                    done = True
+                    break
+                batch.append(chunk)
+        except UpstreamError:
+            if batch:
+                yield batch
+            raise
+        if batch:
+            yield batch
     if not done and buf.startswith(b"data:"):  # a last line the engine did not end with a newline
         chunk = sse_chunk(buf[5:].strip())
         if chunk is not None:
-            yield chunk
+            yield [chunk]

@@ -47,8 +47,8 @@ from ..streaming import WorkerPool
 from ..types import Request as TGRequest
 from ..types import Sampling, ThinkingSpec
 from ..verify import regex_verifier
-from .common import (APIError, EventStream, Inline, Relay, as_api_error, bursts, endpoint, error_response, sse,
-                     sse_pump, wait_or_cancel)
+from .common import (APIError, EventStream, Inline, Relay, as_api_error, endpoint, error_response, sse, sse_pump,
+                     wait_or_cancel)
 from .completions import raw_completion
 from .control import BadField, Decision, decide, to_messages, tools_of
 from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
@@ -294,15 +294,14 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         srv.admit()
         started = time.perf_counter()
         relay = Relay(asyncio.get_running_loop(), on_end=srv.release)
-        events = relay.queue
         # an engine upstream does its I/O on this loop: the strategy runs here too (no thread per request)
         stream = gate.stream(req, on_event=relay.put, on_token=m.generated_tokens.inc,
                              inline=isinstance(srv.backend, OpenAICompatBackend), pool=srv.pool)
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
-            return EventStream(_chat_stream(srv, body, decision, gate, stream, events, rid, created, started))
-        result = (await wait_or_cancel(events, request, stream.cancel, m.cancelled))[1]
+            return EventStream(_chat_stream(srv, body, decision, gate, stream, relay, rid, created, started))
+        result = (await wait_or_cancel(relay, request, stream.cancel, m.cancelled))[1]
         if isinstance(result, BaseException):
             raise as_api_error(result)
         _account(srv, decision, result, "/v1/chat/completions", started)
@@ -399,7 +398,7 @@ def _account(srv: _Server, decision: Decision, result, endpoint: str, started: f
     m.served(result.mode, decision.source, result.usage.reasoning_tokens, result.usage.answer_tokens, unconstrained)
 
 
-def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, gate: Gate, stream, events,
+def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, gate: Gate, stream, relay: Relay,
                  rid: str, created: int, started: float):
     """A streamed chat completion's events, pumped by `sse_pump`: the role chunk first (when the engine
     accepted the request, or with the first delta), consecutive deltas of one kind merged, then the finish
@@ -458,4 +457,4 @@ def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, 
             role = ""
         return "".join(out), finished
 
-    return sse_pump(bursts(events), render, stream.cancel, m, "/v1/chat/completions")
+    return sse_pump(relay.bursts(), render, stream.cancel, m, "/v1/chat/completions")

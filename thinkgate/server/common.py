@@ -115,77 +115,91 @@ class Inline:
 
 
 class Relay:
-    """Events from serving threads into an asyncio queue, with one loop wake-up per burst (not per token)."""
+    """A request's events, from whoever produces them (a serving thread, or a strategy on the loop itself),
+    to its response on the event loop, in bursts: `bursts()` gives every event put since the last burst at
+    once, so what became ready while the response was writing leaves in its next write, never waiting for
+    more. One loop wake-up per burst, not per token; events keep the order they were put in."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, on_end=None):
         self.loop, self.on_end = loop, on_end
         self.loop_thread = threading.get_ident()
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self._buf: list = []
-        self._pending = False
+        self._items: list = []
         self._lock = threading.Lock()
+        self._waiter: asyncio.Future | None = None  # the response, waiting for the next event
+        self._wake_pending = False  # a wake-up asked for from a thread that has not run yet
 
     def put(self, ev) -> None:
         if self.on_end is not None and ev[0] in ("done", "error"):
             self.on_end()
-        if threading.get_ident() == self.loop_thread:
-            # on the loop already (an engine's tokens are read there): straight into the queue, after
-            # anything a thread buffered before, so the order holds and no extra loop turn is spent
+        with self._lock:
+            self._items.append(ev)
+            if threading.get_ident() != self.loop_thread:
+                if self._wake_pending:
+                    return
+                self._wake_pending = True
+                on_loop = False
+            else:  # on the loop already (an engine's tokens are read there): no extra loop turn is spent
+                on_loop = True
+        if on_loop:
+            self._wake()
+        else:
+            self.loop.call_soon_threadsafe(self._wake_from_thread)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_from_thread(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+        self._wake()
+
+    async def burst(self) -> list:
+        """Every event put since the last burst, in order; waits for one when there is none."""
+        while True:
             with self._lock:
-                items, self._buf = self._buf, []
-            for item in items:
-                self.queue.put_nowait(item)
-            self.queue.put_nowait(ev)
-            return
-        with self._lock:
-            self._buf.append(ev)
-            if self._pending:
-                return
-            self._pending = True
-        self.loop.call_soon_threadsafe(self._flush)
+                if self._items:
+                    items, self._items = self._items, []
+                    return items
+            self._waiter = self.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
-    def _flush(self) -> None:
-        with self._lock:
-            items, self._buf, self._pending = self._buf, [], False
-        for ev in items:
-            self.queue.put_nowait(ev)
+    async def bursts(self) -> AsyncIterator[list[tuple[str, Any]]]:
+        while True:
+            yield await self.burst()
 
 
-async def wait_or_cancel(events: asyncio.Queue, request, cancel: Callable[[], None], cancelled) -> tuple[str, Any]:
+async def wait_or_cancel(relay: Relay, request, cancel: Callable[[], None], cancelled) -> tuple[str, Any]:
     """The end of a request that is not streamed: its ("done", result) or ("error", exception) event (others
     are skipped). A client that goes away cancels it (`cancel`, counted in the `cancelled` metric) and gets
     ("error", a 499)."""
     while True:
         try:
-            kind, payload = await asyncio.wait_for(events.get(), timeout=0.5)
+            batch = await asyncio.wait_for(relay.burst(), timeout=0.5)
         except asyncio.TimeoutError:
             if await request.is_disconnected():
                 cancel()
                 cancelled.inc()
                 return "error", APIError(499, "client went away", code="cancelled")
             continue
-        if kind in ("done", "error"):
-            return kind, payload
-
-
-async def bursts(queue: asyncio.Queue) -> AsyncIterator[list[tuple[str, Any]]]:
-    """A relay queue's events in bursts: whatever arrived while the last burst was being written leaves
-    together (one write, not one per token)."""
-    while True:
-        batch = [await queue.get()]
-        while not queue.empty():
-            batch.append(queue.get_nowait())
-        yield batch
+        for kind, payload in batch:
+            if kind in ("done", "error"):
+                return kind, payload
 
 
 async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callable[[list], tuple[str, bool]],
-                   abandon: Callable[[], None], metrics, path: str) -> AsyncIterator[str]:
+                   abandon: Callable[[], None], metrics, path: str) -> AsyncIterator[tuple[str, bool]]:
     """The one loop every streamed response runs, for `EventStream`. `events` gives bursts of (kind, payload)
-    events; `render(burst) -> (text, finished)` writes the server-sent events of a burst's events up to an
-    error. An ("error", exception) event ends the stream with its OpenAI-style error and `[DONE]`; before
-    anything was written it is raised instead, so the client gets a plain error with its status. Errors
-    are counted in `metrics` under `path`; a client that leaves before the end is counted as cancelled and
-    its work given up (`abandon`)."""
+    events — each burst what was ready together, which leaves in one write; `render(burst) -> (text,
+    finished)` writes the server-sent events of a burst's events up to an error. Yields (text, last): the
+    last piece ends the body in the same write. An ("error", exception) event ends the stream with its
+    OpenAI-style error and `[DONE]`; before anything was written it is raised instead, so the client gets a
+    plain error with its status. Errors are counted in `metrics` under `path`; a client that leaves before
+    the end is counted as cancelled and its work given up (`abandon`)."""
     finished = wrote = False
     try:
         async with contextlib.aclosing(events):
@@ -199,9 +213,9 @@ async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callabl
                     if not (wrote or out):
                         raise e
                     out += sse_error(e) + "data: [DONE]\n\n"
-                if out:
+                if out or finished:
                     wrote = True
-                    yield out
+                    yield out, finished
                 if finished:
                     return
     finally:
@@ -220,10 +234,11 @@ def sse_error(e: BaseException) -> str:
 
 
 class EventStream(StreamingResponse):
-    """Server-sent events whose status waits for the first piece: a generator that raises `APIError` before
-    its first yield (an engine unreachable, a bad request found late) gets a plain OpenAI-style error with
-    that status, not a 200 stream. Returning this at once lets the response machinery set up while the
-    model works on the first token."""
+    """Server-sent events from `sse_pump`, each piece in one write, the last one with the end of the body.
+    The status waits for the first piece: a pump that raises `APIError` before its first piece (an engine
+    unreachable, a bad request found late) gets a plain OpenAI-style error with that status, not a 200
+    stream. Returning this at once lets the response machinery set up while the model works on the first
+    token."""
 
     def __init__(self, content):
         super().__init__(content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
@@ -231,15 +246,21 @@ class EventStream(StreamingResponse):
     async def stream_response(self, send) -> None:
         it = self.body_iterator
         try:
-            first = await it.__anext__()
+            text, last = await it.__anext__()
         except StopAsyncIteration:
-            first = ""
+            text, last = "", True
         except APIError as e:
             await send_error(send, e.status, e.body())
             return
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        if first:
-            await send({"type": "http.response.body", "body": first.encode(), "more_body": True})
-        async for chunk in it:
-            await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        while True:
+            if text or last:
+                await send({"type": "http.response.body", "body": text.encode(), "more_body": not last})
+            if last:
+                break
+            try:
+                text, last = await it.__anext__()
+            except StopAsyncIteration:
+                text, last = "", True
+        with contextlib.suppress(StopAsyncIteration):  # the pump ends at once after its last piece
+            await it.__anext__()

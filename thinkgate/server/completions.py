@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 
 from ..backends.base import GenParams
-from .common import EventStream, Relay, as_api_error, bursts, sse, sse_pump, wait_or_cancel
+from .common import EventStream, Relay, as_api_error, sse, sse_pump, wait_or_cancel
 from .schemas import CompletionRequest
 
 
@@ -36,7 +36,7 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
                           request: Request):
     m = srv.metrics
     relay = Relay(asyncio.get_running_loop())
-    events, push = relay.queue, relay.put
+    push = relay.put
     cancel = threading.Event()
     started = time.perf_counter()
 
@@ -84,7 +84,7 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
 
     base = {"id": rid, "object": "text_completion", "created": created, "model": srv.model_name}
     if not body.stream:
-        kind, payload = await wait_or_cancel(events, request, cancel.set, m.cancelled)
+        kind, payload = await wait_or_cancel(relay, request, cancel.set, m.cancelled)
         if kind == "error":
             raise as_api_error(payload)
         m.requests.labels("/v1/completions", "200").inc()
@@ -116,4 +116,4 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
                 return "".join(out), True
         return "".join(out), False
 
-    return EventStream(sse_pump(bursts(events), render, cancel.set, m, "/v1/completions"))
+    return EventStream(sse_pump(relay.bursts(), render, cancel.set, m, "/v1/completions"))

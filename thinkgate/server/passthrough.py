@@ -57,11 +57,12 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
         return out
 
     async def engine_events():
-        """The engine's chunks as the pump's events; leaving early closes the connection (the engine stops)."""
+        """The engine's chunks as the pump's events, those that arrived together in one burst (one write);
+        leaving early closes the connection (the engine stops)."""
         try:
-            async with contextlib.aclosing(srv.chat.stream(payload)) as chunks:
-                async for ch in chunks:
-                    yield [("chunk", ch)]
+            async with contextlib.aclosing(srv.chat.stream(payload)) as batches:
+                async for batch in batches:
+                    yield [("chunk", ch) for ch in batch]
         except Exception as e:  # noqa: BLE001 - the engine failed: the pump answers it
             yield [("error", e)]
             return

@@ -99,7 +99,7 @@ class UpstreamChat:
         """The engine's chat completion, on the server's loop."""
         return await self.calls.post("/v1/chat/completions", body)
 
-    def stream(self, body: dict[str, Any]) -> AsyncIterator[dict]:
-        """The engine's streamed chunks, on the server's loop; closing it early closes the connection, and
-        the engine stops."""
+    def stream(self, body: dict[str, Any]) -> AsyncIterator[list[dict]]:
+        """The engine's streamed chunks, on the server's loop, in batches of those that arrived together;
+        closing it early closes the connection, and the engine stops."""
         return self.calls.events("/v1/chat/completions", body)
