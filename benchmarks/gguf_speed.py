@@ -102,7 +102,8 @@ def llama_build() -> dict:
     import llama_cpp
 
     info = llama_cpp.llama_print_system_info().decode(errors="replace")
-    used = sorted({part.split("=")[0].strip() for part in info.split("|") if part.strip().endswith("= 1")})
+    # "CPU : SSE3 = 1 | AVX = 1 | ...": the backend's name leads the first entry
+    used = sorted({part.split("=")[0].split(":")[-1].strip() for part in info.split("|") if part.strip().endswith("= 1")})
     return {"version": llama_cpp.__version__, "path": str(Path(llama_cpp.__file__).parent), "cpu_features": used}
 
 
