@@ -360,6 +360,19 @@ THOUGHT = [f" w{i}" for i in range(8)]
 ANSWER = [" a0", " a1", " a2"]
 
 
+def _burst_then_paced(app, engine, body: dict) -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+    """(writes, body) of one streamed request with the engine sending everything at once, then of the same
+    request with the engine pacing its chunks 20 ms apart; the app served in this process."""
+    srv = InThread(app)
+    try:
+        burst = _streamed(srv.url, body)
+        engine.paced = 0.02
+        return burst, _streamed(srv.url, body)
+    finally:
+        srv.stop()
+        engine.close()
+
+
 def test_events_ready_together_leave_in_one_write_in_the_chat_fallback():
     """Chunks an engine sends at once (a burst, as one that fell behind sends them) reach the client in one
     write, and the body is byte for byte the one the same chunks give one write each."""
@@ -371,15 +384,9 @@ def test_events_ready_together_leave_in_one_write_in_the_chat_fallback():
     chat = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
     chat.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     engine = _Canned(chat, [])
-    srv = InThread(create_app(None, "fake", chat=UpstreamChat(engine.url, "m", engine="vllm"), freeze_gc=False))
+    app = create_app(None, "fake", chat=UpstreamChat(engine.url, "m", engine="vllm"), freeze_gc=False)
     body = {"model": "fake", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-    try:
-        burst_writes, burst = _streamed(srv.url, body)
-        engine.paced = 0.02
-        paced_writes, paced = _streamed(srv.url, body)
-    finally:
-        srv.stop()
-        engine.close()
+    (burst_writes, burst), (paced_writes, paced) = _burst_then_paced(app, engine, body)
     assert burst == paced
     events = [json.loads(e[6:]) for e in paced.decode().split("\n\n") if e.startswith("data: {")]
     assert [e["choices"][0]["delta"] for e in events[:-1]] == [
@@ -398,7 +405,7 @@ def test_tokens_ready_together_leave_in_one_write_in_front_of_an_engine():
                    for p in pieces]
     completions.append({**base, "choices": [{"index": 0, "text": "", "finish_reason": "stop", "logprobs": None}]})
     engine = _Canned([], completions)
-    srv = InThread(create_app(OpenAICompatBackend(engine.url, "m", TINY), "fake", freeze_gc=False))
+    app = create_app(OpenAICompatBackend(engine.url, "m", TINY), "fake", freeze_gc=False)
     body = {"model": "fake", "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 50}
 
     def parts(sse: bytes) -> list[tuple[str, str]]:
@@ -418,13 +425,7 @@ def test_tokens_ready_together_leave_in_one_write_in_front_of_an_engine():
                 out.append((e, ""))
         return out
 
-    try:
-        burst_writes, burst = _streamed(srv.url, body)
-        engine.paced = 0.02
-        paced_writes, paced = _streamed(srv.url, body)
-    finally:
-        srv.stop()
-        engine.close()
+    (burst_writes, burst), (paced_writes, paced) = _burst_then_paced(app, engine, body)
     expected = [("role", ""), ("reasoning", "".join(THOUGHT).strip()), ("content", "".join(ANSWER).strip()),
                 ("finish:stop", ""), ("data: [DONE]", "")]
     assert parts(burst) == parts(paced) == expected
