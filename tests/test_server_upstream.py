@@ -430,3 +430,19 @@ def test_tokens_ready_together_leave_in_one_write_in_front_of_an_engine():
                 ("finish:stop", ""), ("data: [DONE]", "")]
     assert parts(burst) == parts(paced) == expected
     assert paced_writes >= len(pieces) and burst_writes <= 2
+
+
+def test_raw_completions_stream_through_an_engine(servers):
+    """`/v1/completions` streamed by thinkgate in front of an engine (raw-prefix mode, the command line's
+    `serve --upstream`): the engine's pieces arrive as they are written, add up to the text the same request
+    gets unstreamed, and the stream ends with its reason and [DONE] (it was a 500: the completions sink
+    lacked what an engine backend calls when the engine answers)."""
+    import openai
+
+    client = openai.OpenAI(base_url=servers["raw"].url + "/v1", api_key="none", max_retries=0)
+    prompt = "<|im_start|>user\nWhat is 5+8?<|im_end|>\n<|im_start|>assistant\n<think>\n"
+    whole = client.completions.create(model="tiny", prompt=prompt, max_tokens=24)
+    parts = list(client.completions.create(model="tiny", prompt=prompt, max_tokens=24, stream=True))
+    pieces = [p.choices[0].text for p in parts if p.choices and p.choices[0].text]
+    assert len(pieces) > 3 and "".join(pieces) == whole.choices[0].text
+    assert parts[-1].choices[0].finish_reason == whole.choices[0].finish_reason

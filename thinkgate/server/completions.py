@@ -26,6 +26,10 @@ class _PieceSink:
     def cancelled(self) -> bool:
         return self.cancel.is_set()
 
+    def opened(self) -> None:
+        """An engine backend says its engine answered; a raw completion's response starts with its first
+        piece, so there is nothing to do (the sink contract: `backends/sinks.py`)."""
+
     def write(self, piece: str) -> None:
         self.on_token()
         if piece:
