@@ -176,6 +176,13 @@ def test_errors_are_openai_style(server, client):
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
     bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "thinking": {"strategy": "telepathy"}})
     assert bad.status_code == 400 and "unknown strategy" in bad.json()["error"]["message"]
+    for spec in ("route:threshold=nan", "route:threshold=inf", "parallel:power=1e309", "parallel:temperature=1e309"):
+        # non-finite parameters are refused by name before anything runs, streamed or not
+        for stream in (False, True):
+            bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "stream": stream,
+                                "thinking": {"strategy": spec}})
+            assert bad.status_code == 400 and "finite number" in bad.json()["error"]["message"], (spec, bad.text)
+            assert bad.json()["error"]["param"] == "thinking.strategy", bad.json()
     bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "extreme"})
     assert bad.status_code == 400
     bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "thinking": {"verify": "(unclosed"}})

@@ -20,7 +20,8 @@ from ..types import Generation, Mode, Request, Result, TraceEvent, Usage, check_
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # non-finite numbers (nan, inf, 1e309) are refused by name: no parameter means anything at them
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
