@@ -185,6 +185,12 @@ def test_errors_are_openai_style(server, client):
             assert bad.json()["error"]["param"] == "thinking.strategy", bad.json()
     bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "extreme"})
     assert bad.status_code == 400
+    # a conflict with a named strategy names the field the client sent (not thinkgate's thinking.effort)
+    for field, value in (("reasoning_effort", "low"), ("think", "low"), ("chat_template_kwargs", {"enable_thinking": False})):
+        bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], field: value,
+                            "thinking": {"strategy": "early_exit"}})
+        want = "chat_template_kwargs.enable_thinking" if field == "chat_template_kwargs" else field
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == want, bad.json()
     bad = chat(server, {"messages": [{"role": "user", "content": "hi"}], "thinking": {"verify": "(unclosed"}})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "thinking.verify"
     bad = chat(server, {"messages": [{"role": "user", "content": "hi"}],

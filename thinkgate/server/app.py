@@ -50,7 +50,7 @@ from ..verify import regex_verifier
 from .common import (APIError, EventStream, Inline, Relay, as_api_error, endpoint, error_response, sse, sse_pump,
                      wait_or_cancel)
 from .completions import raw_completion
-from .control import BadField, Decision, decide, to_messages, tools_of
+from .control import BadField, Decision, client_field, decide, to_messages, tools_of
 from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
 from .metrics import Metrics
 from .passthrough import chat_upstream
@@ -287,8 +287,8 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
             raise APIError(400, str(e), code="invalid_value") from None
         try:
             chosen = gate.plan(req)
-        except PolicyConflict as e:
-            raise as_api_error(e) from None
+        except PolicyConflict as e:  # named by the field the client sent, not the library's
+            raise as_api_error(PolicyConflict(str(e), client_field(e.param, decision))) from None
         # the cap in force (the budget's, or the effort's) and how the strategy was reached
         decision = replace(decision, budget=chosen.cap, policy=chosen.why)
         srv.admit()

@@ -78,6 +78,21 @@ def tools_of(body: ChatCompletionRequest) -> list[dict] | None:
     return body.tools
 
 
+# where each source of the thinking mode lives in a request
+_SOURCE_FIELDS = {"thinking": "thinking.mode", "chat_template_kwargs": "chat_template_kwargs.enable_thinking",
+                  "reasoning_effort": "reasoning_effort", "think": "think", "soft_switch": "messages"}
+
+
+def client_field(param: str, decision: "Decision") -> str:
+    """The request field a library error's `param` (`thinking.mode`, `thinking.effort`) came from in this
+    request: the effort from `reasoning_effort` or Ollama's `think`, the mode from whichever field set it."""
+    if param == "thinking.effort" and decision.source in ("reasoning_effort", "think"):
+        return decision.source
+    if param == "thinking.mode":
+        return _SOURCE_FIELDS.get(decision.source, param)
+    return param
+
+
 def decide(body: ChatCompletionRequest, messages: list[Message], default: str) -> tuple[Decision, list[Message]]:
     t = body.thinking
     effort: Effort | None = None
