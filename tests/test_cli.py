@@ -197,3 +197,17 @@ def test_a_missing_extra_is_named_before_anything_runs(monkeypatch, args, module
     monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and f"pip install 'thinkgate[{extra}]'" in " ".join(res.output.split()), res.output
+
+
+def test_the_chat_fallback_refuses_an_engine_that_is_not_there():
+    """`serve --upstream-chat` with no engine listening: a one-line error that says the engine cannot be
+    detected and how to go on, not a server that silently took it for a generic OpenAI endpoint."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from _serving import free_port
+
+    res = runner.invoke(app, ["serve", "--upstream", f"http://127.0.0.1:{free_port()}", "--upstream-model", "m",
+                              "--upstream-chat"])
+    assert res.exit_code == 2 and "cannot be detected" in res.output and "--engine" in res.output
+    assert "Traceback" not in res.output

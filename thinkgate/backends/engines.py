@@ -105,6 +105,8 @@ def detect(base_url: str, api_key: str | None = None, timeout: float = 5.0) -> s
     of them tells."""
     import httpx
 
+    from ..errors import UpstreamUnreachable
+
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout) as client:
         def get(path: str) -> httpx.Response | None:
@@ -114,6 +116,13 @@ def detect(base_url: str, api_key: str | None = None, timeout: float = 5.0) -> s
                 return None
             return r if r.status_code == 200 else None
 
+        try:  # an engine that is not there is not "openai": say so rather than guess
+            client.get("/")
+        except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+            raise UpstreamUnreachable(f"upstream {base_url} does not answer ({type(e).__name__}), so its engine "
+                                      "cannot be detected; start the engine first, or name it with --engine") from None
+        except httpx.HTTPError:
+            pass  # it answers, if oddly: the probes below tell
         doc = get("/openapi.json")
         title = ""
         if doc is not None:

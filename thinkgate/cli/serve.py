@@ -71,14 +71,14 @@ def serve(
     backend = None
     if upstream_chat:
         from ..server.upstream_chat import UpstreamChat
-        from ..errors import ModelLoadError
+        from ..errors import ModelLoadError, UpstreamError
 
         if not engine.url or not engine.model:
             fail("--upstream-chat needs --upstream URL and --upstream-model NAME")
         try:
             chat = UpstreamChat(engine.url, engine.model, api_key=engine.key, timeout=engine.timeout,
                                 idle_timeout=upstream_idle_timeout, engine=engine_kind, tokenizer=engine.tokenizer)
-        except ModelLoadError as e:
+        except (ModelLoadError, UpstreamError) as e:  # a tokenizer folder, or an engine that is not there
             fail(str(e))
         except ValueError as e:
             fail(f"--engine: {e}")
