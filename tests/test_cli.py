@@ -211,3 +211,22 @@ def test_the_chat_fallback_refuses_an_engine_that_is_not_there():
                               "--upstream-chat"])
     assert res.exit_code == 2 and "cannot be detected" in res.output and "--engine" in res.output
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("url, says", [("ftp://x", "is not http"), ("http://127.0.0.1:99999", "out of range"),
+                                       ("http://h:1:2", "could not be cast"), ("http://127.0.0.1:0", "from 1 to 65535")])
+def test_a_bad_upstream_url_is_a_one_line_error_in_every_command(url, says):
+    """--upstream is checked where it is read (a port of 0 used to connect to port 80; the others were
+    tracebacks), the same in ask, bench, calibrate and serve, the chat fallback included."""
+    for args in (["ask", "hi"], ["bench", "--limit", "1"], ["calibrate"], ["serve"], ["serve", "--upstream-chat"]):
+        res = runner.invoke(app, [*args, "--upstream", url, "--upstream-model", "m"])
+        flat = " ".join(res.output.replace("│", " ").split())  # the error box wraps its lines
+        assert res.exit_code == 2 and says in flat and "Invalid value for '--upstream'" in flat, (args, res.output)
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_bench_refuses_a_strategy_named_twice():
+    res = runner.invoke(app, ["bench", "--strategies", "think,nothink,think", "--limit", "1"])
+    assert res.exit_code == 2 and "names 'think' twice" in res.output
+    res = runner.invoke(app, ["bench", "--strategies", "budget:max=8,min=2,budget:min=2,max=8", "--limit", "1"])
+    assert res.exit_code == 2 and "twice" in res.output

@@ -92,11 +92,7 @@ class Http1:
     per-chunk cost of a general client is most of what a proxy adds in front of an engine on loopback."""
 
     def __init__(self, base_url: str, api_key: str | None, timeout: float, idle_timeout: float | None = None):
-        from urllib.parse import urlsplit
-
-        u = urlsplit(base_url)
-        if u.scheme not in ("http", "https") or not u.hostname:
-            raise ValueError(f"upstream URL {base_url!r} is not http(s)://host[:port][/path]")
+        u = check_url(base_url)
         self.base_url = base_url
         self.host, self.ssl = u.hostname, u.scheme == "https"
         self.port = u.port or (443 if self.ssl else 80)
@@ -250,6 +246,25 @@ class Http1:
                 self.idle.append((reader, writer))
             else:
                 writer.close()
+
+
+def check_url(url: str):
+    """An engine's base URL, split (`urllib.parse.SplitResult`); ValueError naming what is wrong with it: not
+    http(s), no host, a port that is not a number from 1 to 65535 (port 0 is no port to connect to, and a
+    URL parser would read it as "none given" and go to 80)."""
+    from urllib.parse import urlsplit
+
+    shape = "http(s)://host[:port][/path]"
+    try:
+        u = urlsplit(url)
+        port = u.port
+    except ValueError as e:  # a port out of range or not a number, a malformed IPv6 host
+        raise ValueError(f"upstream URL {url!r} is not {shape}: {e}") from None
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise ValueError(f"upstream URL {url!r} is not {shape}")
+    if port == 0 or (port is None and u.netloc.endswith(":")):
+        raise ValueError(f"upstream URL {url!r} is not {shape}: its port must be a number from 1 to 65535")
+    return u
 
 
 def parse_head(head: bytes) -> tuple[int, dict[str, str]]:

@@ -87,6 +87,7 @@ def bench(
     specs = split_specs(strategies)
     if not specs:
         fail("--strategies is empty")
+    _no_twice(specs)
     if json_out:
         writable(json_out, "--json")
     if csv_out:
@@ -196,6 +197,22 @@ def bench(
             console.print(f"[dim]wrote {write_report(out, all_rows, report_dir)}[/]")
         except OSError as e:
             fail(f"--report {report_dir}: cannot be written ({e.strerror or e}){kept}")
+
+
+def _no_twice(specs: list[str]) -> None:
+    """A strategy named twice (`think,think`, or the same parameters in another order) would run and report
+    every row twice: an error naming it, before any model is loaded."""
+    from ..strategies import parse_strategy
+
+    seen: dict[str, str] = {}
+    for text in specs:
+        try:
+            key = parse_strategy(text).spec if text != "oracle" else text
+        except ValueError:
+            continue  # reported with its reason when the gates are built
+        if key in seen:
+            fail(f"--strategies names {key!r} twice ({seen[key]!r} and {text!r})")
+        seen[key] = text
 
 
 def _judge_rows(rows, items, judge, judge_model, judge_tokenizer, judge_key, timeout, strategy, max_tokens,

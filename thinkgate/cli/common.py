@@ -68,8 +68,20 @@ class Engine:
     concurrency: int = 16
 
 
+def _upstream_url(url: str | None) -> str | None:
+    """--upstream checked where it is read: a one-line error naming what is wrong with the URL."""
+    if url is not None:
+        from ..backends.http1 import check_url
+
+        try:
+            check_url(url)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+    return url
+
+
 _ENGINE_OPTIONS = (  # (parameter, the `Engine` field it fills, its declaration, default)
-    ("upstream", "url", Annotated[Optional[str], typer.Option("--upstream", help=(
+    ("upstream", "url", Annotated[Optional[str], typer.Option("--upstream", callback=_upstream_url, help=(
         "Base URL of an OpenAI-compatible engine (vLLM, SGLang, llama.cpp, Ollama, thinkgate serve), e.g. "
         "http://127.0.0.1:8000; its /v1/completions continues prompts rendered here from --tokenizer."))], None),
     ("upstream_model", "model", Annotated[Optional[str], typer.Option(
