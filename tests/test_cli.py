@@ -230,3 +230,15 @@ def test_bench_refuses_a_strategy_named_twice():
     assert res.exit_code == 2 and "names 'think' twice" in res.output
     res = runner.invoke(app, ["bench", "--strategies", "budget:max=8,min=2,budget:min=2,max=8", "--limit", "1"])
     assert res.exit_code == 2 and "twice" in res.output
+
+
+@pytest.mark.parametrize("cache, says", [("folder", "it is a folder"), ("file/x", "is a file, not a folder"),
+                                         ("/dev/full", "not a regular file")])
+def test_a_bench_cache_that_cannot_be_one_is_refused_before_the_run(tmp_path, cache, says):
+    """--cache a folder, a path under a file, a device (which reads without end): one line naming it."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("")
+    path = cache if cache.startswith("/") else str(tmp_path / cache)
+    res = runner.invoke(app, ["bench", "--cache", path, "--strategies", "nothink", "--suites", "over", "--limit", "1"])
+    flat = " ".join(res.output.replace("│", " ").split())
+    assert res.exit_code == 2 and "--cache" in flat and says in flat, res.output

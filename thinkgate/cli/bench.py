@@ -88,6 +88,8 @@ def bench(
     if not specs:
         fail("--strategies is empty")
     _no_twice(specs)
+    if not fresh:
+        writable(cache, "--cache")
     if json_out:
         writable(json_out, "--json")
     if csv_out:

@@ -156,8 +156,13 @@ def writable(path: Path, option: str, folder: bool = False) -> None:
     try:
         if not folder and path.is_dir():
             raise IsADirectoryError(21, "it is a folder")
+        if not folder and path.exists() and not path.is_file():  # a device (/dev/full reads without end), a pipe
+            raise OSError(22, "it is not a regular file")
         if folder and path.exists() and not path.is_dir():
             raise NotADirectoryError(20, "it is a file")
+        above = next((p for p in (where, *where.parents) if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise NotADirectoryError(20, f"{above} is a file, not a folder")
         where.mkdir(parents=True, exist_ok=True)
         probe = where / f".thinkgate-write-check-{os.getpid()}"
         probe.write_bytes(b"")
