@@ -242,3 +242,12 @@ def test_a_bench_cache_that_cannot_be_one_is_refused_before_the_run(tmp_path, ca
     res = runner.invoke(app, ["bench", "--cache", path, "--strategies", "nothink", "--suites", "over", "--limit", "1"])
     flat = " ".join(res.output.replace("│", " ").split())
     assert res.exit_code == 2 and "--cache" in flat and says in flat, res.output
+
+
+def test_a_data_item_longer_than_the_context_is_one_line(tmp_path):
+    data = tmp_path / "long.jsonl"
+    data.write_text(json.dumps({"question": "What is 2+3?", "answer": "5"}) + "\n"
+                    + json.dumps({"question": "word " * 2000, "answer": "1"}) + "\n")
+    res = runner.invoke(app, ["bench", "--data", str(data), "--strategies", "nothink", "--fresh"])
+    flat = " ".join(res.output.split())
+    assert res.exit_code == 2 and "too long for the model" in flat and "context of 1024 tokens" in flat, res.output

@@ -132,7 +132,7 @@ def bench(
     model_key = model_fingerprint(backend.model_id)
     started = time.time()
     rows = []
-    from ..errors import MissingCapability, RouterError, UpstreamError
+    from ..errors import ContextOverflow, MissingCapability, RouterError, UpstreamError
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as progress:
@@ -142,9 +142,10 @@ def bench(
                 try:
                     rows += run_suite(gate, items, sampling, model_key, store, samples=samples, chunk=batch_size,
                                       advance=lambda n, b=bar: progress.advance(b, n))
-                except (MissingCapability, RouterError, UpstreamError) as e:
+                except (MissingCapability, RouterError, UpstreamError, ContextOverflow) as e:
                     kept = "--fresh keeps no rows" if fresh else f"rows finished so far are kept in {cache}"
-                    fail(f"{e} ({kept})")
+                    what = f"an item of {suite} is too long for the model: " if isinstance(e, ContextOverflow) else ""
+                    fail(f"{what}{e} ({kept})")
     judging = None
     if judge:
         rows, judging = _judge_rows(rows, [it for v in suites_data.values() for it in v], judge, judge_model,
