@@ -251,3 +251,20 @@ def test_a_data_item_longer_than_the_context_is_one_line(tmp_path):
     res = runner.invoke(app, ["bench", "--data", str(data), "--strategies", "nothink", "--fresh"])
     flat = " ".join(res.output.split())
     assert res.exit_code == 2 and "too long for the model" in flat and "context of 1024 tokens" in flat, res.output
+
+
+def test_a_judge_that_does_not_answer_is_found_before_the_model_runs(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _serving import free_port
+
+    from thinkgate.gate import resolve_model
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"question": "Name a colour.", "answer": "red"}) + "\n")
+    res = runner.invoke(app, ["bench", "--data", str(data), "--judge", f"http://127.0.0.1:{free_port()}", "--judge-model",
+                              "m", "--judge-tokenizer", str(resolve_model("tiny")), "--fresh"])
+    assert res.exit_code == 2 and "--judge" in res.output and "does not answer" in res.output, res.output
+    assert "nothink" not in res.output  # no strategy ran first

@@ -100,6 +100,22 @@ ENGINES: dict[str, Engine] = {e.name: e for e in (
 )}
 
 
+def answers(base_url: str, api_key: str | None = None, timeout: float = 5.0) -> None:
+    """Raise `UpstreamUnreachable` when nothing accepts a connection at `base_url` (a check before long work
+    that needs the engine: a chat fallback's start, a bench's judge); any HTTP answer will do."""
+    import httpx
+
+    from ..errors import UpstreamUnreachable
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        httpx.get(base_url.rstrip("/") + "/", headers=headers, timeout=timeout)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+        raise UpstreamUnreachable(f"upstream {base_url} does not answer ({type(e).__name__})") from None
+    except httpx.HTTPError:
+        pass  # it answers, if oddly
+
+
 def detect(base_url: str, api_key: str | None = None, timeout: float = 5.0) -> str:
     """Which engine answers at `base_url`, by what only it serves; "openai" (the common fields) when none
     of them tells."""
@@ -117,12 +133,10 @@ def detect(base_url: str, api_key: str | None = None, timeout: float = 5.0) -> s
             return r if r.status_code == 200 else None
 
         try:  # an engine that is not there is not "openai": say so rather than guess
-            client.get("/")
-        except (httpx.ConnectError, httpx.ConnectTimeout) as e:
-            raise UpstreamUnreachable(f"upstream {base_url} does not answer ({type(e).__name__}), so its engine "
-                                      "cannot be detected; start the engine first, or name it with --engine") from None
-        except httpx.HTTPError:
-            pass  # it answers, if oddly: the probes below tell
+            answers(base_url, api_key, timeout)
+        except UpstreamUnreachable as e:
+            raise UpstreamUnreachable(f"{e}, so its engine cannot be detected; start the engine first, or name it "
+                                      "with --engine") from None
         doc = get("/openapi.json")
         title = ""
         if doc is not None:

@@ -103,6 +103,16 @@ def bench(
         fail("--judge-model, --judge-tokenizer and --judge-pairwise go with --judge")
     if judge and not data:
         fail("--judge scores the free-form answers of --data; the embedded suites are checked exactly")
+    if judge and judge.startswith(("http://", "https://")):  # before the model run, not after it
+        from ..backends.engines import answers
+        from ..backends.http1 import check_url
+        from ..errors import UpstreamError
+
+        try:
+            check_url(judge)
+            answers(judge, judge_key)
+        except (ValueError, UpstreamError) as e:
+            fail(f"--judge: {e}")
     with_oracle = "oracle" in specs
     if with_oracle:
         specs = [s for s in specs if s != "oracle"]
