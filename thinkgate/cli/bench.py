@@ -103,16 +103,8 @@ def bench(
         fail("--judge-model, --judge-tokenizer and --judge-pairwise go with --judge")
     if judge and not data:
         fail("--judge scores the free-form answers of --data; the embedded suites are checked exactly")
-    if judge and judge.startswith(("http://", "https://")):  # before the model run, not after it
-        from ..backends.engines import answers
-        from ..backends.http1 import check_url
-        from ..errors import UpstreamError
-
-        try:
-            check_url(judge)
-            answers(judge, judge_key)
-        except (ValueError, UpstreamError) as e:
-            fail(f"--judge: {e}")
+    if judge:
+        _check_judge(judge, judge_model, judge_tokenizer, judge_key)
     with_oracle = "oracle" in specs
     if with_oracle:
         specs = [s for s in specs if s != "oracle"]
@@ -212,6 +204,26 @@ def bench(
             fail(f"--report {report_dir}: cannot be written ({e.strerror or e}){kept}")
 
 
+def _check_judge(judge: str, judge_model, judge_tokenizer, judge_key) -> None:
+    """The judge's options, and an engine judge's URL and reachability, checked before the model run rather
+    than after it."""
+    url = judge.startswith(("http://", "https://"))
+    if url and (not judge_model or not judge_tokenizer):
+        fail("--judge URL needs --judge-model NAME (as the engine serves it) and --judge-tokenizer PATH")
+    if not url and (judge_model or judge_tokenizer):
+        fail("--judge-model and --judge-tokenizer go with --judge URL (an engine)")
+    if url:
+        from ..backends.engines import answers
+        from ..backends.http1 import check_url
+        from ..errors import UpstreamError
+
+        try:
+            check_url(judge)
+            answers(judge, judge_key)
+        except (ValueError, UpstreamError) as e:
+            fail(f"--judge: {e}")
+
+
 def _no_twice(specs: list[str]) -> None:
     """A strategy named twice (`think,think`, or the same parameters in another order) would run and report
     every row twice: an error naming it, before any model is loaded."""
@@ -239,11 +251,7 @@ def _judge_rows(rows, items, judge, judge_model, judge_tokenizer, judge_key, tim
     from ..scoring.cache import ResultsCache, model_fingerprint
     from ..types import Sampling
 
-    url = judge.startswith(("http://", "https://"))
-    if url and (not judge_model or not judge_tokenizer):
-        fail("--judge URL needs --judge-model NAME (as the engine serves it) and --judge-tokenizer PATH")
-    if not url and (judge_model or judge_tokenizer):
-        fail("--judge-model and --judge-tokenizer go with --judge URL (an engine)")
+    url = judge.startswith(("http://", "https://"))  # its options were checked before the run (_check_judge)
     backend = _any_backend(None if url else judge, Engine(judge if url else None, judge_model, judge_tokenizer, judge_key,
                                                           timeout), batch_size=batch_size)
     gate = _gate(backend, strategy)
