@@ -7,13 +7,20 @@ import time
 
 import pytest
 
-from thinkgate.scoring.cache import ResultsCache
+from thinkgate.scoring.cache import ResultsCache, row_key
 from thinkgate.scoring.metrics import Row, f1, oaa_auc, oracle_rows, summary
 
 
 def row(strategy="think", suite="over", item="a", correct=True, think=10, sample=0):
     return Row(strategy=strategy, suite=suite, family="f", difficulty=1, item=item, sample=sample, correct=correct,
                think_tokens=think, answer_tokens=1, closed=True, finish_reason="stop", wall_s=0.1, answer="x")
+
+
+def key(item: str, sample: int = 0, suite: str = "over") -> str:
+    return row_key("model", "think", suite, item, sample, "{}")
+
+
+K1, K2, K3 = key("1"), key("2"), key("3")
 
 
 def test_metrics_are_per_sample_then_averaged():
@@ -38,19 +45,19 @@ def test_oracle_picks_the_cheapest_correct_mode():
 def test_cache_drops_a_torn_last_line_and_appends_cleanly(tmp_path):
     path = tmp_path / "c.jsonl"
     cache = ResultsCache(path)
-    cache.add([("k1", row(item="1")), ("k2", row(item="2"))])
+    cache.add([(K1, row(item="1")), (K2, row(item="2"))])
     with open(path, "a") as f:
-        f.write('{"key": "k3", "row": {"strat')  # killed mid-write
+        f.write('{"key": K3, "row": {"strat')  # killed mid-write
     cache = ResultsCache(path)
-    assert set(cache.rows) == {"k1", "k2"}
-    cache.add([("k3", row(item="3")), ("k1", row(item="1"))])  # k1 again: not duplicated
+    assert set(cache.rows) == {K1, K2}
+    cache.add([(K3, row(item="3")), (K1, row(item="1"))])  # k1 again: not duplicated
     lines = path.read_text().splitlines()
-    assert [json.loads(x)["key"] for x in lines] == ["k1", "k2", "k3"]
+    assert [json.loads(x)["key"] for x in lines] == [K1, K2, K3]
 
 
 def test_cache_refuses_a_corrupt_middle_line(tmp_path):
     path = tmp_path / "c.jsonl"
-    path.write_text('{"key": "k1", "row": {}}\nnot json\n')
+    path.write_text('{"key": K1, "row": {}}\nnot json\n')
     with pytest.raises(ValueError, match="c.jsonl:1"):
         ResultsCache(path)
 
@@ -58,7 +65,7 @@ def test_cache_refuses_a_corrupt_middle_line(tmp_path):
 @pytest.mark.parametrize("line", ["[1, 2]", "null", "3", '"text"', '{"key": 5, "row": {}}'])
 def test_cache_refuses_a_line_that_is_not_a_row_naming_it(tmp_path, line):
     path = tmp_path / "c.jsonl"
-    ResultsCache(path).add([("k1", row(item="1"))])
+    ResultsCache(path).add([(K1, row(item="1"))])
     with open(path, "a") as f:
         f.write(line + "\n")
     with pytest.raises(ValueError, match="c.jsonl:2: corrupt cache line"):
@@ -67,14 +74,35 @@ def test_cache_refuses_a_line_that_is_not_a_row_naming_it(tmp_path, line):
 
 def test_cache_refuses_a_changed_duplicate_and_takes_an_equal_one(tmp_path):
     path = tmp_path / "c.jsonl"
-    ResultsCache(path).add([("k1", row(item="1", correct=True)), ("k2", row(item="2"))])
+    ResultsCache(path).add([(K1, row(item="1", correct=True)), (K2, row(item="2"))])
     first = path.read_text().splitlines()[0]
     with open(path, "a") as f:  # the same row again, as a second run writing the same key would (wall time differs)
-        f.write(json.dumps({"key": "k1", "row": {**json.loads(first)["row"], "wall_s": 9.9}}) + "\n")
-    assert ResultsCache(path).rows["k1"].correct is True
+        f.write(json.dumps({"key": K1, "row": {**json.loads(first)["row"], "wall_s": 9.9}}) + "\n")
+    assert ResultsCache(path).rows[K1].correct is True
     with open(path, "a") as f:  # the same key with its result flipped
-        f.write(json.dumps({"key": "k1", "row": {**json.loads(first)["row"], "correct": False}}) + "\n")
-    with pytest.raises(ValueError, match=r"c.jsonl:4: the row for 'k1' differs from the one on line 1 \(correct True vs False\)"):
+        f.write(json.dumps({"key": K1, "row": {**json.loads(first)["row"], "correct": False}}) + "\n")
+    with pytest.raises(ValueError, match=r"c.jsonl:4: the row for '.*' differs from the one on line 1 \(correct True vs False\)"):
+        ResultsCache(path)
+
+
+def test_cache_ends_a_whole_last_row_whose_newline_was_cut_and_appends_after_it(tmp_path):
+    path = tmp_path / "c.jsonl"
+    ResultsCache(path).add([(K1, row(item="1")), (K2, row(item="2"))])
+    path.write_bytes(path.read_bytes()[:-1])  # killed just before the last newline
+    cache = ResultsCache(path)
+    assert set(cache.rows) == {K1, K2}
+    cache.add([(K3, row(item="3"))])
+    assert [json.loads(x)["key"] for x in path.read_text().splitlines()] == [K1, K2, K3]
+    assert set(ResultsCache(path).rows) == {K1, K2, K3}  # the run after reads it all
+
+
+def test_cache_refuses_a_row_that_is_not_the_one_its_key_names(tmp_path):
+    path = tmp_path / "c.jsonl"
+    ResultsCache(path).add([(K1, row(item="1")), (K2, row(item="2"))])
+    lines = path.read_text().splitlines()
+    swapped = {"key": K2, "row": json.loads(lines[0])["row"]}  # item 1's row under item 2's key
+    path.write_text(lines[0] + "\n" + json.dumps(swapped) + "\n")
+    with pytest.raises(ValueError, match="c.jsonl:2: corrupt cache line.*not the one its key names"):
         ResultsCache(path)
 
 

@@ -1,10 +1,11 @@
 """Append-only JSONL cache of bench rows, flushed per row, so a killed run resumes where it stopped.
 
 Each line is one scored (item, sample) under a key of (model fingerprint, strategy spec, suite, item id,
-sample index, sampling settings). Reading skips a final line cut short by a kill (and the next write
-starts on a fresh line), so a crash at any moment neither loses a finished row nor duplicates one. Any
-other line that is not a row, or a second row for a key that says something else than the first (two
-runs of one key differ only in wall time), is an error naming the line: a changed cache is never read
+sample index, sampling settings). Reading skips a final line cut short by a kill, and ends a whole last
+row whose newline was never written (either way the next write starts on a fresh line), so a crash at any
+moment neither loses a finished row nor duplicates one. Any other line that is not a row, a row that is not
+the (suite, item, sample) its key names, or a second row for a key that says something else than the first
+(two runs of one key differ only in wall time), is an error naming the line: a changed cache is never read
 as if it were right.
 """
 
@@ -83,6 +84,9 @@ class ResultsCache:
                 key, row = rec["key"], self.record.model_validate(rec["row"])
                 if not isinstance(key, str):
                     raise ValueError("its key is not a string")
+                if isinstance(row, Row) and f"|{row.suite}|{row.item}|{row.sample}|" not in key:
+                    raise ValueError(f"its row (suite {row.suite!r}, item {row.item!r}, sample {row.sample}) is "
+                                     "not the one its key names")
             except (json.JSONDecodeError, UnicodeDecodeError, KeyError, ValueError) as e:
                 if last and not complete:  # a write cut short by a kill: drop it
                     break
@@ -96,7 +100,10 @@ class ResultsCache:
                 self.rows[key] = row
                 first_line[key] = no + 1
             good_bytes += len(line) + 1
-        if good_bytes < len(raw):  # truncate the torn tail so appends start on a fresh line
+        if good_bytes > len(raw):  # the last row is whole but its newline was never written: write it now
+            with open(self.path, "ab") as f:
+                f.write(b"\n")
+        elif good_bytes < len(raw):  # truncate the torn tail so appends start on a fresh line
             with open(self.path, "r+b") as f:
                 f.truncate(good_bytes)
 
