@@ -323,3 +323,22 @@ def test_fuzzed_bodies_get_a_2xx_or_an_openai_style_4xx(tiny_server, path_body):
 
 def test_after_the_fuzz_the_server_is_healthy(server):
     assert_serving(server)
+
+
+def test_operator_limits_cover_every_strategy_parameter_and_defaults_give_way(backend):
+    """--max-tokens-limit covers every token count a strategy takes (budget's max and min, thinkless's
+    insertion point), --max-loops every repeat count; a value the client named past a limit is a 400 naming
+    it, and a default past a limit (early_exit's max_probes=10 under --max-loops 8) is brought down to it
+    rather than refusing a request that never set it."""
+    from thinkgate.server.control import BadField
+
+    app = create_app(backend, "tiny", limits=ServerLimits(max_loops=8, max_tokens=4096), freeze_gc=False)
+    srv = app.state.server
+    for spec, name in (("budget:max=5000", "budget.max"), ("budget:min=1000000000", "budget.min"),
+                       ("thinkless:at=1000000000", "thinkless.at"), ("early_exit:max_probes=10", "early_exit.max_probes"),
+                       ("route:then=budget;max=5000", "budget.max")):
+        with pytest.raises(BadField, match=rf"{name}=\d+ is above this server's limit"):
+            srv.gate(spec)
+    assert srv.gate("early_exit").strategy.params.max_probes == 8
+    assert srv.gate("early_exit:max_probes=3").strategy.params.max_probes == 3
+    assert srv.gate("budget:max=4000").strategy.params.max == 4000

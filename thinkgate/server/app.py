@@ -104,25 +104,28 @@ class _Server:
         except ValueError as e:
             raise BadField(str(e), "thinking.strategy") from None
         if spec != self.default_strategy:
-            self._check(strategy)
+            strategy = self._check(strategy)
         self.gates[key] = Gate(self.backend, strategy, self.fmt, named=named)
         while len(self.gates) > self.limits.max_gates:
             self.gates.popitem(last=False)
         return self.gates[key]
 
-    def _check(self, strategy: Strategy) -> None:
+    def _check(self, strategy: Strategy) -> Strategy:
+        """A client's strategy within the operator's limits: a parameter it named past a limit is a 400, a
+        default past one is brought down to it."""
         lim = self.limits
         if paths := strategy.parameters("PATHS"):
             raise BadField(f"{', '.join(paths)} names a file on the server, which a request may not; the "
                            "operator chooses routers when starting the server", "thinking.strategy")
-        for name, value in strategy.parameters("LOOPS").items():
+        for name, value in strategy.parameters("LOOPS", named_only=True).items():
             if value > lim.max_loops:
                 raise BadField(f"{name}={value} is above this server's limit of {lim.max_loops} (--max-loops)",
                                "thinking.strategy")
-        for name, value in strategy.parameters("TOKENS").items():
+        for name, value in strategy.parameters("TOKENS", named_only=True).items():
             if value > lim.max_tokens:
                 raise BadField(f"{name}={value} is above this server's limit of {lim.max_tokens} tokens "
                                "(--max-tokens-limit)", "thinking.strategy")
+        return strategy.capped({"LOOPS": lim.max_loops, "TOKENS": lim.max_tokens})
 
     def check_max_tokens(self, value: int | None, param: str) -> None:
         if value is not None and value > self.limits.max_tokens:

@@ -89,14 +89,23 @@ class Strategy:
         both hold."""
         return None
 
-    def parameters(self, kind: str) -> dict[str, Any]:
+    def parameters(self, kind: str, named_only: bool = False) -> dict[str, Any]:
         """The set parameters of one kind ("LOOPS", "TOKENS" or "PATHS"), here and in inner strategies,
-        as {"strategy.parameter": value}."""
+        as {"strategy.parameter": value}; `named_only`: those the spec named, not defaults."""
         out = {f"{self.name}.{k}": getattr(self.params, k) for k in getattr(self, kind)
-               if getattr(self.params, k) is not None}
+               if getattr(self.params, k) is not None and (not named_only or k in self.params.model_fields_set)}
         for s in self.inner():
-            out.update(s.parameters(kind))
+            out.update(s.parameters(kind, named_only))
         return out
+
+    def capped(self, limits: dict[str, int]) -> "Strategy":
+        """This strategy with its own defaults of each kind ({"LOOPS": 8, ...}) brought down to the limit: an
+        operator's limit holds for what a client never set, so a default is never the reason for a refusal.
+        (Values the spec named are checked by the caller, in inner strategies too.)"""
+        update = {k: limit for kind, limit in limits.items() for k in getattr(self, kind)
+                  if k not in self.params.model_fields_set and isinstance(getattr(self.params, k), int)
+                  and getattr(self.params, k) > limit}
+        return type(self)(params=self.params.model_copy(update=update)) if update else self
 
     def prepare(self, backend: Backend) -> None:
         """Load what the strategy needs for this backend now (a router), so that a server fails at start-up

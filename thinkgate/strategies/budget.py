@@ -59,7 +59,7 @@ class BudgetParams(Params):
 class Budget(Strategy):
     name = "budget"
     LOOPS = ("max_extensions",)
-    TOKENS = ("answer_tokens",)
+    TOKENS = ("max", "min", "answer_tokens")
     Params = BudgetParams
 
     @property

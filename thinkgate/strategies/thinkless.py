@@ -29,6 +29,7 @@ class ThinkLess(Strategy):
     """Runs `budget` with the insertion point as its maximum and the instruction as its stop message."""
 
     name = "thinkless"
+    TOKENS = ("at",)
     Params = ThinkLessParams
 
     def run_batch(self, requests, backend, fmt):
