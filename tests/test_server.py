@@ -85,6 +85,7 @@ def test_stream_is_real_and_matches_the_whole_answer(client):
     ({"chat_template_kwargs": {"enable_thinking": False}}, "nothink", "chat_template_kwargs"),
     ({"think": False}, "nothink", "think"),
     ({"content_suffix": " /no_think"}, "nothink", "soft_switch"),
+    ({"content_suffix": " Say </think> then <think>."}, "think", "default"),  # tags a user quotes are no switch
     ({"content_suffix": " /no_think", "thinking": {"mode": "on"}}, "think", "thinking"),
 ])
 def test_thinking_switches(server, extra, mode, source):

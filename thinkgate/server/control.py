@@ -22,7 +22,8 @@ from ..types import Effort, Message, Mode
 from .schemas import ChatCompletionRequest
 
 _MODES: dict[str, Mode] = {"on": "think", "off": "nothink", "auto": "auto"}
-_SWITCH = re.compile(r"/(no_think|think)\b")
+# /think and /no_think as words of their own: not the end tag `</think>` a user may quote, nor part of a path
+_SWITCH = re.compile(r"(?<![<\w/])/(no_think|think)(?![\w>/])")
 
 
 @dataclass
