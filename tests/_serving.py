@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -66,13 +65,9 @@ class Process:
 
 def exit_words(code: int) -> str:
     """A process's return code in words: `killed by SIGILL (Illegal instruction)` or `exited with status 1`."""
-    if code < 0:
-        try:
-            sig = signal.Signals(-code)
-            return f"killed by {sig.name} ({signal.strsignal(sig)})"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
+    from thinkgate.backends.llamacpp_check import signal_words
+
+    return f"killed by {signal_words(-code)}" if code < 0 else f"exited with status {code}"
 
 
 def serve(*args: str) -> Process:

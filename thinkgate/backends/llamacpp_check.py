@@ -90,7 +90,7 @@ def check_build(model: Path, llama_cpp_module, timeout: float = 600.0, cache: Pa
                 return  # a load error (a bad file, too little memory): not the build's verdict
             verdict = {"ok": True}
         else:
-            verdict = {"ok": False, "signal": _signal_words(-child.returncode),
+            verdict = {"ok": False, "signal": signal_words(-child.returncode),
                        "stderr": child.stderr.strip()[-300:]}
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +105,8 @@ def check_build(model: Path, llama_cpp_module, timeout: float = 600.0, cache: Pa
                              f"does not grant); {rebuild_hint(version)}")
 
 
-def _signal_words(number: int) -> str:
+def signal_words(number: int) -> str:
+    """A signal's number in words: `SIGILL (Illegal instruction)`."""
     try:
         sig = signal.Signals(number)
         return f"{sig.name} ({signal.strsignal(sig)})"

@@ -105,13 +105,11 @@ class EarlyExit(Strategy):
         # generate call per distinct room, so a row never answers past what it would get alone
         todo = [i for i, a in answers.items() if not a[2]]
         rooms = [requests[i].sampling.max_tokens - written[i] for i in todo]
-        for i, room in zip(todo, rooms):
-            if room <= 0:  # max_tokens ran out with the end tag: no room for an answer
-                answers[i] = ("", 0, "length")
         for room, pos in group_indices(rooms).items():
-            if room <= 0:
-                continue
             idx = [todo[k] for k in pos]
+            if room <= 0:  # max_tokens ran out with the end tag: no room for an answer
+                answers.update((i, ("", 0, "length")) for i in idx)
+                continue
             gens = backend.generate([prompts[i] + texts[i] for i in idx], gen_params(requests[idx[0]], max_tokens=room))
             for i, g in zip(idx, gens):
                 answers[i] = (g[0].text, g[0].tokens, g[0].finish_reason)
