@@ -47,7 +47,9 @@ class Response:
         tokens) come out together, as one piece."""
         r = self.reader
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
-            buf, at = b"", 0  # bytes read and not yet decoded start at `at`
+            # bytes read and not yet decoded start at `at`; a bytearray, so a chunk longer than one read grows in
+            # place instead of being copied again at every read
+            buf, at = bytearray(), 0
             while True:
                 out, at, ended = _dechunk(buf, at)
                 if out:
@@ -60,7 +62,10 @@ class Response:
                 self.last = time.monotonic()
                 if not data:
                     raise ConnectionResetError("the engine closed the connection mid-body")
-                buf, at = buf[at:] + data, 0
+                if at:
+                    del buf[:at]
+                    at = 0
+                buf += data
         elif "content-length" in self.headers:
             try:
                 left = int(self.headers["content-length"])
@@ -281,7 +286,7 @@ def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
 MAX_SIZE_LINE = 4096  # a chunk's size line (with any extensions), and the trailer section
 
 
-def _dechunk(buf: bytes, at: int) -> tuple[bytes, int, bool]:
+def _dechunk(buf: bytes | bytearray, at: int) -> tuple[bytes, int, bool]:
     """The data of every whole chunk in `buf` from `at`, joined: (data, where the next chunk starts, whether
     the last chunk and the trailer section were read). `Malformed` when the framing is not HTTP/1.1's."""
     out = []
@@ -289,12 +294,12 @@ def _dechunk(buf: bytes, at: int) -> tuple[bytes, int, bool]:
         nl = buf.find(b"\r\n", at)
         if nl < 0:
             if len(buf) - at > MAX_SIZE_LINE:
-                raise Malformed(f"a chunk size line over {MAX_SIZE_LINE} bytes: {buf[at:at + 40]!r}")
+                raise Malformed(f"a chunk size line over {MAX_SIZE_LINE} bytes: {bytes(buf[at:at + 40])!r}")
             break
         ext = buf.find(b";", at, nl)
         line = buf[at:nl if ext < 0 else ext].strip()
         if not line or line.strip(b"0123456789abcdefABCDEF"):
-            raise Malformed(f"a chunk size that is not hexadecimal: {buf[at:nl][:40]!r}")
+            raise Malformed(f"a chunk size that is not hexadecimal: {bytes(buf[at:nl][:40])!r}")
         size = int(line, 16)
         if not size:  # the last chunk: then trailer fields, if any, up to an empty line
             end = buf.find(b"\r\n\r\n", nl)
@@ -307,7 +312,7 @@ def _dechunk(buf: bytes, at: int) -> tuple[bytes, int, bool]:
         if len(buf) < end + 2:
             break
         if buf[end:end + 2] != b"\r\n":
-            raise Malformed(f"a chunk that does not end where its size says: {buf[end:end + 10]!r}")
-        out.append(buf[nl + 2:end])
+            raise Malformed(f"a chunk that does not end where its size says: {bytes(buf[end:end + 10])!r}")
+        out.append(bytes(buf[nl + 2:end]))
         at = end + 2
     return out[0] if len(out) == 1 else b"".join(out), at, False
