@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from thinkgate.backends.http1 import Http1
@@ -197,7 +198,11 @@ def test_the_sse_reader_takes_lines_split_anywhere_and_stops_at_done():
     for cut in range(1, len(body)):
         got = run(_all(sse_chunks(_pieces(body[:cut], body[cut:]))))
         assert got == [{"i": 1}, {"i": 2}], cut
-    assert run(_all(sse_chunks(_pieces(b'data: {"i": 1}\n\ndata: {"i": 2}')))) == [{"i": 1}, {"i": 2}]  # no last newline
+    # a body that ends without [DONE] is whole when a choice finished in it (its last line may lack a newline)
+    done = b'data: {"i": 2, "choices": [{"finish_reason": "stop"}]}'
+    assert run(_all(sse_chunks(_pieces(b'data: {"i": 1}\n\n' + done)))) == [{"i": 1}, orjson.loads(done[6:])]
+    with pytest.raises(UpstreamError, match="ended before the answer did"):  # else it was cut off
+        run(_all(sse_chunks(_pieces(b'data: {"i": 1}\n\ndata: {"i": 2}'))))
 
 
 @pytest.mark.parametrize("line, says", [

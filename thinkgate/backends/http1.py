@@ -26,27 +26,56 @@ import orjson
 from ..errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 
 
+MAX_BODY = 32 << 20  # an engine's body read whole, by default (a long answer with log probabilities: a few MiB)
+
+
 class Malformed(ValueError):
     """The engine's bytes are not HTTP/1.1 as this client reads it."""
+
+
+class TooLarge(Exception):
+    """A body (or a stream's line) past the client's size limit."""
 
 
 class Response:
     """An HTTP/1.1 response on an asyncio stream: status, headers, and its body read as it comes."""
 
-    def __init__(self, status: int, headers: dict[str, str], reader, writer):
+    def __init__(self, status: int, headers: dict[str, str], reader, writer, version: str = "1.1",
+                 limit: int = 1 << 62):
         self.status, self.headers, self.reader, self.writer = status, headers, reader, writer
         self.complete = False
         self.timed_out: str | None = None  # why the watchdog aborted it: "idle" or "total"
-        self.keep_alive = headers.get("connection", "").lower() != "close"
+        connection = headers.get("connection", "").lower()
+        # HTTP/1.0 closes after each response unless it says otherwise; 1.1 keeps the connection unless it says so
+        self.keep_alive = connection == "keep-alive" if version == "1.0" else connection != "close"
+        self.chunked = version != "1.0" and headers.get("transfer-encoding", "").lower() == "chunked"
         self.last = time.monotonic()  # last byte seen: `Http1`'s watchdog aborts a body silent too long
         self.deadline = float("inf")  # when the whole request's time is up (set by `Http1.post`)
+        self.limit = limit  # the most bytes `read` takes, and the longest line a stream's reader may hold
+        self._pieces = None
+
+    @property
+    def pieces(self):
+        """The body's one reader (`chunks()`, made once): what was not read when the caller stopped early can
+        still be drained from it."""
+        if self._pieces is None:
+            self._pieces = self.chunks()
+        return self._pieces
+
+    def _eof(self) -> None:
+        """The engine's side ended before the body did: a watchdog's abort reads as a clean end of stream."""
+        if self.timed_out:
+            raise ConnectionAbortedError(f"the body timed out ({self.timed_out})")
+        raise ConnectionResetError("the engine closed the connection mid-body")
 
     async def chunks(self):
         """The body's pieces as they arrive: chunked transfer encoding, a Content-Length, or up to the close.
         A piece is what one read of the socket brought, so chunks the engine wrote together (a burst of
         tokens) come out together, as one piece."""
         r = self.reader
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+        if self.status in (204, 304) or self.status < 200:  # answers that have no body, whatever their headers say
+            pass
+        elif self.chunked:
             # bytes read and not yet decoded start at `at`; a bytearray, so a chunk longer than one read grows in
             # place instead of being copied again at every read
             buf, at = bytearray(), 0
@@ -61,43 +90,67 @@ class Response:
                 data = await r.read(65536)
                 self.last = time.monotonic()
                 if not data:
-                    raise ConnectionResetError("the engine closed the connection mid-body")
+                    self._eof()
                 if at:
                     del buf[:at]
                     at = 0
                 buf += data
+                if len(buf) > self.limit + MAX_SIZE_LINE:  # one chunk past the limit: not held whole
+                    raise TooLarge(f"sent a chunk of more than {self.limit} bytes")
         elif "content-length" in self.headers:
-            try:
-                left = int(self.headers["content-length"])
-            except ValueError:
-                raise Malformed(f"Content-Length {self.headers['content-length'][:40]!r}") from None
+            left = self.length()
             while left:
                 data = await r.read(min(left, 65536))
                 self.last = time.monotonic()
                 if not data:
-                    raise ConnectionResetError("the engine closed the connection mid-body")
+                    self._eof()
                 left -= len(data)
                 yield data
-        else:
+        else:  # up to the close: an abort by the watchdog is no end of the body
             self.keep_alive = False
             while True:
                 data = await r.read(65536)
                 self.last = time.monotonic()
                 if not data:
+                    if self.timed_out:
+                        self._eof()
                     break
                 yield data
         self.complete = True
 
+    def length(self) -> int | None:
+        """The Content-Length the engine declared (None when it declared none); `Malformed` when it is not a
+        number of digits (a negative length is no length)."""
+        value = self.headers.get("content-length")
+        if value is None:
+            return None
+        if not value.isdigit() or not value.isascii():
+            raise Malformed(f"Content-Length {value[:40]!r}")
+        return int(value)
+
     async def read(self) -> bytes:
-        return b"".join([c async for c in self.chunks()])
+        """The whole body; `TooLarge` past `limit` bytes (a declared length past it is refused before any of
+        the body is read)."""
+        declared = self.length() if not self.chunked else None
+        if declared is not None and declared > self.limit:
+            raise TooLarge(f"declared a body of {declared} bytes")
+        out, size = [], 0
+        async for c in self.pieces:
+            size += len(c)
+            if size > self.limit:
+                raise TooLarge(f"sent a body of more than {self.limit} bytes")
+            out.append(c)
+        return b"".join(out)
 
 
 class Http1:
     """A small HTTP/1.1 client on asyncio streams with keep-alive connections: the per-request and
     per-chunk cost of a general client is most of what a proxy adds in front of an engine on loopback."""
 
-    def __init__(self, base_url: str, api_key: str | None, timeout: float, idle_timeout: float | None = None):
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, idle_timeout: float | None = None,
+                 max_body: int = MAX_BODY):
         u = check_url(base_url)
+        self.max_body = max_body  # the most bytes of a body read whole, and of one line of a stream
         self.base_url = base_url
         self.host, self.ssl = u.hostname, u.scheme == "https"
         self.port = u.port or (443 if self.ssl else 80)
@@ -109,6 +162,7 @@ class Http1:
         self.idle: list = []
         self.open: set[Response] = set()  # bodies being read, watched for silence
         self._watchdog = None
+        self._draining: set = set()  # tasks reading the rest of bodies their callers left (`_drain`)
 
     async def _watch(self) -> None:
         """Abort bodies that sent nothing for `silence` seconds or ran past their request's deadline (one
@@ -224,12 +278,15 @@ class Http1:
             except asyncio.LimitOverrunError:
                 writer.close()
                 raise UpstreamError(f"upstream {self.base_url} sent a malformed HTTP response (headers over 4 MiB)") from None
+            except BaseException:  # cancelled (the client left): the engine sees its connection close, and stops
+                writer.close()
+                raise
         try:
-            status, headers = parse_head(head)
+            status, headers, version = parse_head(head)
         except Malformed as e:
             writer.close()
             raise UpstreamError(f"upstream {self.base_url} sent a malformed HTTP response ({e})") from None
-        resp = Response(status, headers, reader, writer)
+        resp = Response(status, headers, reader, writer, version, self.max_body)
         resp.deadline = deadline
         if self._watchdog is None:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch())
@@ -245,12 +302,43 @@ class Http1:
                                       f"{await self.diagnose()}") from None
         except Malformed as e:
             raise UpstreamError(f"upstream {self.base_url} sent a malformed HTTP response ({e})") from None
+        except TooLarge as e:
+            raise UpstreamError(f"upstream {self.base_url} {e}, over this server's limit of "
+                                f"{self.max_body / (1 << 20):g} MiB (--upstream-max-body)") from None
+        else:
+            if not resp.complete and resp.keep_alive:  # the caller had all it needed ([DONE]): the rest, later
+                task = asyncio.get_running_loop().create_task(self._drain(resp))
+                self._draining.add(task)
+                task.add_done_callback(self._draining.discard)
+                resp = None
         finally:
-            self.open.discard(resp)
-            if resp.complete and resp.keep_alive:
-                self.idle.append((reader, writer))
-            else:
-                writer.close()
+            if resp is not None:
+                self.open.discard(resp)
+                if resp.complete and resp.keep_alive:
+                    self.idle.append((reader, writer))
+                else:
+                    writer.close()
+
+    async def _drain(self, resp: Response) -> None:
+        """Read what is left of a body its caller did not need (the end of a stream after `[DONE]`), for at
+        most a second and 64 KiB, so that the connection can serve the next request; else close it. The
+        caller has its answer already: an engine that holds a finished stream open delays no one."""
+        import asyncio
+
+        self.open.discard(resp)
+        left = 1 << 16
+        try:
+            async with asyncio.timeout(min(1.0, self.silence)):
+                async for piece in resp.pieces:
+                    left -= len(piece)
+                    if left < 0:
+                        break
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - any failure: the connection is not reused
+            pass
+        if resp.complete and resp.keep_alive and not resp.writer.is_closing():
+            self.idle.append((resp.reader, resp.writer))
+        else:
+            resp.writer.close()
 
 
 def check_url(url: str):
@@ -272,15 +360,16 @@ def check_url(url: str):
     return u
 
 
-def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    """A response's status line and headers (up to the blank line): the status code and the headers with
-    lower-case names; `Malformed` when the status line is not `HTTP/1.x NNN ...`."""
+def parse_head(head: bytes) -> tuple[int, dict[str, str], str]:
+    """A response's status line and headers (up to the blank line): the status code, the headers with
+    lower-case names and the HTTP version ("1.0" or "1.1"); `Malformed` when the status line is not
+    `HTTP/1.0 NNN ...` or `HTTP/1.1 NNN ...`."""
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (parts[1].isdigit() and len(parts[1]) == 3):
+    if len(parts) < 2 or parts[0] not in ("HTTP/1.0", "HTTP/1.1") or not (parts[1].isdigit() and len(parts[1]) == 3):
         raise Malformed(f"status line {lines[0][:60]!r}")
     headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
-    return int(parts[1]), headers
+    return int(parts[1]), headers, parts[0][5:]
 
 
 MAX_SIZE_LINE = 4096  # a chunk's size line (with any extensions), and the trailer section

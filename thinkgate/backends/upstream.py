@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 
-from .http1 import Http1
+from ..errors import UpstreamError
+from .http1 import MAX_BODY, Http1
 from .sinks import inline_greenlet, run_inline
 from .wire import http_error, json_body, sse_batches
 
@@ -21,9 +22,9 @@ class Upstream:
     and `idle_timeout` (default `timeout`) the engine's longest silence."""
 
     def __init__(self, base_url: str, api_key: str | None, timeout: float, concurrency: int,
-                 idle_timeout: float | None = None):
+                 idle_timeout: float | None = None, max_body: int = MAX_BODY):
         self.base_url = base_url.rstrip("/")
-        self._http_args = (self.base_url, api_key, timeout, idle_timeout)
+        self._http_args = (self.base_url, api_key, timeout, idle_timeout, max_body)
         self.http = Http1(*self._http_args)
         self.concurrency = concurrency
         self._loop = None
@@ -80,11 +81,23 @@ class Upstream:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     async def post(self, path: str, body: dict) -> dict:
+        """The engine's JSON answer (an object); `UpstreamError` for anything else: an error status, a
+        redirect, a status other than 200, a body that is not a JSON object or is over the size limit."""
         async with self.slots, self.http.post(path, body) as resp:
             data = await resp.read()
-        if resp.status >= 400:
-            raise http_error(self.base_url, resp.status, data)
+        if resp.status != 200:
+            raise self._not_ok(resp, data)
         return json_body(self.base_url, data)
+
+    def _not_ok(self, resp, data: bytes) -> UpstreamError:
+        """An answer whose status is not 200, as the error it is."""
+        if resp.status >= 400:
+            return http_error(self.base_url, resp.status, data)
+        if 300 <= resp.status < 400:
+            where = resp.headers.get("location", "nowhere")
+            return UpstreamError(f"upstream {self.base_url} answered {resp.status}, a redirect to {where[:200]}: "
+                                 "engines are not followed elsewhere; point --upstream at the engine itself")
+        return UpstreamError(f"upstream {self.base_url} answered {resp.status}, not 200 with an answer")
 
     def begin(self, path: str, body: dict) -> tuple | None:
         """From an inline strategy on the loop's thread: write the request now when a slot and a kept-alive
@@ -97,9 +110,18 @@ class Upstream:
         batches: the chunks that arrived together (`wire.sse_batches`). `on_open()` is called once the
         engine has answered with a success status."""
         async with self.slots, self.http.post(path, body, sent) as resp:
-            if resp.status >= 400:
-                raise http_error(self.base_url, resp.status, await resp.read())
+            if resp.status != 200:
+                raise self._not_ok(resp, await resp.read())
+            kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind != "text/event-stream":  # a whole answer, or an error, where a stream was asked for
+                data = await resp.read()
+                try:
+                    said = json_body(self.base_url, data).get("error")
+                except UpstreamError:
+                    said = None
+                raise UpstreamError(f"upstream {self.base_url} answered a stream request with {kind or 'no content type'}"
+                                    f", not an event stream{f': {said}' if said else ''}")
             if on_open is not None:
                 on_open()
-            async for batch in sse_batches(resp.chunks()):
+            async for batch in sse_batches(resp.pieces, max_line=self.http.max_body):
                 yield batch

@@ -7,7 +7,7 @@ fallback) reads answers through these three functions, whichever HTTP client car
 from __future__ import annotations
 
 import json
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import orjson
 
@@ -62,20 +62,32 @@ async def sse_chunks(pieces: AsyncIterator[bytes]) -> AsyncIterator[dict]:
             yield chunk
 
 
-async def sse_batches(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[dict]]:
+async def sse_batches(pieces: AsyncIterator[bytes], max_line: int = 1 << 62) -> AsyncIterator[list[dict]]:
     """The chunks of an engine's SSE stream, from its body's pieces as they arrive (split anywhere), in
     batches: the chunks each piece completed, together (never an empty batch), so that what the engine sent
     at once is handed on at once. Each `data:` line is parsed by `sse_chunk`; other lines (comments,
     `event:`, keep-alive blank lines) are skipped. A line that fails comes after the batch of the chunks
-    before it. Ends at `[DONE]` or where the body ends; the body is read to its end either way, so that
-    the client can keep the connection."""
+    before it. Ends at `[DONE]`, without reading further (what follows is the connection's business, see
+    `http1.Http1._drain`); a body that ends before `[DONE]` is complete only when a choice finished in it,
+    else `UpstreamError` (an engine that died or was cut off mid-answer). A line longer than `max_line`
+    bytes is an `UpstreamError` (its bytes are not held)."""
     buf = b""
-    done = False
+    held: list[bytes] = []  # the pieces of a line still open, joined once it ends (not at every piece)
+    size = 0
+    finished = False
     async for data in pieces:
-        if done:
+        if b"\n" not in data:
+            held.append(data)
+            size += len(data)
+            if size + len(buf) > max_line:
+                raise _long_line(max_line)
             continue
+        if held:
+            data, held, size = b"".join([*held, data]), [], 0
         buf += data
         *lines, buf = buf.split(b"\n")
+        if len(buf) > max_line or any(len(line) > max_line for line in lines):
+            raise _long_line(max_line)
         batch = []
         try:
             for line in lines:
@@ -83,8 +95,11 @@ async def sse_batches(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[dict]]
                     continue
                 chunk = sse_chunk(line[5:].strip())
                 if chunk is None:
-                    done = True
-                    break
+                    if batch:
+                        yield batch
+                    return
+                if not finished:
+                    finished = _finishes(chunk)
                 batch.append(chunk)
         except UpstreamError:
             if batch:
@@ -92,7 +107,184 @@ async def sse_batches(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[dict]]
             raise
         if batch:
             yield batch
-    if not done and buf.startswith(b"data:"):  # a last line the engine did not end with a newline
+    if held:
+        buf += b"".join(held)
+    if buf.startswith(b"data:"):  # a last line the engine did not end with a newline
         chunk = sse_chunk(buf[5:].strip())
-        if chunk is not None:
-            yield [chunk]
+        if chunk is None:
+            return
+        finished = finished or _finishes(chunk)
+        yield [chunk]
+    if not finished:
+        raise UpstreamError("upstream's stream ended before the answer did (no finish_reason and no [DONE]): "
+                            "the engine stopped or was cut off mid-answer")
+
+
+def _long_line(max_line: int) -> UpstreamError:
+    return UpstreamError(f"upstream sent a stream line of more than {max_line} bytes, over this server's limit of "
+                         f"{max_line / (1 << 20):g} MiB (--upstream-max-body)")
+
+
+def _finishes(chunk: dict) -> bool:
+    choices = chunk.get("choices")
+    return isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
+
+
+# --- what an answer must hold: the fields a proxy reads, with their types ---------------------------------
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _wrong(where: str, value: Any, expected: str) -> UpstreamError:
+    shown = repr(value)
+    return UpstreamError(f"upstream sent an answer whose {where} is {_kind(value)} {shown[:40]}, not {expected}")
+
+
+def _text(c: dict, key: str, where: str) -> None:
+    v = c.get(key)
+    if v is not None and not isinstance(v, str):
+        raise _wrong(f"{where}.{key}", v, "a string")
+
+
+def _choice_list(obj: dict) -> list:
+    choices = obj.get("choices")
+    if choices is None:
+        return []
+    if not isinstance(choices, list):
+        raise _wrong("choices", choices, "a list")
+    for i, c in enumerate(choices):
+        if not isinstance(c, dict):
+            raise _wrong(f"choices[{i}]", c, "an object")
+        fr = c.get("finish_reason")
+        if fr is not None and not isinstance(fr, str):
+            raise _wrong(f"choices[{i}].finish_reason", fr, "a string")
+    return choices
+
+
+def completion_choices(obj: dict) -> list[dict]:
+    """The choices of a `/v1/completions` answer or streamed chunk, each checked for what is read of it
+    (`text`, `finish_reason`, `logprobs`); `UpstreamError` naming the first field of a wrong type."""
+    choices = _choice_list(obj)
+    for i, c in enumerate(choices):
+        _text(c, "text", f"choices[{i}]")
+        stop = c.get("stop_reason")  # vLLM: the stop string, or the id of a stop token
+        if stop is not None and not isinstance(stop, (str, int)):
+            raise _wrong(f"choices[{i}].stop_reason", stop, "a string or a token id")
+        lp = c.get("logprobs")
+        if lp is None:
+            continue
+        if not isinstance(lp, dict):
+            raise _wrong(f"choices[{i}].logprobs", lp, "an object")
+        chosen, tops = lp.get("token_logprobs"), lp.get("top_logprobs")
+        if chosen is not None and not (isinstance(chosen, list) and all(
+                x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in chosen)):
+            raise _wrong(f"choices[{i}].logprobs.token_logprobs", chosen, "a list of numbers")
+        if tops is not None and not (isinstance(tops, list) and all(
+                d is None or (isinstance(d, dict) and all(isinstance(v, (int, float)) for v in d.values()))
+                for d in tops)):
+            raise _wrong(f"choices[{i}].logprobs.top_logprobs", tops, "a list of objects of numbers")
+    return choices
+
+
+def chat_choices(obj: dict, part: str) -> list[dict]:
+    """The choices of a chat answer (`part` "message") or streamed chunk ("delta"), each checked for what is
+    read or relayed of it (the text fields, tool calls); `UpstreamError` naming the first field of a wrong
+    type."""
+    choices = _choice_list(obj)
+    for i, c in enumerate(choices):
+        msg = c.get(part)
+        if msg is None and part == "delta":
+            continue
+        where = f"choices[{i}].{part}"
+        if not isinstance(msg, dict):
+            raise _wrong(where, msg, "an object")
+        for key in ("content", "reasoning_content", "reasoning", "refusal"):
+            _text(msg, key, where)
+        calls = msg.get("tool_calls")
+        if calls is None:
+            continue
+        if not isinstance(calls, list):
+            raise _wrong(f"{where}.tool_calls", calls, "a list")
+        for k, call in enumerate(calls):
+            if not isinstance(call, dict):
+                raise _wrong(f"{where}.tool_calls[{k}]", call, "an object")
+            fn = call.get("function")
+            if fn is None:
+                continue
+            if not isinstance(fn, dict):
+                raise _wrong(f"{where}.tool_calls[{k}].function", fn, "an object")
+            _text(fn, "name", f"{where}.tool_calls[{k}].function")
+            _text(fn, "arguments", f"{where}.tool_calls[{k}].function")
+    return choices
+
+
+def usage_problem(usage: Any) -> str | None:
+    """What is wrong with an engine's `usage` (None when it is sound, or absent): not an object, a count that
+    is not a whole number from 0, reasoning tokens past the completion tokens. Such usage is not passed on;
+    whoever reads it counts the tokens itself."""
+    if usage is None:
+        return None
+    if not isinstance(usage, dict):
+        return f"usage is {_kind(usage)} {repr(usage)[:40]}, not an object"
+    counts = {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens") if k in usage}
+    details = usage.get("completion_tokens_details")
+    if details is not None:
+        if not isinstance(details, dict):
+            return f"usage.completion_tokens_details is {_kind(details)}, not an object"
+        if "reasoning_tokens" in details:
+            counts["reasoning_tokens"] = details["reasoning_tokens"]
+    for k, v in counts.items():
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            return f"usage's {k} is {repr(v)[:40]}, not a count"
+    done, thought = counts.get("completion_tokens"), counts.get("reasoning_tokens")
+    if isinstance(done, int) and isinstance(thought, int) and thought > done:
+        return f"usage's reasoning_tokens ({thought}) are more than its completion_tokens ({done})"
+    return None
+
+
+# the most bytes one token's text can take: the longest tokens of real vocabularies (runs of spaces in
+# GPT-NeoX's, MPT's and Command R's) are 1,024 bytes
+MAX_TOKEN_BYTES = 1024
+
+
+class Room:
+    """What is left of a request's `max_tokens` as an engine streams, to cut off an engine that writes past
+    it. A streamed piece is a token (engines send one a chunk); a piece longer than `LONG` characters may
+    hold more and is counted with the model's tokenizer, or without one as `MAX_TOKEN_BYTES` bytes a token
+    at most. The piece that crosses the limit is cut to what fits (by its tokens, or its bytes). Counting
+    only the long pieces keeps the common one free: tokenizing every streamed token would cost a proxy
+    in front of many streams about 15 us a token."""
+
+    LONG = 32
+
+    def __init__(self, limit: int, tokenizer=None):
+        self.limit, self.tokenizer = limit, tokenizer
+        self.used = 0
+
+    def take(self, piece: str) -> tuple[str, bool]:
+        """(the part of `piece` within the limit, whether the limit cut it or was already reached)."""
+        left = self.limit - self.used
+        if len(piece) <= self.LONG:
+            n = 1
+        elif self.tokenizer is None:
+            n = -(-len(piece.encode()) // MAX_TOKEN_BYTES)
+            if n > left:
+                self.used = self.limit
+                return piece.encode()[:left * MAX_TOKEN_BYTES].decode("utf-8", "ignore"), True
+        else:
+            # only as much of a long piece as can hold what is left is tokenized (a token is rarely 16
+            # characters): an engine's 30 MB piece must not stall the loop for seconds
+            head = piece if len(piece) <= left * 16 else piece[:left * 16]
+            ids = self.tokenizer(head, add_special_tokens=False)["input_ids"]
+            if len(ids) <= left and head is not piece:
+                ids = self.tokenizer(piece, add_special_tokens=False)["input_ids"]
+            n = len(ids)
+            if n > left:
+                self.used = self.limit
+                return self.tokenizer.decode(ids[:left]), True
+        if n > left:  # a short piece past the limit: none of it fits
+            self.used = self.limit
+            return "", True
+        self.used += n
+        return piece, False
