@@ -149,10 +149,31 @@ class Tap:
         self.emit = emit
         self.on_token = on_token
         self.cancel_event = threading.Event()
+        self._on_cancel: list[Callable[[], None]] = []  # e.g. a backend's wait for an engine, to stop at once
         self.streamed: str | None = None  # the assistant text streamed so far (prefill included)
         self.tokens = 0  # tokens generated for this request, speculative ones included
         self._lock = threading.Lock()
         self._opened = False
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        with self._lock:
+            if not self.cancel_event.is_set():
+                self._on_cancel.append(callback)
+                return lambda: self._forget(callback)
+        callback()
+        return lambda: None
+
+    def _forget(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if callback in self._on_cancel:
+                self._on_cancel.remove(callback)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancel_event.set()
+            callbacks, self._on_cancel = self._on_cancel, []
+        for callback in callbacks:
+            callback()
 
     def opened(self) -> None:
         if not self._opened:
@@ -281,7 +302,7 @@ class Stream:
         return self._finished.wait(timeout)
 
     def cancel(self) -> None:
-        self.tap.cancel_event.set()
+        self.tap.cancel()
 
     def __iter__(self) -> Iterator[Event]:
         if self._queue is None:

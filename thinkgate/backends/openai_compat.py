@@ -30,27 +30,38 @@ engine that trickles a token every few seconds cannot hold a caller past it), an
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import logging
+import math
 import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import UpstreamError
+from ..errors import Cancelled, UpstreamError
 from ..types import Generation
 from .base import LOGPROBS, RAW_PREFIX, SELF_CERTAINTY, STREAM, Backend, GenParams, load_tokenizer, tokenizer_counts
 from .sinks import inline_greenlet, run_inline, sinks_for
+from .http1 import MAX_BODY
 from .upstream import Upstream
+from .wire import Room, completion_choices, usage_problem
+
+log = logging.getLogger("thinkgate.upstream")
+# a text encoded again may take a token or two more than the engine generated for it
+RECOUNT_SLACK = 2
 
 
 class OpenAICompatBackend(Backend):
     name = "openai_compat"
 
     def __init__(self, base_url: str, model: str, tokenizer: str | Path, api_key: str | None = None,
-                 timeout: float = 600.0, concurrency: int = 64, idle_timeout: float | None = None):
+                 timeout: float = 600.0, concurrency: int = 64, idle_timeout: float | None = None,
+                 max_body: int = MAX_BODY):
         self.tokenizer = load_tokenizer(tokenizer)
         self.model = model
         self.model_id = f"{base_url.rstrip('/')}#{model}"
-        self.calls = Upstream(base_url, api_key, timeout, concurrency=concurrency, idle_timeout=idle_timeout)
+        self.calls = Upstream(base_url, api_key, timeout, concurrency=concurrency, idle_timeout=idle_timeout,
+                              max_body=max_body)
         self._caps: frozenset[str] | None = None
         self._caps_lock = threading.Lock()
 
@@ -108,22 +119,40 @@ class OpenAICompatBackend(Backend):
         sinks = sinks or [None] * len(prompts)
         # one request per prompt, at most `concurrency` in flight: engines batch concurrent requests
         # themselves, and not every engine takes a list of prompts
-        if params.n == 1 and any(s is not None for s in sinks):
+        streamed = params.n == 1 and any(s is not None for s in sinks)
+        if streamed:
             bodies = [self._body(p, params, stream=True) for p in prompts]
             # from a strategy running on the loop itself the requests leave now, not when the task starts
             sent = [self.calls.begin("/v1/completions", b) for b in bodies] if inline_greenlet() is not None \
                 else [None] * len(bodies)
 
-            async def work():
+            async def calls():
                 if len(bodies) == 1:
                     return [[await self._stream_one(bodies[0], params, sinks[0], sent[0])]]
                 return [[g] for g in await asyncio.gather(*[self._stream_one(b, params, s, x)
                                                               for b, s, x in zip(bodies, sinks, sent)])]
         else:
-            async def work():
+            async def calls():
                 return await asyncio.gather(*[self._complete(p, params) for p in prompts])
-        rows = self.calls.run(work())
-        if not (params.n == 1 and any(s is not None for s in sinks)):
+
+        async def work():
+            # a request that is cancelled (its client left) stops waiting for the engine at once: the task is
+            # cancelled, which closes its connections, and the engine aborts the request
+            task, loop = asyncio.current_task(), asyncio.get_running_loop()
+            stops = [s.on_cancel(lambda: loop.call_soon_threadsafe(task.cancel)) for s in sinks if s is not None]
+            try:
+                return await calls()
+            finally:
+                for stop in stops:
+                    stop()
+
+        try:
+            rows = self.calls.run(work())
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
+            if any(s is not None and s.cancelled for s in sinks):
+                raise Cancelled("the request was cancelled") from None
+            raise
+        if not streamed:
             for row, s in zip(rows, sinks):  # not streamed: count the tokens now
                 if s is not None:
                     for _ in range(sum(g.tokens for g in row)):
@@ -137,66 +166,98 @@ class OpenAICompatBackend(Backend):
         import asyncio
 
         out = await self.calls.post("/v1/completions", self._body(prompt, params, stream=False))
-        choices = sorted(out.get("choices") or [], key=lambda c: c.get("index", 0))
+        choices = sorted(completion_choices(out), key=lambda c: c.get("index") if isinstance(c.get("index"), int) else 0)
         if not choices or len(choices) > params.n:
             raise UpstreamError(f"upstream returned {len(choices)} choices for n={params.n}")
-        gens = [self._generation(c, params) for c in choices]
+        tokens = self._usage_tokens(out) if len(choices) == 1 else None
+        gens = [self._generation(c, params, tokens) for c in choices]
         if len(gens) < params.n:
             rest = [params.model_copy(update={"n": 1, "seed": None if params.seed is None else params.seed + k})
                     for k in range(len(gens), params.n)]
             more = await asyncio.gather(*[self.calls.post("/v1/completions", self._body(prompt, p, stream=False))
                                           for p in rest])
             for o, p in zip(more, rest):
-                got = o.get("choices") or []
+                got = completion_choices(o)
                 if len(got) != 1:
                     raise UpstreamError(f"upstream returned {len(got)} choices for n=1")
-                gens.append(self._generation(got[0], p))
+                gens.append(self._generation(got[0], p, self._usage_tokens(o)))
         return gens
 
+    def _usage_tokens(self, obj: dict) -> int | None:
+        """The engine's count of the tokens it wrote, when it sent a sound one (else None: counted here)."""
+        usage = obj.get("usage")
+        problem = usage_problem(usage)
+        if problem is not None:
+            log.warning("upstream %s: %s; its tokens are counted here instead", self.calls.base_url, problem)
+            return None
+        return usage.get("completion_tokens") if usage else None
+
     async def _stream_one(self, body: dict, params: GenParams, sink, sent: tuple | None = None) -> Generation:
+        """One streamed continuation. An engine that writes past `max_tokens` is cut off there (`wire.Room`):
+        the connection is closed (the engine stops) and the generation ends with finish reason "length"."""
         text, finish, stop_reason, lps, tops = [], None, None, [], []
         usage, own = None, None
         events = self.calls.events("/v1/completions", body, sent, on_open=sink.opened if sink is not None else None)
-        cancelled = False
+        stopped = False
+        room = Room(params.max_tokens, self.tokenizer)
         async with contextlib.aclosing(events):  # leaving early closes the connection: the engine stops
             async for batch in events:  # the chunks that arrived together
                 for chunk in batch:
-                    usage = chunk.get("usage") or usage
-                    for c in chunk.get("choices", []):
+                    choices = completion_choices(chunk)
+                    if "usage" in chunk:
+                        usage = chunk["usage"]
+                    for c in choices:
                         piece = c.get("text") or ""
                         if piece:
-                            text.append(piece)
-                            if sink is not None:
-                                sink.write(piece)
+                            piece, over = room.take(piece)
+                            if piece:
+                                text.append(piece)
+                                if sink is not None:
+                                    sink.write(piece)
+                            if over:  # the engine did not stop at max_tokens
+                                finish, stopped = "length", True
+                                break
                         lp = c.get("logprobs")
                         if lp and lp.get("token_logprobs"):
                             lps.extend(lp["token_logprobs"])
                             tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
                         if c.get("finish_reason"):
                             finish, stop_reason = c["finish_reason"], c.get("stop_reason")
-                        own = c.get("thinkgate") or own  # an upstream thinkgate's own figures (self-certainty)
-                    if sink is not None and sink.cancelled:
-                        cancelled = True
+                        if isinstance(c.get("thinkgate"), dict):  # an upstream thinkgate's own figures
+                            own = c["thinkgate"]
+                    if stopped or (sink is not None and sink.cancelled):
+                        stopped = True
                         break
-                if cancelled:
+                if stopped:
                     break
+        tokens = None if stopped else self._usage_tokens({"usage": usage})
         return self._generation({"text": "".join(text), "finish_reason": finish or "length", "stop_reason": stop_reason,
                                  "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None,
-                                 "thinkgate": own}, params,
-                                tokens=(usage or {}).get("completion_tokens"))
+                                 "thinkgate": own}, params, tokens=tokens, streamed=True)
 
-    def _generation(self, choice: dict, params: GenParams, tokens: int | None = None) -> Generation:
-        """`tokens`: the engine's own count of what it wrote, when it gave one (else counted here)."""
+    def _generation(self, choice: dict, params: GenParams, tokens: int | None = None,
+                    streamed: bool = False) -> Generation:
+        """`tokens`: the engine's own count of what it wrote, when it gave one (else counted here). A whole
+        answer longer than `max_tokens` (an engine that ignores it) is cut to its first `max_tokens` tokens
+        with finish reason "length"; a streamed one was cut as it came (`_stream_one`), and what was streamed
+        stays."""
         text = choice.get("text") or ""
         finish = "stop" if choice.get("finish_reason") == "stop" else "length"
         stop = choice.get("stop_reason")
         stop = stop if isinstance(stop, str) and stop in params.stop else None
-        if tokens is None:
+        if tokens is None or tokens > params.max_tokens:
             tokens = self.count_tokens(text) + (self.count_tokens(stop) if stop else 0)
+        # the text encoded again may take a token or two more than the engine generated: past that, the engine
+        # wrote more than it was asked to
+        if tokens > params.max_tokens + RECOUNT_SLACK:
+            if not streamed:
+                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][:params.max_tokens]
+                text, tokens = self.tokenizer.decode(ids), params.max_tokens
+            finish, stop = "length", None
         gen = Generation(text=text, tokens=tokens, finish_reason=finish, stop=stop)
         lp = choice.get("logprobs")
         if lp and lp.get("token_logprobs"):
-            chosen = [x for x in lp["token_logprobs"] if x is not None]
+            chosen = [x for x in lp["token_logprobs"] if x is not None][:params.max_tokens]
             gen.token_logprobs = chosen
             tops = [max(d.values()) if isinstance(d, dict) and d else c
                     for d, c in zip(lp.get("top_logprobs") or [None] * len(chosen), chosen)]
@@ -205,6 +266,6 @@ class OpenAICompatBackend(Backend):
             # where the engine computed it itself (thinkgate serve says it)
             own = choice.get("thinkgate")
             sc = own.get("self_certainty") if isinstance(own, dict) else None
-            gen.self_certainty = float(sc) if isinstance(sc, (int, float)) else None
+            gen.self_certainty = float(sc) if isinstance(sc, (int, float)) and math.isfinite(sc) else None
             gen.tokens = max(gen.tokens, len(chosen)) if not stop else gen.tokens
         return gen

@@ -6,12 +6,12 @@ and writes each decoded piece to it as the token is generated, and stops a row w
 Nothing streams (None) outside such a context. The inline bridge (`inline_greenlet`, `run_inline`) lets a
 strategy that runs on an event loop's own thread, in a greenlet, wait for a coroutine of that loop (an
 engine upstream) without blocking it. This module is below the backends; it knows a tap only by the methods
-it calls (`open`, `opened`, `advance`, `cancel_event`, `tokens`, `on_token`)."""
+it calls (`open`, `opened`, `advance`, `cancel_event`, `on_cancel`, `tokens`, `on_token`)."""
 
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Callable
 
 CURRENT_TAP: ContextVar[Any] = ContextVar("thinkgate_tap", default=None)
 
@@ -26,6 +26,11 @@ class Sink:
     @property
     def cancelled(self) -> bool:
         return self.tap.cancel_event.is_set()
+
+    def on_cancel(self, callback) -> "Callable[[], None]":
+        """Call `callback` (from any thread) when the request is cancelled (at once if it is already);
+        returns what stops it from being called."""
+        return self.tap.on_cancel(callback)
 
     def opened(self) -> None:
         """The engine accepted the request: its response has started (a backend that knows calls this)."""

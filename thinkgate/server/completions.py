@@ -16,15 +16,53 @@ from .common import EventStream, Relay, as_api_error, sse, sse_pump, wait_or_can
 from .schemas import CompletionRequest
 
 
-class _PieceSink:
-    """A raw completion's sink: pieces go to the event loop as they are generated."""
+class _Cancel:
+    """A raw completion's cancellation: a flag the backend reads between tokens, and callbacks for a backend
+    that waits on an engine (it stops waiting at once)."""
 
-    def __init__(self, push, index: int, cancel: threading.Event, on_token):
-        self.push, self.index, self.cancel, self.on_token = push, index, cancel, on_token
+    def __init__(self):
+        self.event = threading.Event()
+        self.callbacks: list = []
+        self.lock = threading.Lock()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def set(self) -> None:
+        with self.lock:
+            self.event.set()
+            callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_cancel(self, callback):
+        with self.lock:
+            if not self.event.is_set():
+                self.callbacks.append(callback)
+                return lambda: self._forget(callback)
+        callback()
+        return lambda: None
+
+    def _forget(self, callback) -> None:
+        with self.lock:
+            if callback in self.callbacks:
+                self.callbacks.remove(callback)
+
+
+class _PieceSink:
+    """A raw completion's sink: pieces go to the event loop as they are generated (`live`: a streamed
+    request), and every token is counted; a cancelled request stops the backend (the sink contract:
+    `backends/sinks.py`)."""
+
+    def __init__(self, push, index: int, cancel: _Cancel, on_token, live: bool = True):
+        self.push, self.index, self.cancel, self.on_token, self.live = push, index, cancel, on_token, live
 
     @property
     def cancelled(self) -> bool:
         return self.cancel.is_set()
+
+    def on_cancel(self, callback):
+        return self.cancel.on_cancel(callback)
 
     def opened(self) -> None:
         """An engine backend says its engine answered; a raw completion's response starts with its first
@@ -32,7 +70,7 @@ class _PieceSink:
 
     def write(self, piece: str) -> None:
         self.on_token()
-        if piece:
+        if piece and self.live:
             self.push(("piece", (self.index, piece)))
 
 
@@ -41,16 +79,18 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
     m = srv.metrics
     relay = Relay(asyncio.get_running_loop())
     push = relay.put
-    cancel = threading.Event()
+    cancel = _Cancel()
     started = time.perf_counter()
 
     live = body.stream and params.n == 1
-    sinks = [_PieceSink(push, i, cancel, m.generated_tokens.inc) for i in range(len(prompts))] if live else None
+    # one sink a prompt whenever a continuation is one (a client that leaves stops the work at once, streamed
+    # or not); pieces go out only when streamed
+    sinks = [_PieceSink(push, i, cancel, m.generated_tokens.inc, live) for i in range(len(prompts))] \
+        if params.n == 1 else [None] * len(prompts)
 
     def work():
         try:
-            out = srv.backend.generate(prompts, params, sinks=sinks) if sinks else \
-                srv.backend.generate(prompts, params, sinks=[None] * len(prompts))
+            out = srv.backend.generate(prompts, params, sinks=sinks)
             push(("done", out))
         except BaseException as e:  # noqa: BLE001 - handed to the response
             push(("error", e))
