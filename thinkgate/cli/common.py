@@ -66,6 +66,11 @@ class Engine:
     key: str | None = None
     timeout: float = 600.0
     concurrency: int = 16
+    max_body: float = 32.0  # MiB
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body * (1 << 20))
 
 
 def _upstream_url(url: str | None) -> str | None:
@@ -92,6 +97,9 @@ _ENGINE_OPTIONS = (  # (parameter, the `Engine` field it fills, its declaration,
         "--upstream-key", envvar="THINKGATE_UPSTREAM_KEY", help="API key sent to the engine.")], None),
     ("upstream_timeout", "timeout", Annotated[float, typer.Option("--upstream-timeout", min=0.1, help=(
         "Seconds one engine request may take in all, streamed or not (then 504 / an error)."))], Engine.timeout),
+    ("upstream_max_body", "max_body", Annotated[float, typer.Option("--upstream-max-body", min=0.01, help=(
+        "MiB: the largest answer body read from the engine, and the longest line of its stream (then 502)."
+        ))], Engine.max_body),
     ("concurrency", "concurrency", Annotated[int, typer.Option(
         "--concurrency", min=1, help="Requests in flight to an engine at once.")], Engine.concurrency),
 )
@@ -99,7 +107,8 @@ _ENGINE_OPTIONS = (  # (parameter, the `Engine` field it fills, its declaration,
 
 def engine_options(concurrency: bool = True) -> Callable:
     """A command decorator: the command takes the engine options (declared once, above: --upstream,
-    --upstream-model, --tokenizer, --upstream-key, --upstream-timeout and, with `concurrency`, --concurrency)
+    --upstream-model, --tokenizer, --upstream-key, --upstream-timeout, --upstream-max-body and, with
+    `concurrency`, --concurrency)
     where it declares an `engine: Engine` parameter, and receives them there as one `Engine`. Typer reads a
     command's options from its signature and has no option groups, so the signature is extended here."""
     options = [o for o in _ENGINE_OPTIONS if concurrency or o[0] != "concurrency"]
@@ -212,7 +221,7 @@ def _any_backend(model: str | None, engine: Engine, batch_size: int = 64, idle_t
     try:
         return OpenAICompatBackend(engine.url, engine.model, engine.tokenizer, api_key=engine.key,
                                    timeout=engine.timeout, concurrency=concurrency or engine.concurrency,
-                                   idle_timeout=idle_timeout)
+                                   idle_timeout=idle_timeout, max_body=engine.max_body_bytes)
     except ModelLoadError as e:
         fail(str(e))
 

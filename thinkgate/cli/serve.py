@@ -77,7 +77,8 @@ def serve(
             fail("--upstream-chat needs --upstream URL and --upstream-model NAME")
         try:
             chat = UpstreamChat(engine.url, engine.model, api_key=engine.key, timeout=engine.timeout,
-                                idle_timeout=upstream_idle_timeout, engine=engine_kind, tokenizer=engine.tokenizer)
+                                idle_timeout=upstream_idle_timeout, engine=engine_kind, tokenizer=engine.tokenizer,
+                                max_body=engine.max_body_bytes)
         except (ModelLoadError, UpstreamError) as e:  # a tokenizer folder, or an engine that is not there
             fail(str(e))
         except ValueError as e:

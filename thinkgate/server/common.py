@@ -191,6 +191,23 @@ async def wait_or_cancel(relay: Relay, request, cancel: Callable[[], None], canc
                 return kind, payload
 
 
+async def until_done_or_gone(work, request, cancelled) -> Any:
+    """Await `work` (an engine's answer, on this loop) unless the client goes away first: then the work is
+    cancelled (its engine connection closes, and the engine drops the request), the `cancelled` metric counts
+    it, and a 499 `APIError` is raised."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=0.5)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            cancelled.inc()
+            raise APIError(499, "client went away", code="cancelled")
+
+
 async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callable[[list], tuple[str, bool]],
                    abandon: Callable[[], None], metrics, path: str) -> AsyncIterator[tuple[str, bool]]:
     """The one loop every streamed response runs, for `EventStream`. `events` gives bursts of (kind, payload)
@@ -205,7 +222,10 @@ async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callabl
         async with contextlib.aclosing(events):
             async for batch in events:
                 cut = next((i for i, (kind, _) in enumerate(batch) if kind == "error"), len(batch))
-                out, finished = render(batch[:cut]) if cut else ("", False)
+                try:
+                    out, finished = render(batch[:cut]) if cut else ("", False)
+                except Exception as e:  # noqa: BLE001 - a failure of our own: the stream still ends as it must
+                    out, finished, cut, batch = "", False, 0, [("error", e)]
                 if cut < len(batch) and not finished:
                     finished = True
                     e = as_api_error(batch[cut][1])
@@ -219,9 +239,10 @@ async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callabl
                 if finished:
                     return
     finally:
-        if not finished:
+        if not finished:  # the client left: its work is given up, and the request counted as such
             abandon()
             metrics.cancelled.inc()
+            metrics.requests.labels(path, "499").inc()
 
 
 def sse(obj: dict[str, Any]) -> str:

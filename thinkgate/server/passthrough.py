@@ -13,9 +13,12 @@ import time
 
 from fastapi import Request
 
-from ..errors import EngineFieldError
+from ..backends.openai_compat import RECOUNT_SLACK
+from ..backends.wire import MAX_TOKEN_BYTES, Room, chat_choices, usage_problem
+from ..errors import EngineFieldError, UpstreamError
 from ..types import Message
-from .common import APIError, EventStream, Inline, as_api_error, sse, sse_pump
+from .common import APIError, EventStream, Inline, as_api_error, sse, sse_pump, until_done_or_gone
+from .guard import log
 from .control import decide
 from .schemas import ChatCompletionRequest
 from .upstream_chat import both_reasoning_fields
@@ -23,7 +26,16 @@ from .upstream_chat import both_reasoning_fields
 
 async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
     """Chat fallback: the request goes to the engine with its thinking switch set; the answer (or each
-    streamed chunk) comes back intact — tool calls included — with thinkgate's decision added."""
+    streamed chunk) comes back intact — tool calls included — with thinkgate's decision added.
+
+    What the engine sends is checked before it is passed on: an answer whose fields have the wrong types is
+    a 502 (streamed: an error event, then `[DONE]`); usage that cannot be true (negative counts, more
+    reasoning than completion tokens) is not passed on but counted here, with `counted_by` saying why. An
+    engine that writes past the request's `max_tokens` (the server's `--max-tokens` when it names none, sent
+    to the engine) is cut there — a stream where it reaches `max_tokens` (`wire.Room`), a whole answer at
+    `max_tokens` tokens counted with the tokenizer (without one, at 1,024 bytes a token) — and the answer
+    ends with finish reason "length", `thinkgate.cut` saying so. A client that leaves a request that is
+    not streamed cancels the engine's request at once."""
     m = srv.metrics
     decision, _ = decide(body, _messages_for_decision(body), srv.default_thinking)
     try:
@@ -32,6 +44,9 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
                                 asked=decision.source != "default")
     except EngineFieldError as e:
         raise APIError(400, str(e), param=e.param, code="missing_capability") from None
+    limit = body.max_completion_tokens or body.max_tokens
+    if limit is None:  # the server's default, as for a local model: the engine's own may be its whole context
+        limit = payload["max_tokens"] = srv.default_max_tokens
     info = {"mode": decision.mode, "decided_by": decision.source, "budget": decision.budget,
             "min_budget": decision.min_budget, "effort": decision.effort,
             "strategy": f"upstream-chat:{srv.chat.engine.name}", "router_score": None}
@@ -39,16 +54,28 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
     srv.admit()
     if not body.stream:
         try:
-            out = await srv.chat.complete(payload)
+            out = await until_done_or_gone(srv.chat.complete(payload), request, m.cancelled)
+            choices = chat_choices(out, "message")
+            if not choices:
+                raise UpstreamError(f"upstream {srv.chat.calls.base_url} answered with no choices")
         except Exception as e:  # noqa: BLE001 - answered as an OpenAI-style error
             raise as_api_error(e) from None
         finally:
             srv.release()
         out = both_reasoning_fields(out)
+        problem = usage_problem(out.get("usage"))
+        cut = any([_cut_message(c, limit, srv.chat.tokenizer) for c in choices])
+        if cut:
+            info["cut"] = f"the engine wrote past max_tokens={limit}; its answer was cut there"
+            problem = problem or "the answer was cut at max_tokens"
+        if problem is not None:
+            log.warning("upstream %s: %s; the usage is counted here", srv.chat.calls.base_url, problem)
+            text = "".join((c["message"].get("content") or "") + (c["message"].get("reasoning_content") or "")
+                           for c in choices)
+            out["usage"] = srv.chat.usage(payload, text, None, why=problem)
         if srv.inline:
-            for choice in out.get("choices") or []:
-                if isinstance(choice.get("message"), dict):
-                    Inline().message(choice["message"])
+            for choice in choices:
+                Inline().message(choice["message"])
         out["model"] = srv.model_name
         out["thinkgate"] = info
         m.requests.labels("/v1/chat/completions", "200").inc()
@@ -56,13 +83,29 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
         m.decisions.labels(decision.mode, decision.source).inc()
         return out
 
+    tally = _Tally(limit, srv.chat.tokenizer)
+
     async def engine_events():
-        """The engine's chunks as the pump's events, those that arrived together in one burst (one write);
-        leaving early closes the connection (the engine stops)."""
+        """The engine's chunks as the pump's events, those that arrived together in one burst (one write),
+        each checked (a wrong type ends the stream with the engine's error); an engine past `max_tokens` is
+        cut there ("cut"). Leaving early closes the connection (the engine stops)."""
         try:
             async with contextlib.aclosing(srv.chat.stream(payload)) as batches:
                 async for batch in batches:
-                    yield [("chunk", ch) for ch in batch]
+                    out = []
+                    for chunk in batch:
+                        chat_choices(chunk, "delta")
+                        if not tally.add(chunk):  # what fitted of it, then the end
+                            if any(c.get("delta") for c in chunk.get("choices") or []):
+                                out.append(("chunk", chunk))
+                            out.append(("cut", None))
+                            yield out
+                            return
+                        if "usage" in chunk and chunk["usage"] is None and not chunk.get("choices"):
+                            continue  # usage-only chunk whose usage could not be true: counted here instead
+                        out.append(("chunk", chunk))
+                    if out:
+                        yield out
         except Exception as e:  # noqa: BLE001 - the engine failed: the pump answers it
             yield [("error", e)]
             return
@@ -70,30 +113,34 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
             srv.release()
         yield [("done", None)]
 
-    tally = _Tally()
     inline = Inline() if srv.inline else None
 
     def render(batch: list) -> tuple[str, bool]:
         out: list[str] = []
         for kind, chunk in batch:
             if kind == "chunk":
-                tally.add(chunk)
                 chunk = both_reasoning_fields(chunk)
                 if inline is not None:
                     for choice in chunk.get("choices") or []:
                         if isinstance(choice.get("delta"), dict):
                             inline.message(choice["delta"])
                 chunk["model"] = srv.model_name
-                if any(c.get("finish_reason") for c in chunk.get("choices", [])):
+                if any(c.get("finish_reason") for c in chunk.get("choices") or []):
                     chunk["thinkgate"] = info
                 out.append(sse(chunk))
-            elif kind == "done":
+            elif kind in ("done", "cut"):
                 m.requests.labels("/v1/chat/completions", "200").inc()
                 m.decisions.labels(decision.mode, decision.source).inc()
-                if body.include_usage() and not tally.usage_seen:  # the engine sent none: count it
+                if kind == "cut":  # the engine did not stop at max_tokens: its stream ends here
+                    info["cut"] = f"the engine wrote past max_tokens={limit}; its stream was cut there"
+                    out.append(sse({"id": tally.id, "object": "chat.completion.chunk", "created": tally.created,
+                                    "model": srv.model_name, "thinkgate": info,
+                                    "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}))
+                if body.include_usage() and not tally.usage_seen:  # none, or none to believe: count it
+                    why = tally.problem or ("the answer was cut at max_tokens" if kind == "cut" else None)
                     out.append(sse({"id": tally.id, "object": "chat.completion.chunk", "created": tally.created,
                                     "model": srv.model_name, "choices": [],
-                                    "usage": srv.chat.usage(payload, "".join(tally.pieces), tally.chunks)}))
+                                    "usage": srv.chat.usage(payload, "".join(tally.pieces), tally.chunks, why=why)}))
                 out.append("data: [DONE]\n\n")
                 return "".join(out), True
         return "".join(out), False
@@ -101,29 +148,85 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
     return EventStream(sse_pump(engine_events(), render, lambda: None, m, "/v1/chat/completions"))
 
 
-class _Tally:
-    """What an engine streamed: the text of its deltas (answer, reasoning, tool calls) and whether it sent
-    usage itself."""
+def _cut_message(choice: dict, limit: int, tokenizer) -> bool:
+    """Cut a whole answer's message to `limit` tokens (reasoning first, then content; without a tokenizer,
+    `MAX_TOKEN_BYTES` a token); True when the engine wrote past it and the message was cut."""
+    msg = choice["message"]
+    parts = [f for f in ("reasoning_content", "content") if isinstance(msg.get(f), str) and msg[f]]
+    if tokenizer is None:
+        sizes = [len(msg[f].encode()) for f in parts]
+        room = limit * MAX_TOKEN_BYTES
+        if sum(sizes) <= room:
+            return False
+        for f, size in zip(parts, sizes):
+            msg[f] = msg[f].encode()[:room].decode("utf-8", "ignore")
+            room = max(0, room - size)
+    else:  # only as much of each text as can hold the limit is tokenized: a token is rarely 16 characters
+        most = (limit + RECOUNT_SLACK + 1) * 16
+        ids = [tokenizer(msg[f][:most], add_special_tokens=False)["input_ids"] for f in parts]
+        if sum(map(len, ids)) <= limit + RECOUNT_SLACK:
+            if all(len(msg[f]) <= most for f in parts):
+                return False
+            ids = [tokenizer(msg[f], add_special_tokens=False)["input_ids"] for f in parts]  # tokens that long
+            if sum(map(len, ids)) <= limit + RECOUNT_SLACK:
+                return False
+        room = limit
+        for f, toks in zip(parts, ids):
+            msg[f] = tokenizer.decode(toks[:room])
+            room = max(0, room - len(toks))
+    if "reasoning_content" in parts:
+        msg["reasoning"] = msg["reasoning_content"]
+    choice["finish_reason"] = "length"
+    return True
 
-    def __init__(self):
+
+class _Tally:
+    """What an engine streamed: the text of its deltas (answer, reasoning, tool calls), whether it sent usage
+    itself (and what was wrong with it, when it could not be true), and what is left of `limit` tokens
+    (`wire.Room`)."""
+
+    def __init__(self, limit: int, tokenizer=None):
         self.pieces: list[str] = []
         self.chunks = 0
+        self.room = Room(limit, tokenizer)
         self.usage_seen = False
+        self.problem: str | None = None
         self.id, self.created = "", 0
 
-    def add(self, chunk: dict) -> None:
+    def add(self, chunk: dict) -> bool:
+        """Count a checked chunk (`wire.chat_choices`); False when it reaches past the limit: its text is cut
+        to what fits, when it is one field's. Usage that cannot be true is set to None in the chunk."""
         self.id, self.created = chunk.get("id", self.id), chunk.get("created", self.created)
-        if chunk.get("usage"):
-            self.usage_seen = True
+        if chunk.get("usage") is not None:
+            problem = usage_problem(chunk["usage"])
+            if problem is None:
+                self.usage_seen = True
+            else:
+                log.warning("upstream stream: %s; the usage is counted here", problem)
+                self.problem, chunk["usage"] = problem, None
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
-            text = (delta.get("content") or "") + (delta.get("reasoning_content") or delta.get("reasoning") or "")
+            answer, thought = delta.get("content") or "", delta.get("reasoning_content") or delta.get("reasoning") or ""
+            text = answer + thought
             for call in delta.get("tool_calls") or []:
                 fn = call.get("function") or {}
                 text += (fn.get("name") or "") + (fn.get("arguments") or "")
-            if text:
-                self.pieces.append(text)
-                self.chunks += 1
+            if not text:
+                continue
+            part, over = self.room.take(text)
+            if over:  # what fits is kept where it is one field's text (an answer's, or a thought's)
+                fields = [f for f in ("content", "reasoning_content", "reasoning") if delta.get(f)]
+                if part and text in (answer, thought):
+                    for f in fields:
+                        delta[f] = part
+                    self.pieces.append(part)
+                    self.chunks += 1
+                else:
+                    choice["delta"] = {}
+                return False
+            self.pieces.append(text)
+            self.chunks += 1
+        return True
 
 
 def _messages_for_decision(body: ChatCompletionRequest):

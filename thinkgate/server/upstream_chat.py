@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from ..backends.base import load_tokenizer, tokenizer_counts
+from ..backends.http1 import MAX_BODY
 from ..backends.upstream import Upstream
 from ..errors import EngineFieldError
 
@@ -42,7 +43,8 @@ class UpstreamChat:
     own fields (`backends.engines`). Its HTTP runs on the server's loop (`attach`)."""
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 600.0,
-                 engine: str = "auto", idle_timeout: float | None = None, tokenizer: str | Path | None = None):
+                 engine: str = "auto", idle_timeout: float | None = None, tokenizer: str | Path | None = None,
+                 max_body: int = MAX_BODY):
         """`tokenizer`: the model's tokenizer folder, optional: with it, usage an engine does not send is
         counted in tokens (without it, a streamed answer's chunks are counted, one token each)."""
         from ..backends.engines import ENGINES, detect
@@ -56,7 +58,8 @@ class UpstreamChat:
         self.model = model
         self.model_id = f"{base_url.rstrip('/')}#{model}"
         # as many in flight as the server admits: its `--max-queue` bounds them
-        self.calls = Upstream(base_url, api_key, timeout, concurrency=1 << 16, idle_timeout=idle_timeout)
+        self.calls = Upstream(base_url, api_key, timeout, concurrency=1 << 16, idle_timeout=idle_timeout,
+                              max_body=max_body)
 
     def attach(self, loop) -> None:
         """Do the engine's HTTP on `loop`, the server's event loop (called from it at start-up)."""
@@ -77,10 +80,11 @@ class UpstreamChat:
             out["temperature"] = 0.0
         return self.engine.apply(out, mode, budget, min_budget, effort, asked)
 
-    def usage(self, body: dict[str, Any], text: str, chunks: int) -> dict[str, Any]:
-        """Usage for an answer the engine sent none for: counted with the tokenizer when there is one (the
-        prompt as the chat template renders its text messages), else the streamed chunks that carried text,
-        one token each (as llama.cpp, vLLM and SGLang stream), and no prompt count."""
+    def usage(self, body: dict[str, Any], text: str, chunks: int | None, why: str | None = None) -> dict[str, Any]:
+        """Usage for an answer the engine sent none for, or none to believe (`why`: what was wrong with the
+        engine's): counted with the tokenizer when there is one (the prompt as the chat template renders its
+        text messages), else the streamed chunks that carried text, one token each (as llama.cpp, vLLM and
+        SGLang stream; `chunks` None for a whole answer: no count), and no prompt count."""
         prompt = completion = 0
         if self.tokenizer is not None:
             messages = [{"role": m.get("role"), "content": m.get("content") if isinstance(m.get("content"), str) else ""}
@@ -90,10 +94,15 @@ class UpstreamChat:
             except Exception:  # noqa: BLE001 - a template that refuses this conversation: no prompt count
                 rendered = ""
             prompt, completion = tokenizer_counts(self.tokenizer, [rendered, text])
+            how = "thinkgate (tokenizer)"
+        elif chunks is not None:
+            completion, how = chunks, "thinkgate (streamed chunks)"
         else:
-            completion = chunks
+            how = "nobody (no tokenizer: start the server with --tokenizer to count)"
+        if why:
+            how += f"; the engine's usage was not used: {why}"
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                "counted_by": "thinkgate (tokenizer)" if self.tokenizer is not None else "thinkgate (streamed chunks)"}
+                "counted_by": how}
 
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """The engine's chat completion, on the server's loop."""
