@@ -11,7 +11,8 @@ Chat completions carry the answer in `message.content`, the thinking in `message
 and a `thinkgate` object with the decision. `/v1/completions` continues a raw prompt (engine semantics,
 no chat template, no strategy; completions.py), so a thinkgate server can itself be the engine of another.
 Chat fallback is passthrough.py; errors, the thread-to-loop relay and SSE helpers are common.py; the
-operator's limits, the API key, the body size limit and the catch-all for unexpected errors are guard.py.
+operator's limits, the API key, the body size limit and the catch-all for unexpected errors are guard.py;
+reading a body as JSON (its Content-Type and Content-Encoding, its syntax, its depth) is body.py.
 
 No request can take the server down: every field is validated at the edge (text that is not valid
 Unicode, an empty prompt, a count or token number past the operator's `ServerLimits` are 400s that name
@@ -47,6 +48,7 @@ from ..streaming import WorkerPool
 from ..types import Request as TGRequest
 from ..types import Sampling, ThinkingSpec
 from ..verify import regex_verifier
+from .body import JSONRoute, Unsupported
 from .common import (APIError, EventStream, Inline, Relay, as_api_error, endpoint, error_response, sse, sse_pump,
                      wait_or_cancel)
 from .completions import raw_completion
@@ -60,7 +62,9 @@ from .schemas import ChatCompletionRequest, CompletionRequest, ErrorResponse
 
 # what the OpenAPI document lists for every /v1 operation: the errors this server does send
 _ERRORS = {400: "a malformed body or a bad field", 401: "a missing or wrong API key", 404: "a model not served here",
-           413: "a body over --max-body-bytes", 429: "the queue is full (--max-queue)",
+           413: "a body over --max-body-bytes",
+           415: "a body that is not JSON (Content-Type) or is compressed (Content-Encoding)",
+           429: "the queue is full (--max-queue)",
            500: "an unexpected failure (details in the server log)", 502: "the engine upstream is unreachable",
            504: "the engine upstream did not answer in time"}
 
@@ -202,6 +206,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         yield
 
     app = FastAPI(title="thinkgate", version="0.1.0", lifespan=lifespan)
+    app.router.route_class = JSONRoute  # bodies are read by body.py: 415 / 400 for what cannot be read
     app.state.server = srv
     m = srv.metrics
     count = lambda status: lambda path: m.requests.labels(endpoint(path), status).inc()  # noqa: E731
@@ -212,7 +217,8 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
     @app.exception_handler(APIError)
     async def _api_error(request: Request, e: APIError):
         m.requests.labels(endpoint(request.url.path), str(e.status)).inc()
-        return Response(e.body(), status_code=e.status, media_type="application/json")
+        return Response(e.body(), status_code=e.status, media_type="application/json",
+                        headers=e.headers if isinstance(e, Unsupported) else None)
 
     async def _mapped(request: Request, e: Exception):
         return await _api_error(request, as_api_error(e))
@@ -226,8 +232,9 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         loc = [str(x) for x in err.get("loc", []) if x != "body"]
         param = ".".join(loc) or None
         cause = (err.get("ctx") or {}).get("error")
-        if err.get("type") == "json_invalid":
-            msg, code = f"the body is not valid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}", "invalid_json"
+        if err.get("type") == "json_invalid":  # body.py reads bodies first; this is FastAPI's own reading
+            msg = f"the body is not valid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}"
+            msg, code, param = f"{msg} (at character {loc[0]})" if loc else msg, "invalid_json", None
         elif isinstance(cause, InvalidText):
             msg, code, param = str(cause), "invalid_text", cause.where
         elif err.get("type") == "extra_forbidden":
