@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import threading
 import time
 import uuid
@@ -274,8 +275,9 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
                                 "'parallel:n=N' to sample and vote)", param="n", code="unsupported")
         srv.check_max_tokens(body.max_tokens, "max_tokens")
         srv.check_max_tokens(body.max_completion_tokens, "max_completion_tokens")
-        if srv.chat is not None:
+        if srv.chat is not None:  # the engine honours every field it is sent
             return await chat_upstream(srv, body, request)
+        _refuse_unhonoured(body, "chat")
         messages = to_messages(body)
         tools = tools_of(body)
         decision, messages = decide(body, messages, srv.default_thinking)
@@ -335,6 +337,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
                                 "the engine is reached through its chat endpoint only", code="unsupported")
         if body.echo:
             raise APIError(400, "echo is not supported", param="echo", code="unsupported")
+        _refuse_unhonoured(body, "completions")
         prompts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
         if len(prompts) > srv.limits.max_prompts:
             raise APIError(400, f"{len(prompts)} prompts is above this server's limit of {srv.limits.max_prompts}",
@@ -355,6 +358,19 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
 
     app.openapi = lambda: _openapi(app)
     return app
+
+
+def _refuse_unhonoured(body: ChatCompletionRequest | CompletionRequest, endpoint: str) -> None:
+    """A field that would change the output but that thinkgate's generation does not honour is a 400
+    naming it, not ignored (schemas.py lists them)."""
+    name = body.unhonoured(endpoint)
+    if name is None:
+        return
+    value = json.dumps(body.model_extra[name], ensure_ascii=False)  # any number: orjson stops at 64 bits
+    value = value if len(value) <= 60 else value[:57] + "..."
+    where = ("when thinkgate's strategies generate (a local model, or an engine in raw-prefix mode); in chat "
+             "fallback (--upstream-chat) the engine honours it") if endpoint == "chat" else "by /v1/completions here"
+    raise APIError(400, f"{name}={value} is not supported {where}", param=name, code="unsupported")
 
 
 def _error_docs() -> dict:
