@@ -155,6 +155,73 @@ def test_the_unicode_check_walks_any_depth_without_recursion():
     assert invalid_text_at({"a": "ok", "b": [1, "x", "\ud800"]}) == "b[2]"
 
 
+def _trickle(url: str, head: bytes, pieces: list[bytes], every: float) -> tuple[bytes, float, bool]:
+    """Send a request's head, then its body a piece every `every` seconds for as long as the server reads;
+    returns what the server answered, when (seconds after the head), and whether it then closed the
+    connection."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        start = time.perf_counter()
+        sock.settimeout(every)
+        answer, took = b"", None
+        for piece in pieces:
+            try:
+                got = sock.recv(65536)
+            except TimeoutError:
+                got = None
+            if got is not None:  # the server answered (or closed) while the body was still coming
+                answer, took = got, time.perf_counter() - start
+                break
+            try:
+                sock.sendall(piece)
+            except OSError:
+                break
+        sock.settimeout(5)
+        rest = b""
+        try:
+            while chunk := sock.recv(65536):
+                rest += chunk
+            closed = True
+        except (TimeoutError, ConnectionResetError):
+            closed = False
+        answer += rest
+        return answer, took if took is not None else time.perf_counter() - start, closed
+
+
+def test_a_body_sent_a_byte_at_a_time_meets_the_body_timeout_and_its_connection_closes():
+    from _serving import serve
+
+    srv = serve("--model", "tiny", "--body-timeout", "1.5").wait()
+    try:
+        body = json.dumps(chat_body()).encode()
+        for framing in ("length", "chunked"):
+            if framing == "length":
+                head = (f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                pieces = [body[i:i + 1] for i in range(len(body))]
+            else:
+                head = (f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n").encode()
+                pieces = [b"1\r\n" + body[i:i + 1] + b"\r\n" for i in range(len(body))]
+            answer, took, closed = _trickle(srv.url, head, pieces, every=0.25)
+            status, _, rest = answer.partition(b"\r\n")
+            headers, _, payload = rest.partition(b"\r\n\r\n")
+            assert status.startswith(b"HTTP/1.1 408"), answer
+            assert b"connection: close" in headers.lower() and closed, (framing, answer)
+            assert 1.4 < took < 5, took
+            err = json.loads(payload)["error"]
+            assert err["code"] == "body_timeout" and "1.5 s" in err["message"] and "--body-timeout" in err["message"]
+        # a body that arrives in time, even in pieces, is served
+        r = httpx.post(srv.url + CHAT, content=iter([body[:10], body[10:]]), timeout=30,
+                       headers={"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+    finally:
+        srv.stop()
+
+
 def test_a_stop_string_cannot_kill_the_scheduler(tiny_server, backend):
     # the library path too: a call whose parameters cannot be grouped fails alone; the worker serves on
     batched = BatchingBackend(backend)
@@ -271,7 +338,7 @@ def test_the_key_is_checked_before_the_body_and_guards_the_documents(server):
     for path in (CHAT, COMPLETIONS):
         responses = doc["paths"][path]["post"]["responses"]
         assert "422" not in responses
-        assert {"200", "400", "401", "404", "413", "415", "429", "500", "502", "504"} <= set(responses)
+        assert {"200", "400", "401", "404", "408", "413", "415", "429", "500", "502", "504"} <= set(responses)
     assert httpx.get(server.url + "/health", timeout=5).status_code == 200  # open without a key
     assert_error(post(server, CHAT, "{not json"), 400, "invalid_json")
 

@@ -63,7 +63,7 @@ from .schemas import ChatCompletionRequest, CompletionRequest, ErrorResponse
 
 # what the OpenAPI document lists for every /v1 operation: the errors this server does send
 _ERRORS = {400: "a malformed body or a bad field", 401: "a missing or wrong API key", 404: "a model not served here",
-           413: "a body over --max-body-bytes",
+           408: "a body not received within --body-timeout", 413: "a body over --max-body-bytes",
            415: "a body that is not JSON (Content-Type) or is compressed (Content-Encoding)",
            429: "the queue is full (--max-queue)",
            500: "an unexpected failure (details in the server log)", 502: "the engine upstream is unreachable",
@@ -211,7 +211,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
     app.state.server = srv
     m = srv.metrics
     count = lambda status: lambda path: m.requests.labels(endpoint(path), status).inc()  # noqa: E731
-    app.add_middleware(LimitBody, max_bytes=limits.max_body_bytes)
+    app.add_middleware(LimitBody, max_bytes=limits.max_body_bytes, timeout=limits.body_timeout)
     app.add_middleware(RequireKey, api_key=api_key, on_reject=count("401"))
     app.add_middleware(CatchAll, on_error=count("500"))
 
