@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from thinkgate.scoring.cache import ResultsCache, row_key
+from thinkgate.scoring.cache import ResultsCache, line, row_key
 from thinkgate.scoring.metrics import Row, f1, oaa_auc, oracle_rows, summary
 
 
@@ -77,10 +77,10 @@ def test_cache_refuses_a_changed_duplicate_and_takes_an_equal_one(tmp_path):
     ResultsCache(path).add([(K1, row(item="1", correct=True)), (K2, row(item="2"))])
     first = path.read_text().splitlines()[0]
     with open(path, "a") as f:  # the same row again, as a second run writing the same key would (wall time differs)
-        f.write(json.dumps({"key": K1, "row": {**json.loads(first)["row"], "wall_s": 9.9}}) + "\n")
+        f.write(line(K1, {**json.loads(first)["row"], "wall_s": 9.9}) + "\n")
     assert ResultsCache(path).rows[K1].correct is True
-    with open(path, "a") as f:  # the same key with its result flipped
-        f.write(json.dumps({"key": K1, "row": {**json.loads(first)["row"], "correct": False}}) + "\n")
+    with open(path, "a") as f:  # the same key with its result flipped, by a run (its check is right)
+        f.write(line(K1, {**json.loads(first)["row"], "correct": False}) + "\n")
     with pytest.raises(ValueError, match=r"c.jsonl:4: the row for '.*' differs from the one on line 1 \(correct True vs False\)"):
         ResultsCache(path)
 
@@ -100,10 +100,51 @@ def test_cache_refuses_a_row_that_is_not_the_one_its_key_names(tmp_path):
     path = tmp_path / "c.jsonl"
     ResultsCache(path).add([(K1, row(item="1")), (K2, row(item="2"))])
     lines = path.read_text().splitlines()
-    swapped = {"key": K2, "row": json.loads(lines[0])["row"]}  # item 1's row under item 2's key
-    path.write_text(lines[0] + "\n" + json.dumps(swapped) + "\n")
+    swapped = line(K2, json.loads(lines[0])["row"])  # item 1's row under item 2's key, its check right
+    path.write_text(lines[0] + "\n" + swapped + "\n")
     with pytest.raises(ValueError, match="c.jsonl:2: corrupt cache line.*not the one its key names"):
         ResultsCache(path)
+
+
+def test_a_row_edited_by_hand_is_dropped_and_run_again_and_nothing_else_is_lost(tmp_path, caplog):
+    path = tmp_path / "c.jsonl"
+    K4 = key("4")
+    ResultsCache(path).add([(K1, row(item="1")), (K2, row(item="2", think=10)), (K3, row(item="3")),
+                            (K4, row(item="4", correct=False))])
+    lines = path.read_text().splitlines()
+    edited = json.loads(lines[1])
+    edited["row"]["think_tokens"] = 3  # fewer thinking tokens than it took, the check left as it was
+    flipped = json.loads(lines[3])
+    flipped["row"]["correct"] = True
+    path.write_text("\n".join([lines[0], json.dumps(edited), lines[2], json.dumps(flipped)]) + "\n")
+    with caplog.at_level("WARNING", logger="thinkgate.cache"):
+        cache = ResultsCache(path)
+    assert set(cache.rows) == {K1, K3}  # the edited rows are not read as true
+    [warning] = caplog.records
+    assert "2 cached rows dropped" in warning.getMessage() and "2 whose check does not match" in warning.getMessage()
+    assert path.read_text().splitlines() == [lines[0], lines[2]]  # every other line kept as it was
+    cache.add([(K2, row(item="2", think=10)), (K4, row(item="4", correct=False))])  # run again
+    caplog.clear()
+    again = ResultsCache(path)
+    assert not caplog.records and set(again.rows) == {K1, K2, K3, K4}
+    assert again.rows[K2].think_tokens == 10 and again.rows[K4].correct is False
+
+
+def test_a_row_without_a_check_is_dropped_with_its_reason_and_a_torn_tail_too(tmp_path, caplog):
+    path = tmp_path / "c.jsonl"
+    ResultsCache(path).add([(K1, row(item="1")), (K2, row(item="2"))])
+    lines = path.read_text().splitlines()
+    bare = json.loads(lines[1])
+    del bare["check"]  # as a cache written before rows carried checks, or a check taken out
+    path.write_text(lines[0] + "\n" + json.dumps(bare) + "\n" + '{"key": "v6|m', encoding="utf-8")  # and a torn tail
+    with caplog.at_level("WARNING", logger="thinkgate.cache"):
+        cache = ResultsCache(path)
+    assert set(cache.rows) == {K1}
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == [
+        "1 cached row dropped, to be run again: 1 without a check (written before rows carried one, or edited)"]
+    assert path.read_text() == lines[0] + "\n"
+    cache.add([(K3, row(item="3"))])
+    assert [json.loads(x)["key"] for x in path.read_text().splitlines()] == [K1, K3]
 
 
 def test_sigkill_during_bench_loses_and_duplicates_no_row(tmp_path):

@@ -80,10 +80,146 @@ def test_a_lone_surrogate_anywhere_is_a_400_naming_the_field_and_the_server_serv
         assert_error(r, 400, "invalid_text", param)
         assert time.perf_counter() - t < 5
     # raw bytes that are not UTF-8 (a surrogate encoded directly)
-    r = httpx.post(server.url + COMPLETIONS, content=b'{"model":"tiny","prompt":"\xed\xa0\x80"}', headers=AUTH,
-                   timeout=10)
+    r = httpx.post(server.url + COMPLETIONS, content=b'{"model":"tiny","prompt":"\xed\xa0\x80"}',
+                   headers={**AUTH, "Content-Type": "application/json"}, timeout=10)
     assert_error(r, 400)
     assert_serving(server)
+
+
+def test_a_body_the_server_cannot_read_is_a_400_or_415_that_names_no_offset(server):
+    import gzip
+
+    body = json.dumps(chat_body())
+    plain = {**AUTH, "Content-Type": "application/json"}
+    cases = [  # (body bytes, headers, status, code, what the message names)
+        (gzip.compress(body.encode()), {**plain, "Content-Encoding": "gzip"}, 415, "unsupported_media_type",
+         "Content-Encoding 'gzip'"),
+        (body.encode(), {**AUTH, "Content-Type": "text/plain"}, 415, "unsupported_media_type",
+         "Content-Type 'text/plain'"),
+        (body.encode(), {**AUTH, "Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type",
+         "Content-Type"),
+        (body.encode(), AUTH, 415, "unsupported_media_type", "no Content-Type"),
+        ((body + "xyz").encode(), plain, 400, "invalid_json",
+         f"Extra data: line 1 column {len(body) + 1} (char {len(body)})"),
+        (body.encode()[:-1], plain, 400, "invalid_json", "line 1"),
+        (b'{"model":"tiny","prompt":"\xff"}', plain, 400, "invalid_json", "not UTF-8"),
+        (b"", plain, 400, "invalid_json", "empty"),
+    ]
+    for path in (CHAT, COMPLETIONS):
+        for data, headers, status, code, names in cases:
+            r = httpx.post(server.url + path, content=data, headers=headers, timeout=10)
+            err = assert_error(r, status, code)
+            assert err["param"] is None and names in err["message"], (headers, err)
+            if "Content-Encoding" in headers:
+                assert r.headers["accept-encoding"] == "identity"
+    # JSON by another name is JSON: a charset, a +json type
+    for kind in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        r = httpx.post(server.url + CHAT, content=body, headers={**AUTH, "Content-Type": kind}, timeout=30)
+        assert r.status_code == 200, r.text
+    assert_serving(server)
+
+
+def _nested(depth: int, kind: str = "list") -> str:
+    """JSON text of `depth` arrays (or objects) one inside the other."""
+    return "[" * depth + "]" * depth if kind == "list" else '{"a":' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+def test_a_deeply_nested_body_is_a_400_naming_the_depth_never_a_500(server):
+    from thinkgate.server.body import MAX_DEPTH
+
+    for path in (CHAT, COMPLETIONS):
+        for kind in ("list", "dict"):
+            for depth in (5000, 100_000):  # past the interpreter's recursion limit, and far past it
+                err = assert_error(post(server, path, _nested(depth, kind)), 400, "nesting_too_deep")
+                assert f"more than {MAX_DEPTH} levels" in err["message"] and err["param"] is None, err
+    # inside a field the server keeps as it came (`user`): the body is level 1, so the field may nest one less
+    head = json.dumps(chat_body())[:-1]
+    err = assert_error(post(server, CHAT, f'{head},"user":{_nested(MAX_DEPTH)}}}'), 400, "nesting_too_deep", "user")
+    assert f"more than {MAX_DEPTH} levels deep (in 'user')" in err["message"]
+    assert post(server, CHAT, f'{head},"user":{_nested(MAX_DEPTH - 1, "dict")}}}').status_code == 200
+    assert_serving(server)
+
+
+def test_the_unicode_check_walks_any_depth_without_recursion():
+    from thinkgate.types import check_text, invalid_text_at
+
+    deep = inner = []
+    for _ in range(100_000):
+        inner.append({"k": []})
+        inner = inner[0]["k"]
+    assert invalid_text_at(deep) is None and check_text(deep) is deep
+    inner.append("\ud800")
+    assert invalid_text_at(deep) == "[0].k" * 100_000 + "[0]"
+    # the first bad string in order, a key before its value
+    assert invalid_text_at({"a": ["ok", {"\udc00": "\ud800"}], "b": "\ud800"}) == "a[1].\udc00"
+    assert invalid_text_at({"a": "ok", "b": [1, "x", "\ud800"]}) == "b[2]"
+
+
+def _trickle(url: str, head: bytes, pieces: list[bytes], every: float) -> tuple[bytes, float, bool]:
+    """Send a request's head, then its body a piece every `every` seconds for as long as the server reads;
+    returns what the server answered, when (seconds after the head), and whether it then closed the
+    connection."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        start = time.perf_counter()
+        sock.settimeout(every)
+        answer, took = b"", None
+        for piece in pieces:
+            try:
+                got = sock.recv(65536)
+            except TimeoutError:
+                got = None
+            if got is not None:  # the server answered (or closed) while the body was still coming
+                answer, took = got, time.perf_counter() - start
+                break
+            try:
+                sock.sendall(piece)
+            except OSError:
+                break
+        sock.settimeout(5)
+        rest = b""
+        try:
+            while chunk := sock.recv(65536):
+                rest += chunk
+            closed = True
+        except (TimeoutError, ConnectionResetError):
+            closed = False
+        answer += rest
+        return answer, took if took is not None else time.perf_counter() - start, closed
+
+
+def test_a_body_sent_a_byte_at_a_time_meets_the_body_timeout_and_its_connection_closes():
+    from _serving import serve
+
+    srv = serve("--model", "tiny", "--body-timeout", "1.5").wait()
+    try:
+        body = json.dumps(chat_body()).encode()
+        for framing in ("length", "chunked"):
+            if framing == "length":
+                head = (f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                pieces = [body[i:i + 1] for i in range(len(body))]
+            else:
+                head = (f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n").encode()
+                pieces = [b"1\r\n" + body[i:i + 1] + b"\r\n" for i in range(len(body))]
+            answer, took, closed = _trickle(srv.url, head, pieces, every=0.25)
+            status, _, rest = answer.partition(b"\r\n")
+            headers, _, payload = rest.partition(b"\r\n\r\n")
+            assert status.startswith(b"HTTP/1.1 408"), answer
+            assert b"connection: close" in headers.lower() and closed, (framing, answer)
+            assert 1.4 < took < 5, took
+            err = json.loads(payload)["error"]
+            assert err["code"] == "body_timeout" and "1.5 s" in err["message"] and "--body-timeout" in err["message"]
+        # a body that arrives in time, even in pieces, is served
+        r = httpx.post(srv.url + CHAT, content=iter([body[:10], body[10:]]), timeout=30,
+                       headers={"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+    finally:
+        srv.stop()
 
 
 def test_a_stop_string_cannot_kill_the_scheduler(tiny_server, backend):
@@ -202,7 +338,7 @@ def test_the_key_is_checked_before_the_body_and_guards_the_documents(server):
     for path in (CHAT, COMPLETIONS):
         responses = doc["paths"][path]["post"]["responses"]
         assert "422" not in responses
-        assert {"200", "400", "401", "404", "413", "429", "500", "502", "504"} <= set(responses)
+        assert {"200", "400", "401", "404", "408", "413", "415", "429", "500", "502", "504"} <= set(responses)
     assert httpx.get(server.url + "/health", timeout=5).status_code == 200  # open without a key
     assert_error(post(server, CHAT, "{not json"), 400, "invalid_json")
 

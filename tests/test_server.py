@@ -262,3 +262,65 @@ def test_reasoning_inline_puts_the_thought_in_content_between_the_familys_tags(b
         assert cut["message"]["content"].startswith("<think>\n") and "</think>" not in cut["message"]["content"]
     finally:
         srv.stop()
+
+
+REFUSED = [  # (endpoint, field, a value that asks for something thinkgate's generation does not do)
+    ("chat", "response_format", {"type": "json_object"}),
+    ("chat", "response_format", {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}),
+    ("chat", "logprobs", True), ("chat", "top_logprobs", 2), ("chat", "logit_bias", {"15": 100}),
+    ("chat", "presence_penalty", 1.0), ("chat", "frequency_penalty", -0.5), ("chat", "repetition_penalty", 1.2),
+    ("chat", "guided_json", {"type": "object"}),
+    ("completions", "suffix", " end"), ("completions", "best_of", 3), ("completions", "logit_bias", {"15": -100}),
+    ("completions", "presence_penalty", 2), ("completions", "frequency_penalty", 0.5), ("completions", "min_p", 0.1),
+]
+
+
+def test_fields_that_would_change_the_output_are_refused_not_ignored(server, client):
+    for endpoint, field, value in REFUSED:
+        for stream in (False, True):
+            if endpoint == "chat":
+                r = chat(server, {"messages": [{"role": "user", "content": EASY}], "max_tokens": 8, "stream": stream,
+                                  field: value})
+            else:
+                r = httpx.post(server.url + "/v1/completions", headers={"Authorization": f"Bearer {KEY}"}, timeout=60,
+                               json={"model": "tiny", "prompt": "The", "max_tokens": 4, "stream": stream, field: value})
+            assert r.status_code == 400, (field, value, r.text)
+            err = r.json()["error"]
+            assert err["param"] == field and err["code"] == "unsupported" and field in err["message"], err
+    # the values that ask for nothing are accepted, and so is metadata that changes nothing
+    r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": EASY}], max_tokens=50,
+                                       response_format={"type": "text"}, logprobs=False, logit_bias={},
+                                       presence_penalty=0, frequency_penalty=0.0, user="u1",
+                                       extra_body={"thinking": {"mode": "off"}, "top_logprobs": 0})
+    assert r.choices[0].message.content == "13" and r.choices[0].logprobs is None
+    r = client.completions.create(model="tiny", prompt="The", max_tokens=3, best_of=1, suffix="", presence_penalty=0,
+                                  user="u1", extra_body={"repetition_penalty": 1.0})
+    assert r.choices[0].text
+    r = client.completions.create(model="tiny", prompt="The", max_tokens=3, n=2, best_of=2, temperature=0.8)
+    assert len(r.choices) == 2
+
+
+def test_chat_fallback_passes_those_fields_to_the_engine(backend):
+    """In chat fallback the engine generates and honours them: nothing is refused on their account."""
+    import sys
+
+    from _serving import ROOT, InThread
+
+    from thinkgate.server.app import create_app
+    from thinkgate.server.upstream_chat import UpstreamChat
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from fake_engine import build
+
+    engine = InThread(build(rate=1000, tokens=12))
+    srv = InThread(create_app(None, "fake", chat=UpstreamChat(engine.url, "fake", timeout=10, engine="openai"),
+                              freeze_gc=False))
+    try:
+        for endpoint, field, value in REFUSED:
+            if endpoint == "chat":
+                r = httpx.post(srv.url + "/v1/chat/completions", timeout=30, json={
+                    "model": "fake", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8, field: value})
+                assert r.status_code == 200, (field, r.text)
+    finally:
+        srv.stop()
+        engine.stop()

@@ -27,26 +27,24 @@ Temperature = Annotated[float, Field(ge=0.0), AfterValidator(lambda t: 0.0 if t 
 def invalid_text_at(value: Any, path: str = "") -> str | None:
     """The path (`messages[0].content`) of the first string in a JSON-like value that is not valid Unicode
     text (a lone surrogate, which JSON's `\\ud800` escape and surrogate-escaped command-line bytes can carry
-    and no tokenizer or encoder takes), or None when every string is valid. Keys are checked too."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path or "value"
-        return None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            where = f"{path}.{k}" if path else str(k)
-            if isinstance(k, str) and invalid_text_at(k) is not None:
-                return where
-            found = invalid_text_at(v, where)
-            if found is not None:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            found = invalid_text_at(v, f"{path}[{i}]")
-            if found is not None:
-                return found
+    and no tokenizer or encoder takes), or None when every string is valid. Keys are checked too, each
+    before its value. Walked without recursion, so a value nested however deep is no RecursionError."""
+    stack: list[tuple[Any, str, bool]] = [(value, path, False)]  # (value, its path, is a key)
+    while stack:
+        node, where, key = stack.pop()
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return where if key else where or "value"
+        elif isinstance(node, dict):
+            for k, v in reversed(node.items()):
+                at = f"{where}.{k}" if where else str(k)
+                stack.append((v, at, False))
+                if isinstance(k, str):
+                    stack.append((k, at, True))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, f"{where}[{i}]", False) for i, v in reversed(list(enumerate(node))))
     return None
 
 

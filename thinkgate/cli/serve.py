@@ -45,6 +45,8 @@ def serve(
     upstream_idle_timeout: Annotated[Optional[float], typer.Option("--upstream-idle-timeout", min=0.1, help=(
         "Seconds the engine may stay silent within a request (default: --upstream-timeout)."))] = None,
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1024, help="Largest request body (413 beyond).")] = 2 << 20,
+    body_timeout: Annotated[float, typer.Option("--body-timeout", min=0.001, help=(
+        "Seconds a client has to send a whole request body (408, and the connection closed, beyond)."))] = 30.0,
     max_tokens_limit: Annotated[int, typer.Option("--max-tokens-limit", min=1, help=(
         "Largest max_tokens a request may ask for, and largest token count in a request's strategy parameters."))] = 32768,
     max_loops: Annotated[int, typer.Option("--max-loops", min=1, help=(
@@ -91,7 +93,8 @@ def serve(
     from ..server.guard import ServerLimits
 
     try:
-        limits = ServerLimits(max_body_bytes=max_body_bytes, max_tokens=max_tokens_limit, max_loops=max_loops)
+        limits = ServerLimits(max_body_bytes=max_body_bytes, body_timeout=body_timeout, max_tokens=max_tokens_limit,
+                              max_loops=max_loops)
         application = create_app(backend, name, strategy=strategy, default_thinking=default_thinking,
                                  api_key=api_key, max_queue=max_queue, batch_window_ms=batch_window_ms,
                                  default_max_tokens=max_tokens, chat=chat, limits=limits, fmt=fmt,

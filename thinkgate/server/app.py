@@ -11,7 +11,8 @@ Chat completions carry the answer in `message.content`, the thinking in `message
 and a `thinkgate` object with the decision. `/v1/completions` continues a raw prompt (engine semantics,
 no chat template, no strategy; completions.py), so a thinkgate server can itself be the engine of another.
 Chat fallback is passthrough.py; errors, the thread-to-loop relay and SSE helpers are common.py; the
-operator's limits, the API key, the body size limit and the catch-all for unexpected errors are guard.py.
+operator's limits, the API key, the body size limit and the catch-all for unexpected errors are guard.py;
+reading a body as JSON (its Content-Type and Content-Encoding, its syntax, its depth) is body.py.
 
 No request can take the server down: every field is validated at the edge (text that is not valid
 Unicode, an empty prompt, a count or token number past the operator's `ServerLimits` are 400s that name
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import threading
 import time
 import uuid
@@ -47,6 +49,7 @@ from ..streaming import WorkerPool
 from ..types import Request as TGRequest
 from ..types import Sampling, ThinkingSpec
 from ..verify import regex_verifier
+from .body import JSONRoute, Unsupported
 from .common import (APIError, EventStream, Inline, Relay, as_api_error, endpoint, error_response, sse, sse_pump,
                      wait_or_cancel)
 from .completions import raw_completion
@@ -60,7 +63,9 @@ from .schemas import ChatCompletionRequest, CompletionRequest, ErrorResponse
 
 # what the OpenAPI document lists for every /v1 operation: the errors this server does send
 _ERRORS = {400: "a malformed body or a bad field", 401: "a missing or wrong API key", 404: "a model not served here",
-           413: "a body over --max-body-bytes", 429: "the queue is full (--max-queue)",
+           408: "a body not received within --body-timeout", 413: "a body over --max-body-bytes",
+           415: "a body that is not JSON (Content-Type) or is compressed (Content-Encoding)",
+           429: "the queue is full (--max-queue)",
            500: "an unexpected failure (details in the server log)", 502: "the engine upstream is unreachable",
            504: "the engine upstream did not answer in time"}
 
@@ -202,17 +207,19 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         yield
 
     app = FastAPI(title="thinkgate", version="0.1.0", lifespan=lifespan)
+    app.router.route_class = JSONRoute  # bodies are read by body.py: 415 / 400 for what cannot be read
     app.state.server = srv
     m = srv.metrics
     count = lambda status: lambda path: m.requests.labels(endpoint(path), status).inc()  # noqa: E731
-    app.add_middleware(LimitBody, max_bytes=limits.max_body_bytes)
+    app.add_middleware(LimitBody, max_bytes=limits.max_body_bytes, timeout=limits.body_timeout)
     app.add_middleware(RequireKey, api_key=api_key, on_reject=count("401"))
     app.add_middleware(CatchAll, on_error=count("500"))
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, e: APIError):
         m.requests.labels(endpoint(request.url.path), str(e.status)).inc()
-        return Response(e.body(), status_code=e.status, media_type="application/json")
+        return Response(e.body(), status_code=e.status, media_type="application/json",
+                        headers=e.headers if isinstance(e, Unsupported) else None)
 
     async def _mapped(request: Request, e: Exception):
         return await _api_error(request, as_api_error(e))
@@ -226,8 +233,9 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         loc = [str(x) for x in err.get("loc", []) if x != "body"]
         param = ".".join(loc) or None
         cause = (err.get("ctx") or {}).get("error")
-        if err.get("type") == "json_invalid":
-            msg, code = f"the body is not valid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}", "invalid_json"
+        if err.get("type") == "json_invalid":  # body.py reads bodies first; this is FastAPI's own reading
+            msg = f"the body is not valid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}"
+            msg, code, param = f"{msg} (at character {loc[0]})" if loc else msg, "invalid_json", None
         elif isinstance(cause, InvalidText):
             msg, code, param = str(cause), "invalid_text", cause.where
         elif err.get("type") == "extra_forbidden":
@@ -267,8 +275,9 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
                                 "'parallel:n=N' to sample and vote)", param="n", code="unsupported")
         srv.check_max_tokens(body.max_tokens, "max_tokens")
         srv.check_max_tokens(body.max_completion_tokens, "max_completion_tokens")
-        if srv.chat is not None:
+        if srv.chat is not None:  # the engine honours every field it is sent
             return await chat_upstream(srv, body, request)
+        _refuse_unhonoured(body, "chat")
         messages = to_messages(body)
         tools = tools_of(body)
         decision, messages = decide(body, messages, srv.default_thinking)
@@ -328,6 +337,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
                                 "the engine is reached through its chat endpoint only", code="unsupported")
         if body.echo:
             raise APIError(400, "echo is not supported", param="echo", code="unsupported")
+        _refuse_unhonoured(body, "completions")
         prompts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
         if len(prompts) > srv.limits.max_prompts:
             raise APIError(400, f"{len(prompts)} prompts is above this server's limit of {srv.limits.max_prompts}",
@@ -348,6 +358,19 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
 
     app.openapi = lambda: _openapi(app)
     return app
+
+
+def _refuse_unhonoured(body: ChatCompletionRequest | CompletionRequest, endpoint: str) -> None:
+    """A field that would change the output but that thinkgate's generation does not honour is a 400
+    naming it, not ignored (schemas.py lists them)."""
+    name = body.unhonoured(endpoint)
+    if name is None:
+        return
+    value = json.dumps(body.model_extra[name], ensure_ascii=False)  # any number: orjson stops at 64 bits
+    value = value if len(value) <= 60 else value[:57] + "..."
+    where = ("when thinkgate's strategies generate (a local model, or an engine in raw-prefix mode); in chat "
+             "fallback (--upstream-chat) the engine honours it") if endpoint == "chat" else "by /v1/completions here"
+    raise APIError(400, f"{name}={value} is not supported {where}", param=name, code="unsupported")
 
 
 def _error_docs() -> dict:

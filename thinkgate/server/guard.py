@@ -8,12 +8,16 @@ Three ASGI middlewares, outermost first:
   server keeps the keep-alive connection instead of dropping it;
 - `RequireKey`: with an API key set, `/v1/*` and the API documents (`/docs`, `/redoc`, `/openapi.json`) need
   `Authorization: Bearer KEY`, compared in constant time, before anything reads the body;
-- `LimitBody`: a body over `max_body_bytes` is a 413 (by its Content-Length at once, else as it arrives).
+- `LimitBody`: a body over `max_body_bytes` is a 413 (by its Content-Length at once, else as it arrives);
+  a body not whole within `body_timeout` seconds of the request's head (a client that trickles it, or
+  never sends what its Content-Length promised) is a 408 `body_timeout`, and the connection is closed: a
+  slow sender cannot hold a connection and a task without end.
 `/health` and `/metrics` stay open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 
@@ -31,6 +35,7 @@ class ServerLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_body_bytes: int = Field(default=2 << 20, ge=1024)  # a request body; 413 beyond
+    body_timeout: float = Field(default=30.0, gt=0)  # seconds to receive a whole request body; 408 beyond
     max_tokens: int = Field(default=32768, ge=1)  # a request's max_tokens, and token counts in strategy parameters
     max_loops: int = Field(default=32, ge=1)  # n, and every per-request repeat count in strategy parameters
     max_prompts: int = Field(default=64, ge=1)  # prompts in one /v1/completions request
@@ -106,8 +111,8 @@ class RequireKey:
 
 
 class LimitBody:
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, timeout: float = 30.0):
+        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
@@ -117,16 +122,20 @@ class LimitBody:
             return await self._too_large(send)
         # read the body here (it is small: at most the limit), then hand it on as one piece
         chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                return await self._too_large(send)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout):  # the whole body, however it is cut into messages
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunks.append(message.get("body", b""))
+                    size += len(chunks[-1])
+                    if size > self.max_bytes or not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            return await self._too_slow(send)
+        if size > self.max_bytes:
+            return await self._too_large(send)
         replayed = False
 
         async def replay():
@@ -142,3 +151,9 @@ class LimitBody:
         await send_error(send, 413, error_body(f"the request body is larger than this server takes "
                                                     f"({self.max_bytes} bytes; --max-body-bytes)",
                                                code="body_too_large"))
+
+    async def _too_slow(self, send) -> None:
+        """A 408 that closes the connection: what is left of the body is never read."""
+        await send_error(send, 408, error_body(f"the request body did not arrive within {self.timeout:g} s "
+                                                    "(--body-timeout)", code="body_timeout"),
+                         [(b"connection", b"close")])

@@ -1,13 +1,30 @@
 """Request bodies of the OpenAI-compatible API.
 
-The OpenAI bodies tolerate fields real clients send that thinkgate does not use (`user`, `stream_options`,
-`tools`, `logit_bias`, ...): extra fields are allowed and ignored for a local model, and passed through
-intact to an upstream in chat fallback. What is thinkgate's own — the `thinking` object — forbids unknown
-fields, so a typo is a 400 naming the field, not a silent default. Known fields are still validated.
+The OpenAI bodies tolerate fields real clients send that do not change what is generated (`user`,
+`metadata`, `store`, `service_tier`, `parallel_tool_calls`, ...): extra fields are allowed, ignored when
+thinkgate generates, and passed through intact to an upstream in chat fallback. What is thinkgate's own —
+the `thinking` object — forbids unknown fields, so a typo is a 400 naming the field, not a silent default.
+Known fields are still validated.
+
+A field that would change what is generated but that thinkgate's own generation cannot honour is refused,
+not ignored — as `tools` a template cannot take and `tool_choice` it cannot enforce are: a 400 `unsupported`
+naming it, on a chat request that thinkgate's strategies serve (a local model, or an engine in raw-prefix
+mode) and on `/v1/completions`. Each is accepted with the value that asks for nothing (in brackets):
+- chat: `response_format` (absent, or type `text`: `json_object` and `json_schema` need constrained
+  decoding), `logprobs` (false: a chat choice's `logprobs` is always null), `top_logprobs` (0);
+- completions: `suffix` (empty), `best_of` (equal to `n`);
+- both: `logit_bias` (empty), `presence_penalty` and `frequency_penalty` (0), and vLLM's sampling extras
+  `repetition_penalty` (1), `min_p` (0), `min_tokens` (0), `guided_json`, `guided_regex`, `guided_choice`
+  and `guided_grammar` (absent).
+In chat fallback (`--upstream-chat`) these go to the engine, which honours them, so they are not refused
+there. `UNHONOURED` is the list; `unhonoured()` names the first a request asks for. Not on it, and not
+honoured either: chat's `stop` (thinkgate's strategies do not apply it; refusing it would turn away clients
+that send it by habit, so it waits to be honoured instead).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -17,6 +34,31 @@ from ..types import Effort, check_text
 MAX_STOP = 16  # stop strings per request (OpenAI takes 4)
 MAX_MESSAGES = 4096  # messages per chat request, refused before they are validated one by one
 MAX_STOP_CHARS = 512
+
+
+_NOTHING = (None, False, 0, "", {}, [])
+
+
+def _asked(*nothing: Any) -> Callable[[Any, Any], bool]:
+    """A field asks for something unless its value is one of `nothing` (absent, false, 0 or empty)."""
+    nothing = nothing or _NOTHING
+    # by value (0.0 is 0), except that true is not 1
+    return lambda v, body: not any(v is x or (v == x and type(v) is not bool) for x in nothing)
+
+
+def _format_asked(v: Any, body: Any) -> bool:
+    return v is not None and not (isinstance(v, dict) and v.get("type") == "text")
+
+
+_SAMPLING_EXTRAS = {"logit_bias": _asked(), "presence_penalty": _asked(), "frequency_penalty": _asked(),
+                    "repetition_penalty": _asked(None, 1), "min_p": _asked(), "min_tokens": _asked(),
+                    "guided_json": _asked(None), "guided_regex": _asked(None), "guided_choice": _asked(None),
+                    "guided_grammar": _asked(None)}
+# the fields thinkgate's own generation does not honour, each with when its value asks for something
+UNHONOURED: dict[str, dict[str, Callable[[Any, Any], bool]]] = {
+    "chat": {"response_format": _format_asked, "logprobs": _asked(), "top_logprobs": _asked(), **_SAMPLING_EXTRAS},
+    "completions": {"suffix": _asked(), "best_of": lambda v, body: v is not None and v != body.n, **_SAMPLING_EXTRAS},
+}
 
 
 class _Open(BaseModel):
@@ -93,6 +135,12 @@ class _Sampling(_Body):
 
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.get("include_usage"))
+
+    def unhonoured(self, endpoint: str) -> str | None:
+        """The first field of `UNHONOURED[endpoint]` this request asks for (None: none)."""
+        sent = self.model_extra or {}
+        return next((name for name, asks in UNHONOURED[endpoint].items()
+                     if name in sent and asks(sent[name], self)), None)
 
 
 class ChatCompletionRequest(_Sampling):

@@ -1,0 +1,134 @@
+"""Reading a request's JSON body, before any of its fields is looked at. Every route that takes a body reads
+it through `JSONRoute`, which answers what cannot be read with an OpenAI-style error whose message says
+what is wrong and where, and whose `param` is null (no field has been read yet; a position is in the
+message, never in `param`), except where a body nests too deep inside one field:
+
+- `Content-Encoding` other than none or `identity` (gzip, br, ...): 415 `unsupported_media_type`, with
+  `Accept-Encoding: identity` (RFC 7694). The server does not decompress: a compressed body would pass the
+  body size limit and expand past it.
+- `Content-Type` that is not JSON (`application/json`, or a `+json` type such as
+  `application/vnd.api+json`, the ones FastAPI reads as JSON; parameters such as `charset` are allowed), or
+  none at all: 415 `unsupported_media_type`. Not guessed as JSON, as FastAPI does not either: a web page may
+  send `text/plain` (and forms) to another site without the browser asking it first (no CORS preflight),
+  so reading any content type as JSON would let every page the operator visits post requests to a server
+  on their machine; and `curl -d` sends `application/x-www-form-urlencoded`, where a 415 naming the header
+  tells the client what to fix. OpenAI's own clients send `application/json`.
+- A body that is empty, not UTF-8 (or UTF-16/32) text, or not one JSON value (a syntax error, trailing
+  data after the value): 400 `invalid_json`, the position as line, column and character in the message.
+  The JSON is read as Python's `json` reads it (FastAPI's own reading): numbers of any size and lone
+  surrogate escapes get through here and are then refused by the field that holds them.
+- Arrays and objects nested deeper than `MAX_DEPTH` levels (the body itself is level 1): 400
+  `nesting_too_deep`, `param` the top-level field it happens in (null when the parser gave up first, or
+  the body is not an object), before anything walks the value. A chat body needs 4 levels, a tool's
+  JSON schema a few more; what walks a body downstream (validation, the Unicode check, the body sent on
+  to an engine, whose encoder stops at 255 levels) is never asked to go deeper, whatever the
+  interpreter's recursion limit.
+"""
+
+from __future__ import annotations
+
+import email.message
+import json
+from typing import Any
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+
+from .common import APIError
+
+MAX_DEPTH = 64  # nested arrays and objects in a request body, the body itself counted
+
+
+class Unsupported(APIError):
+    """A 415: a body this server does not read, with the headers that say what it reads."""
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None):
+        super().__init__(415, message, code="unsupported_media_type")
+        self.headers = headers or {}
+
+
+def check_headers(headers) -> None:
+    """A body this server can read as JSON, by its headers (before any of it is read)."""
+    codings = [c.strip().lower() for c in headers.get("content-encoding", "").split(",") if c.strip()]
+    if any(c != "identity" for c in codings):
+        raise Unsupported(f"Content-Encoding {headers['content-encoding']!r} is not supported: send the body "
+                           "uncompressed (no Content-Encoding, or identity)", {"accept-encoding": "identity"})
+    kind = headers.get("content-type")
+    if not kind:
+        raise Unsupported("the request has no Content-Type: send the body as JSON with 'Content-Type: "
+                           "application/json'")
+    parsed = email.message.Message()
+    parsed["content-type"] = kind
+    sub = parsed.get_content_subtype()
+    if parsed.get_content_maintype() != "application" or not (sub == "json" or sub.endswith("+json")):
+        raise Unsupported(f"Content-Type {kind!r} is not JSON: send the body as JSON with 'Content-Type: "
+                           "application/json'")
+
+
+def read_json(raw: bytes) -> Any:
+    """The one JSON value of a body, or the 400 that says why there is none."""
+    if not raw.strip():
+        raise APIError(400, "the body is empty: send a JSON object", code="invalid_json")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as e:  # its text names the position: 'Extra data: line 1 column 84 (char 83)'
+        raise APIError(400, f"the body is not valid JSON: {e}", code="invalid_json") from None
+    except UnicodeDecodeError as e:
+        raise APIError(400, f"the body is not UTF-8 text: byte {e.start} ({raw[e.start:e.start + 1]!r}) cannot "
+                            "be decoded", code="invalid_json") from None
+    except RecursionError:  # deeper than the interpreter reads: deeper than MAX_DEPTH
+        raise _too_deep(None) from None
+    where = _too_deep_at(value, raw)
+    if where is not False:
+        raise _too_deep(where)
+    return value
+
+
+def _too_deep(field: str | None) -> APIError:
+    inside = f" (in {field!r})" if field else ""
+    return APIError(400, f"the body nests arrays and objects more than {MAX_DEPTH} levels deep{inside}; this "
+                         f"server takes at most {MAX_DEPTH}", param=field, code="nesting_too_deep")
+
+
+def _too_deep_at(value: Any, raw: bytes) -> str | None | bool:
+    """False when `value` nests at most MAX_DEPTH levels; else the top-level field where it goes deeper
+    (None when the body is not an object). Walked without recursion; a body with fewer brackets than the
+    limit is not walked at all."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    stack: list[tuple[Any, int, str | None]] = [(value, 1, None)]
+    while stack:
+        node, depth, field = stack.pop()
+        if depth > MAX_DEPTH:
+            return field
+        children = node.items() if isinstance(node, dict) else enumerate(node)
+        for name, child in children:
+            if isinstance(child, (dict, list)):
+                top = field if depth > 1 else (name if isinstance(node, dict) else None)
+                stack.append((child, depth + 1, top))
+    return False
+
+
+class _JSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_value"):
+            self._value = read_json(await self.body())
+        return self._value
+
+
+class JSONRoute(APIRoute):
+    """A route whose JSON body is read by `read_json` after `check_headers`: what cannot be read is answered
+    by the app's error handlers before FastAPI reads any field (FastAPI then takes the value read here)."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def read_first(request: Request):
+            request = _JSONRequest(request.scope, request.receive)
+            check_headers(request.headers)
+            await request.json()
+            return await handler(request)
+
+        return read_first
