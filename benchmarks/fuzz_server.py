@@ -11,6 +11,15 @@ slowest health answer and the server's resident-memory growth (after a warm-up o
 its last line the same as JSON.
 
     python benchmarks/fuzz_server.py --requests 5000
+
+With `--engine raw` or `--engine chat` the server runs in front of a stand-in engine that misbehaves on request
+(`benchmarks/bad_engine.py`), in raw-prefix mode (`--upstream ... --tokenizer`) or in the chat fallback
+(`--upstream-chat`), with `--upstream-timeout 5 --upstream-idle-timeout 2`: a tenth of the requests name one
+of the engine's faults in turn (a 60 MB body, 8 MB of text past max_tokens, silence, wrong types, ...),
+streamed and not, and the rest are the random mutations. Then a 5xx other than 502 and 504 counts as a
+failure, and so does a 200 that carries no text (no content, no reasoning, no tool call, no error event) and
+a request that took longer than the engine's deadline and 3 s more; the figures add `empty_200` and
+`over_deadline`, and `rss_peak_growth_mb` (the highest resident memory seen, against the baseline).
 """
 
 from __future__ import annotations
@@ -131,6 +140,53 @@ def random_case(rng: random.Random) -> tuple[str, str, bytes, dict]:
     return ("POST", path, body, {})
 
 
+ENGINE_TIMEOUT, ENGINE_IDLE = 5, 2
+
+
+def fault_cases(mode: str) -> list[tuple[str, str, bytes, dict]]:
+    """Each of the stand-in engine's faults, named in a request, streamed and not (and through raw
+    completions too, in raw-prefix mode)."""
+    from bad_engine import FAULTS
+
+    out = []
+    for fault in sorted(FAULTS):
+        for stream in (False, True):
+            chat = {**VALID_CHAT, "max_tokens": 48, "stream": stream,
+                    "messages": [{"role": "user", "content": f"fault:{fault} What is 5+8?"}]}
+            out.append(("POST", CHAT, json.dumps(chat).encode(), {}))
+            if mode == "raw":
+                done = {**VALID_COMPLETION, "max_tokens": 48, "stream": stream, "prompt": f"fault:{fault} The answer is"}
+                out.append(("POST", COMPLETIONS, json.dumps(done).encode(), {}))
+    return out
+
+
+def carries_text(r: httpx.Response) -> bool:
+    """Whether a 200 says something: text, reasoning or a tool call, whole or streamed, or an error event."""
+    if r.headers.get("content-type", "").startswith("text/event-stream"):
+        for line in r.text.splitlines():
+            if not line.startswith("data: {"):
+                continue
+            ev = json.loads(line[6:])
+            if "error" in ev:
+                return True
+            for c in ev.get("choices") or []:
+                d = c.get("delta") or {}
+                if c.get("text") or d.get("content") or d.get("reasoning_content") or d.get("tool_calls"):
+                    return True
+        return False
+    try:
+        data = r.json()
+    except ValueError:
+        return False
+    if "data" in data or "status" in data:  # /v1/models, /health
+        return True
+    for c in data.get("choices") or []:
+        m = c.get("message") or {}
+        if c.get("text") or m.get("content") or m.get("reasoning_content") or m.get("tool_calls"):
+            return True
+    return False
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -144,18 +200,37 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=100, help="requests before the memory baseline is read")
+    ap.add_argument("--engine", choices=["none", "raw", "chat"], default="none", help=(
+        "none: the embedded model; raw or chat: in front of the misbehaving stand-in engine, in that mode"))
     a = ap.parse_args()
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from _serving import serve
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _serving import Process, serve
 
-    server = serve("--model", "tiny", "--api-key", KEY, "--max-queue", "16").wait()
+    engine = None
+    if a.engine == "none":
+        server = serve("--model", "tiny", "--api-key", KEY, "--max-queue", "16").wait()
+        cases = reproducers()
+    else:
+        from thinkgate.gate import resolve_model
+
+        engine = Process([sys.executable, str(ROOT / "benchmarks" / "bad_engine.py"), "--port", "{port}",
+                          "--slow", "20"], probe="/v1/models").wait()
+        mode = ("--tokenizer", str(resolve_model("tiny"))) if a.engine == "raw" else \
+            ("--upstream-chat", "--engine", "vllm", "--tokenizer", str(resolve_model("tiny")))
+        server = serve("--upstream", engine.url, "--upstream-model", "bad", "--served-model-name", "tiny",
+                       "--upstream-timeout", str(ENGINE_TIMEOUT), "--upstream-idle-timeout", str(ENGINE_IDLE),
+                       "--api-key", KEY, "--max-queue", "16", *mode).wait()
+        cases = fault_cases(a.engine)
     pid = server.proc.pid
-    cases = reproducers()
     rng = random.Random(a.seed)
     plan = [cases[i % len(cases)] if i % 10 == 0 else random_case(rng) for i in range(a.requests)]
     statuses: Counter = Counter()
     five_xx: list[dict] = []
+    empty: list[dict] = []  # 200s that say nothing
+    late: list[dict] = []  # requests past the engine's deadline and 3 s
+    peak = {"kb": 0}
     dropped: list[str] = []
     lock = threading.Lock()
     sent = [0]
@@ -177,8 +252,10 @@ def main() -> None:
                 health["max_s"] = max(health["max_s"], took)
                 health["slow"] += took > 1.0
                 health["failed"] += not ok
+                now_kb = rss_kb(pid)
+                peak["kb"] = max(peak["kb"], now_kb)
                 if not trajectory or time.time() - trajectory[-1][2] >= 5:
-                    trajectory.append((sent[0], round(rss_kb(pid) / 1024, 1), time.time()))
+                    trajectory.append((sent[0], round(now_kb / 1024, 1), time.time()))
                 done.wait(0.25)
 
     def worker(k: int):
@@ -187,12 +264,21 @@ def main() -> None:
             method, path, body, headers = plan[i]
             hdrs = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", **headers}
             try:
+                t = time.perf_counter()
                 r = client.request(method, server.url + path, content=body, headers=hdrs)
+                took = time.perf_counter() - t
                 status = r.status_code
-                if status >= 500:
+                what = {"path": path, "status": status, "body": r.text[:300], "s": round(took, 2),
+                        "request": body[:200].decode("utf-8", "replace")}
+                if status >= 500 and not (engine is not None and status in (502, 504)):
                     with lock:
-                        five_xx.append({"path": path, "status": status, "body": r.text[:300],
-                                        "request": body[:200].decode("utf-8", "replace")})
+                        five_xx.append(what)
+                if engine is not None and status == 200 and not carries_text(r):
+                    with lock:
+                        empty.append(what)
+                if engine is not None and took > ENGINE_TIMEOUT + 3:
+                    with lock:
+                        late.append(what)
                 if r.headers.get("connection", "").lower() == "close" and status != 413:
                     with lock:
                         dropped.append(f"{path} {status}: the server closed the connection")
@@ -209,7 +295,11 @@ def main() -> None:
                     rss["base"] = rss_kb(pid)
         client.close()
 
-    # first each reproducer alone, timed, each followed by a normal request that must still be served
+    # first each reproducer alone, timed, each followed by a normal request that must still be served (the
+    # watcher already asks /health and follows the memory from the server's start)
+    rss0 = rss_kb(pid)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     repro = []
     with httpx.Client(timeout=60) as c:
         for method, path, body, headers in cases:
@@ -222,8 +312,6 @@ def main() -> None:
             repro.append({"case": body[:70].decode("utf-8", "replace"), "status": r.status_code,
                           "s": round(took, 3), "then_served": after.status_code == 200})
     started = time.time()
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.concurrency)]
     try:
         for t in threads:
@@ -236,6 +324,8 @@ def main() -> None:
         alive = server.proc.poll() is None
     finally:
         server.stop()
+        if engine is not None:
+            engine.stop()
     growth_mb = round((end_rss - (rss["base"] or end_rss)) / 1024, 1)
     out = {"requests": sent[0], "wall_s": round(time.time() - started, 1), "statuses": dict(sorted(statuses.items())),
            "five_xx": len(five_xx), "dropped_connections": len(dropped), "health_checks": health["checks"],
@@ -244,8 +334,13 @@ def main() -> None:
            "rss_growth_mb": growth_mb, "server_alive": alive,
            "rss_trajectory_mb": [[n, mb] for n, mb, _ in trajectory],
            "reproducers": len(repro), "reproducers_over_5s": sum(x["s"] > 5 for x in repro),
-           "reproducers_5xx": sum(x["status"] >= 500 for x in repro),
-           "reproducers_then_served": sum(x["then_served"] for x in repro)}
+           "reproducers_5xx": sum(x["status"] >= 500 and not (engine is not None and x["status"] in (502, 504))
+                                  for x in repro),
+           "reproducers_then_served": sum(x["then_served"] for x in repro), "engine": a.engine}
+    if engine is not None:
+        out.update(empty_200=len(empty), over_deadline=len(late),
+                   rss_at_start_mb=round(rss0 / 1024, 1), rss_peak_mb=round(peak["kb"] / 1024, 1),
+                   rss_peak_growth_from_start_mb=round((peak["kb"] - rss0) / 1024, 1))
     for x in repro:
         print(f"reproducer {x['status']} in {x['s']:.3f} s, then served: {x['then_served']}  {x['case']!r}")
     print(f"sent {out['requests']} requests in {out['wall_s']} s; statuses {out['statuses']}")
@@ -253,6 +348,10 @@ def main() -> None:
         print("5xx:", json.dumps(e))
     for d in dropped[:20]:
         print("dropped:", d)
+    for e in empty[:20]:
+        print("empty 200:", json.dumps(e))
+    for e in late[:20]:
+        print("past the deadline:", json.dumps(e))
     print(f"/health: {health['checks']} checks, slowest {out['health_max_s']} s, {health['slow']} over 1 s, "
           f"{health['failed']} failed; resident memory {out['rss_start_mb']} -> {out['rss_end_mb']} MB")
     print(json.dumps(out))

@@ -203,3 +203,12 @@ def test_an_engine_body_over_the_limit_is_refused_before_it_is_read(engines, tmp
         check(call(small.url, "ok", stream=False), "ok", "ok")
     finally:
         small.stop()
+
+
+def test_a_value_that_cannot_be_passed_on_is_the_clients_400(engines):
+    """The chat fallback passes a request's fields on intact; one the engine could not be sent (an integer past
+    64 bits, which no JSON encoder of engines reads) is the client's 400, not a 500."""
+    r = httpx.post(engines["chat"].url + "/v1/chat/completions", timeout=10,
+                   json={"model": "bad", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}],
+                         "logit_bias_extra": {"7": -(2 ** 70)}})
+    assert r.status_code == 400 and "cannot be sent to the engine" in r.json()["error"]["message"], r.text

@@ -229,7 +229,10 @@ class Http1:
             self._watchdog = None
 
     def _request(self, path: str, body: dict) -> bytes:
-        payload = orjson.dumps(body)
+        try:
+            payload = orjson.dumps(body)
+        except orjson.JSONEncodeError as e:  # a client's value passed through (an integer past 64 bits)
+            raise ValueError(f"the request holds a value that cannot be sent to the engine as JSON ({e})") from None
         return (f"POST {self.prefix}{path} HTTP/1.1\r\n{self.head}Content-Length: {len(payload)}\r\n\r\n"
                 ).encode() + payload
 
