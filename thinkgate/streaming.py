@@ -33,7 +33,7 @@ import threading
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
-from .backends.sinks import CURRENT_TAP, Sink
+from .backends.sinks import CURRENT_TAP, Cancellation, Sink
 from .errors import Cancelled
 
 if TYPE_CHECKING:
@@ -148,32 +148,18 @@ class Tap:
         self.fmt = fmt
         self.emit = emit
         self.on_token = on_token
-        self.cancel_event = threading.Event()
-        self._on_cancel: list[Callable[[], None]] = []  # e.g. a backend's wait for an engine, to stop at once
+        self.cancellation = Cancellation()
+        self.cancel_event = self.cancellation.event
         self.streamed: str | None = None  # the assistant text streamed so far (prefill included)
         self.tokens = 0  # tokens generated for this request, speculative ones included
         self._lock = threading.Lock()
         self._opened = False
 
     def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
-        with self._lock:
-            if not self.cancel_event.is_set():
-                self._on_cancel.append(callback)
-                return lambda: self._forget(callback)
-        callback()
-        return lambda: None
-
-    def _forget(self, callback: Callable[[], None]) -> None:
-        with self._lock:
-            if callback in self._on_cancel:
-                self._on_cancel.remove(callback)
+        return self.cancellation.on_cancel(callback)
 
     def cancel(self) -> None:
-        with self._lock:
-            self.cancel_event.set()
-            callbacks, self._on_cancel = self._on_cancel, []
-        for callback in callbacks:
-            callback()
+        self.cancellation.set()
 
     def opened(self) -> None:
         if not self._opened:

@@ -10,10 +10,46 @@ it calls (`open`, `opened`, `advance`, `cancel_event`, `on_cancel`, `tokens`, `o
 
 from __future__ import annotations
 
+import threading
 from contextvars import ContextVar
 from typing import Any, Callable
 
 CURRENT_TAP: ContextVar[Any] = ContextVar("thinkgate_tap", default=None)
+
+
+class Cancellation:
+    """A request's cancellation: a flag a backend reads between tokens (`event`), and callbacks for a backend
+    that waits on an engine, to stop waiting at once (`on_cancel`)."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def set(self) -> None:
+        with self._lock:
+            self.event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` (from any thread) when cancelled, at once if it is already; returns what stops it
+        from being called."""
+        with self._lock:
+            if not self.event.is_set():
+                self._callbacks.append(callback)
+                return lambda: self._forget(callback)
+        callback()
+        return lambda: None
+
+    def _forget(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
 
 
 class Sink:

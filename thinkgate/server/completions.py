@@ -4,7 +4,6 @@ same backend (batched on a local model) — so that a thinkgate server can itsel
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
 from typing import Any
@@ -12,41 +11,9 @@ from typing import Any
 from fastapi import Request
 
 from ..backends.base import GenParams
+from ..backends.sinks import Cancellation
 from .common import EventStream, Relay, as_api_error, sse, sse_pump, wait_or_cancel
 from .schemas import CompletionRequest
-
-
-class _Cancel:
-    """A raw completion's cancellation: a flag the backend reads between tokens, and callbacks for a backend
-    that waits on an engine (it stops waiting at once)."""
-
-    def __init__(self):
-        self.event = threading.Event()
-        self.callbacks: list = []
-        self.lock = threading.Lock()
-
-    def is_set(self) -> bool:
-        return self.event.is_set()
-
-    def set(self) -> None:
-        with self.lock:
-            self.event.set()
-            callbacks, self.callbacks = self.callbacks, []
-        for callback in callbacks:
-            callback()
-
-    def on_cancel(self, callback):
-        with self.lock:
-            if not self.event.is_set():
-                self.callbacks.append(callback)
-                return lambda: self._forget(callback)
-        callback()
-        return lambda: None
-
-    def _forget(self, callback) -> None:
-        with self.lock:
-            if callback in self.callbacks:
-                self.callbacks.remove(callback)
 
 
 class _PieceSink:
@@ -54,7 +21,7 @@ class _PieceSink:
     request), and every token is counted; a cancelled request stops the backend (the sink contract:
     `backends/sinks.py`)."""
 
-    def __init__(self, push, index: int, cancel: _Cancel, on_token, live: bool = True):
+    def __init__(self, push, index: int, cancel: Cancellation, on_token, live: bool = True):
         self.push, self.index, self.cancel, self.on_token, self.live = push, index, cancel, on_token, live
 
     @property
@@ -79,7 +46,7 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
     m = srv.metrics
     relay = Relay(asyncio.get_running_loop())
     push = relay.put
-    cancel = _Cancel()
+    cancel = Cancellation()
     started = time.perf_counter()
 
     live = body.stream and params.n == 1
