@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from _serving import InThread, fake_engine
+from _serving import InThread, fake_engine, metric
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -218,6 +218,8 @@ def test_a_body_sent_a_byte_at_a_time_meets_the_body_timeout_and_its_connection_
         r = httpx.post(srv.url + CHAT, content=iter([body[:10], body[10:]]), timeout=30,
                        headers={"Content-Type": "application/json"})
         assert r.status_code == 200, r.text
+        assert 'status="408"' in httpx.get(srv.url + "/metrics").text  # counted like every request
+        assert metric(srv.url, "thinkgate_requests_total") == 3
     finally:
         srv.stop()
 
@@ -275,8 +277,10 @@ def test_a_bad_verifier_pattern_is_a_400_on_a_kept_connection(server, pattern):
 
 def test_every_resource_is_bounded(server):
     t = time.perf_counter()
+    before = metric(server.url, "thinkgate_requests_total")
     r = post(server, CHAT, chat_body("x" * (5 << 20)))  # 5 MB of content: refused before it is parsed
     assert_error(r, 413, "body_too_large")
+    assert metric(server.url, "thinkgate_requests_total") == before + 1  # counted like every request
     assert time.perf_counter() - t < 5
     r = post(server, CHAT, chat_body("seven " * 2000))  # within the body limit, beyond the model's 1024 positions
     err = assert_error(r, 400, "context_length_exceeded")

@@ -211,7 +211,8 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
     app.state.server = srv
     m = srv.metrics
     count = lambda status: lambda path: m.requests.labels(endpoint(path), status).inc()  # noqa: E731
-    app.add_middleware(LimitBody, max_bytes=limits.max_body_bytes, timeout=limits.body_timeout)
+    app.add_middleware(LimitBody, max_bytes=limits.max_body_bytes, timeout=limits.body_timeout,
+                       on_reject=lambda path, status: m.requests.labels(endpoint(path), str(status)).inc())
     app.add_middleware(RequireKey, api_key=api_key, on_reject=count("401"))
     app.add_middleware(CatchAll, on_error=count("500"))
 

@@ -111,15 +111,16 @@ class RequireKey:
 
 
 class LimitBody:
-    def __init__(self, app, max_bytes: int, timeout: float = 30.0):
-        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
+    def __init__(self, app, max_bytes: int, timeout: float = 30.0, on_reject=None):
+        """`on_reject(path, status)`: told of each body refused (the metrics count every request)."""
+        self.app, self.max_bytes, self.timeout, self.on_reject = app, max_bytes, timeout, on_reject
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await self._too_large(send)
+            return await self._too_large(scope, send)
         # read the body here (it is small: at most the limit), then hand it on as one piece
         chunks, size = [], 0
         try:
@@ -133,9 +134,9 @@ class LimitBody:
                     if size > self.max_bytes or not message.get("more_body", False):
                         break
         except TimeoutError:
-            return await self._too_slow(send)
+            return await self._too_slow(scope, send)
         if size > self.max_bytes:
-            return await self._too_large(send)
+            return await self._too_large(scope, send)
         replayed = False
 
         async def replay():
@@ -147,13 +148,19 @@ class LimitBody:
 
         return await self.app(scope, replay, send)
 
-    async def _too_large(self, send) -> None:
+    def _count(self, scope, status: int) -> None:
+        if self.on_reject is not None:
+            self.on_reject(scope.get("path", ""), status)
+
+    async def _too_large(self, scope, send) -> None:
+        self._count(scope, 413)
         await send_error(send, 413, error_body(f"the request body is larger than this server takes "
                                                     f"({self.max_bytes} bytes; --max-body-bytes)",
                                                code="body_too_large"))
 
-    async def _too_slow(self, send) -> None:
+    async def _too_slow(self, scope, send) -> None:
         """A 408 that closes the connection: what is left of the body is never read."""
+        self._count(scope, 408)
         await send_error(send, 408, error_body(f"the request body did not arrive within {self.timeout:g} s "
                                                     "(--body-timeout)", code="body_timeout"),
                          [(b"connection", b"close")])
