@@ -41,14 +41,12 @@ from typing import Any
 from ..errors import Cancelled, UpstreamError
 from ..types import Generation
 from .base import LOGPROBS, RAW_PREFIX, SELF_CERTAINTY, STREAM, Backend, GenParams, load_tokenizer, tokenizer_counts
-from .sinks import inline_greenlet, run_inline, sinks_for
 from .http1 import MAX_BODY
+from .sinks import inline_greenlet, run_inline, sinks_for
 from .upstream import Upstream
-from .wire import Room, completion_choices, usage_problem
+from .wire import RECOUNT_SLACK, Room, completion_choices, usage_problem
 
 log = logging.getLogger("thinkgate.upstream")
-# a text encoded again may take a token or two more than the engine generated for it
-RECOUNT_SLACK = 2
 
 
 class OpenAICompatBackend(Backend):
@@ -204,7 +202,7 @@ class OpenAICompatBackend(Backend):
             async for batch in events:  # the chunks that arrived together
                 for chunk in batch:
                     choices = completion_choices(chunk)
-                    if "usage" in chunk:
+                    if chunk.get("usage") is not None:  # vLLM sends "usage": null in every chunk before its last
                         usage = chunk["usage"]
                     for c in choices:
                         piece = c.get("text") or ""

@@ -246,6 +246,9 @@ def usage_problem(usage: Any) -> str | None:
 # the most bytes one token's text can take: the longest tokens of real vocabularies (runs of spaces in
 # GPT-NeoX's, MPT's and Command R's) are 1,024 bytes
 MAX_TOKEN_BYTES = 1024
+# a text encoded again may take a token or two more than the engine generated for it: a whole answer is taken
+# to be past `max_tokens` only beyond that
+RECOUNT_SLACK = 2
 
 
 class Room:

@@ -13,13 +13,12 @@ import time
 
 from fastapi import Request
 
-from ..backends.openai_compat import RECOUNT_SLACK
-from ..backends.wire import MAX_TOKEN_BYTES, Room, chat_choices, usage_problem
+from ..backends.wire import MAX_TOKEN_BYTES, RECOUNT_SLACK, Room, chat_choices, usage_problem
 from ..errors import EngineFieldError, UpstreamError
 from ..types import Message
 from .common import APIError, EventStream, Inline, as_api_error, sse, sse_pump, until_done_or_gone
-from .guard import log
 from .control import decide
+from .guard import log
 from .schemas import ChatCompletionRequest
 from .upstream_chat import both_reasoning_fields
 
