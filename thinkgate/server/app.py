@@ -367,7 +367,8 @@ def _refuse_unhonoured(body: ChatCompletionRequest | CompletionRequest, endpoint
     name = body.unhonoured(endpoint)
     if name is None:
         return
-    value = json.dumps(body.model_extra[name], ensure_ascii=False)  # any number: orjson stops at 64 bits
+    value = (body.model_extra or {}).get(name, getattr(body, name, None))  # an extra field, or a declared one
+    value = json.dumps(value, ensure_ascii=False)  # any number: orjson stops at 64 bits
     value = value if len(value) <= 60 else value[:57] + "..."
     where = ("when thinkgate's strategies generate (a local model, or an engine in raw-prefix mode); in chat "
              "fallback (--upstream-chat) the engine honours it") if endpoint == "chat" else "by /v1/completions here"
