@@ -324,3 +324,18 @@ def test_chat_fallback_passes_those_fields_to_the_engine(backend):
     finally:
         srv.stop()
         engine.stop()
+
+
+def test_chat_stop_strings_end_the_answer_streamed_or_not(client):
+    """`stop` is honoured (lm-evaluation-harness sends its `until` there): the answer ends where the first
+    stop string begins, with finish reason "stop", streamed or not; an empty string asks for nothing."""
+    msgs = [{"role": "user", "content": EASY}]
+    r = client.chat.completions.create(model="tiny", messages=msgs, max_tokens=200, stop=["3", "never"])
+    assert r.choices[0].message.content == "1" and r.choices[0].finish_reason == "stop"
+    assert r.choices[0].message.reasoning_content  # the thought is whole
+    parts = list(client.chat.completions.create(model="tiny", messages=msgs, max_tokens=200, stop="3", stream=True))
+    assert "".join(p.choices[0].delta.content or "" for p in parts if p.choices) == "1"
+    assert [p.choices[0].finish_reason for p in parts if p.choices and p.choices[0].finish_reason] == ["stop"]
+    with pytest.raises(openai.BadRequestError, match="stop string is empty") as e:
+        client.chat.completions.create(model="tiny", messages=msgs, max_tokens=200, stop=[""])
+    assert e.value.body["param"] == "stop"

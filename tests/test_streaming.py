@@ -193,3 +193,24 @@ def test_open_is_announced_once_and_only_for_a_live_stream(tokenizer):
     first.write("<think>\nstep")
     second.opened()
     assert events == [("open", None), ("reasoning", "step")]
+
+
+def test_stop_strings_end_the_answer_streamed_or_not(backend, tokenizer):
+    """A request's stop strings cut the answer where the first begins (finish "stop") and leave the thought
+    whole; a stream holds back what may be the start of one, so its deltas add up to the cut answer."""
+    gate = Gate(backend, "think")
+    whole = gate.run(Request.of(ADD, sampling=Sampling(max_tokens=300)))
+    stop = whole.answer[2:4]  # inside the answer, two characters: a piece may end with its first
+    cut = Request.of(ADD, sampling=Sampling(max_tokens=300, stop=["never there", stop]))
+    result = gate.run(cut)
+    assert result.answer == whole.answer[:2] and result.finish_reason == "stop"
+    assert result.reasoning == whole.reasoning  # the thought is not cut, though the stop may be in it
+    events = list(gate.stream(cut))
+    assert events[-1][1].answer == result.answer
+    assert "".join(t for k, t in events if k == "content") == result.answer
+    assert "".join(t for k, t in events if k == "reasoning") == result.reasoning
+    # pieces that end with the first characters of a stop string hold them until the next piece decides
+    s = Splitter(gate.format, stop=["\n\nQ:"])
+    got = [s.feed(p) for p in ["<think>\nhm\n</think>\n\n", "Paris", "\n", "\nQ", ":", " next"]]
+    assert [d for ds in got for k, d in ds if k == "content"] == ["Paris"]
+    assert s.finish("hm", "Paris") == []

@@ -96,7 +96,7 @@ class Gate:
         from .streaming import Stream
 
         return Stream(lambda: self.run(request), self.format, on_event=on_event, on_token=on_token, inline=inline,
-                      pool=pool, tools=bool(request.tools))
+                      pool=pool, tools=bool(request.tools), stop=request.sampling.stop)
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
         """The batch contract, enforced here once: a strategy is handed only requests that share the strategy

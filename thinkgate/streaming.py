@@ -54,9 +54,10 @@ class Splitter:
     `<` in it, no tag pending) only extends the open part, reasoning or answer: that case skips the full
     re-split, which a proxy would otherwise pay once per token on a text that grows with the stream."""
 
-    def __init__(self, fmt: "ThinkingFormat", tools: bool = False):
+    def __init__(self, fmt: "ThinkingFormat", tools: bool = False, stop: list[str] | None = None):
         self.fmt = fmt
         self.tools = tools  # the answer may hold tool calls: its text stops streaming where one opens
+        self.stop = stop or []  # strings that end the answer: it stops streaming where one begins
         # every piece of markup a split takes out (the thought's tags, and what some families wrap answers in)
         self._markup = tuple(t for t in (fmt.open_tag, fmt.close_tag, *fmt.answer_markup) if t)
         self._marks = "".join({t[0] for t in self._markup})  # what markup starts with
@@ -108,19 +109,32 @@ class Splitter:
             self._tail_kind, self._tail = "reasoning", held
 
     def finish(self, reasoning: str, answer: str) -> list[tuple[Kind, str]]:
-        return self._diff(reasoning, answer)
+        return self._diff(reasoning, answer, final=True)
 
-    def _diff_one(self, kind: Kind, full: str) -> list[tuple[Kind, str]]:
+    def _diff_one(self, kind: Kind, full: str, final: bool = False) -> list[tuple[Kind, str]]:
         if kind == "content" and self.tools:
             full = _before_tool_call(full)
+        if kind == "content" and self.stop and not final:  # the final answer was cut already
+            full = _before_stop(full, self.stop)
         sent = self.sent[kind]
         if len(full) > len(sent) and full.startswith(sent):
             self.sent[kind] = full
             return [(kind, full[len(sent):])]
         return []
 
-    def _diff(self, reasoning: str, answer: str) -> list[tuple[Kind, str]]:
-        return self._diff_one("reasoning", reasoning) + self._diff_one("content", answer)
+    def _diff(self, reasoning: str, answer: str, final: bool = False) -> list[tuple[Kind, str]]:
+        return self._diff_one("reasoning", reasoning) + self._diff_one("content", answer, final)
+
+
+def _before_stop(text: str, stop: list[str]) -> str:
+    """The answer so far up to the first stop string in it, or without what may be the start of one (held
+    back until the next piece decides)."""
+    at = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+    if at >= 0:
+        return text[:at]
+    held = max((k for s in stop for k in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:k])),
+               default=0)
+    return text[:-held] if held else text
 
 
 def _before_tool_call(text: str) -> str:
@@ -143,8 +157,8 @@ class Tap:
     """One request's stream: follows its assistant text across the strategy's generate calls."""
 
     def __init__(self, fmt: "ThinkingFormat", emit: Callable[[Kind, str], None],
-                 on_token: Callable[[], None] | None = None, tools: bool = False):
-        self.splitter = Splitter(fmt, tools)
+                 on_token: Callable[[], None] | None = None, tools: bool = False, stop: list[str] | None = None):
+        self.splitter = Splitter(fmt, tools, stop)
         self.fmt = fmt
         self.emit = emit
         self.on_token = on_token
@@ -253,10 +267,12 @@ class Stream:
 
     def __init__(self, run: Callable[[], "Result"], fmt: "ThinkingFormat",
                  on_event: Callable[[Event], None] | None = None, on_token: Callable[[], None] | None = None,
-                 inline: bool = False, pool: WorkerPool | None = None, tools: bool = False):
+                 inline: bool = False, pool: WorkerPool | None = None, tools: bool = False,
+                 stop: list[str] | None = None):
         self._queue: queue.Queue[Event] | None = None if on_event else queue.Queue()
         self._on_event = on_event or self._queue.put  # type: ignore[union-attr]
-        self.tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token, tools=tools)
+        self.tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token, tools=tools,
+                       stop=stop)
         self.result: Result | None = None
         ctx = copy_context()
         ctx.run(CURRENT_TAP.set, self.tap)

@@ -88,13 +88,22 @@ class ThinkingSpec(_Strict):
 
 
 class Sampling(_Strict):
-    """Decoding settings. temperature 0 is greedy; top_k 0 means no top-k cut."""
+    """Decoding settings. temperature 0 is greedy; top_k 0 means no top-k cut. `stop`: strings that end the
+    answer (OpenAI's chat `stop`): the answer is cut where the first of them begins and ends with finish
+    reason "stop"; the thought is not cut (a model's reasoning may hold any text), and streams hold back
+    what may be the start of one."""
 
     temperature: Temperature = 0.0
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     top_k: int = Field(default=0, ge=0)
     seed: int | None = None
     max_tokens: int = Field(default=1024, ge=1)
+    stop: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list, max_length=16)
+
+    def cut(self, answer: str) -> tuple[str, bool]:
+        """`answer` up to the first `stop` string in it, and whether one was found."""
+        at = min((i for i in (answer.find(s) for s in self.stop) if i >= 0), default=-1)
+        return (answer[:at], True) if at >= 0 else (answer, False)
 
 
 class Message(_Strict):

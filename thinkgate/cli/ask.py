@@ -29,6 +29,8 @@ def ask(
     verify: Annotated[Optional[str], typer.Option("--verify", help="A regular expression the whole answer must match; "
                                                   "strategies that pick among samples (parallel:select=verifier) "
                                                   "prefer an answer it accepts.")] = None,
+    stop: Annotated[Optional[list[str]], typer.Option("--stop", help=(
+        "A string that ends the answer where it begins (the thought is not cut); repeat for several."))] = None,
     tools: Annotated[Optional[Path], typer.Option("--tools", help=(
         "A JSON file of tool definitions (OpenAI's shape) for the chat template; the calls the model writes "
         "are printed (templates with Hermes-style <tool_call> blocks)."))] = None,
@@ -49,13 +51,16 @@ def ask(
         verifier = regex_verifier(verify) if verify is not None else None
     except ValueError as e:
         fail(f"--verify: {e}")
+    if any(not s for s in stop or []):
+        fail("--stop: an empty string ends nothing; give the text that ends the answer")
     tool_list = _tools(tools) if tools is not None else None
     gate = _gate(_any_backend(model, engine, batch_size=1, kind=backend_kind),
                  strategy or "think", fmt, named=strategy is not None)
     try:
         request = Request(messages=[Message(role="user", content=prompt)], tools=tool_list,
                           thinking=_thinking(mode, effort, budget=budget, min_budget=min_budget),
-                          sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed),
+                          sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                            stop=list(stop or [])),
                           verifier=verifier)
         result = gate.run(request)
     except PolicyConflict as e:  # named by the option that set it

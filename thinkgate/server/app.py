@@ -295,7 +295,8 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
                             thinking=ThinkingSpec(mode=decision.mode, budget=decision.budget,
                                                   min_budget=decision.min_budget, effort=decision.effort),
                             sampling=Sampling(max_tokens=max_tokens, temperature=body.temperature or 0.0,
-                                              top_p=body.top_p or 1.0, top_k=max(0, body.top_k or 0), seed=body.seed))
+                                              top_p=body.top_p or 1.0, top_k=max(0, body.top_k or 0), seed=body.seed,
+                                              stop=[body.stop] if isinstance(body.stop, str) else list(body.stop or [])))
         except ValueError as e:
             raise APIError(400, str(e), code="invalid_value") from None
         try:

@@ -17,9 +17,8 @@ mode) and on `/v1/completions`. Each is accepted with the value that asks for no
   `repetition_penalty` (1), `min_p` (0), `min_tokens` (0), `guided_json`, `guided_regex`, `guided_choice`
   and `guided_grammar` (absent).
 In chat fallback (`--upstream-chat`) these go to the engine, which honours them, so they are not refused
-there. `UNHONOURED` is the list; `unhonoured()` names the first a request asks for. Not on it, and not
-honoured either: chat's `stop` (thinkgate's strategies do not apply it; refusing it would turn away clients
-that send it by habit, so it waits to be honoured instead).
+there. `UNHONOURED` is the list; `unhonoured()` names the first a request asks for. Chat's `stop` is
+honoured: it ends the answer (`types.Sampling.stop`).
 """
 
 from __future__ import annotations

@@ -156,11 +156,15 @@ def assistant_prefill(fmt: ThinkingFormat, prompt: str, request: Request, mode: 
 def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, backend: Backend, prompt: str,
            assistant_text: str, written: int, finish_reason: str, trace: list[TraceEvent],
            started: float, injected: list[str] = (), reasoning_tokens: int | None = None) -> Result:
-    """Split an assistant turn into reasoning and answer and account its tokens.
+    """Split an assistant turn into reasoning and answer (cut at the request's stop strings) and account its
+    tokens.
 
     `injected` lists text the strategy (not the model) put inside the thought — a prefilled thought, a
     budget stop message, a "Wait": its tokens are not counted as thinking the model did."""
     reasoning, answer, closed = fmt.split(assistant_text)
+    answer, stopped = request.sampling.cut(answer)  # the request's stop strings end the answer
+    if stopped:
+        finish_reason = "stop"
     raw = fmt.thought_of(assistant_text) if reasoning_tokens is None and reasoning else ""
     n_prompt, n_answer, n_raw, *n_injected = backend.count_tokens_many(
         [prompt, answer, raw] + (list(injected) if raw else []))
