@@ -7,7 +7,8 @@ streamed (chunked SSE) or not, and answers well by default: a short thought, `</
 
 A request picks its fault by naming it anywhere in its text (prompt or messages) as `fault:NAME`; `--fault`
 sets one for requests that name none. `GET /stats` says how many requests came, how many are open, and
-how many connections the client closed before the answer was written (an engine request cancelled).
+how many connections the client closed before the answer was written (an engine request cancelled), in
+all and by fault.
 
     python benchmarks/bad_engine.py --port 9100 [--fault NAME] [--slow 30]
 """
@@ -49,7 +50,7 @@ FAULT_RE = re.compile(r"fault:([a-z0-9_]+)")
 class Engine:
     def __init__(self, default_fault: str = "ok", slow: float = 30.0, model: str = "bad"):
         self.default_fault, self.slow, self.model = default_fault, slow, model
-        self.stats = {"requests": 0, "open": 0, "client_closed": 0}
+        self.stats = {"requests": 0, "open": 0, "client_closed": 0, "closed_by_fault": {}}
 
     # --- the HTTP side ----------------------------------------------------------------------------------
 
@@ -101,6 +102,8 @@ class Engine:
             return await self.misbehave(fault, chat, req, reader, writer)
         except ConnectionError:
             self.stats["client_closed"] += 1
+            by = self.stats["closed_by_fault"]
+            by[fault] = by.get(fault, 0) + 1
             return False
         finally:
             self.stats["open"] -= 1

@@ -275,3 +275,26 @@ def test_an_engine_that_drops_connections_is_told_from_one_that_dropped_one_requ
             server.close()
 
     run(case())
+
+
+def test_room_cuts_an_engine_at_max_tokens_and_never_reads_past_what_fits(tokenizer):
+    """`wire.Room`: short pieces are a token each; a long one is counted by the tokenizer, cut at its tokens'
+    offsets (the text itself, nothing decoded again); once the room is gone nothing more is tokenized, and of
+    a long piece only what can fit is (a 10 MB piece costs what its first few hundred characters do)."""
+    import time
+
+    from thinkgate.backends.wire import RECOUNT_SLACK, Room
+
+    room = Room(2, tokenizer)
+    assert [room.take(p) for p in ("a", "b", "c")] == [("a", False), ("b", False), ("", True)]
+    started = time.perf_counter()
+    assert room.take("x" * 10_000_000) == ("", True)  # the room is gone: not tokenized at all
+    room = Room(8, tokenizer)
+    part, over = room.take("é" * 5000)
+    assert over and 0 < len(part) < 5000 and part == "é" * len(part)  # whole characters, a prefix
+    assert len(tokenizer(part, add_special_tokens=False)["input_ids"]) <= 8 + RECOUNT_SLACK
+    assert room.take("x" * 10_000_000) == ("", True)
+    assert time.perf_counter() - started < 1.0
+    fits = " the answer is 13 and that is all"  # a long piece within the room is passed whole
+    assert Room(100, tokenizer).take(fits) == (fits, False)
+    assert Room(3, None).take("y" * 5000) == ("y" * 3072, True)  # without a tokenizer: 1,024 bytes a token

@@ -214,3 +214,12 @@ def test_stop_strings_end_the_answer_streamed_or_not(backend, tokenizer):
     got = [s.feed(p) for p in ["<think>\nhm\n</think>\n\n", "Paris", "\n", "\nQ", ":", " next"]]
     assert [d for ds in got for k, d in ds if k == "content"] == ["Paris"]
     assert s.finish("hm", "Paris") == []
+    # one rule streamed or not: the answer ends where the first stop string begins, even one that completes
+    # after another ("abc" begins before "b" in "xabc"): nothing streamed is taken back
+    stops = ["b", "abc"]
+    for text in ("xab", "xabc", "xabd"):
+        s = Splitter(gate.format, stop=stops)
+        streamed = "".join(d for p in ["<think>\nhm\n</think>\n\n", *text] for k, d in s.feed(p) if k == "content")
+        final, _ = Sampling(stop=stops).cut(text)
+        assert final.startswith(streamed), (text, streamed, final)
+        assert streamed + "".join(d for _, d in s.finish("hm", final)) == final

@@ -127,14 +127,15 @@ class Splitter:
 
 
 def _before_stop(text: str, stop: list[str]) -> str:
-    """The answer so far up to the first stop string in it, or without what may be the start of one (held
-    back until the next piece decides)."""
-    at = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
-    if at >= 0:
-        return text[:at]
-    held = max((k for s in stop for k in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:k])),
-               default=0)
-    return text[:-held] if held else text
+    """What of the answer so far can be streamed: up to where the first stop string in it begins
+    (`Sampling.cut`'s rule), and never what may be the start of one that would begin sooner (held back until
+    the next piece decides: with stops "b" and "abc", "xab" streams "x")."""
+    at = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
+    # the earliest start of a text's end that some stop string begins with
+    for start in range(max(0, len(text) - max(map(len, stop)) + 1), at):
+        if any(s.startswith(text[start:]) for s in stop):
+            return text[:start]
+    return text[:at]
 
 
 def _before_tool_call(text: str) -> str:

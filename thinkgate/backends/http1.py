@@ -49,6 +49,8 @@ class Response:
         # HTTP/1.0 closes after each response unless it says otherwise; 1.1 keeps the connection unless it says so
         self.keep_alive = connection == "keep-alive" if version == "1.0" else connection != "close"
         self.chunked = version != "1.0" and headers.get("transfer-encoding", "").lower() == "chunked"
+        if (status < 200 or status in (204, 304)) and (self.chunked or headers.get("content-length", "0") != "0"):
+            self.keep_alive = False  # a status without a body that says it has one: what follows is not read
         self.last = time.monotonic()  # last byte seen: `Http1`'s watchdog aborts a body silent too long
         self.deadline = float("inf")  # when the whole request's time is up (set by `Http1.post`)
         self.limit = limit  # the most bytes `read` takes, and the longest line a stream's reader may hold
@@ -222,6 +224,8 @@ class Http1:
 
     def close(self) -> None:
         """Close the kept-alive connections and stop the watchdog (bodies being read are left to finish)."""
+        for task in list(self._draining):
+            task.cancel()
         while self.idle:
             self.idle.pop()[1].close()
         if self._watchdog is not None:
@@ -240,12 +244,13 @@ class Http1:
         """Write a request on a kept-alive connection at once, from the loop's thread but outside any task
         (an inline strategy, streaming.py): the engine starts while the caller goes on. Returns the
         connection to hand to `post(..., sent=)`, or None when none is idle."""
+        request = self._request(path, body) if self.idle else b""
         while self.idle:
             reader, writer = self.idle.pop()
             if writer.is_closing():  # the engine closed it meanwhile
                 writer.close()
                 continue
-            writer.write(self._request(path, body))
+            writer.write(request)
             return reader, writer
         return None
 
@@ -336,7 +341,10 @@ class Http1:
                     left -= len(piece)
                     if left < 0:
                         break
-        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - any failure: the connection is not reused
+        except asyncio.CancelledError:  # the client is closing (`close`): so is the connection
+            resp.writer.close()
+            raise
+        except Exception:  # noqa: BLE001 - any failure: the connection is not reused
             pass
         if resp.complete and resp.keep_alive and not resp.writer.is_closing():
             self.idle.append((resp.reader, resp.writer))

@@ -44,7 +44,7 @@ from .base import LOGPROBS, RAW_PREFIX, SELF_CERTAINTY, STREAM, Backend, GenPara
 from .http1 import MAX_BODY
 from .sinks import inline_greenlet, run_inline, sinks_for
 from .upstream import Upstream
-from .wire import RECOUNT_SLACK, Room, completion_choices, usage_problem
+from .wire import RECOUNT_SLACK, Room, completion_choices, token_prefix, usage_problem
 
 log = logging.getLogger("thinkgate.upstream")
 
@@ -249,8 +249,7 @@ class OpenAICompatBackend(Backend):
         # wrote more than it was asked to
         if tokens > params.max_tokens + RECOUNT_SLACK:
             if not streamed:
-                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][:params.max_tokens]
-                text, tokens = self.tokenizer.decode(ids), params.max_tokens
+                text, tokens = token_prefix(self.tokenizer, text, params.max_tokens)[0], params.max_tokens
             finish, stop = "length", None
         gen = Generation(text=text, tokens=tokens, finish_reason=finish, stop=stop)
         lp = choice.get("logprobs")

@@ -93,6 +93,8 @@ class Upstream:
         """An answer whose status is not 200, as the error it is."""
         if resp.status >= 400:
             return http_error(self.base_url, resp.status, data)
+        if resp.status < 200:  # an interim answer where a final one was due (nothing asked for one)
+            return UpstreamError(f"upstream {self.base_url} answered {resp.status}, an interim status, not an answer")
         if 300 <= resp.status < 400:
             where = resp.headers.get("location", "nowhere")
             return UpstreamError(f"upstream {self.base_url} answered {resp.status}, a redirect to {where[:200]}: "

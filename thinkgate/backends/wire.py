@@ -251,43 +251,64 @@ MAX_TOKEN_BYTES = 1024
 RECOUNT_SLACK = 2
 
 
+def token_prefix(tokenizer, text: str, n: int) -> tuple[str, int]:
+    """The first `n` tokens of `text` as `tokenizer` reads it, and how many tokens `text` holds in all (only
+    past `n` when it is longer): the text itself cut where the n-th token ends (by the tokenizer's offsets,
+    so nothing is decoded again and no character is split), or the decoded ids for a tokenizer without
+    offsets."""
+    try:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    except (NotImplementedError, TypeError, ValueError):  # a slow tokenizer has no offsets
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return (text, len(ids)) if len(ids) <= n else (tokenizer.decode(ids[:n]), len(ids))
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    if len(ids) <= n:
+        return text, len(ids)
+    return (text[:offsets[n - 1][1]] if n else ""), len(ids)
+
+
 class Room:
     """What is left of a request's `max_tokens` as an engine streams, to cut off an engine that writes past
     it. A streamed piece is a token (engines send one a chunk); a piece longer than `LONG` characters may
     hold more and is counted with the model's tokenizer, or without one as `MAX_TOKEN_BYTES` bytes a token
-    at most. The piece that crosses the limit is cut to what fits (by its tokens, or its bytes). Counting
-    only the long pieces keeps the common one free: tokenizing every streamed token would cost a proxy
-    in front of many streams about 15 us a token."""
+    at most. A count by the tokenizer of a piece on its own may be a token or two over the engine's, so
+    pieces it counted get `RECOUNT_SLACK` more room (as whole answers do). The piece that crosses the limit
+    is cut to what fits (at its tokens' offsets, or its bytes). Only the long pieces are counted, and of one
+    only `TOKEN_CHARS` characters a token of what is left (a longer piece is past the limit: real text runs
+    3-5 characters a token): tokenizing every streamed token would cost a proxy in front of many streams
+    about 15 us a token, and an engine's 30 MB piece must not stall the loop."""
 
     LONG = 32
+    TOKEN_CHARS = 16
 
     def __init__(self, limit: int, tokenizer=None):
         self.limit, self.tokenizer = limit, tokenizer
         self.used = 0
+        self.slack = 0  # RECOUNT_SLACK once a piece was counted by the tokenizer
 
     def take(self, piece: str) -> tuple[str, bool]:
         """(the part of `piece` within the limit, whether the limit cut it or was already reached)."""
-        left = self.limit - self.used
-        if len(piece) <= self.LONG:
-            n = 1
-        elif self.tokenizer is None:
-            n = -(-len(piece.encode()) // MAX_TOKEN_BYTES)
-            if n > left:
-                self.used = self.limit
-                return piece.encode()[:left * MAX_TOKEN_BYTES].decode("utf-8", "ignore"), True
-        else:
-            # only as much of a long piece as can hold what is left is tokenized (a token is rarely 16
-            # characters): an engine's 30 MB piece must not stall the loop for seconds
-            head = piece if len(piece) <= left * 16 else piece[:left * 16]
-            ids = self.tokenizer(head, add_special_tokens=False)["input_ids"]
-            if len(ids) <= left and head is not piece:
-                ids = self.tokenizer(piece, add_special_tokens=False)["input_ids"]
-            n = len(ids)
-            if n > left:
-                self.used = self.limit
-                return self.tokenizer.decode(ids[:left]), True
-        if n > left:  # a short piece past the limit: none of it fits
-            self.used = self.limit
+        left = self.limit + self.slack - self.used
+        if left <= 0:
             return "", True
-        self.used += n
-        return piece, False
+        if len(piece) <= self.LONG:
+            self.used += 1
+            return piece, False
+        if self.tokenizer is None:
+            n = -(-len(piece.encode()) // MAX_TOKEN_BYTES)
+            if n <= left:
+                self.used += n
+                return piece, False
+            self.used = self.limit + self.slack
+            return piece.encode()[:left * MAX_TOKEN_BYTES].decode("utf-8", "ignore"), True
+        self.slack = RECOUNT_SLACK
+        left = self.limit + self.slack - self.used
+        # only `TOKEN_CHARS` characters a token of what is left are tokenized: a piece longer than that is taken
+        # as past the limit (real text runs 3-5 characters a token), and what is beyond is never tokenized
+        head = piece[:left * self.TOKEN_CHARS]
+        part, n = token_prefix(self.tokenizer, head, left)
+        if n <= left and head is piece:
+            self.used += n
+            return piece, False
+        self.used = self.limit + self.slack
+        return part, True

@@ -197,7 +197,11 @@ async def until_done_or_gone(work, request, cancelled) -> Any:
     it, and a 499 `APIError` is raised."""
     task = asyncio.ensure_future(work)
     while True:
-        done, _ = await asyncio.wait({task}, timeout=0.5)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=0.5)
+        except asyncio.CancelledError:  # the handler itself was cancelled: the work goes with it
+            task.cancel()
+            raise
         if done:
             return task.result()
         if await request.is_disconnected():

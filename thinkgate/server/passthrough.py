@@ -13,7 +13,7 @@ import time
 
 from fastapi import Request
 
-from ..backends.wire import MAX_TOKEN_BYTES, RECOUNT_SLACK, Room, chat_choices, usage_problem
+from ..backends.wire import MAX_TOKEN_BYTES, RECOUNT_SLACK, Room, chat_choices, token_prefix, usage_problem
 from ..errors import EngineFieldError, UpstreamError
 from ..types import Message
 from .common import APIError, EventStream, Inline, as_api_error, sse, sse_pump, until_done_or_gone
@@ -96,6 +96,8 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
                         chat_choices(chunk, "delta")
                         if not tally.add(chunk):  # what fitted of it, then the end
                             if any(c.get("delta") for c in chunk.get("choices") or []):
+                                for c in chunk["choices"]:  # its end is the cut's ("length"), said next
+                                    c["finish_reason"] = None
                                 out.append(("chunk", chunk))
                             out.append(("cut", None))
                             yield out
@@ -148,8 +150,10 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
 
 
 def _cut_message(choice: dict, limit: int, tokenizer) -> bool:
-    """Cut a whole answer's message to `limit` tokens (reasoning first, then content; without a tokenizer,
-    `MAX_TOKEN_BYTES` a token); True when the engine wrote past it and the message was cut."""
+    """Cut a whole answer's message to `limit` tokens (reasoning first, then content); True when the engine
+    wrote past it and the message was cut. Counted with the tokenizer (a recount up to `RECOUNT_SLACK` over
+    is the tokenizer's difference, not the engine's fault; of each text only `Room.TOKEN_CHARS` characters a
+    token are read, a longer text being past the limit), else `MAX_TOKEN_BYTES` bytes a token."""
     msg = choice["message"]
     parts = [f for f in ("reasoning_content", "content") if isinstance(msg.get(f), str) and msg[f]]
     if tokenizer is None:
@@ -160,19 +164,15 @@ def _cut_message(choice: dict, limit: int, tokenizer) -> bool:
         for f, size in zip(parts, sizes):
             msg[f] = msg[f].encode()[:room].decode("utf-8", "ignore")
             room = max(0, room - size)
-    else:  # only as much of each text as can hold the limit is tokenized: a token is rarely 16 characters
-        most = (limit + RECOUNT_SLACK + 1) * 16
-        ids = [tokenizer(msg[f][:most], add_special_tokens=False)["input_ids"] for f in parts]
-        if sum(map(len, ids)) <= limit + RECOUNT_SLACK:
-            if all(len(msg[f]) <= most for f in parts):
-                return False
-            ids = [tokenizer(msg[f], add_special_tokens=False)["input_ids"] for f in parts]  # tokens that long
-            if sum(map(len, ids)) <= limit + RECOUNT_SLACK:
-                return False
+    else:
+        most = (limit + RECOUNT_SLACK) * Room.TOKEN_CHARS
+        counts = [token_prefix(tokenizer, msg[f][:most], limit + RECOUNT_SLACK)[1] for f in parts]
+        if sum(counts) <= limit + RECOUNT_SLACK and all(len(msg[f]) <= most for f in parts):
+            return False
         room = limit
-        for f, toks in zip(parts, ids):
-            msg[f] = tokenizer.decode(toks[:room])
-            room = max(0, room - len(toks))
+        for f in parts:
+            msg[f], n = token_prefix(tokenizer, msg[f][:most], room)
+            room = max(0, room - n)
     if "reasoning_content" in parts:
         msg["reasoning"] = msg["reasoning_content"]
     choice["finish_reason"] = "length"

@@ -162,9 +162,6 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
     `injected` lists text the strategy (not the model) put inside the thought — a prefilled thought, a
     budget stop message, a "Wait": its tokens are not counted as thinking the model did."""
     reasoning, answer, closed = fmt.split(assistant_text)
-    answer, stopped = request.sampling.cut(answer)  # the request's stop strings end the answer
-    if stopped:
-        finish_reason = "stop"
     raw = fmt.thought_of(assistant_text) if reasoning_tokens is None and reasoning else ""
     n_prompt, n_answer, n_raw, *n_injected = backend.count_tokens_many(
         [prompt, answer, raw] + (list(injected) if raw else []))
@@ -174,6 +171,11 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
     calls = None
     if request.tools:  # the calls the model wrote, out of the answer (their tokens are the answer's)
         answer, calls = fmt.tool_calls_of(answer)
+    # the request's stop strings end the answer's text (not a call's arguments); what the model wrote after
+    # one was generated, and its tokens are counted
+    answer, stopped = request.sampling.cut(answer)
+    if stopped:
+        finish_reason = "stop"
     return Result(reasoning=reasoning, answer=answer, closed=closed, finish_reason=finish_reason, usage=usage,
                   strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started,
                   thinking_mode=fmt.has_thinking, tool_calls=calls or None)
