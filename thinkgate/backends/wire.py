@@ -305,9 +305,9 @@ class Room:
         left = self.limit + self.slack - self.used
         # only `TOKEN_CHARS` characters a token of what is left are tokenized: a piece longer than that is taken
         # as past the limit (real text runs 3-5 characters a token), and what is beyond is never tokenized
-        head = piece[:left * self.TOKEN_CHARS]
-        part, n = token_prefix(self.tokenizer, head, left)
-        if n <= left and head is piece:
+        whole = len(piece) <= left * self.TOKEN_CHARS
+        part, n = token_prefix(self.tokenizer, piece if whole else piece[:left * self.TOKEN_CHARS], left)
+        if n <= left and whole:
             self.used += n
             return piece, False
         self.used = self.limit + self.slack

@@ -141,7 +141,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
                     why = tally.problem or ("the answer was cut at max_tokens" if kind == "cut" else None)
                     out.append(sse({"id": tally.id, "object": "chat.completion.chunk", "created": tally.created,
                                     "model": srv.model_name, "choices": [],
-                                    "usage": srv.chat.usage(payload, "".join(tally.pieces), tally.chunks, why=why)}))
+                                    "usage": srv.chat.usage(payload, "".join(tally.pieces), len(tally.pieces), why=why)}))
                 out.append("data: [DONE]\n\n")
                 return "".join(out), True
         return "".join(out), False
@@ -166,13 +166,15 @@ def _cut_message(choice: dict, limit: int, tokenizer) -> bool:
             room = max(0, room - size)
     else:
         most = (limit + RECOUNT_SLACK) * Room.TOKEN_CHARS
-        counts = [token_prefix(tokenizer, msg[f][:most], limit + RECOUNT_SLACK)[1] for f in parts]
-        if sum(counts) <= limit + RECOUNT_SLACK and all(len(msg[f]) <= most for f in parts):
-            return False
-        room = limit
+        cuts, room, total = [], limit, 0  # one tokenizing pass: each part's cut at the room left, and its count
         for f in parts:
-            msg[f], n = token_prefix(tokenizer, msg[f][:most], room)
-            room = max(0, room - n)
+            cut, n = token_prefix(tokenizer, msg[f][:most], room)
+            cuts.append(cut)
+            total, room = total + n, max(0, room - n)
+        if total <= limit + RECOUNT_SLACK and all(len(msg[f]) <= most for f in parts):
+            return False
+        for f, cut in zip(parts, cuts):
+            msg[f] = cut
     if "reasoning_content" in parts:
         msg["reasoning"] = msg["reasoning_content"]
     choice["finish_reason"] = "length"
@@ -185,8 +187,7 @@ class _Tally:
     (`wire.Room`)."""
 
     def __init__(self, limit: int, tokenizer=None):
-        self.pieces: list[str] = []
-        self.chunks = 0
+        self.pieces: list[str] = []  # one a chunk that carried text
         self.room = Room(limit, tokenizer)
         self.usage_seen = False
         self.problem: str | None = None
@@ -219,12 +220,10 @@ class _Tally:
                     for f in fields:
                         delta[f] = part
                     self.pieces.append(part)
-                    self.chunks += 1
                 else:
                     choice["delta"] = {}
                 return False
             self.pieces.append(text)
-            self.chunks += 1
         return True
 
 
