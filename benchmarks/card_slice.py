@@ -27,7 +27,8 @@ FIGURES = ("accuracy", "think_tokens_mean", "answer_tokens_mean", "think_rate")
 def slice_rows(model: str, strategies: list[str], suites: list[str], every: int = EVERY) -> list[dict]:
     """The bench's result rows (strategy, suite, n and `FIGURES`) on every `every`-th item of each suite."""
     from thinkgate.bench.runner import run_suite
-    from thinkgate.gate import Gate, load_backend
+    from thinkgate.gate import Gate
+    from thinkgate.roster import load_backend
     from thinkgate.scoring.metrics import results_table
     from thinkgate.tasks import load_split
     from thinkgate.types import Sampling
@@ -49,7 +50,7 @@ def main() -> None:
     ap.add_argument("--suites", default="over,under")
     ap.add_argument("--full", type=Path, default=None, help="the bench JSON the card's README reports")
     args = ap.parse_args()
-    from thinkgate.gate import resolve_model
+    from thinkgate.roster import resolve_model
     from thinkgate.process import keep_freed_memory
 
     keep_freed_memory()  # what the command line does for its process

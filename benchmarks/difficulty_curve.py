@@ -20,7 +20,8 @@ import math
 from pathlib import Path
 
 from thinkgate.bench.runner import run_suite
-from thinkgate.gate import Gate, load_backend
+from thinkgate.gate import Gate
+from thinkgate.roster import load_backend
 from thinkgate.tasks import draw_split, families, load_split
 from thinkgate.types import Sampling
 

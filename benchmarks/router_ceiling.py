@@ -36,7 +36,8 @@ def main() -> None:
 
     from thinkgate.scoring.cache import ResultsCache, model_fingerprint
     from thinkgate.bench.runner import run_suite
-    from thinkgate.gate import Gate, load_backend
+    from thinkgate.gate import Gate
+    from thinkgate.roster import load_backend
     from thinkgate.routers.router import Router, router_dir
     from thinkgate.tasks import load_split
     from thinkgate.types import Request, Sampling

@@ -58,7 +58,7 @@ def thinking_tokenizer(folder: Path, out: Path) -> Path:
     thinking mode of its own and every strategy has a thought to steer."""
     import shutil
 
-    from thinkgate.gate import resolve_model
+    from thinkgate.roster import resolve_model
 
     out.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):

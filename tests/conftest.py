@@ -1,6 +1,6 @@
 import pytest
 
-from thinkgate.gate import resolve_model
+from thinkgate.roster import resolve_model
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -22,6 +22,14 @@ def backend(model_dir):
     from thinkgate.backends.hf import HFBackend
 
     return HFBackend(model_dir)
+
+
+@pytest.fixture(scope="session")
+def mini_backend():
+    """The small model of the embedded pair (two-model strategies)."""
+    from thinkgate.backends.hf import HFBackend
+
+    return HFBackend(resolve_model("mini"))
 
 
 @pytest.fixture(scope="session")

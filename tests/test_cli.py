@@ -260,7 +260,7 @@ def test_a_judge_that_does_not_answer_is_found_before_the_model_runs(tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from _serving import free_port
 
-    from thinkgate.gate import resolve_model
+    from thinkgate.roster import resolve_model
 
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"question": "Name a colour.", "answer": "red"}) + "\n")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from _serving import ROOT, Process, metric, serve
 
-from thinkgate.gate import resolve_model
+from thinkgate.roster import resolve_model
 
 TINY = str(resolve_model("tiny"))
 TIMEOUT, IDLE = 5, 2

@@ -203,3 +203,35 @@ def test_parallel_votes_on_one_certainty_whatever_the_backend(engine, tok):
         "borda", "top")
     with pytest.raises(MissingCapability, match="self_certainty"):
         Gate(backend, "parallel:n=3,vote=borda").run(request)
+
+
+# two models, one behind the engine (SmolLM2, its own tokenizer) and one local (tiny): each role on either side
+PAIR_SPECS = ["speculative:small=tiny,large=smollm2", "speculative:small=smollm2,large=tiny",
+              "specreason:small=tiny,large=smollm2,scorer=judge", "specreason:small=smollm2,large=tiny",
+              "foreal:small=tiny,large=smollm2,p=1.0", "foreal:small=smollm2,large=tiny,p=1.0"]
+
+
+@pytest.mark.parametrize("spec", PAIR_SPECS)
+def test_two_model_strategies_hand_over_between_the_engine_and_a_local_model(engine, tok, backend, spec):
+    from thinkgate.roster import Member, Roster
+
+    upstream = OpenAICompatBackend(engine.url, "smollm2", tok, concurrency=2)
+    models = Roster([Member(name="tiny", _backend=backend), Member(name="smollm2", _backend=upstream)])
+    result = Gate(models, spec).run(Request.of("What is 2+3?", sampling=Sampling(max_tokens=60)))
+    u = result.usage
+    assert result.finish_reason in ("stop", "length") and sum(u.by_model.values()) == u.completion_tokens > 0
+    assert result.trace[0].detail == dict(part.split("=") for part in spec.split(":")[1].split(",")[:2])
+    # the engine's model has no known parameter count here, so a cost is given only where it wrote nothing
+    assert (u.cost is None) == (u.by_model.get("smollm2", 0) > 0)
+    if spec.startswith("foreal"):  # the large model leads every sentence: both wrote
+        assert u.by_model.get("tiny", 0) > 0 and u.by_model.get("smollm2", 0) > 0
+
+
+def test_scoring_by_likelihood_needs_a_large_model_that_can_score(engine, tok, backend):
+    from thinkgate.errors import MissingCapability
+    from thinkgate.roster import Member, Roster
+
+    upstream = OpenAICompatBackend(engine.url, "smollm2", tok, concurrency=2)
+    models = Roster([Member(name="tiny", _backend=backend), Member(name="smollm2", _backend=upstream)])
+    with pytest.raises(MissingCapability, match="scorer=judge"):
+        Gate(models, "specreason:small=tiny,large=smollm2").run(Request.of("What is 2+3?"))

@@ -220,7 +220,8 @@ def test_a_cached_row_is_checked_again_under_the_scoring_asked_for(tmp_path):
     from thinkgate.scoring.cache import ResultsCache, model_fingerprint, row_key
     from thinkgate.scoring.metrics import Row
     from thinkgate.bench.runner import run_suite
-    from thinkgate.gate import Gate, load_backend
+    from thinkgate.gate import Gate
+    from thinkgate.roster import load_backend
     from thinkgate.tasks.external import record_to_item
     from thinkgate.types import Sampling
 

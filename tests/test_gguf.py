@@ -76,7 +76,7 @@ def test_every_mode_is_answered_plainly_and_what_needs_a_thought_refused(gguf, k
 
 @pytest.mark.parametrize("kind", ["hf", "llamacpp"])
 def test_the_server_streams_its_answer_once_as_content(gguf, kind):
-    from thinkgate.gate import load_backend
+    from thinkgate.roster import load_backend
     from thinkgate.server.app import create_app
 
     srv = InThread(create_app(load_backend(str(gguf), kind=kind), "smollm2", freeze_gc=False))

@@ -15,7 +15,8 @@ LAYERS = [
     ("types",),  # plain data: requests, results, sampling
     ("verify", "tasks", "formats"),  # answer checks, task families, model families' chat formats
     ("backends", "scoring"),  # what writes tokens; what rows are scored by
-    ("routers",),  # routers the auto strategy loads
+    ("roster",),  # the named models a gate runs (one, or several for two-model strategies and routing)
+    ("routers",),  # routers the route strategy loads
     ("strategies",),  # how thinking is steered
     ("policy",),  # which strategy serves a request, from its thinking controls
     ("streaming",),  # any strategy streamed

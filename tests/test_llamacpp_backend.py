@@ -121,7 +121,7 @@ def test_self_certainty_is_the_kl_from_uniform_on_every_local_backend(backend, p
     import torch
 
     from thinkgate.backends.hf import HFBackend
-    from thinkgate.gate import resolve_model
+    from thinkgate.roster import resolve_model
 
     hf = HFBackend(resolve_model("tiny"))
     text = "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from thinkgate.gate import resolve_model
+from thinkgate.roster import resolve_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from card_slice import slice_rows  # noqa: E402
 
 
-@pytest.mark.parametrize("model", ["tiny", "tiny-auto"])
+@pytest.mark.parametrize("model", ["tiny", "tiny-auto", "mini"])
 def test_a_shipped_model_scores_its_card_on_a_fixed_slice(model):
     card = json.loads((resolve_model(model) / "card.json").read_text())
     want = card["slice"]["rows"]
@@ -31,7 +31,7 @@ def test_a_shipped_model_scores_its_card_on_a_fixed_slice(model):
         assert g["think_tokens_mean"] == pytest.approx(w["think_tokens_mean"], rel=0.03, abs=0.5), (where, g, w)
 
 
-@pytest.mark.parametrize("model", ["tiny", "tiny-auto"])
+@pytest.mark.parametrize("model", ["tiny", "tiny-auto", "mini"])
 def test_the_cards_table_is_the_measured_one(model):
     """The card's full-split rows (card.json `full`, from the bench run its README names) are the rows of the
     README's results table."""

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from thinkgate.backends.hf import HFBackend
 from thinkgate.cli import app as cli
-from thinkgate.gate import resolve_model
+from thinkgate.roster import resolve_model
 from thinkgate.server.app import create_app
 
 PLAIN = ("{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}"

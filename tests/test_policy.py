@@ -6,7 +6,7 @@ import pytest
 from thinkgate import policy
 from thinkgate.errors import PolicyConflict
 from thinkgate.formats import get_format
-from thinkgate.gate import resolve_model
+from thinkgate.roster import resolve_model
 from thinkgate.policy import plan
 from thinkgate.strategies import ALIASES, STRATEGIES, Strategy, parse_strategy
 from thinkgate.strategies.base import Limited, LimitsConflict, Params

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from thinkgate.backends.base import GenParams
 from thinkgate.backends.hf import HFBackend
 from thinkgate.backends.openai_compat import OpenAICompatBackend
-from thinkgate.gate import resolve_model
+from thinkgate.roster import resolve_model
 from thinkgate.server.app import create_app
 from thinkgate.server.guard import ServerLimits
 from thinkgate.server.scheduler import BatchingBackend

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from thinkgate.gate import MODELS_DIR, Gate, resolve_model
+from thinkgate.gate import Gate
+from thinkgate.roster import MODELS_DIR, resolve_model
 from thinkgate.types import Request, Sampling
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from thinkgate.backends.openai_compat import OpenAICompatBackend
 from thinkgate.cli import app as cli_app
-from thinkgate.gate import resolve_model
+from thinkgate.roster import resolve_model
 from thinkgate.server.app import create_app
 
 KEY = "sk-test"

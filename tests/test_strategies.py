@@ -176,11 +176,15 @@ def contract_specs() -> list[str]:
 
 
 @pytest.mark.parametrize("spec", contract_specs())
-def test_a_batch_gives_each_request_what_it_gets_alone(backend, spec):
+def test_a_batch_gives_each_request_what_it_gets_alone(backend, mini_backend, spec):
     """The batch contract (`Gate.run_batch`), for every registered strategy: requests with different
     `max_tokens` and sampling settings in one batch, and requests that share them but think for different
-    lengths (so their answers have different room), are served as if each ran alone."""
-    gate = Gate(backend, spec)
+    lengths (so their answers have different room), are served as if each ran alone. A strategy of two models
+    runs on the embedded pair."""
+    from thinkgate.roster import Roster
+
+    pair = Roster([Roster.of(backend, name="tiny").primary, Roster.of(mini_backend, name="mini").primary])
+    gate = Gate(pair if parse_strategy(spec).ROLES else backend, spec)
     requests = [Request.of(EASY, sampling=Sampling(max_tokens=64)),
                 Request.of(ADD, sampling=Sampling(max_tokens=64)),
                 # the first thinks to 141 tokens, leaving its answer 1 token of room; the second closes its

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from thinkgate.cli import app as cli
 from thinkgate.formats import get_format
 from thinkgate.formats.tools import parse_tool_calls
-from thinkgate.gate import resolve_model
+from thinkgate.roster import resolve_model
 from thinkgate.types import Message
 
 WEATHER = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",

@@ -1,71 +1,55 @@
 """A Gate is a backend (who writes tokens) + a chat format (how turns and think tags are written) + a
-strategy (how thinking is steered). Every face — CLI, bench, server — calls `Gate.run` / `Gate.run_batch`,
+strategy (how thinking is steered); or, for strategies that use several models, a roster of named models
+(`thinkgate.roster`), each a backend with its format, the first the one single-model strategies run. Every face — CLI, bench, server — calls `Gate.run` / `Gate.run_batch`,
 or `Gate.stream`, which is `Gate.run` in a thread with its tokens streamed as they are generated."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
-
 from .backends.base import Backend
 from .formats import ThinkingFormat, get_format
 from .policy import Plan, plan
+from .roster import Roster, load_backend, resolve_model
 from .strategies import Strategy, parse_strategy
 from .strategies.base import group_indices
 from .types import Request, Result
-
-MODELS_DIR = Path(__file__).parent / "models"
-DEFAULT_MODEL = "tiny"
-
-
-def resolve_model(name_or_path: str | None) -> Path:
-    """An embedded model's name (e.g. `tiny`) or any folder path."""
-    name = name_or_path or DEFAULT_MODEL
-    embedded = MODELS_DIR / name
-    if "/" not in name and embedded.is_dir():
-        return embedded
-    return Path(name).expanduser()
-
-
-def load_backend(model: str | None = None, batch_size: int = 64, progress=None, kind: str = "auto") -> Backend:
-    """The backend of an embedded model's name, a model folder or a GGUF file (`progress`: told of a
-    first conversion). `kind`: hf (transformers), llamacpp (a GGUF file run by llama.cpp in-process) or
-    auto (llamacpp for a GGUF file when llama-cpp-python is installed, else hf)."""
-    import importlib.util
-
-    from .backends.gguf import is_gguf
-    from .errors import ModelLoadError
-
-    path = resolve_model(model)
-    if kind == "auto":
-        kind = "llamacpp" if is_gguf(path) and importlib.util.find_spec("llama_cpp") else "hf"
-    if kind == "llamacpp":
-        if not is_gguf(path):
-            raise ModelLoadError(f"the llamacpp backend runs GGUF files; {path} is not one (use --backend hf)")
-        from .backends.llamacpp import LlamaCppBackend
-
-        return LlamaCppBackend(path, progress=progress)
-    from .backends.hf import HFBackend
-
-    return HFBackend(path, batch_size=batch_size, progress=progress)
-
 
 class Gate:
     """`named`: the strategy was chosen by whoever sends the requests (a library caller, `--strategy`, a
     request's `thinking.strategy`, a bench row), so a request control that contradicts it is an error; a
     default (the server's `--strategy`) gives way to the request's controls (`thinkgate.policy`)."""
 
-    def __init__(self, backend: Backend, strategy: Strategy | str = "think", fmt: ThinkingFormat | str | None = None,
-                 named: bool = True):
-        self.backend = backend
+    def __init__(self, backend: Backend | Roster, strategy: Strategy | str = "think",
+                 fmt: ThinkingFormat | str | None = None, named: bool = True):
+        """`backend`: one model's backend, or a `Roster` of named models (its primary is `self.backend`);
+        `fmt`: the primary's chat family (None: its own, detected)."""
+        self.models = backend if isinstance(backend, Roster) else Roster.of(backend, fmt)
+        self.backend = self.models.primary.backend
         self.strategy = parse_strategy(strategy) if isinstance(strategy, str) else strategy
-        self.format = fmt if isinstance(fmt, ThinkingFormat) else get_format(fmt, backend.tokenizer)
+        if fmt is None:
+            self.format = self.models.primary.format
+        else:
+            self.format = fmt if isinstance(fmt, ThinkingFormat) else get_format(fmt, self.backend.tokenizer)
         self.named = named
         # strategies composed for requests' controls, kept so that one holding state (a loaded router) is
         # built once; the controls clients send make few distinct ones, and at most `MAX_COMPOSED` are kept
         self._composed: OrderedDict[str, Strategy] = OrderedDict()
 
     MAX_COMPOSED = 32
+
+    def prepare(self) -> None:
+        """Load what the strategy needs now (a router, the models its roles name), so a server fails at
+        start-up rather than on its first request."""
+        self.strategy.prepare(self.backend, **self._models_for(self.strategy))
+
+    def cache_key(self) -> str:
+        """What the bench cache keys this gate's rows by besides the primary's fingerprint: the strategy's key,
+        and every other model it runs (name and fingerprint)."""
+        return self.strategy.cache_key(self.backend, **self._models_for(self.strategy))
+
+    def _models_for(self, strategy: Strategy) -> dict:
+        """The roster, for a strategy that runs several models (`Strategy.ROLES`); nothing for one that does not."""
+        return {"models": self.models} if strategy.ROLES else {}
 
     def plan(self, request: Request) -> Plan:
         """Which strategy serves `request` and why (`thinkgate.policy.plan`); raises `PolicyConflict`."""
@@ -111,6 +95,18 @@ class Gate:
         keys = ((s.spec, r.sampling.model_dump_json()) for s, r in zip(chosen, requests))
         for (spec, _), idx in group_indices(keys).items():
             strategy = by_spec[spec]
-            for i, res in zip(idx, strategy.run_batch([requests[i] for i in idx], self.backend, self.format)):
-                results[i] = res
+            done = strategy.run_batch([requests[i] for i in idx], self.backend, self.format,
+                                      **self._models_for(strategy))
+            for i, res in zip(idx, done):
+                results[i] = self._costed(res)
         return results  # type: ignore[return-value]
+
+    def _costed(self, res: Result) -> Result:
+        """The result with its tokens per model (the primary's, where a single-model strategy served it) and
+        its cost (`Roster.cost_of`)."""
+        by_model = res.usage.by_model or {self.models.primary.name: res.usage.completion_tokens}
+        usage = res.usage.model_copy(update={"by_model": by_model, "cost": self.models.cost_of(by_model)})
+        return res.model_copy(update={"usage": usage})
+
+
+__all__ = ["Gate", "Roster", "load_backend", "resolve_model"]  # the loaders live in roster.py; the API names them here

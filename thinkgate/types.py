@@ -143,6 +143,12 @@ class Usage(_Strict):
     reasoning_tokens: int = 0
     answer_tokens: int = 0
     completion_tokens: int = 0  # every token the model wrote for this request, injected text excluded
+    # tokens each model wrote ({name: tokens}; `thinkgate.roster`): one entry where one model served the
+    # request, one per model for two-model strategies (their sum is completion_tokens)
+    by_model: dict[str, int] = {}
+    # generation GFLOPs, 2 x parameters x tokens written summed over the models (`Roster.cost_of`); None
+    # where a model that wrote has no known parameter count
+    cost: float | None = None
 
 
 class TraceEvent(_Strict):
@@ -172,6 +178,16 @@ class Result(_Strict):
         that wrote it count in `usage.reasoning_tokens` (OptimalThinkingBench counts the text before the
         end tag too)."""
         return bool(self.reasoning.strip()) or (self.thinking_mode and not self.closed)
+
+    @property
+    def model(self) -> str | None:
+        """The model that answered: the one that wrote the answer where the trace says (two-model strategies,
+        routing between models), else the only one that wrote."""
+        named = self.route().get("model") or next(
+            (e.detail.get("answered_by") for e in self.trace if e.kind == "written"), None)
+        if named:
+            return named
+        return next(iter(self.usage.by_model)) if len(self.usage.by_model) == 1 else None
 
     def route(self) -> dict:
         """The routing decision in the trace (a router's, or the model's own under `self`), or {}."""

@@ -22,6 +22,7 @@ SELF_CERTAINTY = "self_certainty"  # with logprobs, Generation.self_certainty (t
 HIDDEN_STATE = "hidden_state"  # exposes the model's hidden state at the end of a prompt
 STREAM = "stream"  # writes tokens to `thinkgate.streaming` sinks as they are generated
 FIRST_TOKEN_BAN = "first_token_ban"  # honours GenParams.ban_first
+SCORE = "score"  # `score(prefixes, texts)`: log p of given text after a prefix (one prefill, nothing generated)
 
 
 class GenParams(_Strict):
@@ -89,6 +90,7 @@ class Backend(ABC):
     model_id: str = ""
     tokenizer: Any = None  # a transformers tokenizer when the backend has one (needed for chat formats)
     context_length: int | None = None  # the most positions the model takes (prompt + output); None: unknown
+    parameters: int | None = None  # the model's parameter count where the backend knows it (cost figures)
 
     @abstractmethod
     def generate(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
@@ -96,6 +98,11 @@ class Backend(ABC):
 
     @abstractmethod
     def count_tokens(self, text: str) -> int: ...
+
+    def score(self, prefixes: list[str], texts: list[str]) -> list[list[float]]:
+        """log p of each token of `texts[i]` as the model would continue `prefixes[i]` with it (capability
+        `score`)."""
+        raise MissingCapability(f"backend {self.name!r} cannot score given text (capability {SCORE!r})")
 
     def count_tokens_many(self, texts: list[str]) -> list[int]:
         """`count_tokens` of each text, in one call of the Rust tokenizer when the backend has a fast one:

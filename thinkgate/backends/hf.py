@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..types import Generation
-from .base import (FIRST_TOKEN_BAN, HIDDEN_STATE, LOGPROBS, RAW_PREFIX, SELF_CERTAINTY, STREAM, Backend,
+from .base import (FIRST_TOKEN_BAN, HIDDEN_STATE, LOGPROBS, RAW_PREFIX, SCORE, SELF_CERTAINTY, STREAM, Backend,
                    ContextOverflow, GenParams, ModelLoadError)
 
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -39,7 +39,7 @@ def check_model_folder(path: Path) -> None:
 
 class HFBackend(Backend):
     name = "hf"
-    capabilities = frozenset({RAW_PREFIX, LOGPROBS, SELF_CERTAINTY, HIDDEN_STATE, STREAM, FIRST_TOKEN_BAN})
+    capabilities = frozenset({RAW_PREFIX, LOGPROBS, SELF_CERTAINTY, HIDDEN_STATE, STREAM, FIRST_TOKEN_BAN, SCORE})
 
     def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 64, progress=None):
         """`path`: a model folder, or a GGUF file (converted once to a cached folder: see `backends.gguf`;
@@ -66,6 +66,7 @@ class HFBackend(Backend):
         self.model_id = str(source)
         self.batch_size = batch_size
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
+        self.parameters = self.model.num_parameters()
         self._eos = {i for i in [self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id]
                      for i in (i if isinstance(i, list) else [i]) if i is not None}
 
@@ -158,6 +159,36 @@ class HFBackend(Backend):
             if len(self.tokenizer.decode(ids[:k], skip_special_tokens=False)) >= chars:
                 return k
         return len(ids)
+
+    def score(self, prefixes: list[str], texts: list[str]) -> list[list[float]]:
+        """log p of each token of `texts[i]` after `prefixes[i]` (one prefill pass per batch; the text is
+        tokenized as it follows the prefix, so a token spanning the seam counts as the text's)."""
+        import torch
+
+        out: list[list[float]] = []
+        for start in range(0, len(prefixes), self.batch_size):
+            pre, txt = prefixes[start:start + self.batch_size], texts[start:start + self.batch_size]
+            whole = self.tokenizer([p + t for p, t in zip(pre, txt)], add_special_tokens=False)["input_ids"]
+            heads = self.tokenizer(pre, add_special_tokens=False)["input_ids"]
+            width = max(map(len, whole))
+            if self.context_length is not None and width > self.context_length:
+                raise ContextOverflow(width, self.context_length)
+            pad = self.tokenizer.pad_token_id
+            ids = torch.tensor([[pad] * (width - len(w)) + w for w in whole], device=self.device)
+            mask = torch.tensor([[0] * (width - len(w)) + [1] * len(w) for w in whole], device=self.device)
+            # positions count from each row's first real token, as generate's do, so a row scores the same
+            # in any batch
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+            lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0]
+            for r, (w, h) in enumerate(zip(whole, heads)):
+                # the seam: the first token where the whole text's tokens leave the prefix's own
+                seam = next((k for k, (a, b) in enumerate(zip(w, h)) if a != b), min(len(h), len(w)))
+                seam = max(seam, 1)  # the first token has nothing before it to be scored against
+                first = width - len(w)  # where row r's tokens start
+                out.append(lp[r, first + seam - 1:].tolist())
+        return out
 
     def last_hidden_state(self, prompts: list[str]):
         """The final layer's hidden state at the last prompt token, one row per prompt (one prefill pass)."""

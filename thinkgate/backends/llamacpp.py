@@ -67,6 +67,7 @@ class LlamaCppBackend(Backend):
         # positions past what the model was trained on are garbage: the smaller of the two
         self.context_length = min(self.llm.n_ctx(), self.llm._model.n_ctx_train() or self.llm.n_ctx())
         self._vocab = self.llm._model.vocab
+        self.parameters = int(llama_cpp.llama_model_n_params(self.llm._model.model))
         self._n_vocab = self.llm.n_vocab()
         self._lock = threading.Lock()
         # free the model while the interpreter can still run llama-cpp-python's own clean-up (at exit its

@@ -99,7 +99,7 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
     """Outcomes, then a router per kind with its threshold and curves, then the files (the module's steps)."""
     import torch
 
-    from ..gate import load_backend
+    from ..roster import load_backend
 
     started = time.time()
     if cfg.threads:

@@ -1,7 +1,8 @@
 """`thinkgate bench --report DIR`: one HTML page with PNG plots.
 
 - frontier.png: accuracy (over + under) against mean thinking tokens, one point per strategy, the
-  Pareto frontier drawn through the best trade-offs and the oracle marked;
+  Pareto frontier drawn through the best trade-offs and the oracle marked; beside it, accuracy against the
+  mean generation cost (GFLOPs: each model's tokens weighted by its parameters);
 - difficulty.png: accuracy by difficulty for each family of the `under` suite, one line per strategy;
 - thinking_hist.png: histograms of thinking tokens per strategy;
 - budget.png (when several `budget` rows with a `max` ran): `under` accuracy against the maximum budget;
@@ -16,7 +17,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from ..scoring.metrics import Row, frontier_points, pareto
+from ..scoring.metrics import Row, cost_points, frontier_points, pareto
 from . import tables
 
 
@@ -30,24 +31,31 @@ def _plt():
 
 
 def plot_frontier(rows: list[Row], path: Path) -> None:
+    """Accuracy against mean thinking tokens and, where every row of a strategy has one, against its mean
+    generation cost (GFLOPs, `thinkgate.roster`): a second panel, the one to read for two-model strategies."""
     plt = _plt()
-    pts = frontier_points(rows)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    front = pareto(pts)
-    ax.plot([pts[s][0] for s in front], [pts[s][1] for s in front], "-", color="#999", zorder=1, label="frontier")
-    labels: dict[tuple[float, float], list[str]] = defaultdict(list)  # strategies that land on one point
-    for name, (x, y) in pts.items():
-        oracle = name == "oracle"
-        ax.scatter([x], [y], s=90 if oracle else 40, marker="*" if oracle else "o", zorder=2,
-                   color="#d62728" if oracle else "#1f77b4")
-        labels[(round(x, 1), round(y, 3))].append(name)
-    for (x, y), names in labels.items():
-        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set_xlabel("mean thinking tokens per item (over + under)")
-    ax.set_ylabel("accuracy (over + under)")
-    ax.set_title("Accuracy vs thinking tokens")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    panels = [(frontier_points(rows), "mean thinking tokens per item (over + under)", "Accuracy vs thinking tokens")]
+    costs = cost_points(rows)
+    if costs:
+        panels.append((costs, "mean generation GFLOPs per item (2 x parameters x tokens written)",
+                       "Accuracy vs cost"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
+    for ax, (pts, xlabel, title) in zip(axes[0], panels):
+        front = pareto(pts)
+        ax.plot([pts[s][0] for s in front], [pts[s][1] for s in front], "-", color="#999", zorder=1, label="frontier")
+        labels: dict[tuple[float, float], list[str]] = defaultdict(list)  # strategies that land on one point
+        for name, (x, y) in pts.items():
+            oracle = name == "oracle"
+            ax.scatter([x], [y], s=90 if oracle else 40, marker="*" if oracle else "o", zorder=2,
+                       color="#d62728" if oracle else "#1f77b4")
+            labels[(round(x, 4), round(y, 3))].append(name)
+        for (x, y), names in labels.items():
+            ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("accuracy (over + under)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

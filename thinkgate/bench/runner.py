@@ -10,7 +10,7 @@ from ..strategies import Strategy
 from ..tasks import Item, get_task
 from ..types import Request, Result, Sampling
 from ..scoring.cache import ResultsCache, row_key
-from ..scoring.metrics import Row, breakdown, frontier_points, oracle_rows, otb_summary, pareto, results_table, summary
+from ..scoring.metrics import Row, breakdown, cost_points, frontier_points, oracle_rows, otb_summary, pareto, results_table, summary
 
 
 def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: float) -> Row:
@@ -19,7 +19,8 @@ def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: floa
                item=item.id, sample=sample, correct=get_task(item.family).verify(item, res.answer),
                think_tokens=res.usage.reasoning_tokens, answer_tokens=res.usage.answer_tokens, thought=res.thought,
                closed=res.closed, finish_reason=res.finish_reason, wall_s=round(wall_s, 4), answer=res.answer,
-               decision=route.get("decision"), score=route.get("score"), budget=route.get("budget"))
+               decision=route.get("decision"), score=route.get("score"), budget=route.get("budget"),
+               by_model=dict(res.usage.by_model) or None, cost=res.usage.cost, model=res.model)
 
 
 def _checker(item: Item) -> Callable[[str], bool]:
@@ -42,7 +43,7 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
     generation); new rows are appended to it as each chunk finishes."""
     # strategies that generate the same thing share a cache key (an unlimited budget is `think`); rows read
     # back under a shared key carry this strategy's name
-    spec, skey = gate.strategy.cache_key(gate.backend), sampling.model_dump_json()
+    spec, skey = gate.cache_key(), sampling.model_dump_json()
     label = gate.strategy.spec
     done: dict[str, Row] = {}
     todo: list[tuple[str, Item, int]] = []
@@ -53,7 +54,11 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
             keys.append(key)
             row = cache.get(key) if cache else None
             if row is not None:
-                done[key] = row.model_copy(update={"strategy": label, "correct": _checker(it)(row.answer)})
+                update = {"strategy": label, "correct": _checker(it)(row.answer)}
+                if row.by_model is None:  # cached before rows had tokens per model: the primary wrote it all
+                    by_model = {gate.models.primary.name: row.think_tokens + row.answer_tokens}
+                    update.update(by_model=by_model, cost=gate.models.cost_of(by_model), model=gate.models.primary.name)
+                done[key] = row.model_copy(update=update)
             else:
                 todo.append((key, it, k))
     if advance and done:
@@ -75,7 +80,8 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
 
 
 ROW_FIELDS = ("strategy", "suite", "family", "difficulty", "item", "sample", "correct", "judge", "think_tokens",
-              "answer_tokens", "closed", "finish_reason", "decision", "budget", "score", "wall_s", "answer")
+              "answer_tokens", "closed", "finish_reason", "decision", "budget", "score", "model", "by_model", "cost",
+              "wall_s", "answer")
 
 
 def item_row(r: Row) -> dict:
@@ -86,11 +92,14 @@ def item_row(r: Row) -> dict:
 def write_csv(rows: list[Row], path) -> None:
     """The per-item rows as CSV, one line per (strategy, item, sample), the columns of `ROW_FIELDS`."""
     import csv
+    import json
 
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=ROW_FIELDS)
         w.writeheader()
-        w.writerows(item_row(r) for r in rows)
+        # tokens per model as JSON in one cell
+        w.writerows({**row, "by_model": json.dumps(row["by_model"]) if row["by_model"] is not None else None}
+                    for row in map(item_row, rows))
 
 
 def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | None = None,
@@ -99,9 +108,10 @@ def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | 
     the summary as OptimalThinkingBench's published code computes it (`metrics.otb_summary`)."""
     if with_oracle:
         rows = rows + oracle_rows(rows)
-    points = frontier_points(rows)
-    front = set(pareto(points))
-    frontier = [{"strategy": s, "think_tokens_mean": round(x, 2), "accuracy": round(y, 4), "pareto": s in front}
+    points, costs = frontier_points(rows), cost_points(rows)
+    front, cost_front = set(pareto(points)), set(pareto(costs))
+    frontier = [{"strategy": s, "think_tokens_mean": round(x, 2), "accuracy": round(y, 4), "pareto": s in front,
+                 "cost_mean": round(costs[s][0], 6) if s in costs else None, "cost_pareto": s in cost_front}
                 for s, (x, y) in sorted(points.items(), key=lambda kv: kv[1][0])]
     out = {"model": model, "results": results_table(rows),
            "summary": otb_summary(rows) if otb_compat else summary(rows, t_max), "frontier": frontier,

@@ -20,6 +20,8 @@ class Column:
         value = row.get(self.key)
         if value is None:
             return "-"
+        if isinstance(value, dict):  # {model: tokens}
+            return " · ".join(f"{k} {format(v, self.fmt or 'g')}" for k, v in value.items())
         return format(value, self.fmt) if self.fmt and isinstance(value, (int, float)) else str(value)
 
 
@@ -49,7 +51,11 @@ class TableSpec:
 PER_SUITE = TableSpec("Per suite", (
     Column("strategy", "strategy"), Column("suite", "suite"), Column("n", "n"), Column("accuracy", "accuracy", ".3f"),
     Column("think tok", "think_tokens_mean", ".1f"), Column("answer tok", "answer_tokens_mean", ".1f"),
-    Column("think rate", "think_rate", ".2f")), labels=2)
+    Column("think rate", "think_rate", ".2f"), Column("GFLOP", "cost_mean", ".3f")), labels=2)
+
+MODELS = TableSpec("Tokens each model wrote (mean per item) and generation GFLOPs", (
+    Column("strategy", "strategy"), Column("suite", "suite"), Column("tokens by model", "tokens_by_model", ".1f"),
+    Column("GFLOP", "cost_mean", ".4f")), labels=2)
 
 OTB = TableSpec("OptimalThinkingBench metrics (over + under)", (
     Column("strategy", "strategy"), Column("AUC_OAA", "auc_oaa", ".3f"), Column("Acc_ut", "acc_ut", ".3f"),

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.panel import Panel
 
-from .common import (BackendOpt, EffortOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, ModeOpt, SeedOpt, TemperatureOpt,
-                     _any_backend, _gate, _thinking, _tools, app, console, engine_options, fail)
+from .common import (BackendOpt, EffortOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, ModelsOpt, ModeOpt, SeedOpt,
+                     TemperatureOpt, _gate, _roster, _thinking, _tools, app, console, engine_options, fail)
 
 
 @app.command()
@@ -18,7 +18,7 @@ def ask(
     prompt: Annotated[str, typer.Argument(help="The question.")],
     mode: ModeOpt = "think",
     strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="A strategy spec; defaults to the mode's.")] = None,
-    model: ModelOpt = None,
+    model: ModelsOpt = None,
     backend_kind: BackendOpt = "auto",
     budget: Annotated[Optional[int], typer.Option("--budget", min=0, help="Most thinking tokens (budget forcing).")] = None,
     min_budget: Annotated[Optional[int], typer.Option("--min-budget", min=0, help="Fewest thinking tokens (\"Wait\" extension).")] = None,
@@ -54,7 +54,7 @@ def ask(
     if any(not s for s in stop or []):
         fail("--stop: an empty string ends nothing; give the text that ends the answer")
     tool_list = _tools(tools) if tools is not None else None
-    gate = _gate(_any_backend(model, engine, batch_size=1, kind=backend_kind),
+    gate = _gate(_roster(model, engine, batch_size=1, kind=backend_kind),
                  strategy or "think", fmt, named=strategy is not None)
     try:
         request = Request(messages=[Message(role="user", content=prompt)], tools=tool_list,
@@ -84,7 +84,11 @@ def ask(
     for call in result.tool_calls or []:
         console.print(f"tool call {call['function']['name']}({call['function']['arguments']})", markup=False,
                       highlight=False)
-    console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason} · {result.wall_s:.2f}s[/]")
+    models = ""
+    if len(u.by_model) > 1:  # two models wrote it: who wrote what, and what it cost
+        models = " · written by " + ", ".join(f"{k} {v}" for k, v in u.by_model.items()) + (
+            f" tokens · {u.cost:.3f} GFLOP" if u.cost is not None else " tokens")
+    console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason} · {result.wall_s:.2f}s{models}[/]")
 
 
 @app.command()
@@ -102,7 +106,7 @@ def render(
     from ..backends.gguf import folder_for, is_gguf
     from ..errors import FormatError, ModelLoadError
     from ..formats import get_format
-    from ..gate import resolve_model
+    from ..roster import resolve_model
     from ..types import Message
 
     folder = resolve_model(model)

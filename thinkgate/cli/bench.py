@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..bench import tables
-from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, TemperatureOpt, _any_backend, _gate, app,
-                     console, engine_options, err, fail, need, writable)
+from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelsOpt, TemperatureOpt, _any_backend, _gate, _roster,
+                     app, console, engine_options, err, fail, need, writable)
 
 
 @app.command()
@@ -21,7 +21,7 @@ def bench(
         "Comma-separated strategy specs: name or name:key=value,... e.g. think,nothink,budget:max=64,min=16. "
         "'oracle' adds the per-item cheapest correct of think and nothink."))] = "think,nothink",
     suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites: over, under, mip.")] = "over,under,mip",
-    model: ModelOpt = None,
+    model: ModelsOpt = None,
     backend_kind: BackendOpt = "auto",
     json_out: Annotated[Optional[Path], typer.Option("--json", help=(
         "Write the results as JSON here (with `rows`: every strategy's per-item rows)."))] = None,
@@ -109,10 +109,11 @@ def bench(
     if with_oracle:
         specs = [s for s in specs if s != "oracle"]
         specs += [s for s in ("think", "nothink") if s not in specs]
-    backend = _any_backend(model, engine, batch_size=batch_size, kind=backend_kind)
+    models = _roster(model, engine, batch_size=batch_size, kind=backend_kind)
+    backend = models.primary.backend
     if engine.url:  # items go to the engine `concurrency` at a time; a library call takes enough to fill that
         batch_size = max(batch_size, engine.concurrency)
-    gates = [_gate(backend, spec, fmt) for spec in specs]
+    gates = [_gate(models, spec, fmt) for spec in specs]
     try:
         store = ResultsCache(None if fresh else cache)
     except ValueError as e:
@@ -162,6 +163,8 @@ def bench(
     out["thinking_mode"] = gates[0].format.has_thinking
     console.print(tables.PER_SUITE.console(out["results"], f"thinkgate bench · {Path(backend.model_id).name} · "
                                                             f"{out['wall_s']}s"))
+    if any(len(r.get("tokens_by_model") or {}) > 1 for r in out["results"]):
+        console.print(tables.MODELS.console(out["results"]))
     if not out["thinking_mode"]:
         console.print(f"[yellow]this model has no thinking mode (family {gates[0].format.name!r}): every strategy "
                       "answered without thinking[/]")

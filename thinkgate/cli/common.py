@@ -27,6 +27,11 @@ err = Console(stderr=True)
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=(
     "Embedded model name (tiny), a model folder, or a GGUF file (converted once to a cached folder)."))]
+ModelsOpt = Annotated[Optional[list[str]], typer.Option("--model", "-m", help=(
+    "A model: an embedded name (tiny), a model folder, a GGUF file (converted once to a cached folder), or "
+    "NAME=SOURCE[,key=value...] (SOURCE may be an engine's URL, with served= and tokenizer=; keys: served, "
+    "tokenizer, backend, format, params). Repeat for several: the first is the one single-model strategies "
+    "run, the two-model strategies and routing take them all. Default: the embedded pair tiny and mini."))]
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens the model may write per request.")]
 TemperatureOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 is greedy.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Sampling seed.")]
@@ -189,13 +194,10 @@ def need(module: str, extra: str, what: str) -> None:
 
 
 def _backend(model: str | None, batch_size: int = 64, kind: str = "auto"):
-    from transformers.utils import logging as hf_logging
-
     from ..errors import ModelLoadError
-    from ..gate import load_backend
+    from ..roster import load_backend
 
-    hf_logging.disable_progress_bar()  # the weight-loading bar is noise in a CLI that has its own
-    hf_logging.set_verbosity_error()  # so are its warnings: what matters is said by thinkgate's own errors
+    hf_quiet()
     try:
         return load_backend(model, batch_size=batch_size, progress=lambda line: typer.echo(line, err=True), kind=kind)
     except ModelLoadError as e:
@@ -226,12 +228,64 @@ def _any_backend(model: str | None, engine: Engine, batch_size: int = 64, idle_t
         fail(str(e))
 
 
-def _gate(backend, strategy: str, fmt: str | None = None, named: bool = True):
+def _roster(models: list[str] | None, engine: Engine, batch_size: int = 64, idle_timeout: float | None = None,
+            kind: str = "auto", concurrency: int | None = None, lazy: bool = True):
+    """The models the options name (`thinkgate.roster`): the repeated --model, after the engine of --upstream
+    where one is given; with neither, the embedded pair. `lazy`: models after the first load when first used
+    (a server loads them all at start)."""
+    from ..errors import ModelLoadError
+    from ..roster import ModelSpec, Roster, default_roster, member_of
+
+    specs = []
+    for text in models or []:
+        try:
+            spec = ModelSpec.parse(text)
+        except ValueError as e:
+            fail(f"--model: {e}")
+        specs.append(spec if spec.backend != "auto" or kind == "auto" else
+                     ModelSpec(**{**spec.__dict__, "backend": kind}))
+    settings = dict(api_key=engine.key, timeout=engine.timeout, concurrency=concurrency or engine.concurrency,
+                    idle_timeout=idle_timeout, max_body=engine.max_body_bytes)
+    members = []
+    try:
+        if engine.url is not None:
+            members.append(Roster.of(_any_backend(None, engine, batch_size, idle_timeout, kind, concurrency)).primary)
+        elif engine.model or engine.tokenizer:
+            fail("--upstream-model and --tokenizer go with --upstream URL")
+        elif not specs:
+            hf_quiet()
+            return default_roster(batch_size, progress=lambda line: typer.echo(line, err=True))
+        hf_quiet()
+        for k, spec in enumerate(specs):
+            members.append(member_of(spec, batch_size, lambda line: typer.echo(line, err=True), settings,
+                                     lazy=lazy and bool(members)))
+        return Roster(members)
+    except ModelLoadError as e:
+        fail(str(e))
+    except ValueError as e:
+        fail(f"--model: {e}")
+
+
+def hf_quiet() -> None:
+    """transformers' weight-loading bar and warnings are noise in a CLI that says what matters itself."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _gate(models, strategy: str, fmt: str | None = None, named: bool = True):
+    """The gate of a strategy spec over a backend or a roster, with what the strategy needs loaded now (its
+    router, the models of its roles): a problem is one line naming it, before any work is done."""
+    from ..backends.base import MissingCapability
+    from ..errors import ModelLoadError, RouterError
     from ..gate import Gate
 
     try:
-        return Gate(backend, strategy, fmt, named=named)
-    except (ValueError, KeyError) as e:
+        gate = Gate(models, strategy, fmt, named=named)
+        gate.prepare()
+        return gate
+    except (ValueError, KeyError, ModelLoadError, RouterError, MissingCapability) as e:
         fail(str(e).strip('"'))
 
 

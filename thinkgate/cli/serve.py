@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..backends.engines import ENGINES
-from .common import (BackendOpt, Engine, FormatOpt, ModelOpt, _any_backend, app, choices, engine_options, err,
+from .common import (BackendOpt, Engine, FormatOpt, ModelsOpt, _roster, app, choices, engine_options, err,
                      fail, need)
 
 EngineKind = choices("EngineKind", "auto", *ENGINES)
@@ -19,7 +19,7 @@ DefaultThinking = choices("DefaultThinking", "on", "off", "auto")
 @app.command()
 @engine_options(concurrency=False)
 def serve(
-    model: ModelOpt = None,
+    model: ModelsOpt = None,
     backend_kind: BackendOpt = "auto",
     engine: Engine = Engine(),
     upstream_chat: Annotated[bool, typer.Option("--upstream-chat", help=(
@@ -87,8 +87,9 @@ def serve(
             fail(f"--engine: {e}")
         err.print(f"[dim]chat fallback to engine {chat.engine.name!r}[/]")
     else:
-        backend = _any_backend(model, engine, concurrency=max_queue, idle_timeout=upstream_idle_timeout, kind=backend_kind)
-    name = served_name or engine.model or (model or "tiny")
+        backend = _roster(model, engine, concurrency=max_queue, idle_timeout=upstream_idle_timeout, kind=backend_kind,
+                          lazy=False)
+    name = served_name or engine.model or (backend.primary.name if backend is not None else "tiny")
     from ..errors import RouterError, UpstreamError
     from ..server.guard import ServerLimits
 

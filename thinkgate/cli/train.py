@@ -123,7 +123,7 @@ def train_bpo(
     need("matplotlib", "train", "thinkgate train bpo (its training curves)")
     from ..backends.hf import check_model_folder
     from ..errors import ModelLoadError
-    from ..gate import resolve_model
+    from ..roster import resolve_model
     from ..train.bpo import BPOConfig, train
 
     try:
@@ -151,17 +151,21 @@ def train_tiny(
     recipe: Annotated[str, typer.Option("--recipe", help="shipped: the five stages of the shipped model (four took 16 "
                                         "GPU minutes, the fifth 22 CPU minutes; about 4 hours all on a 2-core "
                                         "CPU); cpu: one stage from scratch (six layers at hidden 128), 11000 "
-                                        "steps, 49-52 minutes on a 2-core CPU, capped at 59.")] = "shipped",
+                                        "steps, 49-52 minutes on a 2-core CPU, capped at 59; mini: the small "
+                                        "model of the embedded pair (two layers at hidden 64), to "
+                                        "thinkgate/models/mini by default.")] = "shipped",
 ) -> None:
     """Reproduce the shipped `tiny` model (the SFT stages it was trained with; see its card), or train a
     narrower model of the same kind from scratch in under an hour of CPU with `--recipe cpu`."""
-    from ..train.sft import cpu_recipe, tiny_recipe, train
+    from ..train.sft import cpu_recipe, mini_recipe, tiny_recipe, train
 
-    if recipe not in ("shipped", "cpu"):
-        fail(f"--recipe must be shipped or cpu, not {recipe!r}")
+    recipes = {"shipped": ("thinkgate/models/tiny", lambda o: tiny_recipe(str(work), o)),
+               "cpu": ("runs/tiny-cpu", cpu_recipe), "mini": ("thinkgate/models/mini", mini_recipe)}
+    if recipe not in recipes:
+        fail(f"--recipe must be one of {', '.join(recipes)}, not {recipe!r}")
     if out is None:  # the narrower CPU model never replaces the shipped one unless asked to
-        out = Path("thinkgate/models/tiny" if recipe == "shipped" else "runs/tiny-cpu")
-    stages = tiny_recipe(str(work), str(out)) if recipe == "shipped" else cpu_recipe(str(out))
+        out = Path(recipes[recipe][0])
+    stages = recipes[recipe][1](str(out))
     for name, cfg in stages:
         if cfg.clock:
             span = f"{cfg.max_minutes:g} minutes" + (f" or {cfg.clock_steps} steps, whichever comes first"

@@ -38,6 +38,11 @@ class Row(BaseModel):
     # rule `nothink`, P(correct without thinking)
     score: float | None = None
     budget: int | None = None  # the thinking budget the router chose
+    # tokens each model wrote ({name: tokens}) and their generation GFLOPs (`thinkgate.roster.Roster.cost_of`);
+    # None in rows cached before these fields (the bench fills them in for the model that wrote the row)
+    by_model: dict[str, int] | None = None
+    cost: float | None = None
+    model: str | None = None  # the model that answered (two-model strategies, routing between models)
     judge: str | None = None  # the judge's verdict where one scored the row: yes, no or unclear
 
     @property
@@ -65,7 +70,17 @@ def aggregate(rows: list[Row]) -> dict:
         "think_rate": round(_mean([float(r.thinks) for r in rows]), 4),
         "wall_s_mean": round(_mean([r.wall_s for r in rows]), 4),
         "length_mean": round(_mean([r.think_tokens + r.answer_tokens for r in rows]), 2),
+        **_costs(rows),
     }
+
+
+def _costs(rows: list[Row]) -> dict:
+    """The mean generation GFLOPs per row and the mean tokens each model wrote, where every row has them."""
+    if not rows or any(r.cost is None or r.by_model is None for r in rows):
+        return {}
+    names = sorted({n for r in rows for n in r.by_model})  # type: ignore[union-attr]
+    return {"cost_mean": round(_mean([r.cost for r in rows]), 6),  # type: ignore[misc]
+            "tokens_by_model": {n: round(_mean([r.by_model.get(n, 0) for r in rows]), 2) for n in names}}  # type: ignore[union-attr]
 
 
 def results_table(rows: Iterable[Row]) -> list[dict]:
@@ -188,12 +203,26 @@ def oracle_rows(rows: list[Row], think: str = "think", nothink: str = "nothink")
 
 
 def frontier_points(rows: list[Row]) -> dict[str, tuple[float, float]]:
+    """Per strategy over `over` + `under`: (mean thinking tokens, accuracy)."""
+    by = _over_under(rows)
+    return {s: (sum(r.think_tokens for r in rs) / len(rs), sum(r.correct for r in rs) / len(rs))
+            for s, rs in by.items() if rs}
+
+
+def cost_points(rows: list[Row]) -> dict[str, tuple[float, float]]:
+    """Per strategy over `over` + `under`: (mean generation GFLOPs, accuracy), for strategies whose every row
+    has a cost."""
+    by = _over_under(rows)
+    return {s: (sum(r.cost for r in rs) / len(rs), sum(r.correct for r in rs) / len(rs))  # type: ignore[misc]
+            for s, rs in by.items() if rs and all(r.cost is not None for r in rs)}
+
+
+def _over_under(rows: list[Row]) -> dict[str, list[Row]]:
     by: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         if r.suite in ("over", "under"):
             by[r.strategy].append(r)
-    return {s: (sum(r.think_tokens for r in rs) / len(rs), sum(r.correct for r in rs) / len(rs))
-            for s, rs in by.items() if rs}
+    return by
 
 
 def pareto(points: dict[str, tuple[float, float]]) -> list[str]:

@@ -44,6 +44,7 @@ from ..backends.openai_compat import OpenAICompatBackend
 from ..errors import InvalidText, MissingCapability, PolicyConflict, RouterError, UpstreamError
 from ..formats import get_format
 from ..gate import Gate
+from ..roster import Member, Roster
 from ..strategies import Strategy, parse_strategy
 from ..streaming import WorkerPool
 from ..types import Request as TGRequest
@@ -71,11 +72,13 @@ _ERRORS = {400: "a malformed body or a bad field", 401: "a missing or wrong API 
 
 
 class _Server:
-    def __init__(self, backend: Backend | None, model_name: str, strategy: str, default_thinking: str,
+    def __init__(self, backend: Backend | Roster | None, model_name: str, strategy: str, default_thinking: str,
                  max_queue: int, batch_window_ms: float, default_max_tokens: int,
                  chat: UpstreamChat | None, limits: ServerLimits, fmt: str | None = None):
         self.metrics = Metrics()
         self.limits = limits
+        models = backend if isinstance(backend, Roster) or backend is None else Roster.of(backend)
+        backend = models.primary.backend if models is not None else None
         self.fmt = get_format(fmt, backend.tokenizer) if backend is not None else None  # detected once
         self.pool = WorkerPool(max_queue)  # threads for requests' strategies (a local model)
         self.model_name = model_name
@@ -86,13 +89,21 @@ class _Server:
         self.inline = False  # the thought in `content` between the family's tags (--reasoning-format inline)
         self.in_flight = 0
         self.lock = threading.Lock()
-        if backend is not None and not isinstance(backend, OpenAICompatBackend):
-            backend = BatchingBackend(backend, window_ms=batch_window_ms, on_batch=self.metrics.batch_rows.observe)
-        self.backend = backend
+        # every local model batched on its own; engines' I/O on this loop (attached at start-up)
+        self.models = models and Roster([Member(
+            name=m.name, declared_params=m.params, fmt_name=m.fmt_name, fingerprint_source=m.fingerprint_source,
+            _backend=m.backend if isinstance(m.backend, OpenAICompatBackend) else BatchingBackend(
+                m.backend, window_ms=batch_window_ms, on_batch=self.metrics.batch_rows.observe))
+            for m in models])
+        self.backend = self.models.primary.backend if self.models else None
+        self.batching = [m.backend for m in self.models or [] if isinstance(m.backend, BatchingBackend)]
+        self.engines = [m.backend for m in self.models or [] if isinstance(m.backend, OpenAICompatBackend)]
+        # a strategy runs on the loop itself (a greenlet) only where every model it may call is an engine
+        self.on_loop = bool(self.models) and not self.batching
         self.default_strategy = parse_strategy(strategy).spec
         self.gates: OrderedDict[str, Gate] = OrderedDict()  # least recently used first
         if backend is not None:
-            self.gate(None).strategy.prepare(self.backend)  # fail at start-up (a missing router), not on a request
+            self.gate(None).prepare()  # fail at start-up (a missing router), not on a request
 
     def gate(self, spec: str | None) -> Gate:
         """The gate of a request's strategy (`spec`: named, so a control that contradicts it is a 400), or of
@@ -110,7 +121,7 @@ class _Server:
             raise BadField(str(e), "thinking.strategy") from None
         if spec != self.default_strategy:
             strategy = self._check(strategy)
-        self.gates[key] = Gate(self.backend, strategy, self.fmt, named=named)
+        self.gates[key] = Gate(self.models, strategy, self.fmt, named=named)
         while len(self.gates) > self.limits.max_gates:
             self.gates.popitem(last=False)
         return self.gates[key]
@@ -138,7 +149,7 @@ class _Server:
                                 "(--max-tokens-limit)", param=param, code="invalid_value")
 
     def healthy(self) -> bool:
-        return not isinstance(self.backend, BatchingBackend) or self.backend.healthy()
+        return all(b.healthy() for b in self.batching)
 
     def admit(self) -> None:
         with self.lock:
@@ -148,15 +159,15 @@ class _Server:
                                "rate_limit_error", code="queue_full")
             self.in_flight += 1
             self.metrics.in_flight.set(self.in_flight)
-        if isinstance(self.backend, BatchingBackend):
-            self.backend.enter()
+        for b in self.batching:
+            b.enter()
 
     def release(self) -> None:
         with self.lock:
             self.in_flight -= 1
             self.metrics.in_flight.set(self.in_flight)
-        if isinstance(self.backend, BatchingBackend):
-            self.backend.leave()
+        for b in self.batching:
+            b.leave()
 
     def check_model(self, name: str) -> None:
         if name != self.model_name:
@@ -164,13 +175,14 @@ class _Server:
                            param="model", code="model_not_found")
 
 
-def create_app(backend: Backend | None, model_name: str, *, strategy: str = "think", default_thinking: str = "on",
+def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: str = "think", default_thinking: str = "on",
                api_key: str | None = None, max_queue: int = 256, batch_window_ms: float = 10.0,
                default_max_tokens: int = 1024, chat: UpstreamChat | None = None,
                limits: ServerLimits | None = None, freeze_gc: bool = False, fmt: str | None = None,
                reasoning_format: str = "separate") -> FastAPI:
-    """The app for one model. `backend` is a local backend (batched here) or an `OpenAICompatBackend`;
-    pass `chat` instead for the chat fallback to an engine. `limits`: the per-request bounds
+    """The app for one model. `backend` is a local backend (batched here) or an `OpenAICompatBackend`, or a
+    `Roster` of named models (the first the one served; the others for two-model strategies, each local one
+    batched on its own); pass `chat` instead for the chat fallback to an engine. `limits`: the per-request bounds
     (`ServerLimits()` by default). `fmt`: the model's family (None: detected from its template).
     `reasoning_format`: separate (the thought in `reasoning_content` and `reasoning`) or inline (in
     `content`, between the family's tags, for pipelines that read only the content).
@@ -192,10 +204,10 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
 
     @asynccontextmanager
     async def lifespan(app):
-        if srv.backend is not None and not isinstance(srv.backend, OpenAICompatBackend):
+        if srv.batching:
             srv.pool.prestart(min(max_queue, 64))  # threads for requests' strategies, ready before a burst
-        if isinstance(srv.backend, OpenAICompatBackend):  # engine I/O on this loop: no thread hop per token
-            srv.backend.calls.attach(asyncio.get_running_loop())
+        for engine in srv.engines:  # engine I/O on this loop: no thread hop per token
+            engine.calls.attach(asyncio.get_running_loop())
         if srv.chat is not None:
             srv.chat.attach(asyncio.get_running_loop())
         # what start-up loaded (transformers, the tokenizer, the model: millions of objects) will live as long
@@ -310,7 +322,7 @@ def create_app(backend: Backend | None, model_name: str, *, strategy: str = "thi
         relay = Relay(asyncio.get_running_loop(), on_end=srv.release)
         # an engine upstream does its I/O on this loop: the strategy runs here too (no thread per request)
         stream = gate.stream(req, on_event=relay.put, on_token=m.generated_tokens.inc,
-                             inline=isinstance(srv.backend, OpenAICompatBackend), pool=srv.pool)
+                             inline=srv.on_loop, pool=srv.pool)
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
@@ -416,7 +428,9 @@ def _decision(decision: Decision, gate: Gate, result) -> dict[str, Any]:
             "strategy": result.strategy, "router_score": route.get("score"), "thinking_closed": result.closed,
             "truncated": truncated, "thinking_mode": result.thinking_mode,
             "reasoning_tokens": result.usage.reasoning_tokens,
-            "answer_tokens": result.usage.answer_tokens, "trace": [e.model_dump() for e in result.trace]}
+            "answer_tokens": result.usage.answer_tokens, "answered_by": result.model,
+            "tokens_by_model": result.usage.by_model, "cost_gflop": result.usage.cost,
+            "trace": [e.model_dump() for e in result.trace]}
 
 
 def _account(srv: _Server, decision: Decision, result, endpoint: str, started: float) -> None:

@@ -73,6 +73,9 @@ class BatchingBackend(Backend):
     def __getattr__(self, name: str) -> Any:  # e.g. last_hidden_state for routers
         return getattr(self.__dict__["inner"], name)
 
+    def score(self, prefixes: list[str], texts: list[str]) -> list[list[float]]:
+        return self.inner.score(prefixes, texts)  # one prefill, not batched with generation
+
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 

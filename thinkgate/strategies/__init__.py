@@ -9,17 +9,20 @@ from .base import Strategy
 from .budget import Budget
 from .dont_overthink import DontOverthink
 from .early_exit import EarlyExit
+from .foreal import Foreal
 from .nothink import NoThink
 from .nothinking import NoThinking
 from .parallel import Parallel
 from .route import Route
 from .self import SelfDecide
+from .speculative import Speculative
+from .specreason import SpecReason
 from .think import Think
 from .thinkless import ThinkLess
 
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s for s in (Think, NoThink, NoThinking, Budget, EarlyExit, ThinkLess, Parallel, DontOverthink, Route,
-                        SelfDecide)
+                        SelfDecide, Speculative, SpecReason, Foreal)
 }
 
 

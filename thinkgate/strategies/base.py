@@ -59,6 +59,10 @@ class Strategy:
     # what the thinking policy reads (`thinkgate.policy`): whether the output has a thought; one that has
     # none serves a request with thinking off as it is, and a cap on thinking holds for it at no cost
     thinks: ClassVar[bool] = True
+    # the models a strategy runs by role ("small", "large"), where it runs more than the gate's primary: such a
+    # strategy is given the gate's roster (`models=`, a `thinkgate.roster.Roster`) in `run_batch`, `prepare`
+    # and `cache_key`
+    ROLES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Params | None = None, **kw: Any):
         try:
@@ -107,18 +111,19 @@ class Strategy:
                   and getattr(self.params, k) > limit}
         return type(self)(params=self.params.model_copy(update=update)) if update else self
 
-    def prepare(self, backend: Backend) -> None:
-        """Load what the strategy needs for this backend now (a router), so that a server fails at start-up
-        rather than on its first request."""
+    def prepare(self, backend: Backend, models=None) -> None:
+        """Load what the strategy needs for this backend now (a router; the models of its roles, given
+        `models`), so that a server fails at start-up rather than on its first request."""
         for s in self.inner():
             s.prepare(backend)
 
-    def cache_key(self, backend: Backend) -> str:
+    def cache_key(self, backend: Backend, models=None) -> str:
         """What the bench cache keys this strategy's rows by: its spec, plus whatever else its results
-        depend on (a router's weights, for `route`)."""
+        depend on (a router's weights, for `route`; the other models' fingerprints, for two-model ones)."""
         return self.spec
 
-    def run_batch(self, requests: list[Request], backend: Backend, fmt: ThinkingFormat) -> list[Result]:
+    def run_batch(self, requests: list[Request], backend: Backend, fmt: ThinkingFormat, models=None) -> list[Result]:
+        """`models`: the gate's roster, given to a strategy with `ROLES` only."""
         raise NotImplementedError
 
 

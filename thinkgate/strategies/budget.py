@@ -66,7 +66,7 @@ class Budget(Strategy):
     def unlimited(self) -> bool:
         return self.params.max is None and not self.params.min
 
-    def cache_key(self, backend) -> str:
+    def cache_key(self, backend, models=None) -> str:
         return "think" if self.unlimited else self.spec
 
     def with_limits(self, cap, floor):

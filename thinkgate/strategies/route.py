@@ -123,11 +123,11 @@ class Route(Strategy):
             self._routers[key] = Router.load(folder, kind, model_dir)
         return self._routers[key]
 
-    def prepare(self, backend) -> None:
+    def prepare(self, backend, models=None) -> None:
         self.router_for(backend)
         super().prepare(backend)
 
-    def cache_key(self, backend) -> str:
+    def cache_key(self, backend, models=None) -> str:
         return f"{self.spec}@router={self.router_for(backend).id}"
 
     @staticmethod

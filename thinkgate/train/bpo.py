@@ -137,7 +137,7 @@ def train(cfg: BPOConfig, progress: Callable[[dict], None] | None = None) -> dic
     from ..backends.base import GenParams
     from ..backends.hf import HFBackend
     from ..formats import get_format
-    from ..gate import resolve_model
+    from ..roster import resolve_model
     from ..tasks import get_task, held_out_prompts, training_stream
     from ..types import Message
 
