@@ -208,7 +208,7 @@ def test_parallel_votes_on_one_certainty_whatever_the_backend(engine, tok):
 # two models, one behind the engine (SmolLM2, its own tokenizer) and one local (tiny): each role on either side
 PAIR_SPECS = ["speculative:small=tiny,large=smollm2", "speculative:small=smollm2,large=tiny",
               "specreason:small=tiny,large=smollm2,scorer=judge", "specreason:small=smollm2,large=tiny",
-              "foreal:small=tiny,large=smollm2,p=1.0", "foreal:small=smollm2,large=tiny,p=1.0"]
+              "foreal:small=tiny,large=smollm2,p=1.0,lead=2", "foreal:small=smollm2,large=tiny,p=1.0,lead=2"]
 
 
 @pytest.mark.parametrize("spec", PAIR_SPECS)
@@ -223,7 +223,7 @@ def test_two_model_strategies_hand_over_between_the_engine_and_a_local_model(eng
     assert result.trace[0].detail == dict(part.split("=") for part in spec.split(":")[1].split(",")[:2])
     # the engine's model has no known parameter count here, so a cost is given only where it wrote nothing
     assert (u.cost is None) == (u.by_model.get("smollm2", 0) > 0)
-    if spec.startswith("foreal"):  # the large model leads every sentence: both wrote
+    if spec.startswith("foreal"):  # the large model leads every sentence by two tokens: both wrote
         assert u.by_model.get("tiny", 0) > 0 and u.by_model.get("smollm2", 0) > 0
 
 
@@ -235,3 +235,20 @@ def test_scoring_by_likelihood_needs_a_large_model_that_can_score(engine, tok, b
     models = Roster([Member(name="tiny", _backend=backend), Member(name="smollm2", _backend=upstream)])
     with pytest.raises(MissingCapability, match="scorer=judge"):
         Gate(models, "specreason:small=tiny,large=smollm2").run(Request.of("What is 2+3?"))
+
+
+def test_a_stop_string_the_engine_met_without_saying_is_named(engine, tok):
+    """llama.cpp's server says only finish_reason "stop": the backend asks which stop string, if any, ended the
+    text (strategies that stop at a step or at a thought's end tag need to know)."""
+    from thinkgate.backends.base import GenParams
+
+    backend = OpenAICompatBackend(engine.url, "smollm2", tok, concurrency=2)
+    full = backend.generate(["The capital of France is"], GenParams(max_tokens=12))[0][0]
+    cut = full.text.index(".")  # greedy: the same text, stopped at its first full stop
+    stopped = backend.generate(["The capital of France is"], GenParams(max_tokens=12, stop=[".", "zzz"]))[0][0]
+    assert (stopped.text, stopped.stop, stopped.finish_reason) == (full.text[:cut], ".", "stop")
+    assert stopped.tokens == backend.count_tokens(full.text[:cut + 1])
+    # a turn the model ended itself is no stop string
+    ended = backend.generate(["<|im_start|>user\nWhat is 2+3? Answer with the number only.<|im_end|>\n"
+                              "<|im_start|>assistant\n"], GenParams(max_tokens=48, stop=["zzz"]))[0][0]
+    assert (ended.text, ended.finish_reason, ended.stop) == ("2 + 3 = 5", "stop", None)

@@ -29,7 +29,8 @@ def test_a_member_is_written_one_way_and_its_mistakes_are_named():
     for text, says in [("big=http://127.0.0.1:8080", "served=NAME"), ("a=tiny,foo=1", "'foo=1' is not one of"),
                        ("a=tiny,params=many", "params must be a number"), ("a=tiny,params=0", "positive"),
                        ("a=tiny,backend=onnx", "backend must be"), ("a=tiny,served=x", "go with an engine"),
-                       ("a=tiny,format=qwen3,format=none", "given twice"), ("a=", "names no model")]:
+                       ("a=tiny,format=qwen3,format=none", "given twice"), ("a=", "names no model"),
+                       ("a=tiny,params=1e400", "params must be a number")]:
         with pytest.raises(ValueError, match=says):
             ModelSpec.parse(text)
 
@@ -43,7 +44,7 @@ def test_the_pair_is_chosen_by_size_or_by_name(pair, backend):
         Roster.of(backend).pair(None, None, "strategy 'specreason'")
     with pytest.raises(ValueError, match="both 'tiny'"):
         pair.pair("tiny", "tiny", "x")
-    with pytest.raises(KeyError, match="no model is named 'big'"):
+    with pytest.raises(ValueError, match="no model is named 'big'"):
         pair.pair(None, "big", "x")
     with pytest.raises(ValueError, match="named 'tiny'"):
         Roster([pair.primary, pair.primary])
@@ -132,3 +133,42 @@ def test_the_models_options_are_checked_on_every_face():
     assert r.exit_code == 2 and "'x=1' is not one of" in r.output
     r = runner.invoke(cli, ["ask", "hi", "--model", "tiny", "--model", "tiny"])
     assert r.exit_code == 2 and "two models are named 'tiny'" in r.output
+
+
+def test_list_parameters_read_back_and_route_takes_no_pair():
+    from thinkgate.strategies import parse_strategy
+
+    for spec in ("speculative:verify=check;so", "foreal:ends=.\\s;\\n", "speculative:negative=hold on;wait"):
+        s = parse_strategy(spec)
+        assert parse_strategy(s.spec).params == s.params
+    assert parse_strategy("foreal:ends=.\\s;\\n").params.ends == (". ", "\n")
+    with pytest.raises(ValueError, match="speculative needs two"):
+        parse_strategy("route:then=speculative")
+
+
+def test_the_server_runs_the_embedded_pair_for_a_request_that_names_it():
+    import openai
+    from _serving import serve
+
+    server = serve("--max-queue", "4").wait()  # no --model: tiny served, mini beside it
+    try:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0)
+        msgs = [{"role": "user", "content": ADD}]
+        r = client.chat.completions.create(model="tiny", messages=msgs, max_tokens=300,
+                                           extra_body={"thinking": {"strategy": "specreason"}})
+        tg = r.model_extra["thinkgate"]
+        assert r.choices[0].message.content and tg["strategy"] == "specreason"
+        assert set(tg["tokens_by_model"]) <= {"tiny", "mini"} and tg["tokens_by_model"]["mini"] > 0
+        assert sum(tg["tokens_by_model"].values()) == r.usage.completion_tokens and tg["cost_gflop"] > 0
+        parts = list(client.chat.completions.create(model="tiny", messages=msgs, max_tokens=300, stream=True,
+                                                    extra_body={"thinking": {"strategy": "foreal"}}))
+        reasoning = "".join(getattr(p.choices[0].delta, "reasoning_content", None) or "" for p in parts if p.choices)
+        content = "".join(p.choices[0].delta.content or "" for p in parts if p.choices)
+        assert reasoning and content and sum(bool(getattr(p.choices[0].delta, "reasoning_content", None))
+                                             for p in parts if p.choices) > 5
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(model="tiny", messages=msgs, max_tokens=20,
+                                           extra_body={"thinking": {"strategy": "speculative:small=nope"}})
+        assert "no model is named 'nope'" in str(e.value) and e.value.body["param"] == "thinking.strategy"
+    finally:
+        server.stop()

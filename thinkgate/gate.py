@@ -6,6 +6,7 @@ or `Gate.stream`, which is `Gate.run` in a thread with its tokens streamed as th
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from .backends.base import Backend
 from .formats import ThinkingFormat, get_format
 from .policy import Plan, plan
@@ -28,8 +29,11 @@ class Gate:
         self.strategy = parse_strategy(strategy) if isinstance(strategy, str) else strategy
         if fmt is None:
             self.format = self.models.primary.format
-        else:
+        else:  # the family named for the primary holds for it wherever it runs (a two-model strategy's side too)
             self.format = fmt if isinstance(fmt, ThinkingFormat) else get_format(fmt, self.backend.tokenizer)
+            first = self.models.primary
+            self.models = Roster([replace(first, fmt_name=self.format.name, _format=self.format)]
+                                 + self.models.members[1:])
         self.named = named
         # strategies composed for requests' controls, kept so that one holding state (a loaded router) is
         # built once; the controls clients send make few distinct ones, and at most `MAX_COMPOSED` are kept

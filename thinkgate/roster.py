@@ -1,8 +1,8 @@
 """The models a gate runs: one or more, each named, each a backend with its own chat format.
 
 Most strategies use one model (the roster's first, its primary). The two-model strategies (`speculative`,
-`specreason`, `foreal`) take two by role, and routing between models takes all of them. A member is written
-the same way on every face (library, `ask`, `bench`, `serve`, `calibrate`: a repeated `--model`):
+`specreason`, `foreal`) take two by role. A member is written the same way on every face that takes several
+(library, `ask`, `bench`, `serve`: a repeated `--model`):
 
     [NAME=]SOURCE[,key=value,...]
 
@@ -81,7 +81,7 @@ class ModelSpec:
         if "params" in kw:
             try:
                 kw["params"] = int(float(kw["params"]))
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise ValueError(f"model {text!r}: params must be a number (e.g. 1.5e9), not {kw['params']!r}") from None
             if kw["params"] <= 0:
                 raise ValueError(f"model {text!r}: params must be positive")
@@ -189,8 +189,8 @@ class Roster:
         for m in self.members:
             if m.name == name:
                 return m
-        raise KeyError(f"{who + ': ' if who else ''}no model is named {name!r}; the models are "
-                       f"{', '.join(self.names)}")
+        raise ValueError(f"{who + ': ' if who else ''}no model is named {name!r}; the models are "
+                         f"{', '.join(self.names)}")
 
     def pair(self, small: str | None, large: str | None, who: str) -> tuple[Member, Member]:
         """The (small, large) members a two-model strategy asked for: by name, else by parameter count among
@@ -284,14 +284,15 @@ def member_of(spec: ModelSpec, batch_size: int = 64, progress=None, engine: dict
     return member
 
 
-def default_roster(batch_size: int = 64, progress=None) -> Roster:
-    """The embedded pair (`DEFAULT_PAIR`): `tiny` loaded now, `mini` when a strategy first asks for it."""
-    first, *rest = (ModelSpec.parse(n) for n in DEFAULT_PAIR)
+def default_roster(batch_size: int = 64, progress=None, kind: str = "auto") -> Roster:
+    """The embedded pair (`DEFAULT_PAIR`): `tiny` loaded now, `mini` when a strategy first asks for it.
+    `kind`: the backend (`load_backend`; the embedded models are folders, which llamacpp refuses)."""
+    first, *rest = (ModelSpec(**{**ModelSpec.parse(n).__dict__, "backend": kind}) for n in DEFAULT_PAIR)
     return Roster([member_of(first, batch_size, progress)]
                   + [member_of(s, batch_size, progress, lazy=True) for s in rest])
 
 
 def _name_of(backend: Backend) -> str:
-    base = Path(str(backend.model_id).split("#")[-1].rstrip("/")).name or backend.name
+    base = Path(str(getattr(backend, "model_id", "")).split("#")[-1].rstrip("/")).name or getattr(backend, "name", "model")
     stem = re.sub(r"[^A-Za-z0-9_.-]", "-", base[:-5] if base.endswith(".gguf") else base)
     return stem if NAME.fullmatch(stem) else f"m-{stem}"

@@ -37,6 +37,9 @@ def check_model_folder(path: Path) -> None:
         raise ModelLoadError(f"model folder {path} has no tokenizer files")
 
 
+SCORE_ROWS = 8  # rows per scoring pass (`HFBackend.score`)
+
+
 class HFBackend(Backend):
     name = "hf"
     capabilities = frozenset({RAW_PREFIX, LOGPROBS, SELF_CERTAINTY, HIDDEN_STATE, STREAM, FIRST_TOKEN_BAN, SCORE})
@@ -161,33 +164,37 @@ class HFBackend(Backend):
         return len(ids)
 
     def score(self, prefixes: list[str], texts: list[str]) -> list[list[float]]:
-        """log p of each token of `texts[i]` after `prefixes[i]` (one prefill pass per batch; the text is
-        tokenized as it follows the prefix, so a token spanning the seam counts as the text's)."""
+        """log p of each token of `texts[i]` after `prefixes[i]` (one prefill pass per batch of `SCORE_ROWS`;
+        the text is tokenized as it follows the prefix, so a token spanning the seam counts as the text's).
+        Only the text's positions go through the output layer: a vocabulary of 150k tokens over a whole
+        prompt would take gigabytes."""
         import torch
 
         out: list[list[float]] = []
-        for start in range(0, len(prefixes), self.batch_size):
-            pre, txt = prefixes[start:start + self.batch_size], texts[start:start + self.batch_size]
+        for start in range(0, len(prefixes), SCORE_ROWS):
+            pre, txt = prefixes[start:start + SCORE_ROWS], texts[start:start + SCORE_ROWS]
             whole = self.tokenizer([p + t for p, t in zip(pre, txt)], add_special_tokens=False)["input_ids"]
             heads = self.tokenizer(pre, add_special_tokens=False)["input_ids"]
             width = max(map(len, whole))
             if self.context_length is not None and width > self.context_length:
                 raise ContextOverflow(width, self.context_length)
+            # where each row's text starts: the first token where the whole's tokens leave the prefix's own
+            # (never 0: the first token has nothing before it to be scored against)
+            seams = [max(1, next((k for k, (a, b) in enumerate(zip(w, h)) if a != b), min(len(h), len(w))))
+                     for w, h in zip(whole, heads)]
+            keep = max(len(w) - seam for w, seam in zip(whole, seams)) + 1  # positions whose logits are read
             pad = self.tokenizer.pad_token_id
             ids = torch.tensor([[pad] * (width - len(w)) + w for w in whole], device=self.device)
             mask = torch.tensor([[0] * (width - len(w)) + [1] * len(w) for w in whole], device=self.device)
-            # positions count from each row's first real token, as generate's do, so a row scores the same
-            # in any batch
+            # positions count from each row's first real token, as generate's do
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
-            lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0]
-            for r, (w, h) in enumerate(zip(whole, heads)):
-                # the seam: the first token where the whole text's tokens leave the prefix's own
-                seam = next((k for k, (a, b) in enumerate(zip(w, h)) if a != b), min(len(h), len(w)))
-                seam = max(seam, 1)  # the first token has nothing before it to be scored against
-                first = width - len(w)  # where row r's tokens start
-                out.append(lp[r, first + seam - 1:].tolist())
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                    logits_to_keep=keep).logits.float()  # (rows, keep, vocab): the last positions
+            lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, width - keep + 1:, None])[..., 0]
+            for r, (w, seam) in enumerate(zip(whole, seams)):
+                n = len(w) - seam  # the text's tokens: the last n of the row
+                out.append(lp[r, lp.shape[1] - n:].tolist() if n else [])
         return out
 
     def last_hidden_state(self, prompts: list[str]):

@@ -150,12 +150,38 @@ class OpenAICompatBackend(Backend):
             if any(s is not None and s.cancelled for s in sinks):
                 raise Cancelled("the request was cancelled") from None
             raise
+        if params.stop and any("stop_unreported" in g.extra for row in rows for g in row):
+            self.calls.run(self._which_stops(prompts, rows, params))
         if not streamed:
             for row, s in zip(rows, sinks):  # not streamed: count the tokens now
                 if s is not None:
                     for _ in range(sum(g.tokens for g in row)):
                         s.write("")
         return rows
+
+    async def _which_stops(self, prompts: list[str], rows: list[list[Generation]], params: GenParams) -> None:
+        """For each generation that stopped without the engine saying why, whether a stop string ended it
+        (`Generation.stop` set, its tokens added where they were counted here) or the model ended its turn: the
+        engine is asked to continue the text by the longest stop string's tokens and one more, greedily, with
+        no stop strings; a continuation that starts with a stop string names it (the one that ends first). A
+        strategy that stops at a step's end or at a thought's end tag needs to know which (an engine that
+        reports it, as vLLM and SGLang do, is never asked). Greedy decoding answers exactly; a sampled one is
+        asked greedily, the likeliest reading."""
+        import asyncio
+
+        todo = [(p, g) for p, row in zip(prompts, rows) for g in row if "stop_unreported" in g.extra]
+        ask = params.model_copy(update={"n": 1, "stop": [], "temperature": 0.0, "logprobs": False, "ban_first": [],
+                                        "max_tokens": max(self.count_tokens(x) for x in params.stop) + 1})
+        outs = await asyncio.gather(*[self.calls.post("/v1/completions", self._body(p + g.text, ask, stream=False))
+                                      for p, g in todo])
+        by_end = sorted(params.stop, key=len)  # of two stop strings a continuation starts with, the shorter ends first
+        for (_, g), out in zip(todo, outs):
+            info = g.extra.pop("stop_unreported")
+            got = completion_choices(out)
+            after = (got[0].get("text") or "") if got else ""
+            g.stop = next((x for x in by_end if after.startswith(x)), None)
+            if g.stop is not None and info["counted_here"]:
+                g.tokens += self.count_tokens(g.stop)
 
     async def _complete(self, prompt: str, params: GenParams) -> list[Generation]:
         """`params.n` continuations of one prompt. An engine that returns fewer choices than `n` (llama.cpp's
@@ -194,6 +220,7 @@ class OpenAICompatBackend(Backend):
         """One streamed continuation. An engine that writes past `max_tokens` is cut off there (`wire.Room`):
         the connection is closed (the engine stops) and the generation ends with finish reason "length"."""
         text, finish, stop_reason, lps, tops = [], None, None, [], []
+        reported = False  # the engine's last choice had a stop_reason field (null for an end of sequence)
         usage, own = None, None
         events = self.calls.events("/v1/completions", body, sent, on_open=sink.opened if sink is not None else None)
         stopped = False
@@ -221,6 +248,7 @@ class OpenAICompatBackend(Backend):
                             tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
                         if c.get("finish_reason"):
                             finish, stop_reason = c["finish_reason"], c.get("stop_reason")
+                            reported = "stop_reason" in c
                         if isinstance(c.get("thinkgate"), dict):  # an upstream thinkgate's own figures
                             own = c["thinkgate"]
                     if stopped or (sink is not None and sink.cancelled):
@@ -229,9 +257,11 @@ class OpenAICompatBackend(Backend):
                 if stopped:
                     break
         tokens = None if stopped else self._usage_tokens({"usage": usage})
-        return self._generation({"text": "".join(text), "finish_reason": finish or "length", "stop_reason": stop_reason,
-                                 "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None,
-                                 "thinkgate": own}, params, tokens=tokens, streamed=True)
+        choice = {"text": "".join(text), "finish_reason": finish or "length",
+                  "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None, "thinkgate": own}
+        if reported:
+            choice["stop_reason"] = stop_reason
+        return self._generation(choice, params, tokens=tokens, streamed=True)
 
     def _generation(self, choice: dict, params: GenParams, tokens: int | None = None,
                     streamed: bool = False) -> Generation:
@@ -243,6 +273,10 @@ class OpenAICompatBackend(Backend):
         finish = "stop" if choice.get("finish_reason") == "stop" else "length"
         stop = choice.get("stop_reason")
         stop = stop if isinstance(stop, str) and stop in params.stop else None
+        # an engine that does not say why it stopped (no stop_reason field: llama.cpp's servers) may have ended
+        # its turn or met a stop string: `_which_stops` asks
+        unreported = finish == "stop" and stop is None and bool(params.stop) and "stop_reason" not in choice
+        counted_here = tokens is None or tokens > params.max_tokens
         if tokens is None or tokens > params.max_tokens:
             tokens = self.count_tokens(text) + (self.count_tokens(stop) if stop else 0)
         # the text encoded again may take a token or two more than the engine generated: past that, the engine
@@ -252,6 +286,8 @@ class OpenAICompatBackend(Backend):
                 text, tokens = token_prefix(self.tokenizer, text, params.max_tokens)[0], params.max_tokens
             finish, stop = "length", None
         gen = Generation(text=text, tokens=tokens, finish_reason=finish, stop=stop)
+        if unreported and finish == "stop":
+            gen.extra["stop_unreported"] = {"counted_here": counted_here}
         lp = choice.get("logprobs")
         if lp and lp.get("token_logprobs"):
             chosen = [x for x in lp["token_logprobs"] if x is not None][:params.max_tokens]

@@ -234,7 +234,8 @@ def _roster(models: list[str] | None, engine: Engine, batch_size: int = 64, idle
     where one is given; with neither, the embedded pair. `lazy`: models after the first load when first used
     (a server loads them all at start)."""
     from ..errors import ModelLoadError
-    from ..roster import ModelSpec, Roster, default_roster, member_of
+    from ..backends.gguf import is_gguf
+    from ..roster import ModelSpec, Roster, default_roster, member_of, resolve_model
 
     specs = []
     for text in models or []:
@@ -242,8 +243,9 @@ def _roster(models: list[str] | None, engine: Engine, batch_size: int = 64, idle
             spec = ModelSpec.parse(text)
         except ValueError as e:
             fail(f"--model: {e}")
-        specs.append(spec if spec.backend != "auto" or kind == "auto" else
-                     ModelSpec(**{**spec.__dict__, "backend": kind}))
+        if kind != "auto" and spec.backend == "auto" and is_gguf(resolve_model(spec.source)):
+            spec = ModelSpec(**{**spec.__dict__, "backend": kind})  # --backend: how GGUF files are run
+        specs.append(spec)
     settings = dict(api_key=engine.key, timeout=engine.timeout, concurrency=concurrency or engine.concurrency,
                     idle_timeout=idle_timeout, max_body=engine.max_body_bytes)
     members = []
@@ -254,9 +256,9 @@ def _roster(models: list[str] | None, engine: Engine, batch_size: int = 64, idle
             fail("--upstream-model and --tokenizer go with --upstream URL")
         elif not specs:
             hf_quiet()
-            return default_roster(batch_size, progress=lambda line: typer.echo(line, err=True))
+            return default_roster(batch_size, progress=lambda line: typer.echo(line, err=True), kind=kind)
         hf_quiet()
-        for k, spec in enumerate(specs):
+        for spec in specs:
             members.append(member_of(spec, batch_size, lambda line: typer.echo(line, err=True), settings,
                                      lazy=lazy and bool(members)))
         return Roster(members)

@@ -67,6 +67,7 @@ def serve(
         need(module, "serve", "thinkgate serve")
     import uvicorn
 
+    from ..roster import ModelSpec
     from ..server.app import create_app
 
     chat = None
@@ -89,7 +90,10 @@ def serve(
     else:
         backend = _roster(model, engine, concurrency=max_queue, idle_timeout=upstream_idle_timeout, kind=backend_kind,
                           lazy=False)
-    name = served_name or engine.model or (backend.primary.name if backend is not None else "tiny")
+    # the name clients send: the first model's NAME= where it has one, else its source as given
+    first = ModelSpec.parse(model[0]) if model else None  # checked already: the roster was built from it
+    name = served_name or engine.model or (
+        "tiny" if first is None else first.name if model[0].startswith(first.name + "=") else first.source)
     from ..errors import RouterError, UpstreamError
     from ..server.guard import ServerLimits
 

@@ -152,7 +152,7 @@ def train_tiny(
                                         "GPU minutes, the fifth 22 CPU minutes; about 4 hours all on a 2-core "
                                         "CPU); cpu: one stage from scratch (six layers at hidden 128), 11000 "
                                         "steps, 49-52 minutes on a 2-core CPU, capped at 59; mini: the small "
-                                        "model of the embedded pair (two layers at hidden 64), to "
+                                        "model of the embedded pair (three layers at hidden 96), to "
                                         "thinkgate/models/mini by default.")] = "shipped",
 ) -> None:
     """Reproduce the shipped `tiny` model (the SFT stages it was trained with; see its card), or train a

@@ -97,6 +97,10 @@ class _Server:
             for m in models])
         self.backend = self.models.primary.backend if self.models else None
         self.batching = [m.backend for m in self.models or [] if isinstance(m.backend, BatchingBackend)]
+        # the served model's batcher counts the requests in flight (it waits for as many calls as there are
+        # requests); the others serve two-model strategies' calls by their time window alone, since a request
+        # may be waiting on the other model
+        self.counted = self.batching[:1] if isinstance(self.backend, BatchingBackend) else []
         self.engines = [m.backend for m in self.models or [] if isinstance(m.backend, OpenAICompatBackend)]
         # a strategy runs on the loop itself (a greenlet) only where every model it may call is an engine
         self.on_loop = bool(self.models) and not self.batching
@@ -121,7 +125,13 @@ class _Server:
             raise BadField(str(e), "thinking.strategy") from None
         if spec != self.default_strategy:
             strategy = self._check(strategy)
-        self.gates[key] = Gate(self.models, strategy, self.fmt, named=named)
+        gate = Gate(self.models, strategy, self.fmt, named=named)
+        if spec != self.default_strategy:  # what a client's strategy needs (its models by name) is checked now
+            try:
+                gate.prepare()
+            except (ValueError, MissingCapability) as e:
+                raise BadField(str(e), "thinking.strategy") from None
+        self.gates[key] = gate
         while len(self.gates) > self.limits.max_gates:
             self.gates.popitem(last=False)
         return self.gates[key]
@@ -159,14 +169,14 @@ class _Server:
                                "rate_limit_error", code="queue_full")
             self.in_flight += 1
             self.metrics.in_flight.set(self.in_flight)
-        for b in self.batching:
+        for b in self.counted:
             b.enter()
 
     def release(self) -> None:
         with self.lock:
             self.in_flight -= 1
             self.metrics.in_flight.set(self.in_flight)
-        for b in self.batching:
+        for b in self.counted:
             b.leave()
 
     def check_model(self, name: str) -> None:

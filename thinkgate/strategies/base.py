@@ -72,9 +72,10 @@ class Strategy:
 
     @property
     def spec(self) -> str:
-        """Canonical `name:key=value,...` of the non-default parameters (a cache and report key)."""
+        """Canonical `name:key=value,...` of the non-default parameters (a cache and report key), which
+        `parse_strategy` reads back to the same strategy (a list as `text_list` reads it)."""
         items = self.params.model_dump(exclude_defaults=True)
-        return self.name + (":" + ",".join(f"{k}={v}" for k, v in sorted(items.items())) if items else "")
+        return self.name + (":" + ",".join(f"{k}={_spelled(v)}" for k, v in sorted(items.items())) if items else "")
 
     def inner(self) -> list["Strategy"]:
         """The strategies this one runs others through (route's `then`)."""
@@ -125,6 +126,26 @@ class Strategy:
     def run_batch(self, requests: list[Request], backend: Backend, fmt: ThinkingFormat, models=None) -> list[Result]:
         """`models`: the gate's roster, given to a strategy with `ROLES` only."""
         raise NotImplementedError
+
+
+def text_list(value: Any) -> tuple[str, ...]:
+    """A list parameter from its command-line spelling: items separated by `;`, with `\\n` a line break and
+    `\\s` a space (a parameter's value is stripped, so a space that ends an item is written so);
+    a list given as a list is taken as it is. An empty list is an error."""
+    if isinstance(value, str):
+        value = [w.replace("\\n", "\n").replace("\\s", " ") for w in value.split(";")]
+    items = tuple(w for w in value if w)
+    if not items:
+        raise ValueError("give at least one item")
+    return items
+
+
+def _spelled(value: Any) -> str:
+    """A parameter's value as a spec writes it (`text_list`'s spelling for a list)."""
+    if isinstance(value, (list, tuple)):
+        return ";".join(str(w).replace("\n", "\\n").replace(" ", "\\s") if str(w).strip() != str(w) or "\n" in str(w)
+                        else str(w) for w in value)
+    return str(value)
 
 
 def _short(e: ValidationError) -> str:

@@ -13,7 +13,8 @@ Parameters (defaults):
 - `lead` (15): tokens the leader writes at the start of a sentence it leads (the paper's order of size).
 - `p` (0.5): the share of sentences the leader leads. The paper tunes it per pair and task; 0.5 is chosen
   here as the middle of its range.
-- `ends` (". ", "? ", "! ", "\\n"): what ends a sentence, `;`-separated on a command line. Chosen here:
+- `ends` (". ", "? ", "! ", "\\n"): what ends a sentence; on a command line `;`-separated, `\\n` a line break
+  and `\\s` a space (`foreal:ends=.\\s;\\n`). Chosen here:
   the paper splits at sentence punctuation; a line break ends one too (the embedded models write a step a
   line, without full stops).
 
@@ -32,17 +33,8 @@ import time
 
 from pydantic import Field, field_validator
 
-from .base import Strategy
+from .base import Strategy, text_list
 from .pair import PairParams, Side, Turn, keep, pair_cache_key, results, write
-
-
-def _ends(v):
-    if isinstance(v, str):
-        v = [w.replace("\\n", "\n") for w in v.split(";")]
-    ends = tuple(w for w in v if w)
-    if not ends:
-        raise ValueError("give at least one sentence end")
-    return ends
 
 
 class ForealParams(PairParams):
@@ -50,7 +42,7 @@ class ForealParams(PairParams):
     p: float = Field(default=0.5, ge=0.0, le=1.0)
     ends: tuple[str, ...] = (". ", "? ", "! ", "\n")
 
-    _list = field_validator("ends", mode="before")(_ends)
+    _list = field_validator("ends", mode="before")(text_list)
 
 
 class Foreal(Strategy):

@@ -87,16 +87,39 @@ def write(side: Side, turns: list[Turn], idx: list[int], requests: list[Request]
     """Continue requests `idx` on `side` — their thought, or their answer where the thought is closed — at
     most `most` tokens each (None: the room left), stopping at any of `stop` (and, in a thought, at the
     model's end tag); one generate call per distinct (room, phase). Returns each request's generation; the
-    turns are not changed (see `keep` and `discard`)."""
-    keys = [(max(1, min(turns[i].room, most) if most is not None else turns[i].room), turns[i].closed) for i in idx]
+    turns are not changed (see `keep` and `discard`), except that a turn with no room left in this model's
+    context ends ("length"). A row whose context leaves it less than its room is called alone, so that the
+    backend's own context cap (the longest prompt of a call) never binds another row of the call."""
+    keys, texts = [], {}
+    for i in idx:
+        turn, text = turns[i], side.text(i, turns[i])
+        cap = max(1, min(turn.room, most) if most is not None else turn.room)
+        left = _context_left(side, text, cap)
+        if left is not None and left <= 0:
+            turn.ended, turn.finish_reason = True, "length"
+            turn.trace.append(TraceEvent(kind="context_full", detail={"model": side.name}))
+            continue
+        texts[i] = text
+        alone = left is not None and left < cap
+        keys.append(((min(cap, left) if alone else cap, turn.closed, i if alone else None), i))
     out: dict[int, Generation] = {}
-    for (cap, closed), pos in group_indices(keys).items():
-        rows = [idx[k] for k in pos]
+    for (cap, closed, _), pos in group_indices(k for k, _ in keys).items():
+        rows = [keys[k][1] for k in pos]
         params = gen_params(requests[rows[0]], max_tokens=cap, logprobs=speculative,
                             stop=list(stop) + ([] if closed else [side.close]))
-        for i, g in zip(rows, generate_forced(side.backend, side.fmt, [side.text(i, turns[i]) for i in rows], params)):
+        for i, g in zip(rows, generate_forced(side.backend, side.fmt, [texts[i] for i in rows], params)):
             out[i] = g[0]
     return out
+
+
+def _context_left(side: Side, text: str, cap: int) -> int | None:
+    """Tokens `side`'s model can still write after `text` in its context; None where that is unknown, or is
+    surely more than `cap` (a token covers at least one byte, so a text of fewer bytes than the context less
+    `cap` leaves `cap` free: only texts near the limit are tokenized)."""
+    ctx = side.backend.context_length
+    if ctx is None or len(text.encode("utf-8", "surrogatepass")) + cap + 1 < ctx:
+        return None
+    return ctx - side.backend.count_tokens(text) - 1
 
 
 def written_text(side: Side, gen: Generation) -> str:
@@ -131,7 +154,8 @@ def keep(side: Side, turn: Turn, gen: Generation, kind: str, **detail: Any) -> s
         turn.closed = True
     elif gen.finish_reason == "stop" and gen.stop is None:  # the model ended its turn
         turn.ended, turn.finish_reason = True, "stop"
-    if turn.room <= 0 and not turn.ended:
+    if (turn.room <= 0 or gen.tokens == 0) and not turn.ended and not closes:
+        # out of room; or nothing written and nothing stopped (the backend's own cap): no call would move on
         turn.ended, turn.finish_reason = True, "length"
     return text
 
@@ -140,7 +164,7 @@ def discard(side: Side, turn: Turn, gen: Generation, kind: str, **detail: Any) -
     """Count a generation that is not kept (a rejected draft): its tokens were written all the same."""
     turn.count(side, gen, 0)
     turn.trace.append(TraceEvent(kind=kind, detail={"model": side.name, "tokens": gen.tokens, "kept": False, **detail}))
-    if turn.room <= 0:
+    if turn.room <= 0 or gen.tokens == 0:
         turn.ended, turn.finish_reason = True, "length"
 
 

@@ -73,6 +73,8 @@ def then_strategy(spec: str) -> Strategy | None:
     inner = parse_strategy(spec.replace(";", ","))  # a former name is read as the registry reads it
     if inner.name == Route.name:
         raise ValueError(f"then={spec} would route twice")
+    if inner.ROLES:
+        raise ValueError(f"then={spec}: route runs its thinking queries on its own model, and {inner.name} needs two")
     return inner
 
 

@@ -39,6 +39,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..backends.base import SCORE, GenParams
+from ..backends.sinks import CURRENT_TAP
 from ..types import Message, TraceEvent
 from .base import Strategy
 from .pair import PairParams, Side, Turn, answer, discard, keep, pair_cache_key, results, write, written_text
@@ -116,12 +117,18 @@ class SpecReason(Strategy):
                 out[i] = 9.0 * math.exp(sum(lp) / len(lp)) if lp else 9.0
                 turns[i].trace.append(TraceEvent(kind="score", detail={"model": large.name, "scored": len(lp)}))
             return out
+        idx = [i for i in idx if turns[i].room >= 1]  # the judge's digit is a token written; without room, kept
         prompts = []
         for i in idx:
             question = requests[i].messages[-1].content
             ask = JUDGE.format(question=question, before=turns[i].thought.strip() or "(none)", step=steps[i].strip())
             prompts.append(large.fmt.render([Message(role="user", content=ask)], "nothink"))
-        gens = large.backend.generate(prompts, GenParams(max_tokens=1, temperature=0.0, logprobs=True))
+        # the judge's own chat is not the turn being streamed: its prompt would read as text added to the turn
+        quiet = CURRENT_TAP.set(None)
+        try:
+            gens = large.backend.generate(prompts, GenParams(max_tokens=1, temperature=0.0)) if prompts else []
+        finally:
+            CURRENT_TAP.reset(quiet)
         out = {}
         for i, g in zip(idx, gens):
             digit = g[0].text.strip()[:1]

@@ -37,19 +37,10 @@ import time
 
 from pydantic import Field, field_validator
 
-from .base import Strategy
+from .base import Strategy, text_list
 from .pair import PairParams, Side, Turn, answer, discard, keep, pair_cache_key, results, words_in, write, written_text
 
 CHECK = "Let me check whether there are some wrong steps:"
-
-
-def _words(v):
-    if isinstance(v, str):
-        v = [w.strip() for w in v.split(";")]
-    words = tuple(w for w in v if w)
-    if not words:
-        raise ValueError("give at least one word")
-    return words
 
 
 class SpeculativeParams(PairParams):
@@ -64,7 +55,7 @@ class SpeculativeParams(PairParams):
     positive: tuple[str, ...] = ("yes", "final answer", "confident")
     check_phrase: str = CHECK
 
-    _list = field_validator("negative", "verify", "positive", mode="before")(_words)
+    _list = field_validator("negative", "verify", "positive", mode="before")(text_list)
 
 
 class Speculative(Strategy):
