@@ -126,10 +126,10 @@ class _Server:
         if spec != self.default_strategy:
             strategy = self._check(strategy)
         gate = Gate(self.models, strategy, self.fmt, named=named)
-        if spec != self.default_strategy:  # what a client's strategy needs (its models by name) is checked now
-            try:
+        if spec != self.default_strategy and strategy.ROLES:  # the models a client's strategy names exist
+            try:  # (a name lookup: nothing here may wait on an engine, on the loop)
                 gate.prepare()
-            except (ValueError, MissingCapability) as e:
+            except ValueError as e:
                 raise BadField(str(e), "thinking.strategy") from None
         self.gates[key] = gate
         while len(self.gates) > self.limits.max_gates:

@@ -129,11 +129,11 @@ class Strategy:
 
 
 def text_list(value: Any) -> tuple[str, ...]:
-    """A list parameter from its command-line spelling: items separated by `;`, with `\\n` a line break and
-    `\\s` a space (a parameter's value is stripped, so a space that ends an item is written so);
-    a list given as a list is taken as it is. An empty list is an error."""
+    """A list parameter from its command-line spelling: items separated by `;`, with `\\n` a line break, `\\s`
+    a space (a parameter's value is stripped, so a space that ends an item is written so) and `\\c` a comma
+    (which separates parameters); a list given as a list is taken as it is. An empty list is an error."""
     if isinstance(value, str):
-        value = [w.replace("\\n", "\n").replace("\\s", " ") for w in value.split(";")]
+        value = [w.replace("\\n", "\n").replace("\\s", " ").replace("\\c", ",") for w in value.split(";")]
     items = tuple(w for w in value if w)
     if not items:
         raise ValueError("give at least one item")
@@ -143,9 +143,14 @@ def text_list(value: Any) -> tuple[str, ...]:
 def _spelled(value: Any) -> str:
     """A parameter's value as a spec writes it (`text_list`'s spelling for a list)."""
     if isinstance(value, (list, tuple)):
-        return ";".join(str(w).replace("\n", "\\n").replace(" ", "\\s") if str(w).strip() != str(w) or "\n" in str(w)
-                        else str(w) for w in value)
+        return ";".join(_escaped(str(w)) for w in value)
     return str(value)
+
+
+def _escaped(item: str) -> str:
+    if item.strip() == item and "\n" not in item and "," not in item:
+        return item
+    return item.replace("\n", "\\n").replace(" ", "\\s").replace(",", "\\c")
 
 
 def _short(e: ValidationError) -> str:

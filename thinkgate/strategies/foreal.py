@@ -13,8 +13,8 @@ Parameters (defaults):
 - `lead` (15): tokens the leader writes at the start of a sentence it leads (the paper's order of size).
 - `p` (0.5): the share of sentences the leader leads. The paper tunes it per pair and task; 0.5 is chosen
   here as the middle of its range.
-- `ends` (". ", "? ", "! ", "\\n"): what ends a sentence; on a command line `;`-separated, `\\n` a line break
-  and `\\s` a space (`foreal:ends=.\\s;\\n`). Chosen here:
+- `ends` (". ", "? ", "! ", "\\n"): what ends a sentence; on a command line `;`-separated, `\\n` a line break,
+  `\\s` a space and `\\c` a comma (`foreal:ends=.\\s;\\n;\\c\\s`: clauses too). Chosen here:
   the paper splits at sentence punctuation; a line break ends one too (the embedded models write a step a
   line, without full stops).
 

@@ -69,16 +69,15 @@ class SpecReason(Strategy):
         return pair_cache_key(self.spec, *self._members(models))
 
     def _members(self, models):
-        small, large = models.pair(self.params.small, self.params.large, f"strategy {self.name!r}")
-        if self.params.scorer == "likelihood":
-            large.backend.require(SCORE, f"strategy {self.name!r} (scorer likelihood, model {large.name!r}; "
-                                         "use scorer=judge)")
-        return small, large
+        return models.pair(self.params.small, self.params.large, f"strategy {self.name!r}")
 
     def run_batch(self, requests, backend, fmt, models=None):
         p = self.params
         started = time.time()
         small_m, large_m = self._members(models)
+        if p.scorer == "likelihood":
+            large_m.backend.require(SCORE, f"strategy {self.name!r} (scorer likelihood, model {large_m.name!r}; "
+                                           "use scorer=judge)")
         who = f"strategy {self.name!r}"
         small, large = Side(small_m, requests, who), Side(large_m, requests, who)
         turns = [Turn(room=r.sampling.max_tokens) for r in requests]
