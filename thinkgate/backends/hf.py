@@ -176,6 +176,9 @@ class HFBackend(Backend):
             whole = self.tokenizer([p + t for p, t in zip(pre, txt)], add_special_tokens=False)["input_ids"]
             heads = self.tokenizer(pre, add_special_tokens=False)["input_ids"]
             width = max(map(len, whole))
+            if width == 0:  # nothing to score
+                out.extend([] for _ in whole)
+                continue
             if self.context_length is not None and width > self.context_length:
                 raise ContextOverflow(width, self.context_length)
             # where each row's text starts: the first token where the whole's tokens leave the prefix's own

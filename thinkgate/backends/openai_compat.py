@@ -139,7 +139,10 @@ class OpenAICompatBackend(Backend):
             task, loop = asyncio.current_task(), asyncio.get_running_loop()
             stops = [s.on_cancel(lambda: loop.call_soon_threadsafe(task.cancel)) for s in sinks if s is not None]
             try:
-                return await calls()
+                done = await calls()
+                if params.stop and any("stop_unreported" in g.extra for row in done for g in row):
+                    await self._which_stops(prompts, done, params)
+                return done
             finally:
                 for stop in stops:
                     stop()
@@ -150,8 +153,6 @@ class OpenAICompatBackend(Backend):
             if any(s is not None and s.cancelled for s in sinks):
                 raise Cancelled("the request was cancelled") from None
             raise
-        if params.stop and any("stop_unreported" in g.extra for row in rows for g in row):
-            self.calls.run(self._which_stops(prompts, rows, params))
         if not streamed:
             for row, s in zip(rows, sinks):  # not streamed: count the tokens now
                 if s is not None:
@@ -166,7 +167,9 @@ class OpenAICompatBackend(Backend):
         no stop strings; a continuation that starts with a stop string names it (the one that ends first). A
         strategy that stops at a step's end or at a thought's end tag needs to know which (an engine that
         reports it, as vLLM and SGLang do, is never asked). Greedy decoding answers exactly; a sampled one is
-        asked greedily, the likeliest reading."""
+        asked greedily: an empty continuation is the end of the turn, one that starts with a stop string names
+        it, and any other says only that a stop string ended it, which one unknown (`Generation.extra`
+        "stop_unknown": the text is whole, the stop string not known; a strategy reads it as a step's end)."""
         import asyncio
 
         todo = [(p, g) for p, row in zip(prompts, rows) for g in row if "stop_unreported" in g.extra]
@@ -182,6 +185,8 @@ class OpenAICompatBackend(Backend):
             g.stop = next((x for x in by_end if after.startswith(x)), None)
             if g.stop is not None and info["counted_here"]:
                 g.tokens += self.count_tokens(g.stop)
+            elif g.stop is None and after:  # not the end of the turn (that continues with nothing): a sampled
+                g.extra["stop_unknown"] = True  # stop string the greedy continuation does not begin with
 
     async def _complete(self, prompt: str, params: GenParams) -> list[Generation]:
         """`params.n` continuations of one prompt. An engine that returns fewer choices than `n` (llama.cpp's
@@ -247,8 +252,8 @@ class OpenAICompatBackend(Backend):
                             lps.extend(lp["token_logprobs"])
                             tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
                         if c.get("finish_reason"):
-                            finish, stop_reason = c["finish_reason"], c.get("stop_reason")
-                            reported = "stop_reason" in c
+                            finish, stop_reason = c["finish_reason"], stop_said(c)
+                            reported = "stop_reason" in c or "matched_stop" in c
                         if isinstance(c.get("thinkgate"), dict):  # an upstream thinkgate's own figures
                             own = c["thinkgate"]
                     if stopped or (sink is not None and sink.cancelled):
@@ -271,11 +276,12 @@ class OpenAICompatBackend(Backend):
         stays."""
         text = choice.get("text") or ""
         finish = "stop" if choice.get("finish_reason") == "stop" else "length"
-        stop = choice.get("stop_reason")
+        stop = stop_said(choice)
         stop = stop if isinstance(stop, str) and stop in params.stop else None
-        # an engine that does not say why it stopped (no stop_reason field: llama.cpp's servers) may have ended
-        # its turn or met a stop string: `_which_stops` asks
-        unreported = finish == "stop" and stop is None and bool(params.stop) and "stop_reason" not in choice
+        # an engine that does not say why it stopped (neither vLLM's stop_reason nor SGLang's matched_stop:
+        # llama.cpp's servers) may have ended its turn or met a stop string: `_which_stops` asks
+        unreported = (finish == "stop" and stop is None and bool(params.stop)
+                      and "stop_reason" not in choice and "matched_stop" not in choice)
         counted_here = tokens is None or tokens > params.max_tokens
         if tokens is None or tokens > params.max_tokens:
             tokens = self.count_tokens(text) + (self.count_tokens(stop) if stop else 0)
@@ -302,3 +308,10 @@ class OpenAICompatBackend(Backend):
             gen.self_certainty = float(sc) if isinstance(sc, (int, float)) and math.isfinite(sc) else None
             gen.tokens = max(gen.tokens, len(chosen)) if not stop else gen.tokens
         return gen
+
+
+def stop_said(choice: dict):
+    """The stop string (or stop token id) an engine says ended a choice: vLLM's `stop_reason`, SGLang's
+    `matched_stop`; None where it says none (an end of sequence) or has no such field."""
+    said = choice.get("stop_reason")
+    return said if said is not None else choice.get("matched_stop")

@@ -168,9 +168,10 @@ def completion_choices(obj: dict) -> list[dict]:
     choices = _choice_list(obj)
     for i, c in enumerate(choices):
         _text(c, "text", f"choices[{i}]")
-        stop = c.get("stop_reason")  # vLLM: the stop string, or the id of a stop token
-        if stop is not None and not isinstance(stop, (str, int)):
-            raise _wrong(f"choices[{i}].stop_reason", stop, "a string or a token id")
+        for key in ("stop_reason", "matched_stop"):  # vLLM's, SGLang's: the stop string, or a stop token's id
+            stop = c.get(key)
+            if stop is not None and not isinstance(stop, (str, int)):
+                raise _wrong(f"choices[{i}].{key}", stop, "a string or a token id")
         lp = c.get("logprobs")
         if lp is None:
             continue

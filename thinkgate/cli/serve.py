@@ -93,7 +93,8 @@ def serve(
     # the name clients send: the first model's NAME= where it has one, else its source as given
     first = ModelSpec.parse(model[0]) if model else None  # checked already: the roster was built from it
     name = served_name or engine.model or (
-        "tiny" if first is None else first.name if model[0].startswith(first.name + "=") else first.source)
+        "tiny" if first is None else first.name if model[0].startswith(first.name + "=") or first.is_engine
+        else first.source)
     from ..errors import RouterError, UpstreamError
     from ..server.guard import ServerLimits
 

@@ -128,7 +128,7 @@ class _Server:
         gate = Gate(self.models, strategy, self.fmt, named=named)
         if spec != self.default_strategy and strategy.ROLES:  # the models a client's strategy names exist
             try:  # (a name lookup: nothing here may wait on an engine, on the loop)
-                gate.prepare()
+                strategy.resolve(gate.models)
             except ValueError as e:
                 raise BadField(str(e), "thinking.strategy") from None
         self.gates[key] = gate

@@ -53,6 +53,8 @@ class BatchingBackend(Backend):
         self.capabilities = inner.capabilities
         self.model_id = inner.model_id
         self.tokenizer = inner.tokenizer
+        self.context_length = inner.context_length
+        self.parameters = inner.parameters
         self.window_s = window_ms / 1000
         self.max_wait_s = (max_wait_ms if max_wait_ms is not None else 10 * window_ms) / 1000
         self.max_rows = max_rows

@@ -118,6 +118,11 @@ class Strategy:
         for s in self.inner():
             s.prepare(backend)
 
+    def resolve(self, models) -> tuple:
+        """The members of `models` (a roster) that play this strategy's `ROLES`, by name only (no model is
+        asked anything); ValueError naming what is missing."""
+        return ()
+
     def cache_key(self, backend: Backend, models=None) -> str:
         """What the bench cache keys this strategy's rows by: its spec, plus whatever else its results
         depend on (a router's weights, for `route`; the other models' fingerprints, for two-model ones)."""
@@ -128,12 +133,45 @@ class Strategy:
         raise NotImplementedError
 
 
+ESCAPES = {"n": "\n", "s": " ", "c": ",", ";": ";", "\\": "\\"}
+
+
+def unescape(text: str, split: bool = False) -> list[str]:
+    r"""A parameter's text as written on a command line, in one pass: `\n` a line break, `\s` a space (a value
+    is stripped, so a space that ends one is written so), `\c` a comma (which separates parameters), `\;` a
+    semicolon and `\\` a backslash; with `split`, unescaped `;` separate items, each stripped before it is
+    read. Any other backslash stays as written."""
+    items, raw, out, k = [], [], [], 0
+    while k <= len(text):
+        ch = text[k] if k < len(text) else None
+        if ch is None or (split and ch == ";"):
+            items.append("".join(out) if not split else _read("".join(raw).strip()))
+            raw, out = [], []
+        elif ch == "\\" and k + 1 < len(text) and text[k + 1] in ESCAPES:
+            raw.append(text[k:k + 2])
+            out.append(ESCAPES[text[k + 1]])
+            k += 1
+        else:
+            raw.append(ch)
+            out.append(ch)
+        k += 1
+    return items
+
+
+def _read(raw: str) -> str:
+    return unescape(raw)[0]
+
+
+def text_item(value: Any) -> Any:
+    """A text parameter from its command-line spelling (`unescape`); a value that is not text as it is."""
+    return unescape(value)[0] if isinstance(value, str) else value
+
+
 def text_list(value: Any) -> tuple[str, ...]:
-    """A list parameter from its command-line spelling: items separated by `;`, with `\\n` a line break, `\\s`
-    a space (a parameter's value is stripped, so a space that ends an item is written so) and `\\c` a comma
-    (which separates parameters); a list given as a list is taken as it is. An empty list is an error."""
+    """A list parameter from its command-line spelling: items separated by `;` (`unescape`); a list given as a
+    list is taken as it is. An empty list is an error."""
     if isinstance(value, str):
-        value = [w.replace("\\n", "\n").replace("\\s", " ").replace("\\c", ",") for w in value.split(";")]
+        value = unescape(value, split=True)
     items = tuple(w for w in value if w)
     if not items:
         raise ValueError("give at least one item")
@@ -141,16 +179,22 @@ def text_list(value: Any) -> tuple[str, ...]:
 
 
 def _spelled(value: Any) -> str:
-    """A parameter's value as a spec writes it (`text_list`'s spelling for a list)."""
+    """A parameter's value as a spec writes it: a list as `text_list` reads it back, a text that holds what a
+    spec cannot (a line break, a comma, a space at an end) as `text_item` does."""
     if isinstance(value, (list, tuple)):
-        return ";".join(_escaped(str(w)) for w in value)
+        return ";".join(_escaped(str(w), list_item=True) for w in value)
+    if isinstance(value, str) and (value.strip() != value or "\n" in value or "," in value):
+        return _escaped(value)
     return str(value)
 
 
-def _escaped(item: str) -> str:
-    if item.strip() == item and "\n" not in item and "," not in item:
-        return item
-    return item.replace("\n", "\\n").replace(" ", "\\s").replace(",", "\\c")
+def _escaped(item: str, list_item: bool = False) -> str:
+    out = item.replace("\\", "\\\\").replace("\n", "\\n").replace(",", "\\c")
+    if list_item:
+        out = out.replace(";", "\\;")
+    stripped = out.strip(" ")
+    lead, trail = len(out) - len(out.lstrip(" ")), len(out) - len(out.rstrip(" "))
+    return "\\s" * lead + stripped + "\\s" * trail if stripped else "\\s" * len(out)
 
 
 def _short(e: ValidationError) -> str:

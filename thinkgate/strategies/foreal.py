@@ -54,6 +54,9 @@ class Foreal(Strategy):
     def prepare(self, backend, models=None) -> None:
         self._members(models)
 
+    def resolve(self, models):
+        return self._members(models)
+
     def cache_key(self, backend, models=None) -> str:
         return pair_cache_key(self.spec, *self._members(models))
 

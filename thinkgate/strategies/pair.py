@@ -152,8 +152,9 @@ def keep(side: Side, turn: Turn, gen: Generation, kind: str, **detail: Any) -> s
     turn.trace.append(TraceEvent(kind=kind, detail={"model": side.name, "tokens": gen.tokens, **detail}))
     if closes:
         turn.closed = True
-    elif gen.finish_reason == "stop" and gen.stop is None:  # the model ended its turn
-        turn.ended, turn.finish_reason = True, "stop"
+    elif gen.finish_reason == "stop" and gen.stop is None and not gen.extra.get("stop_unknown"):
+        turn.ended, turn.finish_reason = True, "stop"  # the model ended its turn (a stop string it met, unnamed
+        # by its engine, is not that: the turn goes on from the text, and the model writes the stop again)
     if (turn.room <= 0 or gen.tokens == 0) and not turn.ended and not closes:
         # out of room; or nothing written and nothing stopped (the backend's own cap): no call would move on
         turn.ended, turn.finish_reason = True, "length"

@@ -36,12 +36,12 @@ import math
 import time
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..backends.base import SCORE, GenParams
 from ..backends.sinks import CURRENT_TAP
 from ..types import Message, TraceEvent
-from .base import Strategy
+from .base import Strategy, text_item
 from .pair import PairParams, Side, Turn, answer, discard, keep, pair_cache_key, results, write, written_text
 
 JUDGE = ("Here is a question and the reasoning written for it so far.\n\nQuestion:\n{question}\n\nReasoning so far:\n"
@@ -55,6 +55,8 @@ class SpecReasonParams(PairParams):
     step: str = Field(default="\n\n", min_length=1)
     max_step: int = Field(default=32, ge=1)
 
+    _text = field_validator("step", mode="before")(text_item)
+
 
 class SpecReason(Strategy):
     name = "specreason"
@@ -63,7 +65,15 @@ class SpecReason(Strategy):
     Params = SpecReasonParams
 
     def prepare(self, backend, models=None) -> None:
-        self._members(models)
+        self._require_score(self._members(models)[1])
+
+    def resolve(self, models):
+        return self._members(models)
+
+    def _require_score(self, large) -> None:
+        if self.params.scorer == "likelihood":
+            large.backend.require(SCORE, f"strategy {self.name!r} (scorer likelihood, model {large.name!r}; "
+                                         "use scorer=judge)")
 
     def cache_key(self, backend, models=None) -> str:
         return pair_cache_key(self.spec, *self._members(models))
@@ -75,9 +85,7 @@ class SpecReason(Strategy):
         p = self.params
         started = time.time()
         small_m, large_m = self._members(models)
-        if p.scorer == "likelihood":
-            large_m.backend.require(SCORE, f"strategy {self.name!r} (scorer likelihood, model {large_m.name!r}; "
-                                           "use scorer=judge)")
+        self._require_score(large_m)
         who = f"strategy {self.name!r}"
         small, large = Side(small_m, requests, who), Side(large_m, requests, who)
         turns = [Turn(room=r.sampling.max_tokens) for r in requests]
@@ -109,8 +117,10 @@ class SpecReason(Strategy):
             return {}
         idx = list(steps)
         if self.params.scorer == "likelihood":
+            # a step the large model's context cannot hold after the turn is kept unscored
+            idx = [i for i in idx if fits(large, large.text(i, turns[i]) + steps[i] + large.close)]
             texts = [steps[i] + (large.close if closing[i] else "") for i in idx]
-            logps = large.backend.score([large.text(i, turns[i]) for i in idx], texts)
+            logps = large.backend.score([large.text(i, turns[i]) for i in idx], texts) if idx else []
             out = {}
             for i, lp in zip(idx, logps):
                 out[i] = 9.0 * math.exp(sum(lp) / len(lp)) if lp else 9.0
@@ -122,6 +132,8 @@ class SpecReason(Strategy):
             question = requests[i].messages[-1].content
             ask = JUDGE.format(question=question, before=turns[i].thought.strip() or "(none)", step=steps[i].strip())
             prompts.append(large.fmt.render([Message(role="user", content=ask)], "nothink"))
+        keep_idx = [k for k, pr in enumerate(prompts) if fits(large, pr)]  # the judge's prompt fits its context
+        idx, prompts = [idx[k] for k in keep_idx], [prompts[k] for k in keep_idx]
         # the judge's own chat is not the turn being streamed: its prompt would read as text added to the turn
         quiet = CURRENT_TAP.set(None)
         try:
@@ -140,3 +152,11 @@ class SpecReason(Strategy):
 
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
+
+
+def fits(side: Side, text: str) -> bool:
+    """`text` and one more token fit `side`'s model's context (only a text near the limit is tokenized)."""
+    ctx = side.backend.context_length
+    if ctx is None or len(text.encode("utf-8", "surrogatepass")) + 1 < ctx:
+        return True
+    return side.backend.count_tokens(text) + 1 < ctx

@@ -37,7 +37,7 @@ import time
 
 from pydantic import Field, field_validator
 
-from .base import Strategy, text_list
+from .base import Strategy, text_item, text_list
 from .pair import PairParams, Side, Turn, answer, discard, keep, pair_cache_key, results, words_in, write, written_text
 
 CHECK = "Let me check whether there are some wrong steps:"
@@ -56,6 +56,7 @@ class SpeculativeParams(PairParams):
     check_phrase: str = CHECK
 
     _list = field_validator("negative", "verify", "positive", mode="before")(text_list)
+    _text = field_validator("step", "check_phrase", mode="before")(text_item)
 
 
 class Speculative(Strategy):
@@ -66,6 +67,9 @@ class Speculative(Strategy):
 
     def prepare(self, backend, models=None) -> None:
         self._members(models)
+
+    def resolve(self, models):
+        return self._members(models)
 
     def cache_key(self, backend, models=None) -> str:
         return pair_cache_key(self.spec, *self._members(models))
