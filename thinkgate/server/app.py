@@ -97,9 +97,9 @@ class _Server:
             for m in models])
         self.backend = self.models.primary.backend if self.models else None
         self.batching = [m.backend for m in self.models or [] if isinstance(m.backend, BatchingBackend)]
-        # the served model's batcher counts the requests in flight (it waits for as many calls as there are
-        # requests); the others serve two-model strategies' calls by their time window alone, since a request
-        # may be waiting on the other model
+        # the served model's batcher counts the requests in flight that run on it alone (it waits for as many
+        # calls as there are such requests); a two-model strategy's request may be waiting on the other model,
+        # so no batcher counts it: the others serve their calls by their time window alone
         self.counted = self.batching[:1] if isinstance(self.backend, BatchingBackend) else []
         self.engines = [m.backend for m in self.models or [] if isinstance(m.backend, OpenAICompatBackend)]
         # a strategy runs on the loop itself (a greenlet) only where every model it may call is an engine
@@ -161,7 +161,9 @@ class _Server:
     def healthy(self) -> bool:
         return all(b.healthy() for b in self.batching)
 
-    def admit(self) -> None:
+    def admit(self, counted: bool = True) -> None:
+        """Take a request in (a 429 when the queue is full); `counted`: it runs on the served model alone, so
+        that model's batcher waits for its calls (see `counted`)."""
         with self.lock:
             if self.in_flight >= self.max_queue:
                 self.metrics.rejected.inc()
@@ -169,14 +171,14 @@ class _Server:
                                "rate_limit_error", code="queue_full")
             self.in_flight += 1
             self.metrics.in_flight.set(self.in_flight)
-        for b in self.counted:
+        for b in self.counted if counted else []:
             b.enter()
 
-    def release(self) -> None:
+    def release(self, counted: bool = True) -> None:
         with self.lock:
             self.in_flight -= 1
             self.metrics.in_flight.set(self.in_flight)
-        for b in self.counted:
+        for b in self.counted if counted else []:
             b.leave()
 
     def check_model(self, name: str) -> None:
@@ -327,9 +329,10 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
             raise as_api_error(PolicyConflict(str(e), client_field(e.param, decision))) from None
         # the cap in force (the budget's, or the effort's) and how the strategy was reached
         decision = replace(decision, budget=chosen.cap, policy=chosen.why)
-        srv.admit()
+        alone = not chosen.strategy.ROLES  # a two-model strategy's request is counted by no batcher
+        srv.admit(counted=alone)
         started = time.perf_counter()
-        relay = Relay(asyncio.get_running_loop(), on_end=srv.release)
+        relay = Relay(asyncio.get_running_loop(), on_end=lambda: srv.release(counted=alone))
         # an engine upstream does its I/O on this loop: the strategy runs here too (no thread per request)
         stream = gate.stream(req, on_event=relay.put, on_token=m.generated_tokens.inc,
                              inline=srv.on_loop, pool=srv.pool)
