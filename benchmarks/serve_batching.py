@@ -8,7 +8,12 @@ same requests all at once, and compares wall times. The scheduler's batch sizes 
 Prints a table, then a last line of JSON with `speedup` (sequential wall / concurrent wall). Bar (issue
 #5): speedup >= 4 for 16 requests.
 
+`--strategy SPEC` sends that strategy with every request (`thinking.strategy`); a two-model one
+(`specreason`, `speculative`, `foreal`) is served on the embedded pair (`serve` with no `--model`), each model
+batched on its own.
+
     python benchmarks/serve_batching.py
+    python benchmarks/serve_batching.py --strategy specreason --requests 8
 """
 
 from __future__ import annotations
@@ -47,12 +52,17 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--threads", default="1", help="torch threads of the server (OMP_NUM_THREADS)")
+    ap.add_argument("--strategy", default=None, help="a strategy spec every request names (thinking.strategy)")
     a = ap.parse_args()
+    from thinkgate.strategies import parse_strategy
+
+    pair = a.strategy is not None and bool(parse_strategy(a.strategy).ROLES)
     prompts = [it.prompt for it in load_split("under")[:a.requests]]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "OMP_NUM_THREADS": a.threads, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "thinkgate", "serve", "--model", "tiny", "--port", str(port),
+    models = [] if pair else ["--model", "tiny"]  # no --model: the embedded pair, tiny served
+    proc = subprocess.Popen([sys.executable, "-m", "thinkgate", "serve", *models, "--port", str(port),
                              "--log-level", "warning"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
     try:
         for _ in range(600):
@@ -67,8 +77,10 @@ def main() -> None:
         client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
 
         def ask(prompt: str) -> dict:  # one shared client: the requests leave together, as from one app
-            r = client.post(url + "/v1/chat/completions", json={
-                "model": "tiny", "messages": [{"role": "user", "content": prompt}], "max_tokens": a.max_tokens})
+            body = {"model": "tiny", "messages": [{"role": "user", "content": prompt}], "max_tokens": a.max_tokens}
+            if a.strategy:
+                body["thinking"] = {"strategy": a.strategy}
+            r = client.post(url + "/v1/chat/completions", json=body)
             r.raise_for_status()
             return r.json()
 
@@ -93,7 +105,8 @@ def main() -> None:
            "speedup": round(seq_wall / conc_wall, 2), "sequential_tokens_per_s": round(tokens / seq_wall, 1),
            "concurrent_tokens_per_s": round(sum(r["usage"]["completion_tokens"] for r in conc) / conc_wall, 1),
            "generate_calls": int(calls), "mean_rows_per_call": round(rows / calls, 2) if calls else 0,
-           "same_answers": same, "torch_threads": a.threads, "bar_speedup>=4": seq_wall / conc_wall >= 4}
+           "same_answers": same, "torch_threads": a.threads, "strategy": a.strategy or "think",
+           "bar_speedup>=4": seq_wall / conc_wall >= 4}
     print(f"{len(prompts)} requests one after another: {out['sequential_s']} s ({out['sequential_tokens_per_s']} tokens/s)")
     print(f"{len(prompts)} requests at once:          {out['concurrent_s']} s ({out['concurrent_tokens_per_s']} tokens/s), "
           f"{out['generate_calls']} generate calls, {out['mean_rows_per_call']} rows each")

@@ -132,10 +132,6 @@ class Member:
             return self._format
 
     @property
-    def loaded(self) -> bool:
-        return self._backend is not None
-
-    @property
     def params(self) -> int | None:
         """The parameter count: as declared, else counted by the backend (None: unknown, an engine's)."""
         return self.declared_params if self.declared_params is not None else self.backend.parameters
@@ -148,7 +144,7 @@ class Member:
 
 class Roster:
     """Named models, the first the primary. `Roster.of(backend)` wraps one backend (a library caller's);
-    `Roster.load(specs, ...)` builds members from their spellings."""
+    `member_of(ModelSpec.parse(text))` builds a member from its spelling."""
 
     def __init__(self, members: list[Member]):
         if not members:
@@ -167,9 +163,6 @@ class Roster:
         if isinstance(fmt, ThinkingFormat):
             member._format = fmt
         return cls([member])
-
-    def with_members(self, extra: list[Member]) -> "Roster":
-        return Roster(self.members + [m for m in extra if m.name not in self.names])
 
     @property
     def primary(self) -> Member:

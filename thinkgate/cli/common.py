@@ -245,7 +245,6 @@ def _roster(models: list[str] | None, engine: Engine, batch_size: int = 64, idle
             fail(f"--model: {e}")
         if kind != "auto" and spec.backend == "auto" and (not specs or is_gguf(resolve_model(spec.source))):
             spec = ModelSpec(**{**spec.__dict__, "backend": kind})  # --backend: the first model's, and GGUF files'
-
         specs.append(spec)
     settings = dict(api_key=engine.key, timeout=engine.timeout, concurrency=concurrency or engine.concurrency,
                     idle_timeout=idle_timeout, max_body=engine.max_body_bytes)
