@@ -1,12 +1,14 @@
 """A Gate is a backend (who writes tokens) + a chat format (how turns and think tags are written) + a
 strategy (how thinking is steered); or, for strategies that use several models, a roster of named models
-(`thinkgate.roster`), each a backend with its format, the first the one single-model strategies run. Every face — CLI, bench, server — calls `Gate.run` / `Gate.run_batch`,
-or `Gate.stream`, which is `Gate.run` in a thread with its tokens streamed as they are generated."""
+(`thinkgate.roster`), each a backend with its format, the first the one single-model strategies run. Every
+face — CLI, bench, server — calls `Gate.run` / `Gate.run_batch`, or `Gate.stream`, which is `Gate.run` in a
+thread with its tokens streamed as they are generated."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import replace
+
 from .backends.base import Backend
 from .formats import ThinkingFormat, get_format
 from .policy import Plan, plan

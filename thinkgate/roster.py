@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -96,9 +96,7 @@ class ModelSpec:
         elif spec.served or spec.tokenizer:
             raise ValueError(f"model {text!r}: served= and tokenizer= go with an engine's URL")
         if not spec.name:
-            base = spec.served if spec.is_engine else Path(source.rstrip("/")).name
-            stem = re.sub(r"[^A-Za-z0-9_.-]", "-", Path(base).stem if base.endswith(".gguf") else base)
-            spec = cls(**{**spec.__dict__, "name": stem if NAME.fullmatch(stem) else f"m-{stem}"})
+            spec = replace(spec, name=_name(spec.served if spec.is_engine else Path(source.rstrip("/")).name))
         return spec
 
 
@@ -280,12 +278,19 @@ def member_of(spec: ModelSpec, batch_size: int = 64, progress=None, engine: dict
 def default_roster(batch_size: int = 64, progress=None, kind: str = "auto") -> Roster:
     """The embedded pair (`DEFAULT_PAIR`): `tiny` loaded now, `mini` when a strategy first asks for it.
     `kind`: the backend (`load_backend`; the embedded models are folders, which llamacpp refuses)."""
-    first, *rest = (ModelSpec(**{**ModelSpec.parse(n).__dict__, "backend": kind}) for n in DEFAULT_PAIR)
+    first, *rest = (replace(ModelSpec.parse(n), backend=kind) for n in DEFAULT_PAIR)
     return Roster([member_of(first, batch_size, progress)]
                   + [member_of(s, batch_size, progress, lazy=True) for s in rest])
 
 
 def _name_of(backend: Backend) -> str:
-    base = Path(str(getattr(backend, "model_id", "")).split("#")[-1].rstrip("/")).name or getattr(backend, "name", "model")
+    """A wrapped backend's member name: its model's (an engine's served name, a folder's or file's)."""
+    base = Path(str(getattr(backend, "model_id", "")).split("#")[-1].rstrip("/")).name
+    return _name(base or getattr(backend, "name", "model"))
+
+
+def _name(base: str) -> str:
+    """A member's name from what it was loaded from (a folder's or file's name, an engine's served name): a GGUF
+    file's without `.gguf`, made a name (`NAME`)."""
     stem = re.sub(r"[^A-Za-z0-9_.-]", "-", base[:-5] if base.endswith(".gguf") else base)
     return stem if NAME.fullmatch(stem) else f"m-{stem}"

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 from .backends.sinks import CURRENT_TAP, Cancellation, Sink
 from .errors import Cancelled
+from .types import first_stop
 
 if TYPE_CHECKING:
     from .formats import ThinkingFormat
@@ -130,7 +131,8 @@ def _before_stop(text: str, stop: list[str]) -> str:
     """What of the answer so far can be streamed: up to where the first stop string in it begins
     (`Sampling.cut`'s rule), and never what may be the start of one that would begin sooner (held back until
     the next piece decides: with stops "b" and "abc", "xab" streams "x")."""
-    at = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
+    at = first_stop(text, stop)
+    at = len(text) if at < 0 else at
     # the earliest start of a text's end that some stop string begins with
     for start in range(max(0, len(text) - max(map(len, stop)) + 1), at):
         if any(s.startswith(text[start:]) for s in stop):

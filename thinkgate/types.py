@@ -102,8 +102,13 @@ class Sampling(_Strict):
 
     def cut(self, answer: str) -> tuple[str, bool]:
         """`answer` up to the first `stop` string in it, and whether one was found."""
-        at = min((i for i in (answer.find(s) for s in self.stop) if i >= 0), default=-1)
+        at = first_stop(answer, self.stop)
         return (answer[:at], True) if at >= 0 else (answer, False)
+
+
+def first_stop(text: str, stop: list[str]) -> int:
+    """Where the first of the `stop` strings in `text` begins, or -1 where none is in it."""
+    return min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
 
 
 class Message(_Strict):

@@ -283,7 +283,7 @@ class OpenAICompatBackend(Backend):
         unreported = (finish == "stop" and stop is None and bool(params.stop)
                       and "stop_reason" not in choice and "matched_stop" not in choice)
         counted_here = tokens is None or tokens > params.max_tokens
-        if tokens is None or tokens > params.max_tokens:
+        if counted_here:
             tokens = self.count_tokens(text) + (self.count_tokens(stop) if stop else 0)
         # the text encoded again may take a token or two more than the engine generated: past that, the engine
         # wrote more than it was asked to

@@ -10,7 +10,8 @@ from ..strategies import Strategy
 from ..tasks import Item, get_task
 from ..types import Request, Result, Sampling
 from ..scoring.cache import ResultsCache, row_key
-from ..scoring.metrics import Row, breakdown, cost_points, frontier_points, oracle_rows, otb_summary, pareto, results_table, summary
+from ..scoring.metrics import (Row, breakdown, cost_points, frontier_points, oracle_rows, otb_summary, pareto,
+                               results_table, summary)
 
 
 def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: float) -> Row:

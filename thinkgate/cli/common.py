@@ -31,7 +31,7 @@ ModelsOpt = Annotated[Optional[list[str]], typer.Option("--model", "-m", help=(
     "A model: an embedded name (tiny), a model folder, a GGUF file (converted once to a cached folder), or "
     "NAME=SOURCE[,key=value...] (SOURCE may be an engine's URL, with served= and tokenizer=; keys: served, "
     "tokenizer, backend, format, params). Repeat for several: the first is the one single-model strategies "
-    "run, the two-model strategies and routing take them all. Default: the embedded pair tiny and mini."))]
+    "run, the two-model strategies take two of them. Default: the embedded pair tiny and mini."))]
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens the model may write per request.")]
 TemperatureOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 is greedy.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Sampling seed.")]
@@ -233,8 +233,10 @@ def _roster(models: list[str] | None, engine: Engine, batch_size: int = 64, idle
     """The models the options name (`thinkgate.roster`): the repeated --model, after the engine of --upstream
     where one is given; with neither, the embedded pair. `lazy`: models after the first load when first used
     (a server loads them all at start)."""
-    from ..errors import ModelLoadError
+    from dataclasses import replace
+
     from ..backends.gguf import is_gguf
+    from ..errors import ModelLoadError
     from ..roster import ModelSpec, Roster, default_roster, member_of, resolve_model
 
     specs = []
@@ -244,7 +246,7 @@ def _roster(models: list[str] | None, engine: Engine, batch_size: int = 64, idle
         except ValueError as e:
             fail(f"--model: {e}")
         if kind != "auto" and spec.backend == "auto" and (not specs or is_gguf(resolve_model(spec.source))):
-            spec = ModelSpec(**{**spec.__dict__, "backend": kind})  # --backend: the first model's, and GGUF files'
+            spec = replace(spec, backend=kind)  # --backend: the first model's, and GGUF files'
         specs.append(spec)
     settings = dict(api_key=engine.key, timeout=engine.timeout, concurrency=concurrency or engine.concurrency,
                     idle_timeout=idle_timeout, max_body=engine.max_body_bytes)

@@ -89,18 +89,20 @@ class _Server:
         self.inline = False  # the thought in `content` between the family's tags (--reasoning-format inline)
         self.in_flight = 0
         self.lock = threading.Lock()
-        # every local model batched on its own; engines' I/O on this loop (attached at start-up)
+        # every local model batched on its own; engines' I/O on this loop (attached at start-up); the served
+        # model's family as detected here, so no gate detects it again
         self.models = models and Roster([Member(
             name=m.name, declared_params=m.params, fmt_name=m.fmt_name, fingerprint_source=m.fingerprint_source,
+            _format=self.fmt if k == 0 else None,
             _backend=m.backend if isinstance(m.backend, OpenAICompatBackend) else BatchingBackend(
                 m.backend, window_ms=batch_window_ms, on_batch=self.metrics.batch_rows.observe))
-            for m in models])
+            for k, m in enumerate(models)])
         self.backend = self.models.primary.backend if self.models else None
         self.batching = [m.backend for m in self.models or [] if isinstance(m.backend, BatchingBackend)]
         # the served model's batcher counts the requests in flight that run on it alone (it waits for as many
         # calls as there are such requests); a two-model strategy's request may be waiting on the other model,
         # so no batcher counts it: the others serve their calls by their time window alone
-        self.counted = self.batching[:1] if isinstance(self.backend, BatchingBackend) else []
+        self.counted = [self.backend] if isinstance(self.backend, BatchingBackend) else []
         self.engines = [m.backend for m in self.models or [] if isinstance(m.backend, OpenAICompatBackend)]
         # a strategy runs on the loop itself (a greenlet) only where every model it may call is an engine
         self.on_loop = bool(self.models) and not self.batching
@@ -125,7 +127,7 @@ class _Server:
             raise BadField(str(e), "thinking.strategy") from None
         if spec != self.default_strategy:
             strategy = self._check(strategy)
-        gate = Gate(self.models, strategy, self.fmt, named=named)
+        gate = Gate(self.models, strategy, named=named)  # the served model's family is its member's
         if spec != self.default_strategy and strategy.ROLES:  # the models a client's strategy names exist
             try:  # (a name lookup: nothing here may wait on an engine, on the loop)
                 strategy.resolve(gate.models)

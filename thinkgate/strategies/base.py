@@ -9,6 +9,7 @@ written on a command line as `name:key=value,key=value`.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, ClassVar, NamedTuple
 
@@ -134,44 +135,33 @@ class Strategy:
 
 
 ESCAPES = {"n": "\n", "s": " ", "c": ",", ";": ";", "\\": "\\"}
+_ESCAPE = re.compile(r"\\([nsc;\\])")
+_TOKEN = re.compile(r"\\.|.", re.DOTALL)  # an escape (a backslash and what follows), or one character
 
 
-def unescape(text: str, split: bool = False) -> list[str]:
-    r"""A parameter's text as written on a command line, in one pass: `\n` a line break, `\s` a space (a value
-    is stripped, so a space that ends one is written so), `\c` a comma (which separates parameters), `\;` a
-    semicolon and `\\` a backslash; with `split`, unescaped `;` separate items, each stripped before it is
-    read. Any other backslash stays as written."""
-    items, raw, out, k = [], [], [], 0
-    while k <= len(text):
-        ch = text[k] if k < len(text) else None
-        if ch is None or (split and ch == ";"):
-            items.append("".join(out) if not split else _read("".join(raw).strip()))
-            raw, out = [], []
-        elif ch == "\\" and k + 1 < len(text) and text[k + 1] in ESCAPES:
-            raw.append(text[k:k + 2])
-            out.append(ESCAPES[text[k + 1]])
-            k += 1
-        else:
-            raw.append(ch)
-            out.append(ch)
-        k += 1
-    return items
-
-
-def _read(raw: str) -> str:
-    return unescape(raw)[0]
+def unescape(text: str) -> str:
+    r"""A parameter's text as written on a command line: `\n` a line break, `\s` a space (a value is stripped,
+    so a space that ends one is written so), `\c` a comma (which separates parameters), `\;` a semicolon and
+    `\\` a backslash. Any other backslash stays as written."""
+    return _ESCAPE.sub(lambda m: ESCAPES[m.group(1)], text)
 
 
 def text_item(value: Any) -> Any:
     """A text parameter from its command-line spelling (`unescape`); a value that is not text as it is."""
-    return unescape(value)[0] if isinstance(value, str) else value
+    return unescape(value) if isinstance(value, str) else value
 
 
 def text_list(value: Any) -> tuple[str, ...]:
-    """A list parameter from its command-line spelling: items separated by `;` (`unescape`); a list given as a
-    list is taken as it is. An empty list is an error."""
+    """A list parameter from its command-line spelling: items separated by unescaped `;`, each stripped, then
+    read by `unescape`; a list given as a list is taken as it is. An empty list is an error."""
     if isinstance(value, str):
-        value = unescape(value, split=True)
+        raw = [""]
+        for token in _TOKEN.findall(value):  # split at each `;` that is not escaped
+            if token == ";":
+                raw.append("")
+            else:
+                raw[-1] += token
+        value = [unescape(item.strip()) for item in raw]
     items = tuple(w for w in value if w)
     if not items:
         raise ValueError("give at least one item")
@@ -182,19 +172,17 @@ def _spelled(value: Any) -> str:
     """A parameter's value as a spec writes it: a list as `text_list` reads it back, a text that holds what a
     spec cannot (a line break, a comma, a space at an end) as `text_item` does."""
     if isinstance(value, (list, tuple)):
-        return ";".join(_escaped(str(w), list_item=True) for w in value)
+        return ";".join(_escaped(str(w)).replace(";", "\\;") for w in value)
     if isinstance(value, str) and (value.strip() != value or "\n" in value or "," in value):
         return _escaped(value)
     return str(value)
 
 
-def _escaped(item: str, list_item: bool = False) -> str:
-    out = item.replace("\\", "\\\\").replace("\n", "\\n").replace(",", "\\c")
-    if list_item:
-        out = out.replace(";", "\\;")
-    stripped = out.strip(" ")
-    lead, trail = len(out) - len(out.lstrip(" ")), len(out) - len(out.rstrip(" "))
-    return "\\s" * lead + stripped + "\\s" * trail if stripped else "\\s" * len(out)
+def _escaped(text: str) -> str:
+    out = text.replace("\\", "\\\\").replace("\n", "\\n").replace(",", "\\c")
+    body = out.strip(" ")
+    lead = len(out) - len(out.lstrip(" "))
+    return "\\s" * lead + body + "\\s" * (len(out) - lead - len(body))
 
 
 def _short(e: ValidationError) -> str:

@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 
 from pydantic import Field, field_validator
 
-from .base import Strategy, text_list
-from .pair import PairParams, Side, Turn, keep, pair_cache_key, results, write
+from .base import text_list
+from .pair import PairParams, PairStrategy, keep, write
 
 
 class ForealParams(PairParams):
@@ -45,46 +44,27 @@ class ForealParams(PairParams):
     _list = field_validator("ends", mode="before")(text_list)
 
 
-class Foreal(Strategy):
+class Foreal(PairStrategy):
     name = "foreal"
-    ROLES = ("small", "large")
     TOKENS = ("lead",)
     Params = ForealParams
 
-    def prepare(self, backend, models=None) -> None:
-        self._members(models)
-
-    def resolve(self, models):
-        return self._members(models)
-
-    def cache_key(self, backend, models=None) -> str:
-        return pair_cache_key(self.spec, *self._members(models))
-
-    def _members(self, models):
-        return models.pair(self.params.small, self.params.large, f"strategy {self.name!r}")
-
-    def run_batch(self, requests, backend, fmt, models=None):
+    def write_turns(self, requests, small, large, turns):
         p = self.params
-        started = time.time()
-        small_m, large_m = self._members(models)
-        who = f"strategy {self.name!r}"
-        small, large = Side(small_m, requests, who), Side(large_m, requests, who)
-        turns = [Turn(room=r.sampling.max_tokens) for r in requests]
         gates = [random.Random(_seed(r)) for r in requests]
         ends = list(p.ends)
         while True:
             live = [i for i, t in enumerate(turns) if not t.ended]
             if not live:
                 break
-            led = [i for i in live if gates[i].random() < p.p]
-            finishing = [i for i in live if i not in set(led)]
-            for i, gen in write(large, turns, led, requests, p.lead, stop=ends).items():
+            leads = {i: gates[i].random() < p.p for i in live}
+            finishing = [i for i in live if not leads[i]]
+            for i, gen in write(large, turns, [i for i in live if leads[i]], requests, p.lead, stop=ends).items():
                 keep(large, turns[i], gen, "lead")
                 if gen.stop is None and gen.finish_reason == "length" and not turns[i].ended:
                     finishing.append(i)  # the sentence goes on: the draft model finishes it
             for i, gen in write(small, turns, sorted(finishing), requests, None, stop=ends).items():
                 keep(small, turns[i], gen, "draft")
-        return results(self.spec, requests, turns, backend, fmt, started, {"small": small.name, "large": large.name})
 
 
 def _seed(request) -> int:

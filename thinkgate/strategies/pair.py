@@ -17,13 +17,14 @@ next call. The final result is split by the gate's format: the thought, its tags
 
 from __future__ import annotations
 
-import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import RAW_PREFIX, Generation
 from ..types import Request, Result, TraceEvent
-from .base import Params, _opened, assistant_prefill, finish, gen_params, generate_forced, group_indices, require_thinking
+from .base import (Params, Strategy, _opened, assistant_prefill, finish, gen_params, generate_forced, group_indices,
+                   require_thinking)
 
 
 class PairParams(Params):
@@ -32,6 +33,44 @@ class PairParams(Params):
 
     small: str | None = None
     large: str | None = None
+
+
+class PairStrategy(Strategy):
+    """A strategy of two models, a small and a large one, writing one turn (`Strategy.ROLES`). What is common
+    to all of them is here: the roles from the roster, the cache key with both models' fingerprints, and
+    `run_batch` — each request's `Turn`, both models' `Side`s, the results — around `write_turns`, where each
+    strategy decides who writes what."""
+
+    ROLES = ("small", "large")
+    Params = PairParams
+
+    def resolve(self, models):
+        return models.pair(self.params.small, self.params.large, f"strategy {self.name!r}")
+
+    def prepare(self, backend, models=None) -> None:
+        self.check(*self.resolve(models))
+
+    def check(self, small, large) -> None:
+        """What the strategy needs of its two members beyond their names (a capability); raises
+        `MissingCapability`. Nothing by default."""
+
+    def cache_key(self, backend, models=None) -> str:
+        small, large = self.resolve(models)
+        return f"{self.spec}@small={small.name}:{small.fingerprint()}@large={large.name}:{large.fingerprint()}"
+
+    def run_batch(self, requests, backend, fmt, models=None):
+        started = time.time()
+        members = self.resolve(models)
+        self.check(*members)
+        who = f"strategy {self.name!r}"
+        small, large = (Side(m, requests, who) for m in members)
+        turns = [Turn(room=r.sampling.max_tokens) for r in requests]
+        self.write_turns(requests, small, large, turns)
+        return results(self.spec, requests, turns, backend, fmt, started, {"small": small.name, "large": large.name})
+
+    def write_turns(self, requests: list[Request], small: "Side", large: "Side", turns: list["Turn"]) -> None:
+        """Write every request's turn (a thought, then its answer), the small and the large model in turn."""
+        raise NotImplementedError
 
 
 class Side:
@@ -197,11 +236,7 @@ def results(strategy_spec: str, requests: list[Request], turns: list[Turn], back
     return out
 
 
-def pair_cache_key(spec: str, small: Any, large: Any) -> str:
-    """A two-model strategy's cache key: its spec and both models (name and fingerprint)."""
-    return f"{spec}@small={small.name}:{small.fingerprint()}@large={large.name}:{large.fingerprint()}"
-
-
-def words_in(words: tuple[str, ...]) -> re.Pattern:
-    """A pattern that finds any of `words` as whole words, case-insensitive."""
-    return re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+def fits(side: Side, text: str) -> bool:
+    """`text` and one more token fit `side`'s model's context."""
+    left = _context_left(side, text, 1)
+    return left is None or left >= 1

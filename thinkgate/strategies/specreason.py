@@ -33,7 +33,6 @@ tokenizers. Drafts stream once judged.
 from __future__ import annotations
 
 import math
-import time
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -41,8 +40,8 @@ from pydantic import Field, field_validator
 from ..backends.base import SCORE, GenParams
 from ..backends.sinks import CURRENT_TAP
 from ..types import Message, TraceEvent
-from .base import Strategy, text_item
-from .pair import PairParams, Side, Turn, answer, discard, keep, pair_cache_key, results, write, written_text
+from .base import text_item
+from .pair import PairParams, PairStrategy, Side, Turn, answer, discard, fits, keep, write, written_text
 
 JUDGE = ("Here is a question and the reasoning written for it so far.\n\nQuestion:\n{question}\n\nReasoning so far:\n"
          "{before}\n\nLatest step:\n{step}\n\nRate the latest step from 0 (wrong or useless) to 9 (correct and "
@@ -58,37 +57,18 @@ class SpecReasonParams(PairParams):
     _text = field_validator("step", mode="before")(text_item)
 
 
-class SpecReason(Strategy):
+class SpecReason(PairStrategy):
     name = "specreason"
-    ROLES = ("small", "large")
     TOKENS = ("max_step",)
     Params = SpecReasonParams
 
-    def prepare(self, backend, models=None) -> None:
-        self._require_score(self._members(models)[1])
-
-    def resolve(self, models):
-        return self._members(models)
-
-    def _require_score(self, large) -> None:
+    def check(self, small, large) -> None:
         if self.params.scorer == "likelihood":
             large.backend.require(SCORE, f"strategy {self.name!r} (scorer likelihood, model {large.name!r}; "
                                          "use scorer=judge)")
 
-    def cache_key(self, backend, models=None) -> str:
-        return pair_cache_key(self.spec, *self._members(models))
-
-    def _members(self, models):
-        return models.pair(self.params.small, self.params.large, f"strategy {self.name!r}")
-
-    def run_batch(self, requests, backend, fmt, models=None):
+    def write_turns(self, requests, small, large, turns):
         p = self.params
-        started = time.time()
-        small_m, large_m = self._members(models)
-        self._require_score(large_m)
-        who = f"strategy {self.name!r}"
-        small, large = Side(small_m, requests, who), Side(large_m, requests, who)
-        turns = [Turn(room=r.sampling.max_tokens) for r in requests]
         while True:
             live = [i for i, t in enumerate(turns) if not t.closed and not t.ended]
             if not live:
@@ -109,7 +89,6 @@ class SpecReason(Strategy):
             for i, gen in write(large, turns, redo, requests, p.max_step, stop=[p.step]).items():
                 keep(large, turns[i], gen, "rewrite")
         answer(small, turns, requests)
-        return results(self.spec, requests, turns, backend, fmt, started, {"small": small.name, "large": large.name})
 
     def _scores(self, large: Side, turns: list[Turn], requests, steps: dict[int, str],
                 closing: dict[int, bool]) -> dict[int, float]:
@@ -144,8 +123,7 @@ class SpecReason(Strategy):
         for i, g in zip(idx, gens):
             digit = g[0].text.strip()[:1]
             out[i] = float(digit) if digit.isdigit() else 0.0
-            turns[i].written[large.name] = turns[i].written.get(large.name, 0) + g[0].tokens
-            turns[i].room -= g[0].tokens
+            turns[i].count(large, g[0], 0)
             turns[i].trace.append(TraceEvent(kind="score", detail={"model": large.name, "judged": digit}))
         return out
 
@@ -153,10 +131,3 @@ class SpecReason(Strategy):
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
 
-
-def fits(side: Side, text: str) -> bool:
-    """`text` and one more token fit `side`'s model's context (only a text near the limit is tokenized)."""
-    ctx = side.backend.context_length
-    if ctx is None or len(text.encode("utf-8", "surrogatepass")) + 1 < ctx:
-        return True
-    return side.backend.count_tokens(text) + 1 < ctx

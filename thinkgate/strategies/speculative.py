@@ -33,12 +33,13 @@ Drafts stream once kept.
 
 from __future__ import annotations
 
-import time
+import re
+from functools import cached_property
 
 from pydantic import Field, field_validator
 
-from .base import Strategy, text_item, text_list
-from .pair import PairParams, Side, Turn, answer, discard, keep, pair_cache_key, results, words_in, write, written_text
+from .base import group_indices, text_item, text_list
+from .pair import PairParams, PairStrategy, answer, discard, keep, write, written_text
 
 CHECK = "Let me check whether there are some wrong steps:"
 
@@ -59,39 +60,24 @@ class SpeculativeParams(PairParams):
     _text = field_validator("step", "check_phrase", mode="before")(text_item)
 
 
-class Speculative(Strategy):
+class Speculative(PairStrategy):
     name = "speculative"
-    ROLES = ("small", "large")
     TOKENS = ("max_step", "draft_tokens", "takeover_tokens", "verify_tokens")
     Params = SpeculativeParams
 
-    def prepare(self, backend, models=None) -> None:
-        self._members(models)
-
-    def resolve(self, models):
-        return self._members(models)
-
-    def cache_key(self, backend, models=None) -> str:
-        return pair_cache_key(self.spec, *self._members(models))
-
-    def _members(self, models):
-        return models.pair(self.params.small, self.params.large, f"strategy {self.name!r}")
+    @cached_property
+    def _reflections(self) -> list[tuple[str, re.Pattern]]:
+        """Each kind of reflection with a pattern that finds its words (whole words, case-insensitive)."""
+        p = self.params
+        return [(kind, re.compile(r"\b(" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE))
+                for kind, words in (("verify", p.verify), ("negative", p.negative), ("positive", p.positive))]
 
     def kind_of(self, draft: str) -> str | None:
         """Which reflection a draft holds ("verify", "negative", "positive"), or None."""
-        p = self.params
-        for kind, words in (("verify", p.verify), ("negative", p.negative), ("positive", p.positive)):
-            if words_in(words).search(draft):
-                return kind
-        return None
+        return next((kind for kind, pattern in self._reflections if pattern.search(draft)), None)
 
-    def run_batch(self, requests, backend, fmt, models=None):
+    def write_turns(self, requests, small, large, turns):
         p = self.params
-        started = time.time()
-        small_m, large_m = self._members(models)
-        who = f"strategy {self.name!r}"
-        small, large = Side(small_m, requests, who), Side(large_m, requests, who)
-        turns = [Turn(room=r.sampling.max_tokens) for r in requests]
         negatives = [0] * len(requests)
         at_step = [False] * len(requests)  # the turn is at a step's end: look ahead before writing on
         while True:
@@ -122,16 +108,10 @@ class Speculative(Strategy):
                         turns[i].inject(("" if turns[i].thought.endswith("\n") else "\n") + p.check_phrase)
                         most = p.verify_tokens
                 takeovers[i] = most
-            for most, group in _by_value(takeovers).items():
-                for i, gen in write(large, turns, group, requests, most, stop=[p.step]).items():
+            asked = list(takeovers)
+            for most, pos in group_indices(takeovers.values()).items():
+                for i, gen in write(large, turns, [asked[k] for k in pos], requests, most, stop=[p.step]).items():
                     keep(large, turns[i], gen, "large", tokens_asked=most)
                     at_step[i] = True
         answer(small, turns, requests)
-        return results(self.spec, requests, turns, backend, fmt, started, {"small": small.name, "large": large.name})
 
-
-def _by_value(d: dict[int, int]) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for k, v in d.items():
-        out.setdefault(v, []).append(k)
-    return out
