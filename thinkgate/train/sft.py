@@ -167,13 +167,19 @@ def cpu_recipe(out: str, minutes: float = 59.0) -> list[tuple[str, SFTConfig]]:
     at 3.5."""
     return [("cpu", SFTConfig(out=out, seed=0, lr=3e-3, warmup=200, steps=11000, compile=True,
                               max_minutes=minutes, hidden_size=128, num_heads=4, intermediate_size=384,
-                              mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=3.5),
-                              family_think_prob=dict(add=0.6, mul=0.6, chain=0.65, listsum=0.8, count=0.8)))]
+                              **cpu_data()))]
+
+
+def cpu_data() -> dict:
+    """The CPU recipes' data (`cpu_recipe`, `mini_recipe`): family weights that stress the slow learners
+    (letter counting 4, chains and list sums 3.5) and the reasoning families' thinking shares."""
+    return dict(mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=3.5),
+                family_think_prob=dict(add=0.6, mul=0.6, chain=0.65, listsum=0.8, count=0.8))
 
 
 def mini_recipe(out: str, steps: int = 5000, minutes: float = 40.0) -> list[tuple[str, SFTConfig]]:
-    """The embedded `mini`: the small model of the embedded pair (two-model strategies and routing between
-    models), trained from scratch on a 2-core CPU. Three layers at hidden 96 (3 heads of 32, MLP 288, a
+    """The embedded `mini`: the small model of the embedded pair (the two-model strategies), trained from
+    scratch on a 2-core CPU. Three layers at hidden 96 (3 heads of 32, MLP 288, a
     tokenizer of its own: 0.42M parameters against `tiny`'s 3.00M), the CPU recipe's family weights and
     thinking shares, cosine at peak lr 3e-3 over `steps` (5000) after 200 warm-up steps, seed 1, compiled and
     deterministic: 18.7 minutes here. It thinks worse than `tiny` on `under` (0.720 against 0.963) while
@@ -181,9 +187,7 @@ def mini_recipe(out: str, steps: int = 5000, minutes: float = 40.0) -> list[tupl
     (0.15M) for 3000 steps, thought too badly to be helped (0.113 on `under`, 0.383 on `over`)."""
     return [("mini", SFTConfig(out=out, seed=1, lr=3e-3, warmup=200, steps=steps, compile=True,
                                max_minutes=minutes, hidden_size=96, num_layers=3, num_heads=3, head_dim=32,
-                               intermediate_size=288,
-                               mixture=dict(default_mixture(), count=4.0, chain=3.5, listsum=3.5),
-                               family_think_prob=dict(add=0.6, mul=0.6, chain=0.65, listsum=0.8, count=0.8)))]
+                               intermediate_size=288, **cpu_data()))]
 
 
 def check_family_think_prob(shares: dict[str, float], where: str = "family_think_prob") -> None:
