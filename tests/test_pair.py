@@ -142,7 +142,7 @@ def test_list_parameters_read_back_and_route_takes_no_pair():
         s = parse_strategy(spec)
         assert parse_strategy(s.spec).params == s.params
     assert parse_strategy("foreal:ends=.\\s;\\n").params.ends == (". ", "\n")
-    with pytest.raises(ValueError, match="speculative needs two"):
+    with pytest.raises(ValueError, match="speculative names models itself"):
         parse_strategy("route:then=speculative")
 
 

@@ -54,8 +54,9 @@ class Gate:
         return self.strategy.cache_key(self.backend, **self._models_for(self.strategy))
 
     def _models_for(self, strategy: Strategy) -> dict:
-        """The roster, for a strategy that runs several models (`Strategy.ROLES`); nothing for one that does not."""
-        return {"models": self.models} if strategy.ROLES else {}
+        """The roster, for a strategy that runs several models (`Strategy.runs_several`); nothing for one that
+        does not."""
+        return {"models": self.models} if strategy.runs_several() else {}
 
     def plan(self, request: Request) -> Plan:
         """Which strategy serves `request` and why (`thinkgate.policy.plan`); raises `PolicyConflict`."""

@@ -21,6 +21,18 @@
 4. Output, in `out` (default `<model>/router/`): `probe.safetensors` + `probe.json`, `text.safetensors` +
    `text.json`, `calibration.json` (settings, per-item outcomes and scores, curves and APGR figures) and
    `curve.png` (accuracy vs think rate against the oracle; where matplotlib is installed).
+
+Between several models (a roster of two or more, `--model` repeated): the options are every level on every
+model (`nothink@mini`, `budget:max=32@mini`, `think@mini`, `nothink@tiny`, ...), each run on the
+calibration split through the same code path and cache; the labels are "correct with option j" and every
+option's cost is its mean generation GFLOPs (`Roster.cost_of`: each model needs a known size). The router's
+rule is `cheapest` (`routers/router.py`): the cheapest option whose out-of-fold P(correct) clears the
+threshold, else the likeliest. The threshold is chosen over every distinct P by the same objectives: F1_otb;
+`max_drop`: the least mean cost with every suite's accuracy within `max_drop` of its best option's; a think
+rate (the share of queries sent to a thinking option). Features: the text router's n-grams (they do not
+depend on a model) and the probe on the primary's hidden state. Files are `<kind>@<names>` in the primary's
+`router/` (or `out`), and the curves are accuracy against cost, against the per-query oracle
+(`scoring.curve.cost_apgr`), with the share of queries each option took.
 """
 
 from __future__ import annotations
@@ -28,13 +40,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..scoring.curve import apgr, outcome, plot, thin
-from ..routers.router import (Router, RouterMeta, content_fingerprint, decide_one, router_dir, routing_score,
-                     threshold_for_rate)
+from ..backends.base import HIDDEN_STATE
+from ..types import Request
+from ..scoring.curve import (apgr, cost_apgr, option_outcome, outcome, pick_option, plot, plot_cost, thin, thin_cost,
+                             threshold_sweep)
+from ..routers.router import (Router, RouterMeta, RouterOption, content_fingerprint, cost_order, decide_one, file_stem,
+                              router_dir, routing_score, threshold_for_rate)
 
 DEFAULT_BUDGETS = (32, 64)
 
@@ -79,8 +94,10 @@ def calibration_items(cfg: CalibConfig) -> dict[str, list]:
 
 @dataclass
 class Outcomes:
-    """Every calibration item's outcome at every routing level: `correct[i][j]` and thinking `tokens[i][j]` of
-    item i at level j (`levels`: nothink, each `budget:max=B` of `budgets`, think)."""
+    """Every calibration item's outcome at every routing level: `correct[i][j]`, thinking `tokens[i][j]` and
+    `cost[i][j]` (generation GFLOPs; tokens written where the model's size is unknown) of item i at level j
+    (`levels`: nothink, each `budget:max=B` of `budgets`, think; between models, each of those on each model,
+    named `level@model`, with `options` the (model, level) pairs)."""
 
     items: list
     suites: dict
@@ -89,14 +106,17 @@ class Outcomes:
     correct: list[list[bool]]
     tokens: list[list[int]]
     seconds: float
+    cost: list[list[float]] = field(default_factory=list)
+    options: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def item_suites(self) -> list[str]:
         return [it.suite for it in self.items]
 
 
-def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> dict:
-    """Outcomes, then a router per kind with its threshold and curves, then the files (the module's steps)."""
+def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print, models=None) -> dict:
+    """Outcomes, then a router per kind with its threshold and curves, then the files (the module's steps).
+    `models`: a roster; with two or more models, the router between them (`run_between`)."""
     import torch
 
     from ..roster import load_backend
@@ -104,6 +124,10 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
     started = time.time()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if models is not None and len(models) > 1:
+        return run_between(cfg, models, log, started)
+    if models is not None:
+        backend = models.primary.backend
     backend = backend or load_backend(cfg.model, batch_size=cfg.batch_size)
     model_dir = Path(backend.model_id)
     out = Path(cfg.out) if cfg.out else router_dir(model_dir)
@@ -138,49 +162,203 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print) -> d
 
 
 def outcomes(cfg: CalibConfig, backend, log: Callable[[str], None]) -> Outcomes:
-    """Step 1: every calibration item at every level, through the bench's code path and cache."""
+    """Step 1: every calibration item at every level (on every model of a roster given as `backend`), through
+    the bench's code path and cache."""
     from ..gate import Gate
-    from ..scoring.cache import ResultsCache, model_fingerprint
+    from ..roster import Roster
     from ..types import Sampling
     from .runner import run_suite
 
+    models = backend if isinstance(backend, Roster) else Roster.of(backend, cfg.fmt)
+    between = len(models) > 1
     budgets = sorted(set(cfg.budgets))
     levels = ["nothink"] + [f"budget:max={b}" for b in budgets] + ["think"]
+    options = [(m.name, level) for m in models for level in levels]
+    names = [f"{level}@{m}" if between else level for m, level in options]
     suites = calibration_items(cfg)
     items = [it for v in suites.values() for it in v]
     if not items:
         raise ValueError("no calibration items")
     log(f"calibrating on {len(items)} items ({', '.join(f'{s} {len(v)}' for s, v in suites.items())}), "
-        f"levels {', '.join(levels)}")
+        f"{'options' if between else 'levels'} {', '.join(names)}")
+    from ..scoring.cache import ResultsCache
+
     cache = ResultsCache(cfg.cache) if cfg.cache else None
     sampling = Sampling(max_tokens=cfg.max_tokens)
-    key = model_fingerprint(Path(backend.model_id))
-    correct = [[False] * len(levels) for _ in items]
-    tokens = [[0] * len(levels) for _ in items]
+    correct = [[False] * len(names) for _ in items]
+    tokens = [[0] * len(names) for _ in items]
+    cost = [[0.0] * len(names) for _ in items]
     started = time.time()
-    for j, spec in enumerate(levels):
+    for j, (name, spec) in enumerate(options):
         t0 = time.time()
-        gate = Gate(backend, spec, cfg.fmt)
+        member = models.get(name)
+        gate = Gate(Roster([member]), spec)
         # a budget level gets its budget plus `answer_tokens` in all: after a forced stop a model that was
         # never trained on one can ramble, and the outcome (correct, thinking tokens) is decided by then
-        level_sampling = sampling if j in (0, len(levels) - 1) else Sampling(
-            max_tokens=min(cfg.max_tokens, budgets[j - 1] + cfg.answer_tokens))
+        budget = int(spec.split("=")[1]) if spec.startswith("budget:") else None
+        level_sampling = sampling if budget is None else Sampling(max_tokens=min(cfg.max_tokens, budget + cfg.answer_tokens))
         rows = [r for v in suites.values()
-                for r in run_suite(gate, v, level_sampling, key, cache, chunk=cfg.batch_size)]
+                for r in run_suite(gate, v, level_sampling, member.fingerprint(), cache, chunk=cfg.batch_size)]
         for i, r in enumerate(rows):
+            if r.cost is None and between:
+                raise ValueError(f"routing between models weighs each by its size, and model {name!r} has no known "
+                                 f"parameter count: give it as --model {name}=SOURCE,params=N")
             correct[i][j], tokens[i][j] = r.correct, r.think_tokens
-        log(f"  {spec}: accuracy {sum(c[j] for c in correct) / len(items):.3f}, thinking tokens "
-            f"{sum(t[j] for t in tokens) / len(items):.1f} ({time.time() - t0:.0f}s)")
-    return Outcomes(items, suites, levels, budgets, correct, tokens, time.time() - started)
+            cost[i][j] = r.cost if r.cost is not None else float(r.think_tokens + r.answer_tokens)
+        log(f"  {names[j]}: accuracy {sum(c[j] for c in correct) / len(items):.3f}, thinking tokens "
+            f"{sum(t[j] for t in tokens) / len(items):.1f}"
+            + (f", cost {sum(c[j] for c in cost) / len(items):.4f} GFLOP" if between else "")
+            + f" ({time.time() - t0:.0f}s)")
+    return Outcomes(items, suites, names, budgets, correct, tokens, time.time() - started, cost,
+                    options if between else [])
 
 
-def features_for(kind: str, cfg: CalibConfig, backend, requests) -> tuple:
-    """The router's inputs: (features, what they are, whether to standardize them)."""
+def run_between(cfg: CalibConfig, models, log: Callable[[str], None], started: float) -> dict:
+    """A router between the roster's models: outcomes of every option, then per kind the regression, the
+    threshold (rule `cheapest`) and the curves against cost, then the files."""
+    primary = models.primary
+    model_dir = Path(primary.backend.model_id)
+    out = Path(cfg.out) if cfg.out else router_dir(model_dir)
+    res = outcomes(cfg, models, log)
+    fingerprints = {m.name: content_fingerprint(m.backend.model_id) for m in models}
+    record: dict = {"config": asdict(cfg), "model": str(model_dir), "model_fingerprint": fingerprints[primary.name],
+                    "models": fingerprints, "levels": res.levels, "n": len(res.items),
+                    "outcome_seconds": round(res.seconds, 1), "routers": {}}
+    per_item_scores: dict[str, list[float]] = {}
+    curves: dict[str, dict] = {}
+    for kind in cfg.kinds:
+        if kind == "probe" and HIDDEN_STATE not in primary.backend.capabilities:
+            log(f"  probe: skipped ({primary.name}, the primary, exposes no hidden state)")
+            continue
+        t0 = time.time()
+        x, features, standardize = features_for(kind, cfg, primary.backend, [Request.of(it.prompt) for it in res.items],
+                                                primary.format)
+        linear, l2, losses, oof = fit_levels(x, res, cfg, standardize)
+        options = [RouterOption(model=m, level=level, cost=round(sum(c[j] for c in res.cost) / len(res.items), 6),
+                                accuracy=round(sum(c[j] for c in res.correct) / len(res.items), 4))
+                   for j, (m, level) in enumerate(res.options)]
+        threshold, rule = option_threshold(cfg, res, oof, options)
+        order = cost_order(options)
+        picks = [pick_option(row, order, threshold)[0] for row in oof]
+        thinking = [o.mode == "think" for o in options]
+        chosen = option_outcome(res.item_suites, res.correct, res.tokens, res.cost, picks, res.levels, thinking)
+        meta = RouterMeta(kind=kind, model_fingerprint=fingerprints[primary.name], model_name=primary.name,
+                          budgets=res.budgets, rule="cheapest", budget_answer_tokens=cfg.answer_tokens,
+                          threshold=round(threshold, 6), threshold_rule=rule, features=features, l2=l2,
+                          cv_logloss={str(k): round(v, 4) for k, v in losses.items()}, options=options,
+                          models=fingerprints, calib_probs=[[round(float(v), 4) for v in row] for row in oof],
+                          calibration={"n": len(res.items), "suites": {s: len(v) for s, v in res.suites.items()},
+                                       "chosen": chosen, "reliability": reliability(oof, res.correct, res.levels),
+                                       "seconds": round(time.time() - t0, 2)})
+        router = Router(meta, linear)
+        path = router.save(out, file_stem(kind, models.names))
+        per_item_scores[kind] = [round(float(row[j]), 4) for row, j in zip(oof, picks)]
+        sweep = threshold_sweep(meta.calib_probs, order)
+        figures = {}
+        sets = {"all": list(range(len(res.items)))} | {
+            s: [i for i, it in enumerate(res.items) if it.suite == s] for s in res.suites}
+        for name, idx in sets.items():
+            if not idx:
+                continue
+            pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+            sub = cost_apgr(pick(res.item_suites), pick(res.correct), pick(res.tokens), pick(res.cost),
+                            [(t, pick(ps)) for t, ps in sweep], res.levels, thinking)
+            sub_chosen = option_outcome(pick(res.item_suites), pick(res.correct), pick(res.tokens), pick(res.cost),
+                                        pick(picks), res.levels, thinking)
+            base = curves.setdefault(name, {k: v for k, v in sub.items() if k not in ("curve", "apgr")} | {"routers": {}})
+            base["routers"][kind] = {"curve": thin_cost(sub["curve"]), "apgr": sub.get("apgr"), "chosen": sub_chosen}
+            figures[name] = {k: sub.get(k) for k in ("apgr", "oracle_apgr", "cost_50", "cost_80", "oracle_cost_50",
+                                                     "oracle_cost_80", "weak", "strong", "weak_accuracy",
+                                                     "strong_accuracy")} | {"chosen": sub_chosen, "oracle": sub["oracle"]}
+        record["routers"][kind] = {"file": str(path), "threshold": meta.threshold, "rule": rule, "l2": l2,
+                                   "chosen": chosen, "curves": figures,
+                                   "reliability": meta.calibration["reliability"]}
+        log(f"  {kind}: l2 {l2}, threshold {meta.threshold:.4f} ({rule}); on calibration (out-of-fold): accuracy "
+            f"{chosen['accuracy']}, cost {chosen['cost_mean']} GFLOP, shares "
+            + ", ".join(f"{k} {v}" for k, v in chosen["shares"].items()) + f" ({time.time() - t0:.1f}s)")
+    record["items"] = [{"id": it.id, "suite": it.suite, "family": it.family, "difficulty": it.difficulty,
+                        "correct": res.correct[i], "think_tokens": res.tokens[i], "cost": [round(c, 6) for c in res.cost[i]],
+                        "probs": {k: v[i] for k, v in per_item_scores.items()}} for i, it in enumerate(res.items)]
+    record["curves"] = curves
+    record["wall_s"] = round(time.time() - started, 1)
+    write(out, record, curves, "+".join(models.names), log, between=True)
+    return record
+
+
+def fit_levels(x, res: Outcomes, cfg: CalibConfig, standardize: bool):
+    """The regression of "correct at level (option) j" on the features: (fitted, l2, CV losses, out-of-fold P)."""
+    import torch
+
+    from ..routers.linear import cross_validate, fit
+
+    y = torch.tensor(res.correct, dtype=torch.float32)
+    l2, oof, losses = cross_validate(x, y, cfg.folds, standardize=standardize)
+    return fit(x, y, l2, standardize), l2, losses, oof
+
+
+def reliability(probs, correct: list[list[bool]], names: list[str], bins: int = 10) -> dict:
+    """How well the out-of-fold P(correct) is calibrated, per option: Brier score and expected calibration
+    error (ECE, `bins` equal-width bins, weighted by their share of items)."""
+    out = {}
+    n = len(correct)
+    for j, name in enumerate(names):
+        p = [float(row[j]) for row in probs]
+        y = [float(c[j]) for c in correct]
+        brier = sum((a - b) ** 2 for a, b in zip(p, y)) / n
+        ece = 0.0
+        for b in range(bins):
+            idx = [i for i in range(n) if min(int(p[i] * bins), bins - 1) == b]
+            if idx:
+                ece += len(idx) / n * abs(sum(p[i] for i in idx) / len(idx) - sum(y[i] for i in idx) / len(idx))
+        out[name] = {"brier": round(brier, 4), "ece": round(ece, 4)}
+    return out
+
+
+def option_threshold(cfg: CalibConfig, res: Outcomes, probs, options: list) -> tuple[float, str]:
+    """Step 3 between models, over every distinct P(correct): the think rate nearest `target_think_rate`; else
+    the least mean cost with every suite within `max_drop` of its best option (none qualifying: the one
+    whose worst suite falls least short); else the best F1_otb (accuracy - 0.001 x thinking tokens without
+    over + under items)."""
+    order = cost_order(options)
+    thinking = [o.mode == "think" for o in options]
+    suites = res.item_suites
+    by_suite = {s: [i for i in range(len(suites)) if suites[i] == s] for s in dict.fromkeys(suites)}
+    best_option = {s: max(sum(res.correct[i][j] for i in idx) / len(idx) for j in range(len(options)))
+                   for s, idx in by_suite.items()}
+    scored = []
+    for t, picks in threshold_sweep([[float(v) for v in row] for row in probs], order):
+        o = option_outcome(suites, res.correct, res.tokens, res.cost, picks, res.levels, thinking)
+        slack = min(sum(res.correct[i][picks[i]] for i in idx) / len(idx) - best_option[s] + (cfg.max_drop or 0)
+                    for s, idx in by_suite.items())
+        scored.append((t, o, slack))
+    if cfg.target_think_rate is not None:
+        t, o, _ = min(scored, key=lambda x: (abs(x[1]["think_rate"] - cfg.target_think_rate), x[1]["cost_mean"]))
+        return t, f"think rate {cfg.target_think_rate} (calibration: {o['think_rate']})"
+    if cfg.max_drop is not None:
+        ok = [x for x in scored if x[2] >= -1e-9]
+        if ok:
+            t, o, _ = min(ok, key=lambda x: (x[1]["cost_mean"], -x[1]["accuracy"]))
+            return t, (f"least cost ({o['cost_mean']:.4f} GFLOP) with every suite within {cfg.max_drop} of its best "
+                       f"option, on calibration")
+        t, _, slack = max(scored, key=lambda x: x[2])
+        return t, (f"no threshold keeps every suite within {cfg.max_drop} of its best option on calibration; the "
+                   f"closest falls {-slack:.4f} short")
+    def value(o):
+        return o.get("f1_otb", o["accuracy"] - 0.001 * o["think_tokens_mean"])
+    best = max(value(o) for _, o, _ in scored)
+    ties = [t for t, o, _ in scored if value(o) >= best - 1e-9]
+    name = "max F1_otb" if "f1_otb" in scored[0][1] else "max accuracy - 0.001 x thinking tokens"
+    return ties[len(ties) // 2], f"{name} on calibration ({best:.4f})"
+
+
+def features_for(kind: str, cfg: CalibConfig, backend, requests, fmt=None) -> tuple:
+    """The router's inputs: (features, what they are, whether to standardize them). `fmt`: the model's
+    chat format (None: `cfg.fmt`, else detected)."""
     from ..gate import Gate
     from ..routers.features import hidden_state_features, ngram_features, query_text
 
     if kind == "probe":
-        x = hidden_state_features(requests, backend, Gate(backend, "think", cfg.fmt).format)
+        x = hidden_state_features(requests, backend, fmt or Gate(backend, "think", cfg.fmt).format)
         return x, {"input": "final hidden state at the end of the prompt rendered in auto mode",
                    "dim": int(x.shape[1])}, True
     x = ngram_features([query_text(r) for r in requests], cfg.text_buckets)
@@ -258,14 +436,18 @@ def routing_curves(kind: str, res: Outcomes, scores: list[float], think_level: l
     return figures
 
 
-def write(out: Path, record: dict, curves: dict, model_name: str, log: Callable[[str], None]) -> None:
-    """Step 4: calibration.json, and curve.png where matplotlib is installed."""
+def write(out: Path, record: dict, curves: dict, model_name: str, log: Callable[[str], None],
+          between: bool = False) -> None:
+    """Step 4: calibration.json, and curve.png where matplotlib is installed (between models:
+    `calibration@<names>.json` and `curve@<names>.png`, next to one model's own)."""
     out.mkdir(parents=True, exist_ok=True)
+    suffix = f"@{model_name}" if between else ""
     if curves and importlib.util.find_spec("matplotlib"):
-        plot(curves, out / "curve.png", f"Routing on the calibration split ({model_name}, out-of-fold)")
+        title = f"Routing on the calibration split ({model_name}, out-of-fold)"
+        (plot_cost if between else plot)(curves, out / f"curve{suffix}.png", title)
     elif curves:
         log("no curve.png: plots need matplotlib (pip install 'thinkgate[report]'); the curves are in calibration.json")
-    (out / "calibration.json").write_text(json.dumps(record, separators=(",", ":")))
+    (out / f"calibration{suffix}.json").write_text(json.dumps(record, separators=(",", ":")))
     log(f"wrote routers to {out} in {record['wall_s']}s")
 
 

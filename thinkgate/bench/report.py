@@ -7,7 +7,10 @@
 - thinking_hist.png: histograms of thinking tokens per strategy;
 - budget.png (when several `budget` rows with a `max` ran): `under` accuracy against the maximum budget;
 - routing.png (when a routed strategy such as `route` ran beside think and nothink): accuracy against think
-  rate as the router's threshold sweeps over the test items, against the oracle's curve (APGR).
+  rate as the router's threshold sweeps over the test items, against the oracle's curve (APGR);
+- routing_models.png (when `route` routed between models and every option's rows ran, as `oracle` adds
+  them): accuracy against mean cost as the threshold sweeps, every option alone, and the per-query oracle's
+  curve; the table beside it gives APGR on cost and the share of queries each option took.
 """
 
 from __future__ import annotations
@@ -145,13 +148,22 @@ def write_report(out: dict, rows: list[Row], folder: Path) -> Path:
     has_budget = plot_budget(rows, folder / "budget.png")
     imgs = ["frontier.png", "difficulty.png", "thinking_hist.png"] + (["budget.png"] if has_budget else [])
     routing = ""
-    from ..scoring.curve import bench_curves, curves_summary, plot as plot_routing
+    from ..scoring.curve import bench_curves, curves_summary, plot as plot_routing, plot_cost
 
     curves = bench_curves(rows)
     if curves:
         plot_routing(curves, folder / "routing.png", "Routing on the test items: accuracy vs think rate")
         imgs.append("routing.png")
         routing = tables.ROUTING.html(curves_summary(curves))
+    between = out.get("routing_models_curves") or {}
+    for k, (strategy, sets) in enumerate(between.items()):
+        panels = {name: c | {"routers": {strategy: {"curve": c["curve"], "apgr": c.get("apgr"), "chosen": c["chosen"]}}}
+                  for name, c in sets.items()}
+        name = "routing_models.png" if k == 0 else f"routing_models_{k}.png"
+        plot_cost(panels, folder / name, f"{strategy} on the test items: accuracy vs cost")
+        imgs.append(name)
+    if between:
+        routing += tables.OPTIONS.html(out["routing_models"]) + tables.SHARES.html(tables.share_rows(out["routing_models"]))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>thinkgate bench</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}

@@ -21,7 +21,9 @@ def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: floa
                think_tokens=res.usage.reasoning_tokens, answer_tokens=res.usage.answer_tokens, thought=res.thought,
                closed=res.closed, finish_reason=res.finish_reason, wall_s=round(wall_s, 4), answer=res.answer,
                decision=route.get("decision"), score=route.get("score"), budget=route.get("budget"),
-               by_model=dict(res.usage.by_model) or None, cost=res.usage.cost, model=res.model)
+               by_model=dict(res.usage.by_model) or None, cost=res.usage.cost, model=res.model,
+               option=route.get("option"), threshold=route.get("threshold"),
+               fallback=route.get("fallback"), probs=route.get("probs") if route.get("option") else None)
 
 
 def _checker(item: Item) -> Callable[[str], bool]:
@@ -81,8 +83,8 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
 
 
 ROW_FIELDS = ("strategy", "suite", "family", "difficulty", "item", "sample", "correct", "judge", "think_tokens",
-              "answer_tokens", "closed", "finish_reason", "decision", "budget", "score", "model", "by_model", "cost",
-              "wall_s", "answer")
+              "answer_tokens", "closed", "finish_reason", "decision", "budget", "score", "model", "option", "threshold",
+              "fallback", "by_model", "cost", "probs", "wall_s", "answer")
 
 
 def item_row(r: Row) -> dict:
@@ -98,8 +100,8 @@ def write_csv(rows: list[Row], path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=ROW_FIELDS)
         w.writeheader()
-        # tokens per model as JSON in one cell
-        w.writerows({**row, "by_model": json.dumps(row["by_model"]) if row["by_model"] is not None else None}
+        # tokens per model and P(correct) per option as JSON in one cell
+        w.writerows({**row, **{k: json.dumps(row[k]) for k in ("by_model", "probs") if row[k] is not None}}
                     for row in map(item_row, rows))
 
 
@@ -125,9 +127,15 @@ def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | 
                              "budget": r.budget, "score": r.score, "correct": r.correct,
                              "think_tokens": r.think_tokens,
                              "nothink_correct": nothink.get((r.suite, r.item, r.sample))} for r in routed]
-        from ..scoring.curve import bench_curves, curves_summary
+        from ..scoring.curve import bench_curves, bench_option_curves, curves_summary
+        from .tables import option_row
 
         routing = curves_summary(bench_curves(rows))
         if routing:  # accuracy vs think rate as the router's threshold sweeps, against the oracle (APGR)
             out["routing"] = routing
+        between = bench_option_curves(rows)
+        if between:  # routing between models: accuracy vs cost as the threshold sweeps, against the per-query oracle
+            out["routing_models"] = [option_row(strategy, name, c) for strategy, sets in between.items()
+                                     for name, c in sets.items()]
+            out["routing_models_curves"] = between
     return out, rows

@@ -92,3 +92,44 @@ def calibration_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
                          "f1_otb": chosen.get("f1_otb"), "apgr": c["apgr"], "oracle_accuracy": oracle["accuracy"],
                          "oracle_think_tokens_mean": oracle["think_tokens_mean"], "oracle_apgr": c["oracle_apgr"]})
     return rows
+
+
+OPTIONS = TableSpec("Routing between models: the chosen threshold against the per-query oracle (APGR on cost, from "
+                    "the cheapest option to the most accurate)", (
+    Column("router", "router"), Column("set", "set"), Column("accuracy", "accuracy", ".3f"),
+    Column("GFLOP", "cost_mean", ".4f"), Column("think %", "think_pct", ".0f"), Column("APGR", "apgr", ".3f"),
+    Column("cost@50%", "cost_50", ".2f"), Column("oracle acc", "oracle_accuracy", ".3f"),
+    Column("oracle GFLOP", "oracle_cost_mean", ".4f"), Column("oracle APGR", "oracle_apgr", ".3f")), labels=2)
+
+SHARES = TableSpec("Routing between models: the share of queries each option took", (
+    Column("router", "router"), Column("set", "set"), Column("option", "option"), Column("share", "share", ".3f"),
+    Column("oracle's share", "oracle_share", ".3f")), labels=3)
+
+
+def share_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OPTIONS' rows as SHARES' rows: one per router, set and option that either it or the oracle took."""
+    out = []
+    for r in rows:
+        for option in dict.fromkeys([*r["shares"], *r["oracle_shares"]]):
+            out.append({"router": r["router"], "set": r["set"], "option": option, "share": r["shares"].get(option, 0.0),
+                        "oracle_share": r["oracle_shares"].get(option, 0.0)})
+    return out
+
+
+def option_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Routing between models as OPTIONS' rows: one per router (or bench strategy) and item set, from a
+    calibration record (`routers`) or the bench's `routing_models` list."""
+    curves = ((kind, rec["curves"]) for kind, rec in record["routers"].items()) if "routers" in record else ()
+    rows = []
+    for kind, sets in curves:
+        for name, c in sets.items():
+            rows.append(option_row(kind, name, c))
+    return rows
+
+
+def option_row(router: str, name: str, c: dict[str, Any]) -> dict[str, Any]:
+    chosen, oracle = c["chosen"], c["oracle"]
+    return {"router": router, "set": name, "accuracy": chosen["accuracy"], "cost_mean": chosen["cost_mean"],
+            "think_pct": 100 * chosen["think_rate"], "apgr": c.get("apgr"), "cost_50": c.get("cost_50"),
+            "oracle_accuracy": oracle["accuracy"], "oracle_cost_mean": oracle["cost_mean"],
+            "oracle_apgr": c.get("oracle_apgr"), "shares": chosen["shares"], "oracle_shares": oracle["shares"]}

@@ -19,7 +19,8 @@ from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelsOpt, Tem
 def bench(
     strategies: Annotated[str, typer.Option("--strategies", help=(
         "Comma-separated strategy specs: name or name:key=value,... e.g. think,nothink,budget:max=64,min=16. "
-        "'oracle' adds the per-item cheapest correct of think and nothink."))] = "think,nothink",
+        "'oracle' adds the per-item cheapest correct of think and nothink (on each model with both: think@M, "
+        "nothink@M), and the options of a router between models. NAME@M runs a strategy on the model named M."))] = "think,nothink",
     suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites: over, under, mip.")] = "over,under,mip",
     model: ModelsOpt = None,
     backend_kind: BackendOpt = "auto",
@@ -114,6 +115,15 @@ def bench(
     if engine.url:  # items go to the engine `concurrency` at a time; a library call takes enough to fill that
         batch_size = max(batch_size, engine.concurrency)
     gates = [_gate(models, spec, fmt) for spec in specs]
+    caps: dict[int, int] = {}  # a gate's max_tokens where not the bench's (a router's budget options)
+    if with_oracle:  # a router between models: every option's rows, for the per-query oracle and the curve
+        for gate in list(gates):
+            for spec, cap in gate.strategy.option_specs(gate.backend, gate.models):
+                if spec not in specs:
+                    specs.append(spec)
+                    gates.append(_gate(models, spec, fmt))
+                    if cap is not None:
+                        caps[len(gates) - 1] = cap
     try:
         store = ResultsCache(None if fresh else cache)
     except ValueError as e:
@@ -139,11 +149,13 @@ def bench(
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as progress:
-        for gate in gates:
+        for g, gate in enumerate(gates):
+            gate_sampling = sampling if g not in caps else sampling.model_copy(
+                update={"max_tokens": min(max_tokens, caps[g])})
             for suite, items in suites_data.items():
                 bar = progress.add_task(f"{gate.strategy.spec} · {suite}", total=len(items) * samples)
                 try:
-                    rows += run_suite(gate, items, sampling, model_key, store, samples=samples, chunk=batch_size,
+                    rows += run_suite(gate, items, gate_sampling, model_key, store, samples=samples, chunk=batch_size,
                                       advance=lambda n, b=bar: progress.advance(b, n))
                 except (MissingCapability, RouterError, UpstreamError, ContextOverflow) as e:
                     kept = "--fresh keeps no rows" if fresh else f"rows finished so far are kept in {cache}"
@@ -181,6 +193,9 @@ def bench(
             console.print(tables.PAIRWISE.console(judging["pairwise"]))
     if out.get("routing"):
         console.print(tables.ROUTING.console(out["routing"]))
+    if out.get("routing_models"):
+        console.print(tables.OPTIONS.console(out["routing_models"]), width=max(console.width, 140))
+        console.print(tables.SHARES.console(tables.share_rows(out["routing_models"])))
     kept = "" if fresh else f"; every row is kept in {cache}: rerun to write it"
     if json_out:
         try:

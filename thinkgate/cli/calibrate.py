@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelOpt, _any_backend, app, choices, console, engine_options,
-                     err, fail, writable)
+from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelsOpt, _any_backend, _roster, app, choices, console,
+                     engine_options, err, fail, writable)
 
 Rule = choices("Rule", "margin", "nothink")
 
@@ -16,7 +16,7 @@ Rule = choices("Rule", "margin", "nothink")
 @app.command()
 @engine_options()
 def calibrate(
-    model: ModelOpt = None,
+    model: ModelsOpt = None,
     backend_kind: BackendOpt = "auto",
     suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites of the calibration split.")] = "over,under",
     data: Annotated[Optional[str], typer.Option("--data", help="Calibrate on external items (JSONL or hf:NAME...) instead.")] = None,
@@ -44,7 +44,10 @@ def calibrate(
     """Run think, nothink and a few budgets on the calibration split (disjoint from the test split), then
     train the hidden-state probe and the text router on those outcomes and set their thresholds. With
     --upstream, the outcomes are the engine's model's (raw-prefix mode), the router is the text one, and
-    --out names its folder (use it with `serve --upstream ... --strategy route:dir=OUT`)."""
+    --out names its folder (use it with `serve --upstream ... --strategy route:dir=OUT`). With two models or
+    more (--model repeated; --upstream counts as the first), every level runs on every model and the router
+    sends each query to the cheapest (model, level) whose predicted P(correct) clears its threshold (use it
+    with `route:models=A;B`)."""
     from ..bench.calibrate import CalibConfig, run
     from ..errors import MissingCapability, UpstreamError
     from ..routers.router import ROUTER_KINDS
@@ -76,23 +79,34 @@ def calibrate(
         fail(f"--budgets must be comma-separated integers, not {budgets!r}")
     if any(b < 1 for b in budget_list):
         fail("--budgets must be positive")
-    if engine.url is not None and out is None:
+    between = len(model or []) + (engine.url is not None) > 1
+    if engine.url is not None and out is None and not between:
         fail("--upstream needs --out FOLDER for the routers (an engine's model has no folder of its own)")
     if out is not None:
         writable(out, "--out", folder=True)
-    cfg = CalibConfig(model=model, suites=suite_list, data=data, data_suite=data_suite, out=str(out) if out else None,
+    cfg = CalibConfig(model=None if between or not model else model[0], suites=suite_list, data=data, data_suite=data_suite, out=str(out) if out else None,
                       per_suite=per_suite, limit=limit, budgets=budget_list, target_think_rate=target_think_rate,
                       max_drop=max_drop, kinds=kinds, rule=rule, max_tokens=max_tokens, batch_size=batch_size,
                       cache=None if fresh else str(cache), threads=threads, fmt=fmt)
+    if rule != "margin" and between:
+        fail("--rule is for a router on one model; between models the rule is the cheapest option that clears "
+             "the threshold")
     try:
-        backend = _any_backend(model, engine, batch_size=batch_size, kind=backend_kind)
         if engine.url:  # items go to the engine `concurrency` at a time: a call takes enough to fill that
             cfg.batch_size = max(batch_size, engine.concurrency)
-        record = run(cfg, backend=backend, log=lambda m: err.print(m))
+        if between:
+            record = run(cfg, models=_roster(model, engine, batch_size=batch_size, kind=backend_kind, lazy=False),
+                         log=lambda m: err.print(m))
+        else:
+            backend = _any_backend(cfg.model, engine, batch_size=batch_size, kind=backend_kind)
+            record = run(cfg, backend=backend, log=lambda m: err.print(m))
     except (ValueError, UpstreamError, MissingCapability) as e:
         fail(str(e))
     console.print(f"routing on the calibration split: {record['n']} items, out-of-fold, {record['wall_s']}s; "
                   f"routers in {Path(next(iter(record['routers'].values()))['file']).parent if record['routers'] else '-'}")
-    from ..bench.tables import CALIBRATION, calibration_rows
+    from ..bench.tables import CALIBRATION, OPTIONS, SHARES, calibration_rows, option_rows, share_rows
 
     console.print(CALIBRATION.console(calibration_rows(record), ""), width=max(console.width, 120))
+    if "models" in record:
+        console.print(OPTIONS.console(option_rows(record), ""), width=max(console.width, 140))
+        console.print(SHARES.console(share_rows(option_rows(record)), ""))

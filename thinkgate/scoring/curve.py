@@ -146,7 +146,7 @@ def bench_curves(rows) -> dict:
         key = (r.suite, r.item, r.sample)
         if r.strategy in ("think", "nothink"):
             outcomes[key][r.strategy] = r
-        elif r.score is not None:
+        elif r.score is not None and r.option is None:  # routing between models: bench_option_curves
             outcomes[key][r.strategy] = r
             if r.strategy not in routed:
                 routed.append(r.strategy)
@@ -181,4 +181,219 @@ def curves_summary(curves: dict) -> list[dict]:
                         "oracle_apgr": r.get("oracle_apgr"), "cost_50": r.get("cost_50"), "cost_80": r.get("cost_80"),
                         "oracle_cost_50": r.get("oracle_cost_50"), "oracle_cost_80": r.get("oracle_cost_80"),
                         "think_rate": r["chosen"]["think_rate"], "accuracy": r["chosen"]["accuracy"]})
+    return out
+
+
+# --- routing between models: options (model, level), weighed by cost ----------------------------------------
+
+def pick_option(probs, order: list[int], threshold: float) -> tuple[int, bool]:
+    """The cheapest option (of `order`, cheapest first) whose P(correct) clears the threshold, else the
+    fallback, the likeliest (the cheaper of equals): (its index, whether it is the fallback)."""
+    j = next((j for j in order if float(probs[j]) >= threshold), None)
+    if j is not None:
+        return j, False
+    return max(order, key=lambda k: (float(probs[k]), -order.index(k))), True
+
+
+def candidate_thresholds(probs: list[list[float]], most: int = 1000) -> list[float]:
+    """The thresholds worth trying on these P(correct): 0, the midpoints between neighbouring distinct values,
+    and above the highest; where there are more than `most`, `most` of them evenly spread by rank (they then
+    differ by a few thousandths of a probability)."""
+    values = sorted({round(float(p), 6) for row in probs for p in row})
+    if not values:
+        return [0.5]
+    cuts = [0.0] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [min(1.0, values[-1] + 1e-6)]
+    if len(cuts) > most:
+        cuts = [cuts[round(i * (len(cuts) - 1) / (most - 1))] for i in range(most)]
+    return cuts
+
+
+def threshold_sweep(probs: list[list[float]], order: list[int]) -> list[tuple[float, list[int]]]:
+    """(threshold, each item's option by `pick_option`) for every candidate threshold, computed for all items
+    at once."""
+    import torch
+
+    if not probs:
+        return []
+    p = torch.tensor(probs, dtype=torch.float64)[:, order]
+    idx = torch.tensor(order)
+    likeliest = idx[p.argmax(1)]  # the first of equal maxima: the cheaper
+    out = []
+    for t in candidate_thresholds(probs):
+        clears = p >= t
+        first = idx[clears.to(torch.int8).argmax(1)]
+        out.append((t, torch.where(clears.any(1), first, likeliest).tolist()))
+    return out
+
+
+def option_outcome(suites: list[str], correct: list[list[bool]], tokens: list[list[int]], cost: list[list[float]],
+                   picks: list[int], names: list[str], thinking: list[bool]) -> dict:
+    """`outcome` of one routing between options (`picks[i]`: item i's option), its think rate counting the
+    thinking options, with its mean cost and the share of items each option took (options that took none
+    left out)."""
+    n = len(picks)
+    out = outcome(suites, correct, tokens, picks)
+    out["think_rate"] = round(sum(thinking[j] for j in picks) / n, 4) if n else 0.0
+    out["cost_mean"] = round(sum(cost[i][picks[i]] for i in range(n)) / n, 6) if n else 0.0
+    out["shares"] = {names[j]: round(picks.count(j) / n, 4) for j in sorted(set(picks))} if n else {}
+    return out
+
+
+def cost_apgr(suites, correct, tokens, cost, sweep: list[tuple[float, list[int]]], names: list[str],
+              thinking: list[bool]) -> dict:
+    """A router between options as its threshold sweeps (`sweep`: (threshold, each item's option)), against
+    the per-query oracle (each item's cheapest correct option by its own cost; the cheapest option where none
+    is correct), on cost rather than think rate (RouteLLM's APGR with cost on the x axis):
+
+    - weak: the cheapest option by mean cost, for every item; strong: the most accurate (the cheaper of
+      equals). A point's x is its mean cost as a share of the way from weak's cost to strong's; its PGR is
+      (accuracy - weak's) / (strong's - weak's).
+    - the oracle's curve: starting from weak everywhere, the items weak gets wrong and another option right,
+      upgraded to their cheapest correct option in order of the cost that adds (which maximises the number
+      right at every cost).
+    - APGR: the mean PGR over x in [0, 1] (the best point at or below each x); cost_50 / cost_80: the least x
+      that recovers half / 80% of the gap."""
+    n, k = len(correct), len(names)
+    mean_acc = [sum(correct[i][j] for i in range(n)) / n for j in range(k)]
+    mean_cost = [sum(cost[i][j] for i in range(n)) / n for j in range(k)]
+    weak = min(range(k), key=lambda j: (mean_cost[j], j))
+    strong = max(range(k), key=lambda j: (mean_acc[j], -mean_cost[j]))
+    oracle_pick = []
+    for i in range(n):
+        ok = [j for j in range(k) if correct[i][j]]
+        oracle_pick.append(min(ok, key=lambda j: (cost[i][j], j)) if ok else weak)
+    points = [{"threshold": round(t, 6), **option_outcome(suites, correct, tokens, cost, picks, names, thinking)}
+              for t, picks in sweep]
+    out = {"n": n, "options": {names[j]: {"accuracy": round(mean_acc[j], 4), "cost_mean": round(mean_cost[j], 6)}
+                               for j in range(k)},
+           "weak": names[weak], "strong": names[strong], "weak_accuracy": round(mean_acc[weak], 4),
+           "strong_accuracy": round(mean_acc[strong], 4),
+           "oracle": option_outcome(suites, correct, tokens, cost, oracle_pick, names, thinking), "curve": points}
+    span, gap = mean_cost[strong] - mean_cost[weak], mean_acc[strong] - mean_acc[weak]
+    if span <= 0 or gap <= 0:
+        return out
+    upgrades = sorted(max(0.0, cost[i][oracle_pick[i]] - cost[i][weak]) for i in range(n)
+                      if not correct[i][weak] and correct[i][oracle_pick[i]])
+    oracle_curve, spent = [(0.0, mean_acc[weak])], 0.0
+    for m, extra in enumerate(upgrades, 1):
+        spent += extra / n
+        oracle_curve.append((spent / span, mean_acc[weak] + m / n))
+    router_curve = [((p["cost_mean"] - mean_cost[weak]) / span, p["accuracy"]) for p in points]
+
+    def pgr(curve):
+        return [(interp(curve, r) - mean_acc[weak]) / gap if any(x <= r + 1e-9 for x, _ in curve) else 0.0
+                for r in GRID]
+
+    def cost_at(vals, frac):
+        return next((r for r, v in zip(GRID, vals) if v >= frac - 1e-9), None)
+
+    rp, op = pgr(router_curve), pgr(oracle_curve)
+    out.update(apgr=round(sum(rp) / len(rp), 4), oracle_apgr=round(sum(op) / len(op), 4), cost_50=cost_at(rp, 0.5),
+               cost_80=cost_at(rp, 0.8), oracle_cost_50=cost_at(op, 0.5), oracle_cost_80=cost_at(op, 0.8),
+               oracle_curve=[(round(x, 4), round(a, 4)) for x, a in oracle_curve if x <= 1.0 + 1e-9],
+               cost_span=[round(mean_cost[weak], 6), round(mean_cost[strong], 6)])
+    return out
+
+
+def thin_cost(points: list[dict], bins: int = 100) -> list[dict]:
+    """At most one point per 1/`bins` of the cost range (the most accurate there), for files and plots."""
+    if not points:
+        return []
+    lo, hi = min(p["cost_mean"] for p in points), max(p["cost_mean"] for p in points)
+    best: dict[int, dict] = {}
+    for p in points:
+        b = round((p["cost_mean"] - lo) / (hi - lo) * bins) if hi > lo else 0
+        if b not in best or p["accuracy"] > best[b]["accuracy"]:
+            best[b] = p
+    return [best[b] for b in sorted(best)]
+
+
+def plot_cost(curves: dict[str, dict], path, title: str = "Accuracy vs cost") -> None:
+    """Routing between options: one panel per item set, accuracy against mean cost (GFLOPs): each router's
+    curve and chosen point, every option alone, and the per-query oracle's curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(curves)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.8 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        c = curves[name]
+        lo, hi = c.get("cost_span") or (None, None)
+        if lo is not None and c.get("oracle_curve"):
+            ax.plot([lo + x * (hi - lo) for x, _ in c["oracle_curve"]], [a for _, a in c["oracle_curve"]], "-",
+                    color="#d62728", label="per-query oracle")
+        for opt, f in c["options"].items():
+            ax.scatter([f["cost_mean"]], [f["accuracy"]], marker="x", color="#555")
+            ax.annotate(opt, (f["cost_mean"], f["accuracy"]), fontsize=6, xytext=(3, -8), textcoords="offset points")
+        for label, router in c.get("routers", {}).items():
+            pts = sorted((p["cost_mean"], p["accuracy"]) for p in router["curve"])
+            line = ax.plot([x for x, _ in pts], [y for _, y in pts], "-", label=f"{label} (APGR {router.get('apgr', '-')})")
+            if router.get("chosen"):
+                ax.scatter([router["chosen"]["cost_mean"]], [router["chosen"]["accuracy"]], color=line[0].get_color(),
+                           zorder=3)
+        ax.set_title(f"{name} (n={c['n']})", fontsize=10)
+        ax.set_xlabel("mean cost (GFLOP)")
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def bench_option_curves(rows) -> dict[str, dict]:
+    """From bench rows: for every strategy that routed between models (rows with an `option` and P(correct)
+    per option), its curve against cost as the threshold sweeps over the test items, against the per-query
+    oracle (`cost_apgr`), per item set ("all", "over", "under", ...), with the share of queries each option
+    took at the threshold it ran with. An option's outcomes are the rows of the strategy of that name
+    (`think@mini`), or on the primary model the plain strategy (`think`, its rows' model the option's);
+    items without every option's outcome are left out (the bench adds the options' rows with `oracle`).
+    {strategy: {set: figures}}; empty when no rows routed between models."""
+    from collections import defaultdict
+
+    routed: dict[str, list] = defaultdict(list)
+    plain: dict[tuple, dict] = defaultdict(dict)  # (strategy, model) -> {item key: row}
+    for r in rows:
+        key = (r.suite, r.item, r.sample)
+        if r.option is not None and r.probs:
+            routed[r.strategy].append(r)
+        else:
+            plain[(r.strategy, None)][key] = r
+            if r.model is not None:
+                plain[(r.strategy, r.model)][key] = r
+    out: dict[str, dict] = {}
+    for strategy, rs in routed.items():
+        names = list(rs[0].probs)  # cheapest first
+        outcome_rows = []
+        for name in names:
+            level, _, model = name.rpartition("@")
+            outcome_rows.append(plain.get((name, None)) or plain.get((level, model)) or {})
+        rs = [r for r in rs if list(r.probs) == names and all((r.suite, r.item, r.sample) in o for o in outcome_rows)]
+        if not rs:
+            continue
+        thinking = [not n.startswith("nothink@") for n in names]
+        order = list(range(len(names)))
+        sets = {"all": rs} | {s: [r for r in rs if r.suite == s] for s in dict.fromkeys(r.suite for r in rs)}
+        out[strategy] = {}
+        for set_name, sub in sets.items():
+            keys = [(r.suite, r.item, r.sample) for r in sub]
+            probs = [[r.probs[n] for n in names] for r in sub]
+            correct = [[o[k].correct for o in outcome_rows] for k in keys]
+            tokens = [[o[k].think_tokens for o in outcome_rows] for k in keys]
+            cost = [[o[k].cost if o[k].cost is not None else float(o[k].think_tokens + o[k].answer_tokens)
+                     for o in outcome_rows] for k in keys]
+            suites = [k[0] for k in keys]
+            sweep = threshold_sweep(probs, order)
+            figures = cost_apgr(suites, correct, tokens, cost, sweep, names, thinking)
+            ran = [names.index(r.option) if r.option in names else 0 for r in sub]
+            chosen = option_outcome(suites, correct, tokens, cost, ran, names, thinking)
+            # what the rows themselves scored (the options' own reruns may differ where sampling does)
+            chosen.update(accuracy=round(sum(r.correct for r in sub) / len(sub), 4),
+                          cost_mean=round(sum(r.cost or 0.0 for r in sub) / len(sub), 6))
+            figures["chosen"] = chosen
+            figures["curve"] = thin_cost(figures["curve"])
+            out[strategy][set_name] = figures
     return out

@@ -38,6 +38,12 @@ class Row(BaseModel):
     # rule `nothink`, P(correct without thinking)
     score: float | None = None
     budget: int | None = None  # the thinking budget the router chose
+    threshold: float | None = None  # the threshold the router's score was held to
+    # routing between models (route:models=...): the option chosen (`think@mini`), whether none cleared the
+    # threshold (the likeliest was taken), and P(correct) per option, cheapest first
+    option: str | None = None
+    fallback: bool | None = None
+    probs: dict[str, float] | None = None
     # tokens each model wrote ({name: tokens}) and their generation GFLOPs (`thinkgate.roster.Roster.cost_of`);
     # None in rows cached before these fields (the bench fills them in for the model that wrote the row)
     by_model: dict[str, int] | None = None
@@ -185,21 +191,42 @@ def summary(rows: list[Row], t_max: int | None = None) -> list[dict]:
     return out
 
 
-def oracle_rows(rows: list[Row], think: str = "think", nothink: str = "nothink") -> list[Row]:
-    """Per (item, sample): the cheaper of the no-thinking and thinking outcomes that is correct; when
-    neither is, the no-thinking outcome (the cheapest wrong answer)."""
-    pairs: dict[tuple, dict[str, Row]] = defaultdict(dict)
+def oracle_rows(rows: list[Row]) -> list[Row]:
+    """Per (item, sample): the cheapest correct outcome among thinking and not thinking on every model that has
+    rows of both (`think` and `nothink` on the primary, `think@M` and `nothink@M` on another model M: the
+    per-query oracle of a pair when two models are benched); when none is correct, the cheapest. Cheapest by
+    the options' mean cost over all their rows (generation GFLOPs; tokens written where a row has none), so
+    on one model not thinking comes first."""
+    options = [s for s in dict.fromkeys(r.strategy for r in rows) if _mode_of(s) is not None]
+    by: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
-        if r.strategy in (think, nothink):
-            pairs[(r.suite, r.item, r.sample)][r.strategy] = r
+        if r.strategy in options:
+            by[r.strategy].append(r)
+    models = {s: s.partition("@")[2] for s in options}
+    options = [s for s in options if f"{'nothink' if _mode_of(s) == 'think' else 'think'}"
+               + (f"@{models[s]}" if models[s] else "") in by]
+    if not options:
+        return []
+    costed = all(r.cost is not None for s in options for r in by[s])
+    order = sorted(options, key=lambda s: _mean([r.cost if costed else r.think_tokens + r.answer_tokens  # type: ignore[misc]
+                                                 for r in by[s]]))
+    outcomes: dict[tuple, dict[str, Row]] = defaultdict(dict)
+    for s in options:
+        for r in by[s]:
+            outcomes[(r.suite, r.item, r.sample)][s] = r
     out = []
-    for both in pairs.values():
-        if len(both) < 2:
+    for got in outcomes.values():
+        if len(got) < len(options):
             continue
-        t, n = both[think], both[nothink]
-        pick = n if n.correct or not t.correct else t
-        out.append(pick.model_copy(update={"strategy": "oracle", "decision": "think" if pick is t else "nothink"}))
+        pick = next((got[s] for s in order if got[s].correct), got[order[0]])
+        out.append(pick.model_copy(update={"strategy": "oracle", "decision": _mode_of(pick.strategy)}))
     return out
+
+
+def _mode_of(strategy: str) -> str | None:
+    """"think" / "nothink" for the think and nothink strategies (on any model: `think@mini`), else None."""
+    base = strategy.partition("@")[0]
+    return base if base in ("think", "nothink") else None
 
 
 def frontier_points(rows: list[Row]) -> dict[str, tuple[float, float]]:

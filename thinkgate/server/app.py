@@ -128,7 +128,7 @@ class _Server:
         if spec != self.default_strategy:
             strategy = self._check(strategy)
         gate = Gate(self.models, strategy, named=named)  # the served model's family is its member's
-        if spec != self.default_strategy and strategy.ROLES:  # the models a client's strategy names exist
+        if spec != self.default_strategy and strategy.runs_several():  # the models a client's strategy names exist
             try:  # (a name lookup: nothing here may wait on an engine, on the loop)
                 strategy.resolve(gate.models)
             except ValueError as e:
@@ -331,7 +331,9 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
             raise as_api_error(PolicyConflict(str(e), client_field(e.param, decision))) from None
         # the cap in force (the budget's, or the effort's) and how the strategy was reached
         decision = replace(decision, budget=chosen.cap, policy=chosen.why)
-        alone = not chosen.strategy.ROLES  # a two-model strategy's request is counted by no batcher
+        # a request that may run on another model (two-model strategies, routing between models, SPEC@NAME) is
+        # counted by no batcher
+        alone = not chosen.strategy.runs_several()
         srv.admit(counted=alone)
         started = time.perf_counter()
         relay = Relay(asyncio.get_running_loop(), on_end=lambda: srv.release(counted=alone))
@@ -440,7 +442,8 @@ def _decision(decision: Decision, gate: Gate, result) -> dict[str, Any]:
             "budget": decision.budget if route.get("budget") is None else route["budget"],
             "min_budget": decision.min_budget,
             "effort": decision.effort, "policy": decision.policy,
-            "strategy": result.strategy, "router_score": route.get("score"), "thinking_closed": result.closed,
+            "strategy": result.strategy, "router_score": route.get("score"), "router_threshold": route.get("threshold"),
+            "route_option": route.get("option"), "route_fallback": route.get("fallback"), "thinking_closed": result.closed,
             "truncated": truncated, "thinking_mode": result.thinking_mode,
             "reasoning_tokens": result.usage.reasoning_tokens,
             "answer_tokens": result.usage.answer_tokens, "answered_by": result.model,

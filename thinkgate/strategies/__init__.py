@@ -1,6 +1,7 @@
 """Strategies: how thinking is steered. One file per method; this registry maps names to classes.
 
-`parse_strategy("budget:max=64,min=16")` builds a strategy from its command-line spelling.
+`parse_strategy("budget:max=64,min=16")` builds a strategy from its command-line spelling; `SPEC@NAME` runs a
+one-model strategy on the roster's model `NAME` (`on_model.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from .early_exit import EarlyExit
 from .foreal import Foreal
 from .nothink import NoThink
 from .nothinking import NoThinking
+from .on_model import OnModel
 from .parallel import Parallel
 from .route import Route
 from .self import SelfDecide
@@ -31,7 +33,13 @@ ALIASES = {"auto": "route"}
 
 
 def parse_strategy(text: str) -> Strategy:
-    """`name` or `name:key=value,key=value` -> a configured strategy; errors name the bad part."""
+    """`name` or `name:key=value,key=value`, optionally followed by `@MODEL` -> a configured strategy; errors
+    name the bad part."""
+    from ..roster import NAME
+
+    head, at, model = text.strip().rpartition("@")
+    if at and head and NAME.fullmatch(model):
+        return OnModel(parse_strategy(head), model)
     name, _, rest = text.strip().partition(":")
     name = ALIASES.get(name, name)
     if name not in STRATEGIES:

@@ -60,9 +60,7 @@ class Strategy:
     # what the thinking policy reads (`thinkgate.policy`): whether the output has a thought; one that has
     # none serves a request with thinking off as it is, and a cap on thinking holds for it at no cost
     thinks: ClassVar[bool] = True
-    # the models a strategy runs by role ("small", "large"), where it runs more than the gate's primary: such a
-    # strategy is given the gate's roster (`models=`, a `thinkgate.roster.Roster`) in `run_batch`, `prepare`
-    # and `cache_key`
+    # the models a strategy runs by role ("small", "large"), where it runs two (see `runs_several`)
     ROLES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Params | None = None, **kw: Any):
@@ -77,6 +75,18 @@ class Strategy:
         `parse_strategy` reads back to the same strategy (a list as `text_list` reads it)."""
         items = self.params.model_dump(exclude_defaults=True)
         return self.name + (":" + ",".join(f"{k}={_spelled(v)}" for k, v in sorted(items.items())) if items else "")
+
+    def runs_several(self) -> bool:
+        """Whether this strategy runs models of the roster besides (or instead of) the gate's primary: such a
+        strategy is given the gate's roster (`models=`, a `thinkgate.roster.Roster`) in `run_batch`, `prepare`
+        and `cache_key`, and names the members it runs in `resolve`. The two-model strategies (`ROLES`),
+        `route` between models, and any strategy run on a named model (`SPEC@NAME`) do."""
+        return bool(self.ROLES)
+
+    def option_specs(self, backend: Backend, models=None) -> list[tuple[str, int | None]]:
+        """The strategies whose rows a bench needs beside this one's to score it against its options (route
+        between models: each option as a spec, with its answer cap or None); none by default."""
+        return []
 
     def inner(self) -> list["Strategy"]:
         """The strategies this one runs others through (route's `then`)."""
@@ -120,8 +130,8 @@ class Strategy:
             s.prepare(backend)
 
     def resolve(self, models) -> tuple:
-        """The members of `models` (a roster) that play this strategy's `ROLES`, by name only (no model is
-        asked anything); ValueError naming what is missing."""
+        """The members of `models` (a roster) this strategy runs (those of its `ROLES`, in order), by name only
+        (no model is asked anything); ValueError naming what is missing."""
         return ()
 
     def cache_key(self, backend: Backend, models=None) -> str:
@@ -130,7 +140,7 @@ class Strategy:
         return self.spec
 
     def run_batch(self, requests: list[Request], backend: Backend, fmt: ThinkingFormat, models=None) -> list[Result]:
-        """`models`: the gate's roster, given to a strategy with `ROLES` only."""
+        """`models`: the gate's roster, given to a strategy that `runs_several` only."""
         raise NotImplementedError
 
 

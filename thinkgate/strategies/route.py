@@ -19,11 +19,21 @@ format's empty think block (`nothink`). Else the query thinks, through `then`:
 
 Parameters (defaults): `router` ("auto": the hidden-state probe when the backend exposes hidden states and
 a probe was calibrated, else the text router; or "probe" / "text"), `dir` (None: `<model>/router`),
+`models` (None: the primary alone; `A;B` or `all`: between those models of the roster),
 `threshold` (None: the calibrated one), `think_rate` (None; else the threshold that gives this think rate
 on the calibration scores, by quantile), `then` ("budget"), `budget_slack` (None: the calibrated one).
 
 Each result's trace starts with a `route` event: router kind, score, threshold, decision, budget, and the
 per-level probabilities; the bench puts decision and score in its rows.
+
+Between models (`models`: the roster's names separated by `;`, or `all`): the router calibrated on those
+models (`thinkgate calibrate --model A --model B`, saved as `<kind>@A+B` in the primary's `router/` or in
+`dir`) predicts P(correct) for every option (model, level) and sends each query to the cheapest option
+whose P clears the threshold, else to its fallback (`thinkgate/routers/router.py`, rule `cheapest`). The
+route event then also names the model, the option and whether it fell back, and the result's tokens are
+that model's; a thinking option thinks through `then` as above, on its model. `think_rate` is turned into
+a threshold on the calibration split's out-of-fold probabilities. The router is refused when a model it
+names is missing from the roster or differs from the one it was calibrated on.
 
 To the thinking policy: a request's cap holds for the thinking it routes to, composed as its `then`
 strategy composes with a cap (`then=think` under a cap of 64 is `then=budget;max=64`, `then=budget;max=32`
@@ -36,11 +46,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..backends.base import HIDDEN_STATE
 from ..types import TraceEvent
-from .base import Limited, LimitsConflict, Params, Strategy
+from .base import Limited, LimitsConflict, Params, Strategy, text_list
+from .on_model import on_member
 
 
 class RouteParams(Params):
@@ -50,6 +61,19 @@ class RouteParams(Params):
     think_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     then: str = "budget"
     budget_slack: float | None = Field(default=None, ge=0.0)
+    models: tuple[str, ...] | None = None
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, v):
+        if v is None:
+            return v
+        names = text_list(v)
+        if "all" in names and len(names) > 1:
+            raise ValueError("models: give `all` or names, not both")
+        if names != ("all",) and len(set(names)) < 2:
+            raise ValueError("models: name two models or more (or `all`); one model is the primary's own router")
+        return names
 
     @model_validator(mode="after")
     def _check(self):
@@ -73,8 +97,9 @@ def then_strategy(spec: str) -> Strategy | None:
     inner = parse_strategy(spec.replace(";", ","))  # a former name is read as the registry reads it
     if inner.name == Route.name:
         raise ValueError(f"then={spec} would route twice")
-    if inner.ROLES:
-        raise ValueError(f"then={spec}: route runs its thinking queries on its own model, and {inner.name} needs two")
+    if inner.runs_several():
+        raise ValueError(f"then={spec}: route runs its thinking queries on the model it chose, and {inner.spec} "
+                         "names models itself")
     return inner
 
 
@@ -111,26 +136,61 @@ class Route(Strategy):
         return Limited(Route(params=self.params.model_copy(update={"then": then})),
                        f"route: a router decides, thinking through {thinking.spec}")
 
-    def router_for(self, backend):
-        """The router for this backend's model, loaded once (and refused if stale)."""
-        from ..routers.router import Router, router_dir
+    def runs_several(self) -> bool:
+        return self.params.models is not None
+
+    def names(self, models) -> list[str] | None:
+        """The models routed between (None: the primary alone)."""
+        if self.params.models is None:
+            return None
+        if self.params.models == ("all",):
+            return models.names if len(models) > 1 else None
+        return list(self.params.models)
+
+    def resolve(self, models) -> tuple:
+        return tuple(models.get(n, f"strategy {self.spec!r}") for n in self.names(models) or [])
+
+    def router_for(self, backend, models=None):
+        """The router for this backend's model (between `models`' members, where asked), loaded once and refused
+        if stale."""
+        from ..routers.router import Router, content_fingerprint, file_stem, router_dir
 
         model_dir = Path(backend.model_id)
+        names = self.names(models) if models is not None else None
         folder = Path(self.params.dir) if self.params.dir else router_dir(model_dir)
         kind = self.params.router
         if kind == "auto":
-            kind = "probe" if HIDDEN_STATE in backend.capabilities and (folder / "probe.json").exists() else "text"
-        key = f"{folder}|{kind}|{model_dir}"
+            probe = folder / f"{file_stem('probe', names)}.json"
+            kind = "probe" if HIDDEN_STATE in backend.capabilities and probe.exists() else "text"
+        key = f"{folder}|{kind}|{model_dir}|{names}"
         if key not in self._routers:
-            self._routers[key] = Router.load(folder, kind, model_dir)
+            members = self.resolve(models) if names else ()  # a name the roster lacks, before any file
+            router = Router.load(folder, kind, model_dir, models=names)
+            if names:
+                router.check_models({m.name: content_fingerprint(m.backend.model_id) for m in members},
+                                    str(folder / file_stem(kind, names)))
+            self._routers[key] = router
         return self._routers[key]
 
     def prepare(self, backend, models=None) -> None:
-        self.router_for(backend)
+        self.router_for(backend, models)
         super().prepare(backend)
 
     def cache_key(self, backend, models=None) -> str:
-        return f"{self.spec}@router={self.router_for(backend).id}"
+        key = f"{self.spec}@router={self.router_for(backend, models).id}"
+        return key + "".join(f"@{m.name}:{m.fingerprint()}" for m in self.resolve(models)) if models else key
+
+    def option_specs(self, backend, models) -> list[tuple[str, int | None]]:
+        """Between models: each option of the router as a strategy spec that runs it alone (`think@mini`; on
+        the primary, `think`), with the answer cap of a budget option (its budget plus the router's answer
+        tokens; None where there is none): what the bench runs for the per-query oracle and the curve."""
+        if not self.runs_several() or self.names(models) is None:
+            return []
+        router = self.router_for(backend, models)
+        primary = models.primary.name
+        return [(o.level if o.model == primary else o.name,
+                 None if o.budget is None else o.budget + router.meta.budget_answer_tokens)
+                for o in router.meta.options]
 
     @staticmethod
     def _as_decided(request, d, answer_tokens: int):
@@ -142,20 +202,20 @@ class Route(Strategy):
                 update={"max_tokens": min(request.sampling.max_tokens, d.budget + answer_tokens)})
         return request.model_copy(update=update)
 
-    def run_batch(self, requests, backend, fmt):
+    def run_batch(self, requests, backend, fmt, models=None):
         from .budget import Budget
         from .nothink import NoThink
         from .think import Think
 
-        router = self.router_for(backend)
+        router = self.router_for(backend, models)
         p = self.params
         threshold = p.threshold if p.threshold is not None else (
             router.threshold_for_rate(p.think_rate) if p.think_rate is not None else router.meta.threshold)
         then = then_strategy(p.then)
         decisions = router.decide(requests, backend, fmt, threshold=threshold, use_budgets=then is None,
                                   budget_slack=p.budget_slack)
-        # group by the strategy that serves each decision; results come back in request order
-        groups: dict[str, tuple[Strategy, list[int]]] = {}
+        # group by the strategy (and model) that serves each decision; results come back in request order
+        groups: dict[tuple, tuple[Strategy, list[int]]] = {}
         for i, d in enumerate(decisions):
             if d.mode == "nothink":
                 s: Strategy = NoThink()
@@ -163,17 +223,21 @@ class Route(Strategy):
                 s = then
             else:
                 s = Budget(max=d.budget) if d.budget is not None else Think()
-            groups.setdefault(s.spec, (s, []))[1].append(i)
+            groups.setdefault((s.spec, d.model), (s, []))[1].append(i)
         results = [None] * len(requests)
-        for s, idx in groups.values():
+        for (_, name), (s, idx) in groups.items():
+            member = models.get(name) if name is not None else None
             # the router decided: a request in auto mode must not leave the choice to the model again
             chosen = [self._as_decided(requests[i], decisions[i], router.meta.budget_answer_tokens) for i in idx]
-            for i, res in zip(idx, s.run_batch(chosen, backend, fmt)):
+            done = s.run_batch(chosen, member.backend, member.format) if member else s.run_batch(chosen, backend, fmt)
+            for i, res in zip(idx, done):
                 d = decisions[i]
-                route = TraceEvent(kind="route", detail={
-                    "router": router.meta.kind, "score": round(d.score, 4), "threshold": round(threshold, 4),
-                    "decision": d.mode, "budget": d.budget, "via": s.spec,
-                    "probs": dict(zip(router.meta.levels, (round(x, 4) for x in d.probs)))})
+                detail = {"router": router.meta.kind, "score": round(d.score, 4), "threshold": round(threshold, 4),
+                          "decision": d.mode, "budget": d.budget, "via": s.spec}
+                if member:  # between models: which one, which option, and whether none cleared the threshold
+                    detail.update(model=member.name, option=d.option, fallback=d.fallback)
+                    res = on_member(res, self.spec, member.name)
+                detail["probs"] = router.named_probs(d.probs)
                 results[i] = res.model_copy(update={"strategy": self.spec, "mode": d.mode,
-                                                    "trace": [route] + list(res.trace)})
+                                                    "trace": [TraceEvent(kind="route", detail=detail)] + list(res.trace)})
         return results
