@@ -7,7 +7,11 @@ large model, `mini` the small one: think, nothink and the two-model strategies).
 - large share of thinking: tokens the large model wrote / the thinking tokens of the row (the large model
   writes only thought in speculative and specreason), over `under`; bar <= 0.4;
 - foreal: accuracy / the leader's (tiny thinking) on `under`, bar >= 0.9; cost (generation GFLOPs) / the
-  leader's, bar <= 0.6.
+  leader's, bar <= 0.6;
+- routing between the two (`--route`, default `route:models=LARGE;SMALL`, the router shipped in the large
+  model's `router/`), from a third run with `oracle` (which adds every option's rows): per suite, accuracy
+  >= the large model thinking's - 0.01; the share of over + under queries the large model answered
+  thinking (its think and budget options) <= 0.6; APGR on cost against the pair's per-query oracle.
 
 Rows are cached in the bench's cache (`--cache`), so a second run only reads them.
 
@@ -46,6 +50,8 @@ def main() -> None:
     ap.add_argument("--small", default="mini")
     ap.add_argument("--large", default="tiny")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--route", default="route:models={large};{small}",
+                    help="routing strategies between the pair ({large} and {small} are filled in); '' for none")
     ap.add_argument("--cache", default=".thinkgate/bench-cache.jsonl")
     a = ap.parse_args()
     limit = ["--limit", str(a.limit)] if a.limit else []
@@ -95,6 +101,35 @@ def main() -> None:
         print(f"{spec:28} {r['accuracy']:6.3f} {f['gap_closed'] if gap is not None else '-':>10} "
               f"{f['large_share_of_thinking'] if share is not None else '-':>11} {r['cost_mean']:8.4f} "
               f"{f['cost_vs_leader']:11.3f}")
+    route_specs = split_specs(a.route.format(large=a.large, small=a.small)) if a.route else []
+    if route_specs:
+        routed = bench(["--model", a.large, "--model", a.small, "--strategies", ",".join(route_specs) + ",oracle",
+                        "--suites", "over,under", *limit], a.cache)
+        res = table(routed)
+        figures["routing"] = {}
+        print(f"\n{'routing':34} {'suite':6} {'acc':>6} {'large think':>11} {'large thinking share':>20} {'APGR':>6}")
+        for spec in route_specs:
+            shares = {r["set"]: r for r in routed.get("routing_models", []) if r["router"] == spec}
+            thinking = lambda sh: sum(v for k, v in sh.items()  # noqa: E731
+                                      if k.endswith("@" + a.large) and not k.startswith("nothink@"))
+            f = {"share_large_thinking": round(thinking(shares["all"]["shares"]), 4) if "all" in shares else None,
+                 "apgr": shares.get("all", {}).get("apgr"), "oracle_apgr": shares.get("all", {}).get("oracle_apgr"),
+                 "cost_gflop": shares.get("all", {}).get("cost_mean"),
+                 "oracle_cost_gflop": shares.get("all", {}).get("oracle_cost_mean"),
+                 "shares": shares.get("all", {}).get("shares"), "suites": {}}
+            ok = f["share_large_thinking"] is not None and f["share_large_thinking"] <= 0.6
+            for suite in ("over", "under"):
+                acc, ref = res[(spec, suite)]["accuracy"], res[("think", suite)]["accuracy"]
+                f["suites"][suite] = {"accuracy": acc, "large_think": ref, "apgr": shares.get(suite, {}).get("apgr"),
+                                      "share_large_thinking": round(thinking(shares[suite]["shares"]), 4)
+                                      if suite in shares else None}
+                ok = ok and acc >= ref - 0.01 - 1e-9
+                print(f"{spec:34} {suite:6} {acc:6.3f} {ref:11.3f} "
+                      f"{f['suites'][suite]['share_large_thinking'] or 0:20.3f} {f['suites'][suite]['apgr'] or 0:6.3f}")
+            print(f"{spec:34} {'all':6} {'':>6} {'':>11} {f['share_large_thinking'] or 0:20.3f} {f['apgr'] or 0:6.3f}"
+                  f"  (oracle APGR {f['oracle_apgr']}, cost {f['cost_gflop']} GFLOP, oracle's {f['oracle_cost_gflop']})")
+            figures["routing"][spec] = f
+            bars[f"{spec}: each suite >= large think - 0.01 and large thinking share <= 0.6"] = bool(ok)
     figures["bars"] = bars
     print(json.dumps(figures))
 
