@@ -88,6 +88,13 @@ def ask(
     if len(u.by_model) > 1:  # two models wrote it: who wrote what, and what it cost
         models = " · written by " + ", ".join(f"{k} {v}" for k, v in u.by_model.items()) + (
             f" tokens · {u.cost:.3f} GFLOP" if u.cost is not None else " tokens")
+    elif result.model and "@" in result.strategy or result.route().get("option"):  # one model, not the primary
+        models = f" · written by {result.model}" + (f" · {u.cost:.3f} GFLOP" if u.cost is not None else "")
+    route = result.route()
+    if route.get("threshold") is not None:  # a router decided: what, and why
+        chose = route.get("option") or route["decision"] + (f" (budget {route['budget']})" if route.get("budget") else "")
+        why = "none cleared it: the likeliest" if route.get("fallback") else "score vs threshold"
+        models += f" · routed to {chose}: {route['score']} vs {route['threshold']} ({why})"
     console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason} · {result.wall_s:.2f}s{models}[/]")
 
 
