@@ -125,11 +125,12 @@ def test_a_router_between_models_is_refused_with_other_models(between, pair, min
 
 
 def test_the_threshold_objectives_between_options():
-    """Three options by cost: a (cheap, right on over), b (mid), c (dear, right everywhere). P(correct) ranks
-    under items 0-3 as needing c."""
-    options = [RouterOption(model="s", level="nothink", cost=1.0, accuracy=0.5),
+    """Three options by cost: a (cheap; right on the over items 0-3), b (right there and on under items 8-9), c
+    (dear, right everywhere). P(correct) ranks under items 4-7 as needing c and 8-9 as needing b."""
+    options = [RouterOption(model="s", level="nothink", cost=1.0, accuracy=0.4),
                RouterOption(model="s", level="think", cost=5.0, accuracy=0.6),
                RouterOption(model="l", level="think", cost=20.0, accuracy=1.0)]
+    names = ["nothink@s", "think@s", "think@l"]
     suites = ["over"] * 4 + ["under"] * 6
     correct = [[True, True, True]] * 4 + [[False, False, True]] * 4 + [[False, True, True]] * 2
     tokens = [[0, 50, 50]] * 10
@@ -137,19 +138,35 @@ def test_the_threshold_objectives_between_options():
     probs = [[0.9, 0.9, 0.95]] * 4 + [[0.1, 0.2, 0.9]] * 4 + [[0.2, 0.8, 0.9]] * 2
 
     class Res:  # the calibration outcomes option_threshold reads
-        item_suites, levels, budgets = suites, ["nothink@s", "think@s", "think@l"], []
+        item_suites, levels, budgets = suites, names, []
 
     Res.correct, Res.tokens, Res.cost = correct, tokens, cost
+    order = cost_order(options)
     t, rule = option_threshold(CalibConfig(max_drop=0.0), Res, probs, options)
-    picks = [pick_option(p, cost_order(options), t)[0] for p in probs]
+    picks = [pick_option(p, order, t)[0] for p in probs]
     assert picks == [0] * 4 + [2] * 4 + [1] * 2 and "least cost" in rule  # every suite at its best, cheapest
-    t, rule = option_threshold(CalibConfig(target_think_rate=1.0), Res, probs, options)
-    assert all(pick_option(p, cost_order(options), t)[0] > 0 for p in probs)
-    assert cheapest_threshold_for_rate(probs, options, 0.6) <= 0.9
-    figures = cost_apgr(suites, correct, tokens, cost, [(t, picks)], Res.levels, [False, True, True])
+    rate_t, _ = option_threshold(CalibConfig(target_think_rate=1.0), Res, probs, options)
+    assert all(pick_option(p, order, rate_t)[0] > 0 for p in probs)
+    low = cheapest_threshold_for_rate(probs, options, 0.6)  # 6 of 10 items think: exactly the max_drop routing
+    assert [pick_option(p, order, low)[0] for p in probs] == picks
+    # APGR on cost, by hand: weak a (cost 1, accuracy 0.4), strong c (20, 1.0); the routing costs 9.4, x = 8.4/19
+    figures = cost_apgr(suites, correct, tokens, cost, [(t, picks)], names, [False, True, True])
     assert figures["weak"] == "nothink@s" and figures["strong"] == "think@l"
+    assert figures["apgr"] == round(56 / 101, 4) and figures["cost_50"] == 0.45
+    # the oracle upgrades items 8-9 to b first (4 more each), then 4-7 to c (19 more each)
+    assert figures["oracle_cost_50"] == 0.15 and figures["oracle_cost_80"] == 0.35
     assert figures["oracle"]["accuracy"] == 1.0 and figures["oracle"]["shares"] == {"nothink@s": 0.4, "think@s": 0.2,
                                                                                   "think@l": 0.4}
+
+
+def test_an_at_sign_in_a_parameter_is_written_escaped():
+    s = parse_strategy("route:dir=/tmp/r\\@v2")
+    assert s.name == "route" and s.params.dir == "/tmp/r@v2" and parse_strategy(s.spec).params == s.params
+    assert parse_strategy("route:dir=/a@b/c").params.dir == "/a@b/c"  # what follows names no model
+    on = parse_strategy("route:dir=/tmp/r@v2")  # unescaped: a strategy on the model v2, and the error says so
+    assert on.spec.endswith("@v2")
+    with pytest.raises(ValueError, match=r"no model is named 'v2'.*written \\@"):
+        on.resolve(Roster([Member(name="tiny")]))
 
 
 def test_bench_routes_between_models_against_the_pairs_oracle(between, tmp_path):

@@ -126,8 +126,9 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print, mode
         torch.set_num_threads(cfg.threads)
     if models is not None and len(models) > 1:
         return run_between(cfg, models, log, started)
-    if models is not None:
+    if models is not None:  # one model as the roster holds it: its backend and the family it was given
         backend = models.primary.backend
+        cfg.fmt = cfg.fmt or models.primary.fmt_name
     backend = backend or load_backend(cfg.model, batch_size=cfg.batch_size)
     model_dir = Path(backend.model_id)
     out = Path(cfg.out) if cfg.out else router_dir(model_dir)
@@ -171,6 +172,10 @@ def outcomes(cfg: CalibConfig, backend, log: Callable[[str], None]) -> Outcomes:
 
     models = backend if isinstance(backend, Roster) else Roster.of(backend, cfg.fmt)
     between = len(models) > 1
+    for m in models if between else ():
+        if m.params is None:
+            raise ValueError(f"routing between models weighs each by its size, and model {m.name!r} has no known "
+                             f"parameter count: give it as --model {m.name}=SOURCE,params=N")
     budgets = sorted(set(cfg.budgets))
     levels = ["nothink"] + [f"budget:max={b}" for b in budgets] + ["think"]
     options = [(m.name, level) for m in models for level in levels]
@@ -200,9 +205,6 @@ def outcomes(cfg: CalibConfig, backend, log: Callable[[str], None]) -> Outcomes:
         rows = [r for v in suites.values()
                 for r in run_suite(gate, v, level_sampling, member.fingerprint(), cache, chunk=cfg.batch_size)]
         for i, r in enumerate(rows):
-            if r.cost is None and between:
-                raise ValueError(f"routing between models weighs each by its size, and model {name!r} has no known "
-                                 f"parameter count: give it as --model {name}=SOURCE,params=N")
             correct[i][j], tokens[i][j] = r.correct, r.think_tokens
             cost[i][j] = r.cost if r.cost is not None else float(r.think_tokens + r.answer_tokens)
         log(f"  {names[j]}: accuracy {sum(c[j] for c in correct) / len(items):.3f}, thinking tokens "
@@ -234,6 +236,7 @@ def run_between(cfg: CalibConfig, models, log: Callable[[str], None], started: f
         x, features, standardize = features_for(kind, cfg, primary.backend, [Request.of(it.prompt) for it in res.items],
                                                 primary.format)
         linear, l2, losses, oof = fit_levels(x, res, cfg, standardize)
+        oof = [[round(float(v), 6) for v in row] for row in oof]  # as the router keeps them
         options = [RouterOption(model=m, level=level, cost=round(sum(c[j] for c in res.cost) / len(res.items), 6),
                                 accuracy=round(sum(c[j] for c in res.correct) / len(res.items), 4))
                    for j, (m, level) in enumerate(res.options)]
@@ -244,9 +247,9 @@ def run_between(cfg: CalibConfig, models, log: Callable[[str], None], started: f
         chosen = option_outcome(res.item_suites, res.correct, res.tokens, res.cost, picks, res.levels, thinking)
         meta = RouterMeta(kind=kind, model_fingerprint=fingerprints[primary.name], model_name=primary.name,
                           budgets=res.budgets, rule="cheapest", budget_answer_tokens=cfg.answer_tokens,
-                          threshold=round(threshold, 6), threshold_rule=rule, features=features, l2=l2,
+                          threshold=threshold, threshold_rule=rule, features=features, l2=l2,
                           cv_logloss={str(k): round(v, 4) for k, v in losses.items()}, options=options,
-                          models=fingerprints, calib_probs=[[round(float(v), 4) for v in row] for row in oof],
+                          models=fingerprints, calib_probs=[[round(float(v), 6) for v in row] for row in oof],
                           calibration={"n": len(res.items), "suites": {s: len(v) for s, v in res.suites.items()},
                                        "chosen": chosen, "reliability": reliability(oof, res.correct, res.levels),
                                        "seconds": round(time.time() - t0, 2)})
@@ -281,7 +284,7 @@ def run_between(cfg: CalibConfig, models, log: Callable[[str], None], started: f
                         "probs": {k: v[i] for k, v in per_item_scores.items()}} for i, it in enumerate(res.items)]
     record["curves"] = curves
     record["wall_s"] = round(time.time() - started, 1)
-    write(out, record, curves, "+".join(models.names), log, between=True)
+    write(out, record, curves, file_stem("", models.names)[1:], log, between=True)
     return record
 
 
@@ -326,7 +329,7 @@ def option_threshold(cfg: CalibConfig, res: Outcomes, probs, options: list) -> t
     best_option = {s: max(sum(res.correct[i][j] for i in idx) / len(idx) for j in range(len(options)))
                    for s, idx in by_suite.items()}
     scored = []
-    for t, picks in threshold_sweep([[float(v) for v in row] for row in probs], order):
+    for t, picks in threshold_sweep(probs, order):
         o = option_outcome(suites, res.correct, res.tokens, res.cost, picks, res.levels, thinking)
         slack = min(sum(res.correct[i][picks[i]] for i in idx) / len(idx) - best_option[s] + (cfg.max_drop or 0)
                     for s, idx in by_suite.items())

@@ -58,9 +58,14 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
             row = cache.get(key) if cache else None
             if row is not None:
                 update = {"strategy": label, "correct": _checker(it)(row.answer)}
+                primary = gate.models.primary.name
                 if row.by_model is None:  # cached before rows had tokens per model: the primary wrote it all
-                    by_model = {gate.models.primary.name: row.think_tokens + row.answer_tokens}
-                    update.update(by_model=by_model, cost=gate.models.cost_of(by_model), model=gate.models.primary.name)
+                    update.update(by_model={primary: row.think_tokens + row.answer_tokens}, model=primary)
+                elif not gate.strategy.runs_several() and set(row.by_model) != {primary}:
+                    # one model wrote it, under another name then (a one-model strategy's key holds no name)
+                    update.update(by_model={primary: sum(row.by_model.values())}, model=primary)
+                # the cost from the sizes given now (a size given, or corrected, after the row was cached counts)
+                update["cost"] = gate.models.cost_of(update.get("by_model", row.by_model))
                 done[key] = row.model_copy(update=update)
             else:
                 todo.append((key, it, k))

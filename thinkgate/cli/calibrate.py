@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, ModelsOpt, _any_backend, _roster, app, choices, console,
+from .common import (BackendOpt, Engine, FormatOpt, MaxTokensOpt, _any_backend, _roster, app, choices, console,
                      engine_options, err, fail, writable)
 
 Rule = choices("Rule", "margin", "nothink")
@@ -16,7 +16,10 @@ Rule = choices("Rule", "margin", "nothink")
 @app.command()
 @engine_options()
 def calibrate(
-    model: ModelsOpt = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help=(
+        "A model, written as on every face (an embedded name, a folder, a GGUF file, or NAME=SOURCE[,key=value...]). "
+        "Repeat for a router between models (the first is the primary; each needs a known size). Default: the "
+        "embedded tiny alone."))] = None,
     backend_kind: BackendOpt = "auto",
     suites: Annotated[str, typer.Option("--suites", help="Comma-separated suites of the calibration split.")] = "over,under",
     data: Annotated[Optional[str], typer.Option("--data", help="Calibrate on external items (JSONL or hf:NAME...) instead.")] = None,
@@ -50,6 +53,7 @@ def calibrate(
     with `route:models=A;B`)."""
     from ..bench.calibrate import CalibConfig, run
     from ..errors import MissingCapability, UpstreamError
+    from ..roster import Roster
     from ..routers.router import ROUTER_KINDS
     from ..tasks import SUITES
 
@@ -80,8 +84,6 @@ def calibrate(
     if any(b < 1 for b in budget_list):
         fail("--budgets must be positive")
     between = len(model or []) + (engine.url is not None) > 1
-    if engine.url is not None and out is None and not between:
-        fail("--upstream needs --out FOLDER for the routers (an engine's model has no folder of its own)")
     if out is not None:
         writable(out, "--out", folder=True)
     cfg = CalibConfig(model=None if between or not model else model[0], suites=suite_list, data=data, data_suite=data_suite, out=str(out) if out else None,
@@ -91,15 +93,16 @@ def calibrate(
     if rule != "margin" and between:
         fail("--rule is for a router on one model; between models the rule is the cheapest option that clears "
              "the threshold")
+    if model or engine.url:  # the models as every face names them (NAME=SOURCE,key=value...)
+        models = _roster(model, engine, batch_size=batch_size, kind=backend_kind, lazy=False)
+    else:  # the embedded model alone (not the embedded pair: a pair is calibrated when both are named)
+        models = Roster.of(_any_backend(None, engine, batch_size=batch_size, kind=backend_kind))
+    if out is None and not Path(models.primary.backend.model_id).exists():
+        fail("an engine's model has no folder of its own: give --out FOLDER for the routers")
+    if engine.url:  # items go to the engine `concurrency` at a time: a call takes enough to fill that
+        cfg.batch_size = max(batch_size, engine.concurrency)
     try:
-        if engine.url:  # items go to the engine `concurrency` at a time: a call takes enough to fill that
-            cfg.batch_size = max(batch_size, engine.concurrency)
-        if between:
-            record = run(cfg, models=_roster(model, engine, batch_size=batch_size, kind=backend_kind, lazy=False),
-                         log=lambda m: err.print(m))
-        else:
-            backend = _any_backend(cfg.model, engine, batch_size=batch_size, kind=backend_kind)
-            record = run(cfg, backend=backend, log=lambda m: err.print(m))
+        record = run(cfg, models=models, log=lambda m: err.print(m))
     except (ValueError, UpstreamError, MissingCapability) as e:
         fail(str(e))
     console.print(f"routing on the calibration split: {record['n']} items, out-of-fold, {record['wall_s']}s; "

@@ -172,9 +172,11 @@ class Router:
         return self.linear.predict(self.features(requests, backend, fmt))
 
     # --- the rule -----------------------------------------------------------------------------------
-    def threshold_for_rate(self, think_rate: float) -> float:
+    def threshold_for_rate(self, think_rate: float, use_budgets: bool = True) -> float:
+        """The threshold that gives this think rate on the calibration split (between models: over the options
+        in use, without budgets where a `then` strategy thinks in their place)."""
         if self.meta.rule == "cheapest":
-            return cheapest_threshold_for_rate(self.meta.calib_probs, self.meta.options, think_rate)
+            return cheapest_threshold_for_rate(self.meta.calib_probs, self.meta.options, think_rate, use_budgets)
         return threshold_for_rate(self.meta.calib_scores, think_rate)
 
     def decide_probs(self, probs, threshold: float | None = None, use_budgets: bool = True,
@@ -200,7 +202,9 @@ class Router:
     @property
     def id(self) -> str:
         """Changes when the weights or the rule change: part of the bench cache key of `route` rows."""
-        h = hashlib.sha256(self.meta.model_dump_json(exclude={"calibration"}).encode())
+        # the fields of a router between models are left out where empty, so a one-model router keeps its id
+        empty = {k for k in ("options", "models", "calib_probs") if not getattr(self.meta, k)}
+        h = hashlib.sha256(self.meta.model_dump_json(exclude={"calibration"} | empty).encode())
         for t in self.linear.tensors().values():
             h.update(t.numpy().tobytes())
         return h.hexdigest()[:12]
@@ -277,9 +281,11 @@ class Router:
 
 
 def file_stem(kind: str, models: list[str] | None = None) -> str:
-    """A router's file name without extension: its kind for one model; `<kind>@<name>+<name>...` between
-    several, in the order given."""
-    return kind if not models or len(models) < 2 else f"{kind}@{'+'.join(models)}"
+    """A router's file name without extension: its kind for one model; `<kind>@<primary>+<others>` between
+    several (`models[0]` the primary, the others sorted, so the order they are named in does not matter)."""
+    if not models or len(models) < 2:
+        return kind
+    return f"{kind}@{'+'.join([models[0], *sorted(models[1:])])}"
 
 
 def cost_order(options: list[RouterOption], use_budgets: bool = True) -> list[int]:
@@ -295,11 +301,12 @@ def choice_of(options: list[RouterOption], probs: list[float], j: int, fell_back
                         fallback=fell_back)
 
 
-def cheapest_threshold_for_rate(probs: list[list[float]], options: list[RouterOption], think_rate: float) -> float:
+def cheapest_threshold_for_rate(probs: list[list[float]], options: list[RouterOption], think_rate: float,
+                                use_budgets: bool = True) -> float:
     """The threshold whose choices on the calibration items (out-of-fold `probs`) think on the share of
     them closest to `think_rate` (ties: the lower threshold, the cheaper)."""
     best: tuple[float, float] | None = None
-    for t, picks in threshold_sweep(probs, cost_order(options)):
+    for t, picks in threshold_sweep(probs, cost_order(options, use_budgets)):
         rate = sum(options[j].mode == "think" for j in picks) / max(1, len(picks))
         if best is None or abs(rate - think_rate) < best[0] - 1e-12:
             best = (abs(rate - think_rate), t)

@@ -202,7 +202,7 @@ def candidate_thresholds(probs: list[list[float]], most: int = 1000) -> list[flo
     values = sorted({round(float(p), 6) for row in probs for p in row})
     if not values:
         return [0.5]
-    cuts = [0.0] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [min(1.0, values[-1] + 1e-6)]
+    cuts = [0.0] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6]
     if len(cuts) > most:
         cuts = [cuts[round(i * (len(cuts) - 1) / (most - 1))] for i in range(most)]
     return cuts

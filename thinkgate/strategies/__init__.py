@@ -1,10 +1,13 @@
 """Strategies: how thinking is steered. One file per method; this registry maps names to classes.
 
 `parse_strategy("budget:max=64,min=16")` builds a strategy from its command-line spelling; `SPEC@NAME` runs a
-one-model strategy on the roster's model `NAME` (`on_model.py`).
+one-model strategy on the roster's model `NAME` (`on_model.py`); an `@` inside a parameter's value that is
+followed by what could be a name is written `\\@`.
 """
 
 from __future__ import annotations
+
+import re
 
 from .base import Strategy
 from .budget import Budget
@@ -37,9 +40,9 @@ def parse_strategy(text: str) -> Strategy:
     name the bad part."""
     from ..roster import NAME
 
-    head, at, model = text.strip().rpartition("@")
-    if at and head and NAME.fullmatch(model):
-        return OnModel(parse_strategy(head), model)
+    on = _ON_MODEL.search(text.strip())
+    if on and on.start() and NAME.fullmatch(on.group(1)):
+        return OnModel(parse_strategy(text.strip()[:on.start()]), on.group(1))
     name, _, rest = text.strip().partition(":")
     name = ALIASES.get(name, name)
     if name not in STRATEGIES:
@@ -49,8 +52,11 @@ def parse_strategy(text: str) -> Strategy:
         key, eq, value = part.partition("=")
         if not eq or not key:
             raise ValueError(f"strategy {name!r}: parameter {part!r} is not key=value")
-        kw[key.strip()] = value.strip()
+        kw[key.strip()] = value.strip().replace("\\@", "@")  # `\@`: an @ that names no model
     return STRATEGIES[name](**kw)
+
+
+_ON_MODEL = re.compile(r"(?<!\\)@([^@]*)$")  # the last `@` not written `\@`, and what follows it
 
 
 def split_specs(text: str) -> list[str]:

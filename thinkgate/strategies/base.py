@@ -182,10 +182,10 @@ def _spelled(value: Any) -> str:
     """A parameter's value as a spec writes it: a list as `text_list` reads it back, a text that holds what a
     spec cannot (a line break, a comma, a space at an end) as `text_item` does."""
     if isinstance(value, (list, tuple)):
-        return ";".join(_escaped(str(w)).replace(";", "\\;") for w in value)
+        return ";".join(_escaped(str(w)).replace(";", "\\;").replace("@", "\\@") for w in value)
     if isinstance(value, str) and (value.strip() != value or "\n" in value or "," in value):
-        return _escaped(value)
-    return str(value)
+        return _escaped(value).replace("@", "\\@")
+    return str(value).replace("@", "\\@")  # an @ in a value names no model (`SPEC@NAME`)
 
 
 def _escaped(text: str) -> str:

@@ -37,7 +37,10 @@ class OnModel(Strategy):
         return [self.strategy]
 
     def resolve(self, models) -> tuple:
-        return (models.get(self.model, f"strategy {self.spec!r}"),)
+        try:
+            return (models.get(self.model, f"strategy {self.spec!r}"),)
+        except ValueError as e:
+            raise ValueError(f"{e} (an @ inside a parameter's value is written \\@)") from None
 
     def without_thinking(self) -> Strategy | None:
         off = self.strategy.without_thinking()

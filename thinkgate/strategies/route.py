@@ -140,12 +140,18 @@ class Route(Strategy):
         return self.params.models is not None
 
     def names(self, models) -> list[str] | None:
-        """The models routed between (None: the primary alone)."""
+        """The models routed between, the primary first (None: the primary alone). ValueError where they leave
+        out the primary: the router is the primary's (its folder, and the probe reads its hidden state)."""
         if self.params.models is None:
             return None
         if self.params.models == ("all",):
             return models.names if len(models) > 1 else None
-        return list(self.params.models)
+        primary = models.primary.name
+        if primary not in self.params.models:
+            raise ValueError(f"strategy {self.spec!r}: the models routed between must include the primary, "
+                             f"{primary!r} (the router is calibrated with it first: thinkgate calibrate --model "
+                             f"{primary} --model ...)")
+        return [primary, *(n for n in self.params.models if n != primary)]
 
     def resolve(self, models) -> tuple:
         return tuple(models.get(n, f"strategy {self.spec!r}") for n in self.names(models) or [])
@@ -209,9 +215,10 @@ class Route(Strategy):
 
         router = self.router_for(backend, models)
         p = self.params
-        threshold = p.threshold if p.threshold is not None else (
-            router.threshold_for_rate(p.think_rate) if p.think_rate is not None else router.meta.threshold)
         then = then_strategy(p.then)
+        threshold = p.threshold if p.threshold is not None else (
+            router.threshold_for_rate(p.think_rate, use_budgets=then is None) if p.think_rate is not None
+            else router.meta.threshold)
         decisions = router.decide(requests, backend, fmt, threshold=threshold, use_budgets=then is None,
                                   budget_slack=p.budget_slack)
         # group by the strategy (and model) that serves each decision; results come back in request order
