@@ -80,7 +80,10 @@ STRATEGIES = ["think", "nothink", "budget:max=4", "budget:min=2,max=4", "early_e
               "self", "telepathy", "budget:max=-1", "parallel:n=x", "route:dir=/tmp", "budget:", ":", "early_exit:words=",
               # two models (the server runs the embedded pair): each strategy, a model it does not have, bad lists
               "speculative:max_step=4", "specreason:max_step=4", "foreal:lead=2", "specreason:small=nope",
-              "speculative:verify=", "foreal:ends=;;", "route:then=foreal", "specreason:scorer=judge,max_step=2"]
+              "speculative:verify=", "foreal:ends=;;", "route:then=foreal", "specreason:scorer=judge,max_step=2",
+              "route:models=tiny;mini", "route:models=mini;tiny,think_rate=0.3", "route:models=all,then=think",
+              "route:models=mini;nope", "think@mini", "budget:max=8@mini", "think@nope", "specreason@mini",
+              "route:models=tiny;mini,router=probe,threshold=2", "route:dir=/x\\@y"]
 
 
 def scalar(rng: random.Random):
