@@ -189,6 +189,20 @@ def test_bench_routes_between_models_against_the_pairs_oracle(between, tmp_path)
     assert set(figures) >= {"all", "over", "under"} and figures["all"]["oracle_accuracy"] >= figures["all"]["accuracy"]
     assert abs(sum(figures["all"]["shares"].values()) - 1) < 1e-3
     assert "share of queries each option took" in r.output
+    calibration = {c["set"]: c for c in data["calibration"]}  # the chosen option's P(correct), held out
+    assert calibration["all"]["n"] == 8 and 0 <= calibration["all"]["ece"] <= 1 and 0 <= calibration["all"]["brier"] <= 1
+    assert sum(b["n"] for b in calibration["all"]["bins"]) == 8
+
+
+def test_reliability_figures_by_hand():
+    from thinkgate.scoring.calibration import auroc, reliability
+
+    r = reliability([0.9, 0.9, 0.1, 0.1], [True, False, False, False])
+    # Brier (0.01 + 0.81 + 0.01 + 0.01) / 4; ECE: half the items at 0.9 right half the time, half at 0.1 never
+    assert r["brier"] == 0.21 and r["ece"] == 0.25 and [b["n"] for b in r["bins"]] == [2, 2]
+    assert r["auroc"] == round(2.5 / 3, 4)  # the right item ties one wrong one and beats two
+    assert auroc([0.2, 0.8], [False, True]) == 1.0 and auroc([0.5, 0.5], [True, True]) is None
+    assert reliability([1.0], [True])["bins"][0]["hi"] == 1.0  # p = 1 falls in the last bin
 
 
 def test_the_shipped_pair_router_serves_through_the_openai_client():

@@ -300,21 +300,12 @@ def fit_levels(x, res: Outcomes, cfg: CalibConfig, standardize: bool):
 
 
 def reliability(probs, correct: list[list[bool]], names: list[str], bins: int = 10) -> dict:
-    """How well the out-of-fold P(correct) is calibrated, per option: Brier score and expected calibration
-    error (ECE, `bins` equal-width bins, weighted by their share of items)."""
-    out = {}
-    n = len(correct)
-    for j, name in enumerate(names):
-        p = [float(row[j]) for row in probs]
-        y = [float(c[j]) for c in correct]
-        brier = sum((a - b) ** 2 for a, b in zip(p, y)) / n
-        ece = 0.0
-        for b in range(bins):
-            idx = [i for i in range(n) if min(int(p[i] * bins), bins - 1) == b]
-            if idx:
-                ece += len(idx) / n * abs(sum(p[i] for i in idx) / len(idx) - sum(y[i] for i in idx) / len(idx))
-        out[name] = {"brier": round(brier, 4), "ece": round(ece, 4)}
-    return out
+    """How well the out-of-fold P(correct) is calibrated, per option (`scoring.calibration.reliability`: Brier
+    score, ECE over `bins` equal-width bins, AUROC, and the bins)."""
+    from ..scoring.calibration import reliability as figures
+
+    return {name: figures([float(row[j]) for row in probs], [c[j] for c in correct], bins)
+            for j, name in enumerate(names)}
 
 
 def option_threshold(cfg: CalibConfig, res: Outcomes, probs, options: list) -> tuple[float, str]:

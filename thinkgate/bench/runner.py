@@ -92,6 +92,24 @@ ROW_FIELDS = ("strategy", "suite", "family", "difficulty", "item", "sample", "co
               "fallback", "by_model", "cost", "probs", "wall_s", "answer")
 
 
+def router_calibration(rows: list[Row]) -> list[dict]:
+    """Per (strategy, item set) of the rows routed between models, the reliability of the chosen option's
+    predicted P(correct) (their `score`) against whether the answer was right (`scoring.calibration`)."""
+    from ..scoring.calibration import reliability
+
+    by: dict[str, list[Row]] = {}
+    for r in rows:
+        if r.option is not None and r.score is not None:
+            by.setdefault(r.strategy, []).append(r)
+    out = []
+    for strategy, rs in by.items():
+        sets = {"all": rs} | {s: [r for r in rs if r.suite == s] for s in dict.fromkeys(r.suite for r in rs)}
+        for name, sub in sets.items():
+            out.append({"strategy": strategy, "set": name, "of": "the chosen option's P(correct)",
+                        **reliability([float(r.score) for r in sub], [r.correct for r in sub])})  # type: ignore[arg-type]
+    return out
+
+
 def item_row(r: Row) -> dict:
     """One (strategy, item, sample) as the JSON's `rows` and the CSV export give it."""
     return {f: getattr(r, f) for f in ROW_FIELDS}
@@ -138,6 +156,9 @@ def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | 
         routing = curves_summary(bench_curves(rows))
         if routing:  # accuracy vs think rate as the router's threshold sweeps, against the oracle (APGR)
             out["routing"] = routing
+        calibration = router_calibration(rows)
+        if calibration:  # is a router's P(correct) right as often as it says, on the test items?
+            out["calibration"] = calibration
         between = bench_option_curves(rows)
         if between:  # routing between models: accuracy vs cost as the threshold sweeps, against the per-query oracle
             out["routing_models"] = [option_row(strategy, name, c) for strategy, sets in between.items()

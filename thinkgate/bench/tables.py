@@ -133,3 +133,9 @@ def option_row(router: str, name: str, c: dict[str, Any]) -> dict[str, Any]:
             "think_pct": 100 * chosen["think_rate"], "apgr": c.get("apgr"), "cost_50": c.get("cost_50"),
             "oracle_accuracy": oracle["accuracy"], "oracle_cost_mean": oracle["cost_mean"],
             "oracle_apgr": c.get("oracle_apgr"), "shares": chosen["shares"], "oracle_shares": oracle["shares"]}
+
+
+CALIBRATION_TEST = TableSpec("Calibration on the test items: predicted P(correct) against what happened (ECE over 10 "
+                             "equal-width bins)", (
+    Column("strategy", "strategy"), Column("set", "set"), Column("n", "n"), Column("ECE", "ece", ".3f"),
+    Column("Brier", "brier", ".3f"), Column("AUROC", "auroc", ".3f")), labels=2)

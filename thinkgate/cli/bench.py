@@ -193,6 +193,8 @@ def bench(
             console.print(tables.PAIRWISE.console(judging["pairwise"]))
     if out.get("routing"):
         console.print(tables.ROUTING.console(out["routing"]))
+    if out.get("calibration"):
+        console.print(tables.CALIBRATION_TEST.console(out["calibration"]))
     if out.get("routing_models"):
         console.print(tables.OPTIONS.console(out["routing_models"]), width=max(console.width, 140))
         console.print(tables.SHARES.console(tables.share_rows(out["routing_models"])))
