@@ -6,6 +6,7 @@ from thinkgate.backends.base import LOGPROBS, MissingCapability
 from thinkgate.backends.hf import HFBackend
 from thinkgate.gate import Gate
 from thinkgate.strategies import parse_strategy
+from thinkgate.strategies.parallel import normalize
 from thinkgate.tasks import get_task, load_split
 from thinkgate.types import Request, Sampling
 
@@ -106,6 +107,19 @@ def test_parallel_votes_over_n_samples(backend):
     assert sum(votes.values()) == pytest.approx(5) and maj.trace[1].detail["winner"] == max(votes, key=votes.get)
 
 
+def test_parallel_with_thinking_votes_on_the_answers_after_each_thought(backend):
+    """Self-consistency: n thinking traces, the vote on their answers; the thinking of every trace is counted."""
+    res = run(backend, "parallel:mode=think,n=4,temperature=1.5", [ADD], seed=2)[0]
+    samples, vote = res.trace[0].detail, res.trace[1].detail
+    assert res.mode == "think" and res.closed and res.reasoning and len(samples["thinking_tokens"]) == 4
+    assert res.usage.reasoning_tokens == sum(samples["thinking_tokens"]) and min(samples["thinking_tokens"]) > 20
+    assert res.usage.completion_tokens > res.usage.reasoning_tokens + res.usage.answer_tokens  # all four were written
+    assert normalize(res.answer) == vote["winner"] and "<think>" not in "".join(samples["answers"])
+    one = run(backend, "think", [ADD])[0]
+    assert res.usage.reasoning_tokens > 3 * one.usage.reasoning_tokens
+    assert parse_strategy("parallel:mode=think").thinks and not parse_strategy("parallel").thinks
+
+
 def test_parallel_verifier_selection_prefers_an_accepted_sample(backend):
     """The most certain sample the verifier accepts is the answer, whatever the vote says; when it accepts
     none, the vote decides; a request without a verifier is refused by name."""
@@ -165,7 +179,7 @@ def test_split_specs_keeps_parameters_with_their_strategy():
 
 # the registry's strategies, each with parameters that make it do its work on the shipped model (a strategy
 # added to the registry is in this test with its defaults until it is given some here)
-CONTRACT_SPECS = {"budget": ["budget:max=24", "budget:min=40"], "parallel": ["parallel:n=2"],
+CONTRACT_SPECS = {"budget": ["budget:max=24", "budget:min=40"], "parallel": ["parallel:n=2", "parallel:mode=think,n=2"],
                   "thinkless": ["thinkless:at=20"]}
 
 

@@ -1,5 +1,6 @@
-"""`parallel`: N independent no-thinking answers, aggregated by a confidence-weighted vote
-(NoThinking + parallel scaling, Ma et al. 2025).
+"""`parallel`: N independent answers, aggregated by a confidence-weighted vote (NoThinking + parallel scaling,
+Ma et al. 2025; with `mode=think`, self-consistency over thinking traces, Wang et al. 2023, the baseline
+DeepConf is measured against).
 
 Each request gets `n` samples in the format's no-thinking mode at `temperature`. Samples are ranked by
 their certainty and the sample at rank r (0 = most certain) gets (n - r) ** `power` votes (a Borda count);
@@ -16,14 +17,20 @@ order (most certain first) and the first one the verifier accepts is the answer.
 vote decides. With a verifier that is exact, this is pass@n; the bench's tasks pass their exact checkers,
 so its `parallel:select=verifier` row is that upper bound, not a vote.
 
+With `mode=think` each sample thinks first (its thought forced open where the template leaves the choice to
+the model) and only the answers after the thoughts are compared; the certainty is the whole sample's (thought
+and answer). The result's thought is the chosen sample's, and its reasoning tokens count every sample's
+thinking (the cost of the method: what a bench compares it by).
+
 Parameters (defaults): `n` (8), `temperature` (0.7), `power` (0.5, the paper's), `certainty` ("self"; or
 "top"), `vote` ("auto": borda when the backend gives the certainty, else majority; "borda" fails on a
-backend without it), `select` ("vote"; "verifier" as above). Chosen where the paper is silent: answers are compared after collapsing
+backend without it), `select` ("vote"; "verifier" as above), `mode` ("nothink"; or "think"). Chosen where the paper is silent: answers are compared after collapsing
 whitespace and dropping a final period; ties go to the answer whose best sample is most certain; a
 verifier's order among accepted samples is the certainty order; sample k uses the request's seed + k, and
 a greedy request without a seed gets seed 0, so that asking for greedy decoding gives the same answer every
 time (a sampled request without a seed gets fresh samples).
-Usage: `completion_tokens` counts all n samples; `answer_tokens` is the chosen answer's.
+Usage: `completion_tokens` counts all n samples; `answer_tokens` is the chosen answer's; `reasoning_tokens`,
+with `mode=think`, all n thoughts.
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from pydantic import Field
 
 from ..backends.base import LOGPROBS, SELF_CERTAINTY
 from ..types import TraceEvent
-from .base import Params, Strategy, assistant_prefill, finish, gen_params
+from .base import (Params, Strategy, _opened, _reasoning_part, assistant_prefill, finish, gen_params, generate_forced,
+                   require_thinking)
 
 
 class ParallelParams(Params):
@@ -46,6 +54,7 @@ class ParallelParams(Params):
     certainty: Literal["self", "top"] = "self"
     vote: Literal["auto", "borda", "majority"] = "auto"
     select: Literal["vote", "verifier"] = "vote"
+    mode: Literal["nothink", "think"] = "nothink"
 
 
 def normalize(answer: str) -> str:
@@ -70,8 +79,14 @@ class Parallel(Strategy):
     LOOPS = ("n",)
     Params = ParallelParams
 
+    def __init__(self, params=None, **kw):
+        super().__init__(params, **kw)
+        self.thinks = self.params.mode == "think"  # type: ignore[misc]  (what the policy reads, per instance)
+
     def run_batch(self, requests, backend, fmt):
         p = self.params
+        if p.mode == "think":
+            require_thinking(fmt, "strategy 'parallel' with mode=think")
         needs = {LOGPROBS} | ({SELF_CERTAINTY} if p.certainty == "self" else set())
         use_lp = p.vote == "borda" or (p.vote == "auto" and needs <= backend.capabilities)
         if p.vote == "borda":
@@ -81,15 +96,15 @@ class Parallel(Strategy):
             raise ValueError("strategy 'parallel' with select=verifier needs a verifier on every request "
                              "(library: Request.verifier; CLI: --verify REGEX; server: thinking.verify)")
         started = time.time()
-        prompts = [fmt.render(r.messages, "nothink", r.thinking, r.tools) for r in requests]
-        prefills = [assistant_prefill(fmt, pr, r, "nothink") for pr, r in zip(prompts, requests)]
+        prompts = [fmt.render(r.messages, p.mode, r.thinking, r.tools) for r in requests]
+        prefills = [assistant_prefill(fmt, pr, r, p.mode) for pr, r in zip(prompts, requests)]
         results = [None] * len(requests)
         # one call for all: the requests share their sampling (Gate.run_batch)
         first = requests[0].sampling
         seed = 0 if first.seed is None and first.temperature == 0 else first.seed
         params = gen_params(requests[0], n=p.n, logprobs=use_lp).model_copy(
             update={"temperature": p.temperature, "seed": seed})
-        for i, samples in enumerate(backend.generate(prompts, params)):
+        for i, samples in enumerate(generate_forced(backend, fmt, prompts, params)):
             answers = [fmt.split(prefills[i] + g.text)[1] for g in samples]
             if use_lp:
                 of = (lambda g: g.self_certainty) if p.certainty == "self" else (lambda g: g.mean_top_logprob)
@@ -115,6 +130,22 @@ class Parallel(Strategy):
                     chosen = first
             total = sum(g.tokens for g in samples)
             finish_reason = samples[chosen].finish_reason
-            results[i] = finish(requests[i], self.spec, "nothink", fmt, backend, prompts[i],
-                                prefills[i] + samples[chosen].text, total, finish_reason, trace, started)
+            thinking = self._thinking(samples, fmt, backend, prefills[i]) if p.mode == "think" else None
+            if thinking is not None:
+                trace[0].detail["thinking_tokens"] = thinking
+            results[i] = finish(requests[i], self.spec, p.mode, fmt, backend, prompts[i],
+                                prefills[i] + samples[chosen].text, total, finish_reason, trace, started,
+                                reasoning_tokens=sum(thinking) if thinking is not None else None)
         return results
+
+    @staticmethod
+    def _thinking(samples, fmt, backend, prefill: str) -> list[int]:
+        """Each sample's thinking tokens: from its ids where the markup is special tokens, else its thought's
+        text counted (what the template prefilled inside the thought is not the model's)."""
+        opened = _opened(fmt, prefill)
+        counted = [fmt.thought_tokens(g.token_ids, opened) for g in samples]
+        if all(c is not None for c in counted):
+            return counted  # type: ignore[return-value]
+        texts = [fmt.thought_of(prefill + g.text) for g in samples] + [_reasoning_part(fmt, prefill)]
+        *own, injected = backend.count_tokens_many(texts)
+        return [max(0, c if c is not None else k - injected) for c, k in zip(counted, own)]
