@@ -15,6 +15,7 @@ from thinkgate.roster import Member, Roster
 from thinkgate.routers.router import Router, RouterError, RouterOption, cheapest_threshold_for_rate, cost_order
 from thinkgate.scoring.curve import cost_apgr, pick_option, threshold_sweep
 from thinkgate.strategies import parse_strategy
+from thinkgate.strategies.on_model import OnModel
 from thinkgate.types import Request, Sampling
 
 EASY, HARD = "Which is larger, 37 or 52?", "What is 48213+3977?"
@@ -165,6 +166,9 @@ def test_an_at_sign_in_a_parameter_is_written_escaped():
     assert parse_strategy("route:dir=/a@b/c").params.dir == "/a@b/c"  # what follows names no model
     on = parse_strategy("route:dir=/tmp/r@v2")  # unescaped: a strategy on the model v2, and the error says so
     assert on.spec.endswith("@v2")
+    trailing = OnModel(parse_strategy("route:dir=/tmp/r\\\\"), "mini")  # a value that ends in a backslash
+    back = parse_strategy(trailing.spec)
+    assert back.spec == trailing.spec and back.model == "mini" and back.strategy.params.dir == "/tmp/r\\\\"
     with pytest.raises(ValueError, match=r"no model is named 'v2'.*written \\@"):
         on.resolve(Roster([Member(name="tiny")]))
 

@@ -118,6 +118,13 @@ def test_parallel_with_thinking_votes_on_the_answers_after_each_thought(backend)
     one = run(backend, "think", [ADD])[0]
     assert res.usage.reasoning_tokens > 3 * one.usage.reasoning_tokens
     assert parse_strategy("parallel:mode=think").thinks and not parse_strategy("parallel").thinks
+    assert parse_strategy("parallel:mode=think,n=3").without_thinking().spec == "parallel:n=3"
+    # a sample cut off inside its thought has no answer, and does not vote
+    cut = Gate(backend, "parallel:mode=think,n=4,temperature=1.5").run(
+        Request.of(ADD, sampling=Sampling(max_tokens=235, seed=2)))
+    samples = cut.trace[0].detail
+    assert "" in samples["answers"] and samples["voted"] == sum(bool(a) for a in samples["answers"]) < 4
+    assert cut.answer and cut.closed
 
 
 def test_parallel_verifier_selection_prefers_an_accepted_sample(backend):

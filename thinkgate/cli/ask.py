@@ -42,6 +42,7 @@ def ask(
     from pydantic import ValidationError
 
     from ..errors import MissingCapability, PolicyConflict, RouterError, UpstreamError
+    from ..strategies import model_suffix
     from ..types import Message, Request, Sampling, invalid_text_at
     from ..verify import regex_verifier
 
@@ -88,7 +89,7 @@ def ask(
     if len(u.by_model) > 1:  # two models wrote it: who wrote what, and what it cost
         models = " · written by " + ", ".join(f"{k} {v}" for k, v in u.by_model.items()) + (
             f" tokens · {u.cost:.3f} GFLOP" if u.cost is not None else " tokens")
-    elif result.model and "@" in result.strategy or result.route().get("option"):  # one model, not the primary
+    elif result.model and (model_suffix(result.strategy) or result.route().get("option")):  # not the primary
         models = f" · written by {result.model}" + (f" · {u.cost:.3f} GFLOP" if u.cost is not None else "")
     route = result.route()
     if route.get("threshold") is not None:  # a router decided: what, and why

@@ -97,8 +97,9 @@ def calibrate(
         models = _roster(model, engine, batch_size=batch_size, kind=backend_kind, lazy=False)
     else:  # the embedded model alone (not the embedded pair: a pair is calibrated when both are named)
         models = Roster.of(_any_backend(None, engine, batch_size=batch_size, kind=backend_kind))
-    if out is None and not Path(models.primary.backend.model_id).exists():
-        fail("an engine's model has no folder of its own: give --out FOLDER for the routers")
+    if out is None and not Path(models.primary.backend.model_id).is_dir():
+        fail(f"the model {models.primary.name!r} has no folder of its own to keep routers in (an engine's model, a "
+             "GGUF file or a hub name): give --out FOLDER")
     if engine.url:  # items go to the engine `concurrency` at a time: a call takes enough to fill that
         cfg.batch_size = max(batch_size, engine.concurrency)
     try:

@@ -38,11 +38,9 @@ ALIASES = {"auto": "route"}
 def parse_strategy(text: str) -> Strategy:
     """`name` or `name:key=value,key=value`, optionally followed by `@MODEL` -> a configured strategy; errors
     name the bad part."""
-    from ..roster import NAME
-
-    on = _ON_MODEL.search(text.strip())
-    if on and on.start() and NAME.fullmatch(on.group(1)):
-        return OnModel(parse_strategy(text.strip()[:on.start()]), on.group(1))
+    on = model_suffix(text)
+    if on is not None:
+        return OnModel(parse_strategy(on[0]), on[1])
     name, _, rest = text.strip().partition(":")
     name = ALIASES.get(name, name)
     if name not in STRATEGIES:
@@ -52,11 +50,28 @@ def parse_strategy(text: str) -> Strategy:
         key, eq, value = part.partition("=")
         if not eq or not key:
             raise ValueError(f"strategy {name!r}: parameter {part!r} is not key=value")
-        kw[key.strip()] = value.strip().replace("\\@", "@")  # `\@`: an @ that names no model
+        # `\@`: an @ that names no model (other escapes stay as written, for the parameter to read)
+        kw[key.strip()] = "".join("@" if t == "\\@" else t for t in _TOKEN.findall(value.strip()))
     return STRATEGIES[name](**kw)
 
 
-_ON_MODEL = re.compile(r"(?<!\\)@([^@]*)$")  # the last `@` not written `\@`, and what follows it
+_TOKEN = re.compile(r"\\.|.", re.DOTALL)  # an escape (a backslash and what follows), or one character
+
+
+def model_suffix(text: str) -> tuple[str, str] | None:
+    """(the spec before it, the model's name) where `text` ends in `@NAME`: the last `@` that is not part of
+    an escape, followed by what could be a model's name; None otherwise."""
+    from ..roster import NAME
+
+    text = text.strip()
+    at, pos = None, 0
+    for token in _TOKEN.findall(text):
+        if token == "@":
+            at = pos
+        pos += len(token)
+    if at is None or at == 0 or not NAME.fullmatch(text[at + 1:]):
+        return None
+    return text[:at], text[at + 1:]
 
 
 def split_specs(text: str) -> list[str]:
@@ -74,4 +89,4 @@ def split_specs(text: str) -> list[str]:
     return specs
 
 
-__all__ = ["STRATEGIES", "Strategy", "parse_strategy", "split_specs"]
+__all__ = ["STRATEGIES", "Strategy", "model_suffix", "parse_strategy", "split_specs"]

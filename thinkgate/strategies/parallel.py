@@ -18,8 +18,9 @@ vote decides. With a verifier that is exact, this is pass@n; the bench's tasks p
 so its `parallel:select=verifier` row is that upper bound, not a vote.
 
 With `mode=think` each sample thinks first (its thought forced open where the template leaves the choice to
-the model) and only the answers after the thoughts are compared; the certainty is the whole sample's (thought
-and answer). The result's thought is the chosen sample's, and its reasoning tokens count every sample's
+the model) and only the answers after the thoughts are compared (a sample cut off inside its thought does not vote, unless none
+closed); the certainty is the whole sample's (thought and answer). A request with thinking off is served
+by the same vote over no-thinking samples. The result's thought is the chosen sample's, and its reasoning tokens count every sample's
 thinking (the cost of the method: what a bench compares it by).
 
 Parameters (defaults): `n` (8), `temperature` (0.7), `power` (0.5, the paper's), `certainty` ("self"; or
@@ -83,6 +84,10 @@ class Parallel(Strategy):
         super().__init__(params, **kw)
         self.thinks = self.params.mode == "think"  # type: ignore[misc]  (what the policy reads, per instance)
 
+    def without_thinking(self):
+        """With thinking: the same vote over no-thinking samples."""
+        return self if not self.thinks else Parallel(params=self.params.model_copy(update={"mode": "nothink"}))
+
     def run_batch(self, requests, backend, fmt):
         p = self.params
         if p.mode == "think":
@@ -105,16 +110,20 @@ class Parallel(Strategy):
         params = gen_params(requests[0], n=p.n, logprobs=use_lp).model_copy(
             update={"temperature": p.temperature, "seed": seed})
         for i, samples in enumerate(generate_forced(backend, fmt, prompts, params)):
-            answers = [fmt.split(prefills[i] + g.text)[1] for g in samples]
+            split = [fmt.split(prefills[i] + g.text) for g in samples]
+            answers = [x[1] for x in split]
+            # with thinking, a sample cut off inside its thought has no answer: it does not vote (unless none closed)
+            pool = [k for k, x in enumerate(split) if x[2]] if p.mode == "think" else []
+            pool = pool or list(range(len(samples)))
             if use_lp:
                 of = (lambda g: g.self_certainty) if p.certainty == "self" else (lambda g: g.mean_top_logprob)
                 certainty = [c if c is not None else float("-inf") for c in map(of, samples)]
-                winner, votes = borda(answers, certainty, p.power)
             else:
                 certainty = [0.0] * len(samples)
-                winner, votes = borda(answers, certainty, 0.0)  # power 0: one vote each
-            chosen = next(k for k, a in enumerate(answers) if normalize(a) == winner)
-            trace = [TraceEvent(kind="samples", detail={"n": p.n, "answers": [a[:40] for a in answers],
+            # power 0 without certainties: one vote each
+            winner, votes = borda([answers[k] for k in pool], [certainty[k] for k in pool], p.power if use_lp else 0.0)
+            chosen = next(k for k in pool if normalize(answers[k]) == winner)
+            trace = [TraceEvent(kind="samples", detail={"n": p.n, "answers": [a[:40] for a in answers], "voted": len(pool),
                                                          "certainty": [round(c, 3) for c in certainty]}),
                      TraceEvent(kind="vote", detail={"method": "borda" if use_lp else "majority",
                                                       "certainty": p.certainty if use_lp else None,
