@@ -64,6 +64,8 @@ def plot_reliability(panels: dict[str, dict], path, title: str = "Reliability") 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .curve import save_figure
+
     names = list(panels)
     fig, axes = plt.subplots(1, len(names), figsize=(3.8 * len(names), 3.8), squeeze=False)
     for ax, name in zip(axes[0], names):
@@ -79,7 +81,4 @@ def plot_reliability(panels: dict[str, dict], path, title: str = "Reliability") 
         ax.set_xlabel("predicted P(correct)")
         ax.set_ylabel("share right")
         ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, title)

@@ -117,17 +117,27 @@ def plot(curves: dict[str, dict], path, title: str = "Accuracy vs think rate") -
         ax.plot([r for r, _ in c["oracle_curve"]], [a for _, a in c["oracle_curve"]], "-", color="#d62728",
                 label="oracle")
         ax.plot([0, 1], [c["nothink_accuracy"], c["think_accuracy"]], ":", color="#777", label="random")
-        for label, router in c.get("routers", {}).items():
-            pts = sorted((p["think_rate"], p["accuracy"]) for p in router["curve"])
-            line = ax.plot([x for x, _ in pts], [y for _, y in pts], "-", label=f"{label} (APGR {router.get('apgr', '-')})")
-            if router.get("chosen"):
-                ch = router["chosen"]
-                ax.scatter([ch["think_rate"]], [ch["accuracy"]], color=line[0].get_color(), zorder=3)
-        ax.set_title(f"{name} (n={c['n']})", fontsize=10)
-        ax.set_xlabel("think rate")
-        ax.set_ylabel("accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        _router_panel(ax, name, c, "think_rate", "think rate")
+    save_figure(fig, path, title)
+
+
+def _router_panel(ax, name: str, c: dict, x: str, xlabel: str) -> None:
+    """One panel's routers (their curves against `x`, each with its chosen point), title, axes and legend."""
+    for label, router in c.get("routers", {}).items():
+        pts = sorted((p[x], p["accuracy"]) for p in router["curve"])
+        line = ax.plot([a for a, _ in pts], [b for _, b in pts], "-", label=f"{label} (APGR {router.get('apgr', '-')})")
+        if router.get("chosen"):
+            ax.scatter([router["chosen"][x]], [router["chosen"]["accuracy"]], color=line[0].get_color(), zorder=3)
+    ax.set_title(f"{name} (n={c['n']})", fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def save_figure(fig, path, title: str) -> None:
+    import matplotlib.pyplot as plt
+
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -327,21 +337,8 @@ def plot_cost(curves: dict[str, dict], path, title: str = "Accuracy vs cost") ->
         for opt, f in c["options"].items():
             ax.scatter([f["cost_mean"]], [f["accuracy"]], marker="x", color="#555")
             ax.annotate(opt, (f["cost_mean"], f["accuracy"]), fontsize=6, xytext=(3, -8), textcoords="offset points")
-        for label, router in c.get("routers", {}).items():
-            pts = sorted((p["cost_mean"], p["accuracy"]) for p in router["curve"])
-            line = ax.plot([x for x, _ in pts], [y for _, y in pts], "-", label=f"{label} (APGR {router.get('apgr', '-')})")
-            if router.get("chosen"):
-                ax.scatter([router["chosen"]["cost_mean"]], [router["chosen"]["accuracy"]], color=line[0].get_color(),
-                           zorder=3)
-        ax.set_title(f"{name} (n={c['n']})", fontsize=10)
-        ax.set_xlabel("mean cost (GFLOP)")
-        ax.set_ylabel("accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        _router_panel(ax, name, c, "cost_mean", "mean cost (GFLOP)")
+    save_figure(fig, path, title)
 
 
 def bench_option_curves(rows) -> dict[str, dict]:
