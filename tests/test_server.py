@@ -267,7 +267,7 @@ def test_reasoning_inline_puts_the_thought_in_content_between_the_familys_tags(b
 REFUSED = [  # (endpoint, field, a value that asks for something thinkgate's generation does not do)
     ("chat", "response_format", {"type": "json_object"}),
     ("chat", "response_format", {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}),
-    ("chat", "logprobs", True), ("chat", "top_logprobs", 2), ("chat", "logit_bias", {"15": 100}),
+    ("chat", "logit_bias", {"15": 100}),
     ("chat", "presence_penalty", 1.0), ("chat", "frequency_penalty", -0.5), ("chat", "repetition_penalty", 1.2),
     ("chat", "guided_json", {"type": "object"}),
     ("completions", "suffix", " end"), ("completions", "best_of", 3), ("completions", "logit_bias", {"15": -100}),

@@ -87,7 +87,7 @@ class Gate:
         from .streaming import Stream
 
         return Stream(lambda: self.run(request), self.format, on_event=on_event, on_token=on_token, inline=inline,
-                      pool=pool, tools=bool(request.tools), stop=request.sampling.stop)
+                      pool=pool, tools=bool(request.tools), stop=request.sampling.stop, logprobs=request.logprobs)
 
     def run_batch(self, requests: list[Request]) -> list[Result]:
         """The batch contract, enforced here once: a strategy is handed only requests that share the strategy
@@ -99,8 +99,8 @@ class Gate:
         chosen = [self.strategy_for(r) for r in requests]
         by_spec = {s.spec: s for s in chosen}
         results: list[Result | None] = [None] * len(requests)
-        keys = ((s.spec, r.sampling.model_dump_json()) for s, r in zip(chosen, requests))
-        for (spec, _), idx in group_indices(keys).items():
+        keys = ((s.spec, r.sampling.model_dump_json(), r.logprobs) for s, r in zip(chosen, requests))
+        for (spec, *_), idx in group_indices(keys).items():
             strategy = by_spec[spec]
             done = strategy.run_batch([requests[i] for i in idx], self.backend, self.format,
                                       **self._models_for(strategy))

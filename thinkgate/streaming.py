@@ -8,9 +8,14 @@ hands the sinks on). The tap follows the assistant turn as the strategy builds i
 
 - a generate call continues the assistant text streamed so far (its prompt extends it): text the strategy
   injected in between (a budget stop message, a "Wait") is streamed first, then the tokens, live;
-- a call that samples several continuations (`n` > 1) or asks for log probabilities is speculative (a
-  parallel vote, an early-exit probe that may be thrown away): its tokens are not streamed live; what the
-  strategy keeps shows up in the next call's prompt or in the final result;
+- a call that samples several continuations (`n` > 1) or that the strategy marks a draft (`GenParams.draft`:
+  an early-exit probe, a draft that may be thrown away) is speculative: its tokens are not streamed live;
+  what the strategy keeps shows up in the next call's prompt or in the final result;
+- where the request asked for log probabilities (`Request.logprobs`), the answer's tokens go out as
+  ("logprobs", [(text, log p, [(text, log p), ...]), ...]) events as they are generated: a token is the
+  answer's once the thought's end tag is behind it, from the first that writes more than whitespace
+  (`Result.logprobs`' rule, `thinkgate.confidence`); those the live stream could not tell (a draft kept, a
+  model that opens no thought) leave with the result;
 - at the end the stream is reconciled with the `Result`, so what was streamed plus the final remainder
   is exactly the result's reasoning and answer.
 
@@ -42,7 +47,8 @@ if TYPE_CHECKING:
     from .types import Result
 
 Kind = Literal["reasoning", "content"]
-# ("reasoning" | "content", text), then ("done", Result) or ("error", exception); before any of them,
+# ("reasoning" | "content", text) and ("logprobs", [Scored, ...]), then ("done", Result) or ("error", exception);
+# before any of them,
 # ("open", None) once when the backend's engine has accepted the request (its response started), so a
 # server can start its own response before the first token
 Event = tuple[str, Any]
@@ -160,8 +166,13 @@ class Tap:
     """One request's stream: follows its assistant text across the strategy's generate calls."""
 
     def __init__(self, fmt: "ThinkingFormat", emit: Callable[[Kind, str], None],
-                 on_token: Callable[[], None] | None = None, tools: bool = False, stop: list[str] | None = None):
+                 on_token: Callable[[], None] | None = None, tools: bool = False, stop: list[str] | None = None,
+                 logprobs: int | None = None):
         self.splitter = Splitter(fmt, tools, stop)
+        self.logprobs = logprobs  # alternatives per answer token the client asked for; None: none asked
+        self._seen = ""  # the end of the assistant text as the scored tokens wrote it (for the end tag)
+        self._answering = not fmt.has_thinking or not fmt.close_tag  # the scored tokens are the answer's now
+        self.logprobs_sent = 0
         self.fmt = fmt
         self.emit = emit
         self.on_token = on_token
@@ -189,13 +200,16 @@ class Tap:
             for kind, text in self.splitter.feed(piece):
                 self.emit(kind, text)
 
-    def open(self, prompt: str, n: int = 1, logprobs: bool = False) -> Sink:
+    def open(self, prompt: str, n: int = 1, draft: bool = False) -> Sink:
         if self.cancel_event.is_set():
             raise Cancelled("the request was cancelled")
-        live = n == 1 and not logprobs
+        live = n == 1 and not draft
         assistant = self.fmt.assistant_part(prompt)
         if assistant is None:
             return Sink(self, False)
+        if live and self.logprobs is not None and not self._answering:
+            self._answering = self.fmt.close_tag in assistant
+            self._seen = assistant[-len(self.fmt.close_tag):]
         if self.streamed is None:  # the first call: its assistant text is the template's prefill
             self.advance(assistant)
         elif assistant.startswith(self.streamed):  # text injected by the strategy since the last call
@@ -205,10 +219,32 @@ class Tap:
             live = False
         return Sink(self, live)
 
+    def scored(self, tokens: list) -> None:
+        """Generated tokens with their log probabilities (`sinks.Scored`): those of the answer are streamed."""
+        if self.logprobs is None:
+            return
+        out = []
+        for token in tokens:
+            if self._answering:
+                if self.logprobs_sent or out or token[0].strip():  # from the answer's first visible character
+                    out.append((token[0], token[1], token[2][:self.logprobs]))
+            else:
+                tag = self.fmt.close_tag
+                self._seen = (self._seen + token[0])[-(len(tag) + len(token[0])):]
+                self._answering = tag in self._seen
+        if out:
+            with self._lock:
+                self.logprobs_sent += len(out)
+                self.emit("logprobs", out)
+
     def finish(self, result: "Result") -> None:
         with self._lock:
             for kind, text in self.splitter.finish(result.reasoning, result.answer):
                 self.emit(kind, text)
+            rest = (result.logprobs or [])[self.logprobs_sent:]
+            if self.logprobs is not None and rest:
+                self.logprobs_sent += len(rest)
+                self.emit("logprobs", [(t.token, t.logprob, [(a.token, a.logprob) for a in t.top]) for t in rest])
 
 
 
@@ -271,11 +307,11 @@ class Stream:
     def __init__(self, run: Callable[[], "Result"], fmt: "ThinkingFormat",
                  on_event: Callable[[Event], None] | None = None, on_token: Callable[[], None] | None = None,
                  inline: bool = False, pool: WorkerPool | None = None, tools: bool = False,
-                 stop: list[str] | None = None):
+                 stop: list[str] | None = None, logprobs: int | None = None):
         self._queue: queue.Queue[Event] | None = None if on_event else queue.Queue()
         self._on_event = on_event or self._queue.put  # type: ignore[union-attr]
         self.tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token, tools=tools,
-                       stop=stop)
+                       stop=stop, logprobs=logprobs)
         self.result: Result | None = None
         ctx = copy_context()
         ctx.run(CURRENT_TAP.set, self.tap)

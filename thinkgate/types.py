@@ -137,6 +137,9 @@ class Request(_Strict):
     thinking: ThinkingSpec = ThinkingSpec()
     sampling: Sampling = Sampling()
     verifier: Callable[[str], bool] | None = Field(default=None, exclude=True, repr=False)
+    # return the answer's tokens with their log probabilities (`Result.logprobs`), each with this many of the
+    # most likely tokens at its step (0: none); None: not asked (the confidence is computed all the same)
+    logprobs: int | None = Field(default=None, ge=0, le=20)
 
     @classmethod
     def of(cls, prompt: str, mode: Mode = "think", **kw: Any) -> "Request":
@@ -154,6 +157,29 @@ class Usage(_Strict):
     # generation GFLOPs, 2 x parameters x tokens written summed over the models (`Roster.cost_of`); None
     # where a model that wrote has no known parameter count
     cost: float | None = None
+
+
+class TopLogprob(_Strict):
+    token: str
+    logprob: float
+
+
+class TokenLogprob(_Strict):
+    """One generated token of an answer: its text, its log probability, and the most likely tokens at its
+    step (as many as `Request.logprobs` asked)."""
+
+    token: str
+    logprob: float
+    top: list[TopLogprob] = []
+
+
+def confidence_of(logprobs: list[float]) -> float | None:
+    """The confidence of an answer (`Result.confidence`): the geometric mean of its generated tokens'
+    probabilities, exp(mean log p), in (0, 1]; None for no tokens. One definition for every backend and
+    strategy: the tokens are those the model generated after its thought closed (`thinkgate.confidence`)."""
+    import math
+
+    return math.exp(sum(logprobs) / len(logprobs)) if logprobs else None
 
 
 class TraceEvent(_Strict):
@@ -175,6 +201,10 @@ class Result(_Strict):
     wall_s: float = 0.0
     thinking_mode: bool = True  # False: the model has no thinking mode (its family is "none"); nothing was thought
     tool_calls: list[dict[str, Any]] | None = None  # calls the model wrote (OpenAI's shape), taken out of `answer`
+    # how sure the model is of its answer: `confidence_of` its answer's tokens. None where no answer was
+    # written (a thought that never closed) or the backend gave no log probabilities
+    confidence: float | None = None
+    logprobs: list[TokenLogprob] | None = None  # the answer's tokens, where `Request.logprobs` asked
 
     @property
     def thought(self) -> bool:
@@ -212,6 +242,9 @@ class Generation:
     token_logprobs: list[float] | None = None  # log p of each chosen token
     top_logprobs: list[float] | None = None  # log p of the most likely token at each step
     top_ids: list[int] | None = None  # the id of that most likely token, where the backend has ids
+    pieces: list[str] | None = None  # each generated token's text (a part of a character may show as U+FFFD)
+    # the GenParams.top_logprobs most likely tokens at each step, as (text, log p), most likely first
+    alternatives: list[list[tuple[str, float]]] | None = None
     # self-certainty (Ma et al. 2025): the mean over the generated tokens of KL(uniform || p), which needs the
     # whole distribution at each step; None where the backend sees only log p of a few tokens (an engine
     # upstream, unless the engine reports it: another thinkgate serve does). Never a stand-in of another kind.

@@ -33,6 +33,9 @@ class GenParams(_Strict):
     top_k: int = Field(default=0, ge=0)
     n: int = Field(default=1, ge=1)
     logprobs: bool = False
+    top_logprobs: int = Field(default=0, ge=0, le=20)  # with logprobs: this many alternatives per token
+    # a continuation the strategy may throw away (a probe, a draft): a stream does not show it live
+    draft: bool = False
     seed: int | None = None
     # the first generated token may not be the first token of any of these texts (forced thinking: see
     # ThinkingFormat.forced_thinking); a backend without FIRST_TOKEN_BAN generates as if it were empty

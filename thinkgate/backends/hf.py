@@ -80,7 +80,7 @@ class HFBackend(Backend):
         from .sinks import sinks_for
 
         if sinks is None:
-            sinks = sinks_for(prompts, params.n, params.logprobs)
+            sinks = sinks_for(prompts, params.n, params.draft)
         out: list[list[Generation]] = []
         per_call = max(1, self.batch_size // params.n)
         for start in range(0, len(prompts), per_call):
@@ -107,25 +107,31 @@ class HFBackend(Backend):
         # its own, so a row's tokens depend on its seed alone, never on the batch it shares
         kwargs: dict[str, Any] = dict(
             max_new_tokens=room, do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=sorted(self._eos), return_dict_in_generate=True, output_logits=params.logprobs,
+            eos_token_id=sorted(self._eos), return_dict_in_generate=True,
             temperature=None, top_p=None, top_k=None,  # the folder's sampling defaults must not leak in
         )
+        processors = []
+        recorder = _Recorder(params.top_logprobs) if params.logprobs else None
+        if recorder is not None:  # first: it reads the distribution before sampling keeps one token
+            processors.append(recorder)
         if params.temperature > 0:
-            kwargs["logits_processor"] = LogitsProcessorList([RowSampler(params, len(prompts), self.device)])
+            processors.append(RowSampler(params, len(prompts), self.device))
+        if processors:
+            kwargs["logits_processor"] = LogitsProcessorList(processors)
         criteria = [_stop_strings(self.tokenizer, params.stop, width)] if params.stop else []
         if params.ban_first:  # transformers' own processor masks these ids at the first generated position
             kwargs["begin_suppress_tokens"] = sorted({ids[0] for ids in self.tokenizer(
                 params.ban_first, add_special_tokens=False)["input_ids"] if ids})
         if sinks and any(x is not None for x in sinks):
             rows = [sinks[r // n] for r in range(len(prompts) * n)]
-            kwargs["streamer"] = _RowStreamer(self.tokenizer, rows, self._eos, params.stop)
+            kwargs["streamer"] = _RowStreamer(self.tokenizer, rows, self._eos, params.stop, recorder)
             criteria += _cancelled_rows(rows)
         if criteria:
             kwargs["stopping_criteria"] = StoppingCriteriaList(criteria)
         with torch.inference_mode():
             res = self.model.generate(**enc, **kwargs)
         new = res.sequences[:, width:].tolist()
-        logits = torch.stack(res.logits, 1).float() if params.logprobs else None  # (rows, steps, vocab)
+        scores = recorder.result(res.sequences[:, -1]) if recorder is not None else None
 
         rows: list[Generation] = []
         for r, ids in enumerate(new):
@@ -143,16 +149,14 @@ class HFBackend(Backend):
                 n_tok = min(n_tok, self._tokens_covering(ids[:n_tok], cut + len(matched)))
                 text, finish = text[:cut], "stop"
             gen = Generation(text=text, tokens=n_tok, finish_reason=finish, stop=matched, token_ids=ids[:n_tok])
-            if logits is not None and n_tok:
-                lp = torch.log_softmax(logits[r, :n_tok], -1)
-                chosen = torch.tensor(ids[:n_tok], device=lp.device)
-                gen.token_logprobs = lp.gather(-1, chosen[:, None])[:, 0].tolist()
-                top = lp.max(-1)
-                gen.top_logprobs = top.values.tolist()
-                gen.top_ids = top.indices.tolist()
-                # KL(uniform || p) = -log V - mean_j log p_j, averaged over the generated tokens
-                vocab = lp.shape[-1]
-                gen.self_certainty = float((-math.log(vocab) - lp.mean(-1)).mean())
+            if scores is not None:
+                chosen, top, top_ids, certainty, alt_lp, alt_ids = (x[r, :n_tok].tolist() for x in scores)
+                gen.token_logprobs, gen.top_logprobs, gen.top_ids = chosen, top, top_ids
+                gen.pieces = self.tokenizer.batch_decode([[t] for t in ids[:n_tok]], skip_special_tokens=False)
+                gen.self_certainty = sum(certainty) / n_tok if n_tok else None
+                if params.top_logprobs:
+                    gen.alternatives = [list(zip(self.tokenizer.batch_decode([[t] for t in i], skip_special_tokens=False), v))
+                                        for i, v in zip(alt_ids, alt_lp)]
             rows.append(gen)
         return [rows[i * n:(i + 1) * n] for i in range(len(prompts))]
 
@@ -208,6 +212,61 @@ class HFBackend(Backend):
         with torch.inference_mode():
             out = self.model(**enc, output_hidden_states=True)
         return out.hidden_states[-1][:, -1, :].float().cpu()
+
+
+class _Recorder:
+    """A logits processor that records, at each step, what the log probabilities need, and nothing more:
+    the distribution's log p (log-softmax of the scores it is given: the model's, after the bans of forced
+    thinking, before temperature and sampling) of the token chosen, of the most likely token, the mean log p
+    over the vocabulary (for the self-certainty), and the `k` most likely tokens. It must come before any
+    processor that changes the distribution (`RowSampler`).
+
+    Written here because transformers' `output_logits` keeps every step's whole logits until `generate`
+    returns: rows x steps x vocabulary floats, 39 GB for 64 rows of 1,000 tokens over a 152k vocabulary.
+    This keeps one step's log probabilities (to read the chosen token's once the next step shows it) and a
+    few numbers per row and step."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.last = None  # the previous step's log probabilities (rows, vocab)
+        self.steps: list = []  # per step: (top, top id, mean log p, k log p, k ids); the chosen's log p below
+        self.chosen: list = []
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        if self.last is not None:  # the token the previous step chose is the last of input_ids
+            self.chosen.append(self.last.gather(-1, input_ids[:, -1:])[:, 0])
+        lp = torch.log_softmax(scores.float(), -1)
+        top = lp.max(-1)
+        finite = torch.isfinite(lp)  # a banned token is -inf: the mean is over the others
+        mean = torch.where(finite, lp, 0.0).sum(-1) / finite.sum(-1)
+        alt = lp.topk(self.k, -1) if self.k else None
+        self.steps.append((top.values, top.indices, -mean - math.log(lp.shape[-1]),
+                           alt.values if alt is not None else None, alt.indices if alt is not None else None))
+        self.last = lp
+        return scores
+
+    def entry(self, row: int, token: int) -> tuple[float, list[tuple[int, float]]]:
+        """The last step's log p of `token` in `row`, and its `k` most likely (id, log p): for a stream."""
+        alts = []
+        if self.k:
+            _, _, _, v, i = self.steps[-1]
+            alts = list(zip(i[row].tolist(), v[row].tolist()))
+        return float(self.last[row, token]), alts
+
+    def result(self, final):
+        """(chosen log p, top log p, top id, certainty term, k log p, k ids), each (rows, steps); `final` is
+        the last token of each row (the last step's choice)."""
+        import torch
+
+        chosen = self.chosen + [self.last.gather(-1, final[:, None].to(self.last.device))[:, 0]]
+        rows = len(final)
+        empty = torch.zeros(rows, len(self.steps), 0)
+        return (torch.stack(chosen, 1), torch.stack([s[0] for s in self.steps], 1),
+                torch.stack([s[1] for s in self.steps], 1), torch.stack([s[2] for s in self.steps], 1),
+                torch.stack([s[3] for s in self.steps], 1) if self.k else empty,
+                torch.stack([s[4] for s in self.steps], 1) if self.k else empty.long())
 
 
 class RowSampler:
@@ -303,8 +362,9 @@ class _RowStreamer:
     one write per token (possibly empty while a multi-byte character or a possible stop string is
     incomplete), none after end-of-sequence or a stop string; stop strings themselves are not written."""
 
-    def __init__(self, tokenizer: Any, sinks: list, eos: set[int], stop: list[str]):
+    def __init__(self, tokenizer: Any, sinks: list, eos: set[int], stop: list[str], recorder: _Recorder | None = None):
         self.tokenizer, self.sinks, self.eos, self.stop = tokenizer, sinks, eos, stop
+        self.recorder = recorder  # where each token's log probability is read, for the sink
         self.ids: list[list[int]] = [[] for _ in sinks]
         self.sent = [0] * len(sinks)
         self.done = [s is None for s in sinks]
@@ -325,6 +385,11 @@ class _RowStreamer:
                 sink.write("")
                 continue
             self.ids[r].append(t)
+            scored = None
+            if self.recorder is not None:
+                lp, alts = self.recorder.entry(r, t)
+                scored = (self.tokenizer.decode([t], skip_special_tokens=False), lp,
+                          [(self.tokenizer.decode([i], skip_special_tokens=False), v) for i, v in alts])
             text = self.tokenizer.decode(self.ids[r], skip_special_tokens=False)
             end = len(text)
             hits = [text.find(s) for s in self.stop if s in text]  # earlier text had none: it would be done
@@ -340,7 +405,7 @@ class _RowStreamer:
                             break
             piece = text[self.sent[r]:end] if end > self.sent[r] else ""
             self.sent[r] = max(self.sent[r], end)
-            sink.write(piece)
+            sink.write(piece, scored and [scored])
 
     def end(self) -> None:
         pass

@@ -92,7 +92,7 @@ class LlamaCppBackend(Backend):
         from .sinks import sinks_for
 
         if sinks is None:
-            sinks = sinks_for(prompts, params.n, params.logprobs)
+            sinks = sinks_for(prompts, params.n, params.draft)
         sinks = sinks or [None] * len(prompts)
         banned = sorted({ids[0] for ids in map(self._encode, params.ban_first) if ids})
         out = []
@@ -137,6 +137,9 @@ class LlamaCppBackend(Backend):
         top_lp: list[float] = []
         top_ids: list[int] = []
         certainty: list[float] = []
+        pieces: list[str] = []
+        alternatives: list[list[tuple[str, float]]] = []
+        scored = None  # the last token as a stream is told it (`sinks.Scored`)
         finish, matched = "length", None
         hold = max((len(s) - 1 for s in params.stop), default=0)  # text that may still become a stop string
         sent = 0
@@ -156,6 +159,14 @@ class LlamaCppBackend(Backend):
                 top_lp.append(float(logp[top_ids[-1]]))
                 finite = np.isfinite(logp)
                 certainty.append(float(-logp[finite].mean() - math.log(self._n_vocab)))
+                pieces.append(self._piece(token))
+                alts = []
+                if params.top_logprobs:
+                    best = np.argpartition(-logp, params.top_logprobs)[:params.top_logprobs]
+                    best = best[np.argsort(-logp[best], kind="stable")]
+                    alts = [(self._piece(int(i)), float(logp[i])) for i in best]
+                    alternatives.append(alts)
+                scored_now = (pieces[-1], chosen_lp[-1], alts)
             out_ids.append(token)
             text += decoder.decode(self.llm.detokenize([token], prev_tokens=None, special=True))
             hits = [(text.find(s), s) for s in params.stop if s in text]
@@ -164,9 +175,10 @@ class LlamaCppBackend(Backend):
                 text, finish = text[:cut], "stop"
             if sink is not None:  # one write per generated token (the server counts them), held-back text later
                 if owed is not None:
-                    sink.write(owed)
+                    sink.write(owed, scored and [scored])
                 ready = len(text) if matched else max(sent, len(text) - hold)
                 owed, sent = text[sent:ready], ready
+                scored = scored_now if params.logprobs else None
                 if sink.cancelled:
                     break
             if matched:
@@ -175,12 +187,18 @@ class LlamaCppBackend(Backend):
                 self.llm.eval([token])
         text += decoder.decode(b"", final=True) if not matched else ""
         if sink is not None and owed is not None and not sink.cancelled:
-            sink.write(owed + text[sent:])
+            sink.write(owed + text[sent:], scored and [scored])
         gen = Generation(text=text, tokens=len(out_ids), finish_reason=finish, stop=matched, token_ids=out_ids)
         if params.logprobs:
             gen.token_logprobs, gen.top_logprobs, gen.top_ids = chosen_lp, top_lp, top_ids
+            gen.pieces = pieces
+            gen.alternatives = alternatives if params.top_logprobs else None
             gen.self_certainty = sum(certainty) / len(certainty) if certainty else None
         return gen
+
+    def _piece(self, token: int) -> str:
+        """One token's text (a part of a character shows as U+FFFD)."""
+        return self.llm.detokenize([token], prev_tokens=None, special=True).decode("utf-8", errors="replace")
 
     @staticmethod
     def _choose(logits: np.ndarray, params: GenParams, rng) -> int:

@@ -104,7 +104,7 @@ class OpenAICompatBackend(Backend):
         if params.seed is not None:
             body["seed"] = params.seed
         if params.logprobs:
-            body["logprobs"] = 1
+            body["logprobs"] = max(1, params.top_logprobs)
         if stream:  # engines that count tokens say so in a last chunk
             body["stream_options"] = {"include_usage": True}
         return body
@@ -112,8 +112,10 @@ class OpenAICompatBackend(Backend):
     def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
         import asyncio
 
+        if params.logprobs and LOGPROBS not in self.capabilities:  # an engine without them may refuse the field
+            params = params.model_copy(update={"logprobs": False, "top_logprobs": 0})
         if sinks is None:
-            sinks = sinks_for(prompts, params.n, params.logprobs)
+            sinks = sinks_for(prompts, params.n, params.draft)
         sinks = sinks or [None] * len(prompts)
         # one request per prompt, at most `concurrency` in flight: engines batch concurrent requests
         # themselves, and not every engine takes a list of prompts
@@ -224,7 +226,7 @@ class OpenAICompatBackend(Backend):
     async def _stream_one(self, body: dict, params: GenParams, sink, sent: tuple | None = None) -> Generation:
         """One streamed continuation. An engine that writes past `max_tokens` is cut off there (`wire.Room`):
         the connection is closed (the engine stops) and the generation ends with finish reason "length"."""
-        text, finish, stop_reason, lps, tops = [], None, None, [], []
+        text, finish, stop_reason, lps, tops, toks = [], None, None, [], [], []
         reported = False  # the engine's last choice had a stop_reason field (null for an end of sequence)
         usage, own = None, None
         events = self.calls.events("/v1/completions", body, sent, on_open=sink.opened if sink is not None else None)
@@ -237,20 +239,25 @@ class OpenAICompatBackend(Backend):
                     if chunk.get("usage") is not None:  # vLLM sends "usage": null in every chunk before its last
                         usage = chunk["usage"]
                     for c in choices:
+                        lp = c.get("logprobs")
+                        scored = None
+                        if lp and lp.get("token_logprobs"):
+                            n = len(lp["token_logprobs"])
+                            lps.extend(lp["token_logprobs"])
+                            tops.extend(lp.get("top_logprobs") or [None] * n)
+                            toks.extend(lp.get("tokens") or [None] * n)
+                            if sink is not None and params.logprobs:
+                                scored = _scored(lp, params.top_logprobs)
                         piece = c.get("text") or ""
                         if piece:
                             piece, over = room.take(piece)
                             if piece:
                                 text.append(piece)
                                 if sink is not None:
-                                    sink.write(piece)
+                                    sink.write(piece, scored)
                             if over:  # the engine did not stop at max_tokens
                                 finish, stopped = "length", True
                                 break
-                        lp = c.get("logprobs")
-                        if lp and lp.get("token_logprobs"):
-                            lps.extend(lp["token_logprobs"])
-                            tops.extend(lp.get("top_logprobs") or [None] * len(lp["token_logprobs"]))
                         if c.get("finish_reason"):
                             finish, stop_reason = c["finish_reason"], stop_said(c)
                             reported = "stop_reason" in c or "matched_stop" in c
@@ -263,7 +270,8 @@ class OpenAICompatBackend(Backend):
                     break
         tokens = None if stopped else self._usage_tokens({"usage": usage})
         choice = {"text": "".join(text), "finish_reason": finish or "length",
-                  "logprobs": {"token_logprobs": lps, "top_logprobs": tops} if lps else None, "thinkgate": own}
+                  "logprobs": {"token_logprobs": lps, "top_logprobs": tops, "tokens": toks} if lps else None,
+                  "thinkgate": own}
         if reported:
             choice["stop_reason"] = stop_reason
         return self._generation(choice, params, tokens=tokens, streamed=True)
@@ -296,11 +304,17 @@ class OpenAICompatBackend(Backend):
             gen.extra["stop_unreported"] = {"counted_here": counted_here}
         lp = choice.get("logprobs")
         if lp and lp.get("token_logprobs"):
-            chosen = [x for x in lp["token_logprobs"] if x is not None][:params.max_tokens]
+            keep = [k for k, x in enumerate(lp["token_logprobs"]) if x is not None][:params.max_tokens]
+            chosen = [lp["token_logprobs"][k] for k in keep]
             gen.token_logprobs = chosen
-            tops = [max(d.values()) if isinstance(d, dict) and d else c
-                    for d, c in zip(lp.get("top_logprobs") or [None] * len(chosen), chosen)]
-            gen.top_logprobs = tops
+            dicts = lp.get("top_logprobs") or []
+            dicts = [dicts[k] if k < len(dicts) and isinstance(dicts[k], dict) else {} for k in keep]
+            gen.top_logprobs = [max(d.values()) if d else c for d, c in zip(dicts, chosen)]
+            names = lp.get("tokens") or []
+            if all(k < len(names) and isinstance(names[k], str) for k in keep):
+                gen.pieces = [names[k] for k in keep]
+            if params.top_logprobs:
+                gen.alternatives = [_best(d, params.top_logprobs) for d in dicts]
             # engines return log p of a few tokens, not the whole distribution: the self-certainty is there only
             # where the engine computed it itself (thinkgate serve says it)
             own = choice.get("thinkgate")
@@ -308,6 +322,21 @@ class OpenAICompatBackend(Backend):
             gen.self_certainty = float(sc) if isinstance(sc, (int, float)) and math.isfinite(sc) else None
             gen.tokens = max(gen.tokens, len(chosen)) if not stop else gen.tokens
         return gen
+
+
+def _best(alternatives: dict, k: int) -> list[tuple[str, float]]:
+    """The `k` most likely of an engine's {token: log p} at one step, most likely first."""
+    return sorted(alternatives.items(), key=lambda kv: -kv[1])[:k]
+
+
+def _scored(lp: dict, k: int) -> list | None:
+    """The tokens of one streamed chunk as a stream is told them (`sinks.Scored`), or None where the engine
+    did not name them."""
+    chosen, names, dicts = lp["token_logprobs"], lp.get("tokens"), lp.get("top_logprobs") or []
+    if not isinstance(names, list) or len(names) != len(chosen) or not all(isinstance(t, str) for t in names):
+        return None
+    return [(t, x, _best(dicts[j], k) if k and j < len(dicts) and isinstance(dicts[j], dict) else [])
+            for j, (t, x) in enumerate(zip(names, chosen)) if x is not None]
 
 
 def stop_said(choice: dict):

@@ -6,7 +6,7 @@ and writes each decoded piece to it as the token is generated, and stops a row w
 Nothing streams (None) outside such a context. The inline bridge (`inline_greenlet`, `run_inline`) lets a
 strategy that runs on an event loop's own thread, in a greenlet, wait for a coroutine of that loop (an
 engine upstream) without blocking it. This module is below the backends; it knows a tap only by the methods
-it calls (`open`, `opened`, `advance`, `cancel_event`, `on_cancel`, `tokens`, `on_token`)."""
+it calls (`open`, `opened`, `advance`, `scored`, `cancel_event`, `on_cancel`, `tokens`, `on_token`)."""
 
 from __future__ import annotations
 
@@ -73,21 +73,33 @@ class Sink:
         if self.live:
             self.tap.opened()
 
-    def write(self, piece: str) -> None:
+    def write(self, piece: str, scored: "list[Scored] | None" = None) -> None:
+        """One generated token (or a chunk an engine sent together): the text it makes ready (possibly none
+        yet, or more than its own), and, where the backend has log probabilities, its tokens as `Scored`
+        (each token's own text: the stream tells from it which part of the turn the token belongs to)."""
         self.tap.tokens += 1
         if self.tap.on_token:
             self.tap.on_token()
-        if self.live and piece:
-            self.tap.advance(piece)
+        if self.live:
+            if scored:
+                self.tap.scored(scored)
+            if piece:
+                self.tap.advance(piece)
 
 
-def sinks_for(prompts: list[str], n: int = 1, logprobs: bool = False) -> list["Sink | None"] | None:
-    """The sinks of the calling thread's stream for one generate call, or None when nothing streams.
-    Raises `Cancelled` when the request was cancelled."""
+# one generated token as a backend tells a stream: (its text, log p, the most likely tokens at its step as
+# (text, log p)); the stream keeps those of the answer for a client that asked for log probabilities
+Scored = tuple[str, float, list]
+
+
+def sinks_for(prompts: list[str], n: int = 1, draft: bool = False) -> list["Sink | None"] | None:
+    """The sinks of the calling thread's stream for one generate call (`draft`: the strategy may throw the
+    continuation away, `GenParams.draft`), or None when nothing streams. Raises `Cancelled` when the request
+    was cancelled."""
     tap = CURRENT_TAP.get()
     if tap is None:
         return None
-    return [tap.open(p, n=n, logprobs=logprobs) for p in prompts]
+    return [tap.open(p, n=n, draft=draft) for p in prompts]
 
 
 def inline_greenlet() -> Any:

@@ -11,8 +11,9 @@
 - routing_models.png (when `route` routed between models and every option's rows ran, as `oracle` adds
   them): accuracy against mean cost as the threshold sweeps, every option alone, and the per-query oracle's
   curve; the table beside it gives APGR on cost and the share of queries each option took;
-- reliability.png (with such rows): the share right against the chosen option's predicted P(correct), per
-  item set, with ECE, Brier score and AUROC (`scoring.calibration`).
+- reliability.png: the share right against the answer's confidence (`Result.confidence`), a panel per
+  strategy, with ECE, Brier score and AUROC (`scoring.calibration`); reliability_router_K.png (with rows
+  routed between models): the same for the chosen option's predicted P(correct), per item set.
 """
 
 from __future__ import annotations
@@ -168,13 +169,19 @@ def write_report(out: dict, rows: list[Row], folder: Path) -> Path:
         routing += tables.OPTIONS.html(out["routing_models"]) + tables.SHARES.html(tables.share_rows(out["routing_models"]))
     if out.get("calibration"):
         from ..scoring.calibration import plot_reliability
+        from .runner import CONFIDENCE, ROUTER_P
 
-        for k, strategy in enumerate(dict.fromkeys(c["strategy"] for c in out["calibration"])):
-            name = "reliability.png" if k == 0 else f"reliability_{k}.png"
-            plot_reliability({c["set"]: c for c in out["calibration"] if c["strategy"] == strategy}, folder / name,
-                             f"{strategy}: the chosen option's P(correct) on the test items")
+        cal = out["calibration"]
+        confident = {c["strategy"]: c for c in cal if c["of"] == CONFIDENCE and c["set"] == "all"}
+        if confident:  # every strategy's answer confidence over all its items, a panel each
+            plot_reliability(confident, folder / "reliability.png", "The answer's confidence on the test items")
+            imgs.append("reliability.png")
+        for k, strategy in enumerate(dict.fromkeys(c["strategy"] for c in cal if c["of"] == ROUTER_P)):
+            name = f"reliability_router_{k}.png"
+            plot_reliability({c["set"]: c for c in cal if c["strategy"] == strategy and c["of"] == ROUTER_P},
+                             folder / name, f"{strategy}: the chosen option's P(correct) on the test items")
             imgs.append(name)
-        routing += tables.CALIBRATION_TEST.html(out["calibration"])
+        routing += tables.CALIBRATION_TEST.html(cal)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>thinkgate bench</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}

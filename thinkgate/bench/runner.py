@@ -23,7 +23,8 @@ def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: floa
                decision=route.get("decision"), score=route.get("score"), budget=route.get("budget"),
                by_model=dict(res.usage.by_model) or None, cost=res.usage.cost, model=res.model,
                option=route.get("option"), threshold=route.get("threshold"),
-               fallback=route.get("fallback"), probs=route.get("probs") if route.get("option") else None)
+               fallback=route.get("fallback"), probs=route.get("probs") if route.get("option") else None,
+               confidence=None if res.confidence is None else round(res.confidence, 6))
 
 
 def _checker(item: Item) -> Callable[[str], bool]:
@@ -89,24 +90,31 @@ def run_suite(gate: Gate, items: list[Item], sampling: Sampling, model_key: str,
 
 ROW_FIELDS = ("strategy", "suite", "family", "difficulty", "item", "sample", "correct", "judge", "think_tokens",
               "answer_tokens", "closed", "finish_reason", "decision", "budget", "score", "model", "option", "threshold",
-              "fallback", "by_model", "cost", "probs", "wall_s", "answer")
+              "fallback", "by_model", "cost", "probs", "confidence", "wall_s", "answer")
 
 
-def router_calibration(rows: list[Row]) -> list[dict]:
-    """Per (strategy, item set) of the rows routed between models, the reliability of the chosen option's
-    predicted P(correct) (their `score`) against whether the answer was right (`scoring.calibration`)."""
+CONFIDENCE, ROUTER_P = "the answer's confidence", "the chosen option's P(correct)"
+
+
+def calibration(rows: list[Row]) -> list[dict]:
+    """Per (strategy, item set: all, then each suite), how right a predicted probability of being right is
+    (`scoring.calibration`, with its bins for a reliability diagram): the answer's confidence, for every
+    strategy whose rows have one; and the router's P(correct) of the option it chose, for the rows routed
+    between models (their `score`)."""
     from ..scoring.calibration import reliability
 
-    by: dict[str, list[Row]] = {}
-    for r in rows:
-        if r.option is not None and r.score is not None:
-            by.setdefault(r.strategy, []).append(r)
     out = []
-    for strategy, rs in by.items():
-        sets = {"all": rs} | {s: [r for r in rs if r.suite == s] for s in dict.fromkeys(r.suite for r in rs)}
-        for name, sub in sets.items():
-            out.append({"strategy": strategy, "set": name, "of": "the chosen option's P(correct)",
-                        **reliability([float(r.score) for r in sub], [r.correct for r in sub])})  # type: ignore[arg-type]
+    for of, p in ((CONFIDENCE, lambda r: r.confidence),
+                  (ROUTER_P, lambda r: r.score if r.option is not None else None)):
+        by: dict[str, list[Row]] = {}
+        for r in rows:
+            if p(r) is not None:
+                by.setdefault(r.strategy, []).append(r)
+        for strategy, rs in by.items():
+            sets = {"all": rs} | {s: [r for r in rs if r.suite == s] for s in dict.fromkeys(r.suite for r in rs)}
+            for name, sub in sets.items():
+                out.append({"strategy": strategy, "set": name, "of": of,
+                            **reliability([float(p(r)) for r in sub], [r.correct for r in sub])})
     return out
 
 
@@ -142,6 +150,9 @@ def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | 
     out = {"model": model, "results": results_table(rows),
            "summary": otb_summary(rows) if otb_compat else summary(rows, t_max), "frontier": frontier,
            "breakdown": breakdown(rows), "rows": [item_row(r) for r in rows]}
+    calibrated = calibration(rows)
+    if calibrated:  # is a confidence, or a router's P(correct), right as often as it says, on the test items?
+        out["calibration"] = calibrated
     routed = [r for r in rows if r.decision is not None]
     if routed:  # per item, what the router (or the model itself) chose and the router's score
         nothink = {(r.suite, r.item, r.sample): r.correct for r in rows if r.strategy == "nothink"}
@@ -156,9 +167,6 @@ def report(model: str, rows: list[Row], with_oracle: bool = False, t_max: int | 
         routing = curves_summary(bench_curves(rows))
         if routing:  # accuracy vs think rate as the router's threshold sweeps, against the oracle (APGR)
             out["routing"] = routing
-        calibration = router_calibration(rows)
-        if calibration:  # is a router's P(correct) right as often as it says, on the test items?
-            out["calibration"] = calibration
         between = bench_option_curves(rows)
         if between:  # routing between models: accuracy vs cost as the threshold sweeps, against the per-query oracle
             out["routing_models"] = [option_row(strategy, name, c) for strategy, sets in between.items()

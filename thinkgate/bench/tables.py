@@ -137,5 +137,5 @@ def option_row(router: str, name: str, c: dict[str, Any]) -> dict[str, Any]:
 
 CALIBRATION_TEST = TableSpec("Calibration on the test items: predicted P(correct) against what happened (ECE over 10 "
                              "equal-width bins)", (
-    Column("strategy", "strategy"), Column("set", "set"), Column("n", "n"), Column("ECE", "ece", ".3f"),
-    Column("Brier", "brier", ".3f"), Column("AUROC", "auroc", ".3f")), labels=2)
+    Column("strategy", "strategy"), Column("set", "set"), Column("of", "of"), Column("n", "n"),
+    Column("ECE", "ece", ".3f"), Column("Brier", "brier", ".3f"), Column("AUROC", "auroc", ".3f")), labels=3)

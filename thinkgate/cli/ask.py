@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -34,6 +36,9 @@ def ask(
     tools: Annotated[Optional[Path], typer.Option("--tools", help=(
         "A JSON file of tool definitions (OpenAI's shape) for the chat template; the calls the model writes "
         "are printed (templates with Hermes-style <tool_call> blocks)."))] = None,
+    logprobs: Annotated[Optional[int], typer.Option("--logprobs", min=0, max=20, help=(
+        "Print the answer's tokens with their log probabilities, each with this many of the most likely "
+        "tokens at its step."))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")] = False,
     engine: Engine = Engine(),
     fmt: FormatOpt = None,
@@ -62,7 +67,7 @@ def ask(
                           thinking=_thinking(mode, effort, budget=budget, min_budget=min_budget),
                           sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed,
                                             stop=list(stop or [])),
-                          verifier=verifier)
+                          verifier=verifier, logprobs=logprobs)
         result = gate.run(request)
     except PolicyConflict as e:  # named by the option that set it
         options = {"thinking.mode": "--mode", "thinking.budget": "--budget", "thinking.min_budget": "--min-budget",
@@ -85,6 +90,14 @@ def ask(
     for call in result.tool_calls or []:
         console.print(f"tool call {call['function']['name']}({call['function']['arguments']})", markup=False,
                       highlight=False)
+    if result.logprobs is not None:
+        from rich.table import Table
+
+        table = Table("token", "log p", "p", "most likely", title="the answer's tokens")
+        for t in result.logprobs:
+            table.add_row(repr(t.token), f"{t.logprob:.3f}", f"{math.exp(t.logprob):.3f}",
+                          "  ".join(f"{a.token!r} {a.logprob:.2f}" for a in t.top))
+        console.print(table)
     models = ""
     if len(u.by_model) > 1:  # two models wrote it: who wrote what, and what it cost
         models = " · written by " + ", ".join(f"{k} {v}" for k, v in u.by_model.items()) + (
@@ -96,7 +109,8 @@ def ask(
         chose = route.get("option") or route["decision"] + (f" (budget {route['budget']})" if route.get("budget") else "")
         why = "none cleared it: the likeliest" if route.get("fallback") else "score vs threshold"
         models += f" · routed to {chose}: {route['score']} vs {route['threshold']} ({why})"
-    console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason} · {result.wall_s:.2f}s{models}[/]")
+    sure = "" if result.confidence is None else f" · confidence {result.confidence:.3f}"
+    console.print(f"[dim]strategy {result.strategy} · finish {result.finish_reason}{sure} · {result.wall_s:.2f}s{models}[/]")
 
 
 @app.command()

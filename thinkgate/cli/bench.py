@@ -193,8 +193,11 @@ def bench(
             console.print(tables.PAIRWISE.console(judging["pairwise"]))
     if out.get("routing"):
         console.print(tables.ROUTING.console(out["routing"]))
-    if out.get("calibration"):
-        console.print(tables.CALIBRATION_TEST.console(out["calibration"]))
+    if out.get("calibration"):  # per suite, the confidence's calibration is in the table above
+        from ..bench.runner import CONFIDENCE
+
+        console.print(tables.CALIBRATION_TEST.console([c for c in out["calibration"]
+                                                       if c["of"] != CONFIDENCE or c["set"] == "all"]))
     if out.get("routing_models"):
         console.print(tables.OPTIONS.console(out["routing_models"]), width=max(console.width, 140))
         console.print(tables.SHARES.console(tables.share_rows(out["routing_models"])))

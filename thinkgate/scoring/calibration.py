@@ -58,7 +58,7 @@ def auroc(p: list[float], y: list[bool]) -> float | None:
 
 def plot_reliability(panels: dict[str, dict], path, title: str = "Reliability") -> None:
     """One reliability diagram per panel ({name: reliability(...)}): share right against mean predicted P per
-    bin (marker size by items), against the diagonal of perfect calibration."""
+    bin (marker size by items), against the diagonal of perfect calibration; four panels to a line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,8 +67,12 @@ def plot_reliability(panels: dict[str, dict], path, title: str = "Reliability") 
     from .curve import save_figure
 
     names = list(panels)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.8 * len(names), 3.8), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    cols = min(4, len(names))
+    lines = -(-len(names) // cols)
+    fig, axes = plt.subplots(lines, cols, figsize=(3.8 * cols, 3.8 * lines), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names):
         r = panels[name]
         ax.plot([0, 1], [0, 1], ":", color="#777")
         xs = [b["mean_p"] for b in r["bins"]]

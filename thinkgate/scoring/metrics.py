@@ -49,6 +49,7 @@ class Row(BaseModel):
     by_model: dict[str, int] | None = None
     cost: float | None = None
     model: str | None = None  # the model that answered (two-model strategies, routing between models)
+    confidence: float | None = None  # the answer's confidence (`Result.confidence`); None: no answer or no log p
     judge: str | None = None  # the judge's verdict where one scored the row: yes, no or unclear
 
     @property
@@ -105,8 +106,22 @@ def results_table(rows: Iterable[Row]) -> list[dict]:
                 row["score_mean"] = round(_mean(scored), 4)
         if q == "mip":  # the mip verifier accepts exactly the abstentions
             row["abstain_rate"] = row["accuracy"]
+        row.update(confidence_calibration(g))
         out.append(row)
     return out
+
+
+def confidence_calibration(rows: list[Row]) -> dict:
+    """How well the answers' confidence says which are right (`scoring.calibration`: ECE over 10 bins, Brier,
+    AUROC), over the rows that have one, and its mean; {} where none has."""
+    from .calibration import reliability
+
+    scored = [r for r in rows if r.confidence is not None]
+    if not scored:
+        return {}
+    rel = reliability([float(r.confidence) for r in scored], [r.correct for r in scored])  # type: ignore[arg-type]
+    return {"confidence_mean": round(_mean([float(r.confidence) for r in scored]), 4),  # type: ignore[arg-type]
+            "confidence_n": rel["n"], "ece": rel["ece"], "brier": rel["brier"], "auroc": rel["auroc"]}
 
 
 def breakdown(rows: Iterable[Row]) -> list[dict]:

@@ -317,7 +317,7 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
             except ValueError as e:
                 raise BadField(str(e), "thinking.verify") from None
         try:
-            req = TGRequest(messages=messages, verifier=verifier, tools=tools,
+            req = TGRequest(messages=messages, verifier=verifier, tools=tools, logprobs=body.logprobs_asked(),
                             thinking=ThinkingSpec(mode=decision.mode, budget=decision.budget,
                                                   min_budget=decision.min_budget, effort=decision.effort),
                             sampling=Sampling(max_tokens=max_tokens, temperature=body.temperature or 0.0,
@@ -356,7 +356,10 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
         if result.tool_calls:
             message.update(content=result.answer or None, tool_calls=result.tool_calls)
         return {"id": rid, "object": "chat.completion", "created": created, "model": srv.model_name,
-                "choices": [{"index": 0, "message": message, "logprobs": None,
+                "choices": [{"index": 0, "message": message,
+                             "logprobs": None if result.logprobs is None else {
+                                 "content": content_logprobs((t.token, t.logprob, [(a.token, a.logprob) for a in t.top])
+                                                             for t in result.logprobs), "refusal": None},
                              "finish_reason": "tool_calls" if result.tool_calls else result.finish_reason}],
                 "usage": _usage(result), "thinkgate": _decision(decision, gate, result)}
 
@@ -381,7 +384,7 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
         try:
             params = GenParams(max_tokens=body.max_tokens or 16, stop=stop, temperature=body.temperature or 0.0,
                                top_p=body.top_p or 1.0, top_k=max(0, body.top_k or 0), n=body.n,
-                               logprobs=body.logprobs is not None, seed=body.seed)
+                               logprobs=body.logprobs is not None, top_logprobs=body.logprobs or 0, seed=body.seed)
         except ValueError as e:
             raise APIError(400, str(e), code="invalid_value") from None
         srv.admit()
@@ -425,6 +428,14 @@ def _openapi(app: FastAPI) -> dict:
     return app.openapi_schema
 
 
+def content_logprobs(tokens) -> list[dict[str, Any]]:
+    """Tokens (`sinks.Scored`: text, log p, alternatives) as OpenAI's `logprobs.content` entries (a log p of
+    minus infinity, a token the model could not write, as OpenAI writes it: -9999)."""
+    def one(text: str, lp: float) -> dict[str, Any]:
+        return {"token": text, "logprob": max(lp, -9999.0), "bytes": list(text.encode("utf-8", "surrogatepass"))}
+    return [{**one(t, lp), "top_logprobs": [one(a, v) for a, v in alts]} for t, lp, alts in tokens]
+
+
 def _usage(result) -> dict[str, Any]:
     u = result.usage
     return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
@@ -442,7 +453,7 @@ def _decision(decision: Decision, gate: Gate, result) -> dict[str, Any]:
             "budget": decision.budget if route.get("budget") is None else route["budget"],
             "min_budget": decision.min_budget,
             "effort": decision.effort, "policy": decision.policy,
-            "strategy": result.strategy, "router_score": route.get("score"), "router_threshold": route.get("threshold"),
+            "strategy": result.strategy, "confidence": result.confidence, "router_score": route.get("score"), "router_threshold": route.get("threshold"),
             "route_option": route.get("option"), "route_fallback": route.get("fallback"), "thinking_closed": result.closed,
             "truncated": truncated, "thinking_mode": result.thinking_mode,
             "reasoning_tokens": result.usage.reasoning_tokens,
@@ -469,10 +480,16 @@ def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, 
     head = orjson.dumps(meta).decode()[:-1]
 
     def chunk(delta: dict, finish=None) -> str:
-        return (f'data: {head},"choices":[{{"index":0,"delta":{orjson.dumps(delta).decode()},'
+        nonlocal scored
+        lp = ""
+        if scored:  # the answer's tokens so far leave with the next delta (OpenAI's place for them)
+            lp = f',"logprobs":{{"content":{orjson.dumps(content_logprobs(scored)).decode()},"refusal":null}}'
+            scored = []
+        return (f'data: {head},"choices":[{{"index":0,"delta":{orjson.dumps(delta).decode()}{lp},'
                 f'"finish_reason":{orjson.dumps(finish).decode()}}}]}}\n\n')
 
     inline = Inline(gate.format.open_tag, gate.format.close_tag) if srv.inline else None
+    scored: list = []  # answer tokens with log probabilities not sent yet
     role, first = chunk({"role": "assistant", "content": ""}), True
 
     def render(batch: list) -> tuple[str, bool]:
@@ -486,7 +503,9 @@ def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, 
             else:
                 merged.append((kind, payload))
         for kind, payload in merged:
-            if kind in ("reasoning", "content"):
+            if kind == "logprobs":
+                scored.extend(payload)
+            elif kind in ("reasoning", "content"):
                 if first:
                     m.ttft.labels("/v1/chat/completions").observe(time.perf_counter() - started)
                     first = False
@@ -503,6 +522,8 @@ def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, 
                 if result.tool_calls:  # the calls, whole, once the model has written them
                     out.append(chunk({"tool_calls": [{"index": i, **call}
                                                      for i, call in enumerate(result.tool_calls)]}))
+                if scored:  # tokens whose text was all streamed before their log probabilities were known
+                    out.append(chunk({}))
                 final = {**meta, "choices": [{"index": 0, "delta": {},
                                               "finish_reason": "tool_calls" if result.tool_calls
                                               else result.finish_reason}]}

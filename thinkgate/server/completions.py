@@ -75,14 +75,17 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
                                      "stop_reason": g.stop, "logprobs": None}
                 if params.logprobs and g.token_logprobs is not None:
                     tok = srv.backend.tokenizer
-                    toks = [tok.decode([t]) for t in g.token_ids or []] or [""] * len(g.token_logprobs)
-                    tops = [tok.decode([t]) for t in g.top_ids or []] or toks
+                    toks = g.pieces or [tok.decode([t]) for t in g.token_ids or []] or [""] * len(g.token_logprobs)
+                    if g.alternatives:  # the `logprobs` most likely tokens at each step (at least the chosen one)
+                        top = [dict(alts) for alts in g.alternatives]
+                    else:
+                        names = [tok.decode([t]) for t in g.top_ids or []] or toks
+                        top = [{t: v} for t, v in zip(names, g.top_logprobs or [])]
                     offsets, at = [], 0
                     for t in toks:
                         offsets.append(at)
                         at += len(t)
-                    c["logprobs"] = {"tokens": toks, "token_logprobs": g.token_logprobs,
-                                     "top_logprobs": [{t: v} for t, v in zip(tops, g.top_logprobs or [])],
+                    c["logprobs"] = {"tokens": toks, "token_logprobs": g.token_logprobs, "top_logprobs": top,
                                      "text_offset": offsets}
                     c["thinkgate"] = {"self_certainty": g.self_certainty}
                 out.append(c)

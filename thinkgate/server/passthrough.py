@@ -14,8 +14,9 @@ import time
 from fastapi import Request
 
 from ..backends.wire import MAX_TOKEN_BYTES, RECOUNT_SLACK, Room, chat_choices, token_prefix, usage_problem
+from ..confidence import chat_answer_logprobs
 from ..errors import EngineFieldError, UpstreamError
-from ..types import Message
+from ..types import Message, confidence_of
 from .common import APIError, EventStream, Inline, as_api_error, sse, sse_pump, until_done_or_gone
 from .control import decide
 from .guard import log
@@ -48,7 +49,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
         limit = payload["max_tokens"] = srv.default_max_tokens
     info = {"mode": decision.mode, "decided_by": decision.source, "budget": decision.budget,
             "min_budget": decision.min_budget, "effort": decision.effort,
-            "strategy": f"upstream-chat:{srv.chat.engine.name}", "router_score": None}
+            "strategy": f"upstream-chat:{srv.chat.engine.name}", "router_score": None, "confidence": None}
     started = time.perf_counter()
     srv.admit()
     if not body.stream:
@@ -76,6 +77,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
             for choice in choices:
                 Inline().message(choice["message"])
         out["model"] = srv.model_name
+        info["confidence"] = confidence_of(chat_answer_logprobs(choices[0], []))  # where the client asked for them
         out["thinkgate"] = info
         m.requests.labels("/v1/chat/completions", "200").inc()
         m.latency.labels("/v1/chat/completions").observe(time.perf_counter() - started)
@@ -115,6 +117,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
         yield [("done", None)]
 
     inline = Inline() if srv.inline else None
+    answer_lps: list[float] = []  # the streamed answer's log p, where the client asked for them
 
     def render(batch: list) -> tuple[str, bool]:
         out: list[str] = []
@@ -126,7 +129,11 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
                         if isinstance(choice.get("delta"), dict):
                             inline.message(choice["delta"])
                 chunk["model"] = srv.model_name
+                for c in chunk.get("choices") or []:
+                    if c.get("index", 0) == 0:
+                        chat_answer_logprobs(c, answer_lps)
                 if any(c.get("finish_reason") for c in chunk.get("choices") or []):
+                    info["confidence"] = confidence_of(answer_lps)
                     chunk["thinkgate"] = info
                 out.append(sse(chunk))
             elif kind in ("done", "cut"):

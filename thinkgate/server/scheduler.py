@@ -91,7 +91,7 @@ class BatchingBackend(Backend):
     def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
         self.inner.check_context(prompts)  # here, in the request's thread: it fails this request alone
         if sinks is None:
-            sinks = sinks_for(prompts, params.n, params.logprobs)  # in the request's own thread
+            sinks = sinks_for(prompts, params.n, params.draft)  # in the request's own thread
         call = _Call(prompts, params, sinks)
         self._start()
         self._queue.put(call)

@@ -11,7 +11,7 @@ not ignored — as `tools` a template cannot take and `tool_choice` it cannot en
 naming it, on a chat request that thinkgate's strategies serve (a local model, or an engine in raw-prefix
 mode) and on `/v1/completions`. Each is accepted with the value that asks for nothing (in brackets):
 - chat: `response_format` (absent, or type `text`: `json_object` and `json_schema` need constrained
-  decoding), `logprobs` (false: a chat choice's `logprobs` is always null), `top_logprobs` (0);
+  decoding);
 - completions: `suffix` (empty), `best_of` (equal to `n`);
 - both: `logit_bias` (empty), `presence_penalty` and `frequency_penalty` (0), and vLLM's sampling extras
   `repetition_penalty` (1), `min_p` (0), `min_tokens` (0), `guided_json`, `guided_regex`, `guided_choice`
@@ -55,7 +55,7 @@ _SAMPLING_EXTRAS = {"logit_bias": _asked(), "presence_penalty": _asked(), "frequ
                     "guided_grammar": _asked(None)}
 # the fields thinkgate's own generation does not honour, each with when its value asks for something
 UNHONOURED: dict[str, dict[str, Callable[[Any, Any], bool]]] = {
-    "chat": {"response_format": _format_asked, "logprobs": _asked(), "top_logprobs": _asked(), **_SAMPLING_EXTRAS},
+    "chat": {"response_format": _format_asked, **_SAMPLING_EXTRAS},
     "completions": {"suffix": _asked(), "best_of": lambda v, body: v is not None and v != body.n, **_SAMPLING_EXTRAS},
 }
 
@@ -158,6 +158,20 @@ class ChatCompletionRequest(_Sampling):
     think: bool | Literal["low", "medium", "high"] | None = None  # Ollama's switch
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    # the answer's tokens with their log probabilities in `choices[].logprobs.content` (OpenAI's), each with
+    # `top_logprobs` alternatives; the thought's tokens are not listed
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _logprobs(self) -> "ChatCompletionRequest":
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
+        return self
+
+    def logprobs_asked(self) -> int | None:
+        """The alternatives per answer token the client asked for (`Request.logprobs`); None: none asked."""
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     @field_validator("tools")
     @classmethod

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, NamedTuple
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ..backends.base import Backend, GenParams, MissingCapability
+from ..confidence import score_answer
 from ..formats import ThinkingFormat
 from ..types import Generation, Mode, Request, Result, TraceEvent, Usage, check_text
 
@@ -209,7 +210,10 @@ def group_indices(keys) -> dict:
 
 
 def gen_params(request: Request, max_tokens: int | None = None, **kw: Any) -> GenParams:
+    """A generate call's parameters for `request`: its sampling, with log probabilities (every answer is
+    scored: `thinkgate.confidence`) and the alternatives per token the request asked for."""
     s = request.sampling
+    kw = {"logprobs": True, "top_logprobs": request.logprobs or 0, **kw}
     return GenParams(max_tokens=max_tokens or s.max_tokens, temperature=s.temperature, top_p=s.top_p,
                      top_k=s.top_k, seed=s.seed, **kw)
 
@@ -228,12 +232,15 @@ def assistant_prefill(fmt: ThinkingFormat, prompt: str, request: Request, mode: 
 
 def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, backend: Backend, prompt: str,
            assistant_text: str, written: int, finish_reason: str, trace: list[TraceEvent],
-           started: float, injected: list[str] = (), reasoning_tokens: int | None = None) -> Result:
-    """Split an assistant turn into reasoning and answer (cut at the request's stop strings) and account its
-    tokens.
+           started: float, injected: list[str] = (), reasoning_tokens: int | None = None,
+           gens: list[Generation] = (), before: str = "") -> Result:
+    """Split an assistant turn into reasoning and answer (cut at the request's stop strings), account its
+    tokens, and score its answer.
 
     `injected` lists text the strategy (not the model) put inside the thought — a prefilled thought, a
-    budget stop message, a "Wait": its tokens are not counted as thinking the model did."""
+    budget stop message, a "Wait": its tokens are not counted as thinking the model did. `gens` are the
+    generations that wrote the end of the turn, in order, and `before` the turn's text before them: the
+    answer's confidence and log probabilities are read from their tokens (`thinkgate.confidence`)."""
     reasoning, answer, closed = fmt.split(assistant_text)
     raw = fmt.thought_of(assistant_text) if reasoning_tokens is None and reasoning else ""
     n_prompt, n_answer, n_raw, *n_injected = backend.count_tokens_many(
@@ -249,9 +256,12 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
     answer, stopped = request.sampling.cut(answer)
     if stopped:
         finish_reason = "stop"
+    confidence, logprobs = score_answer(fmt, before, list(gens), request.logprobs) if closed else (
+        None, [] if request.logprobs is not None else None)
     return Result(reasoning=reasoning, answer=answer, closed=closed, finish_reason=finish_reason, usage=usage,
                   strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started,
-                  thinking_mode=fmt.has_thinking, tool_calls=calls or None)
+                  thinking_mode=fmt.has_thinking, tool_calls=calls or None, confidence=confidence,
+                  logprobs=logprobs)
 
 
 def require_thinking(fmt: ThinkingFormat, who: str) -> None:
@@ -294,7 +304,8 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
                                                      "prefill": prefills[i]})]
         results.append(finish(requests[i], strategy.spec, modes[i], fmt, backend, prompts[i], prefills[i] + gen.text,
                               gen.tokens, gen.finish_reason, trace, started, injected=[_reasoning_part(fmt, prefills[i])],
-                              reasoning_tokens=fmt.thought_tokens(gen.token_ids, _opened(fmt, prefills[i]))))
+                              reasoning_tokens=fmt.thought_tokens(gen.token_ids, _opened(fmt, prefills[i])),
+                              gens=[gen], before=prefills[i]))
     return results
 
 

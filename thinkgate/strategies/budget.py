@@ -148,7 +148,8 @@ class Budget(Strategy):
             if gen:
                 traces[i].append(TraceEvent(kind="answer", detail={"tokens": gen.tokens}))
             results.append(finish(r, self.spec, "think", fmt, backend, prompts[i], text, total, reason,
-                                  traces[i], started, reasoning_tokens=thought[i]))
+                                  traces[i], started, reasoning_tokens=thought[i], gens=[gen] if gen else [],
+                                  before=prefills[i] + texts[i]))
         return results
 
 

@@ -23,7 +23,7 @@ import time
 from pydantic import Field
 
 from ..backends.base import LOGPROBS, RAW_PREFIX
-from ..types import TraceEvent
+from ..types import Generation, TraceEvent
 from .base import (Params, Strategy, assistant_prefill, finish, gen_params, generate_forced, group_indices,
                    require_thinking)
 
@@ -56,7 +56,7 @@ class EarlyExit(Strategy):
         written = [0] * len(requests)
         probes = [0] * len(requests)
         traces: list[list[TraceEvent]] = [[] for _ in requests]
-        answers: dict[int, tuple[str, int, str]] = {}  # i -> (answer text, tokens, finish)
+        answers: dict[int, tuple[str, int, str, Generation | None]] = {}  # i -> (answer text, tokens, finish, gen)
         open_ = list(range(len(requests)))
         while open_:
             # think until a transition word, the end tag, or the request's budget
@@ -80,12 +80,12 @@ class EarlyExit(Strategy):
                     nxt.append(i)
                 elif gen.finish_reason == "stop":
                     texts[i] += close  # the model closed its thought itself
-                    answers[i] = ("", 0, "")
+                    answers[i] = ("", 0, "", None)
                 # else: out of budget inside thinking; stays unclosed
             if paused:
                 probe_texts = [prompts[i] + texts[i].rstrip() + "\n" + close + "\n\n" + p.probe for i in paused]
                 pgens = backend.generate(probe_texts, gen_params(requests[paused[0]], max_tokens=p.probe_tokens,
-                                                                 logprobs=True).model_copy(update={"temperature": 0.0}))
+                                                                 draft=True).model_copy(update={"temperature": 0.0}))
                 for i, g in zip(paused, pgens):
                     gen = g[0]
                     probes[i] += 1
@@ -95,7 +95,7 @@ class EarlyExit(Strategy):
                                                                        "answer": gen.text.strip()[:80]}))
                     if conf >= p.threshold:
                         texts[i] = texts[i].rstrip() + "\n" + close + "\n\n" + p.probe
-                        answers[i] = (gen.text, gen.tokens, "stop")
+                        answers[i] = (gen.text, gen.tokens, "stop", gen)
                         traces[i].append(TraceEvent(kind="exit", detail={"at": written[i], "confidence": round(conf, 4)}))
                     else:
                         texts[i] += words[0]
@@ -108,15 +108,15 @@ class EarlyExit(Strategy):
         for room, pos in group_indices(rooms).items():
             idx = [todo[k] for k in pos]
             if room <= 0:  # max_tokens ran out with the end tag: no room for an answer
-                answers.update((i, ("", 0, "length")) for i in idx)
+                answers.update((i, ("", 0, "length", None)) for i in idx)
                 continue
             gens = backend.generate([prompts[i] + texts[i] for i in idx], gen_params(requests[idx[0]], max_tokens=room))
             for i, g in zip(idx, gens):
-                answers[i] = (g[0].text, g[0].tokens, g[0].finish_reason)
+                answers[i] = (g[0].text, g[0].tokens, g[0].finish_reason, g[0])
         results = []
         for i, r in enumerate(requests):
-            ans, n, reason = answers.get(i, ("", 0, "length"))
+            ans, n, reason, gen = answers.get(i, ("", 0, "length", None))
             results.append(finish(r, self.spec, "think", fmt, backend, prompts[i], prefills[i] + texts[i] + ans, written[i] + n,
-                                  reason, traces[i], started))
+                                  reason, traces[i], started, gens=[gen] if gen else [], before=prefills[i] + texts[i]))
         return results
 

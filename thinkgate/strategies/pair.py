@@ -110,6 +110,7 @@ class Turn:
     thinking: dict[str, int] = field(default_factory=dict)  # thought tokens each model wrote (end tag excluded)
     trace: list[TraceEvent] = field(default_factory=list)
     injected: list[str] = field(default_factory=list)  # text put in the thought by the strategy, not a model
+    answer_gens: list[Generation] = field(default_factory=list)  # the generations that wrote `answer`
 
     def count(self, side: Side, gen: Generation, kept_thought: int) -> None:
         self.written[side.name] = self.written.get(side.name, 0) + gen.tokens
@@ -144,7 +145,7 @@ def write(side: Side, turns: list[Turn], idx: list[int], requests: list[Request]
     out: dict[int, Generation] = {}
     for (cap, closed, _), pos in group_indices(k for k, _ in keys).items():
         rows = [keys[k][1] for k in pos]
-        params = gen_params(requests[rows[0]], max_tokens=cap, logprobs=speculative,
+        params = gen_params(requests[rows[0]], max_tokens=cap, draft=speculative,
                             stop=list(stop) + ([] if closed else [side.close]))
         for i, g in zip(rows, generate_forced(side.backend, side.fmt, [texts[i] for i in rows], params)):
             out[i] = g[0]
@@ -183,6 +184,7 @@ def keep(side: Side, turn: Turn, gen: Generation, kind: str, **detail: Any) -> s
     closes = not turn.closed and gen.stop == side.close
     if turn.closed:
         turn.answer += text
+        turn.answer_gens.append(gen)
         turn.count(side, gen, 0)
         turn.answered_by = side.name
     else:
@@ -225,12 +227,14 @@ def results(strategy_spec: str, requests: list[Request], turns: list[Turn], back
         prompt = fmt.render(r.messages, "think", r.thinking, r.tools)
         prefill = assistant_prefill(fmt, prompt, r, "think")
         opened = "" if _opened(fmt, prefill) else fmt.open_tag + "\n"
-        text = prefill + opened + turn.thought + (fmt.close_tag + turn.answer if turn.closed else "")
+        thought = prefill + opened + turn.thought
+        before = thought + fmt.close_tag
+        text = before + turn.answer if turn.closed else thought
         trace = [TraceEvent(kind="pair", detail=dict(pair))] + turn.trace
         trace.append(TraceEvent(kind="written", detail={"by_model": dict(turn.written), "answered_by": turn.answered_by}))
         res = finish(r, strategy_spec, "think", fmt, backend, prompt, text, sum(turn.written.values()),
                      turn.finish_reason, trace, started, injected=turn.injected,
-                     reasoning_tokens=sum(turn.thinking.values()))
+                     reasoning_tokens=sum(turn.thinking.values()), gens=turn.answer_gens, before=before)
         usage = res.usage.model_copy(update={"by_model": dict(turn.written)})
         out.append(res.model_copy(update={"usage": usage}))
     return out

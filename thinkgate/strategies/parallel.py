@@ -107,7 +107,7 @@ class Parallel(Strategy):
         # one call for all: the requests share their sampling (Gate.run_batch)
         first = requests[0].sampling
         seed = 0 if first.seed is None and first.temperature == 0 else first.seed
-        params = gen_params(requests[0], n=p.n, logprobs=use_lp).model_copy(
+        params = gen_params(requests[0], n=p.n).model_copy(
             update={"temperature": p.temperature, "seed": seed})
         for i, samples in enumerate(generate_forced(backend, fmt, prompts, params)):
             split = [fmt.split(prefills[i] + g.text) for g in samples]
@@ -144,7 +144,8 @@ class Parallel(Strategy):
                 trace[0].detail["thinking_tokens"] = thinking
             results[i] = finish(requests[i], self.spec, p.mode, fmt, backend, prompts[i],
                                 prefills[i] + samples[chosen].text, total, finish_reason, trace, started,
-                                reasoning_tokens=sum(thinking) if thinking is not None else None)
+                                reasoning_tokens=sum(thinking) if thinking is not None else None,
+                                gens=[samples[chosen]], before=prefills[i])
         return results
 
     @staticmethod
