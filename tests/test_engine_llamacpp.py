@@ -252,3 +252,35 @@ def test_a_stop_string_the_engine_met_without_saying_is_named(engine, tok):
     ended = backend.generate(["<|im_start|>user\nWhat is 2+3? Answer with the number only.<|im_end|>\n"
                               "<|im_start|>assistant\n"], GenParams(max_tokens=48, stop=["zzz"]))[0][0]
     assert (ended.text, ended.finish_reason, ended.stop) == ("2 + 3 = 5", "stop", None)
+
+
+def test_the_answers_confidence_and_log_probabilities_through_the_engine(engine, tok, servers):
+    """Raw-prefix mode reads the engine's `logprobs` (its token texts and alternatives) for the answer's
+    confidence and tokens, streamed or not; the chat fallback reads the engine's own chat log probabilities."""
+    import math
+
+    import openai
+
+    backend = OpenAICompatBackend(engine.url, "smollm2", tok)
+    ask = Request.of("What is 2+3?", mode="nothink", logprobs=2, sampling=Sampling(max_tokens=24))
+    for spec in ("nothink", "nothinking"):
+        r = Gate(backend, spec).run(ask)
+        assert r.closed and r.answer, spec
+        assert "".join(t.token for t in r.logprobs).strip() == r.answer, spec
+        assert r.confidence == pytest.approx(math.exp(sum(t.logprob for t in r.logprobs) / len(r.logprobs)))
+        assert all(len(t.top) == 2 for t in r.logprobs)
+    msgs = [{"role": "user", "content": "What is the capital of France?"}]
+    client = openai.OpenAI(base_url=servers["raw"].url + "/v1", api_key="none", max_retries=0)
+    whole = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=16, logprobs=True,
+                                           top_logprobs=2, extra_body={"thinking": {"mode": "off"}})
+    streamed = [t for p in client.chat.completions.create(
+        model="smollm2", messages=msgs, max_tokens=16, logprobs=True, top_logprobs=2, stream=True,
+        extra_body={"thinking": {"mode": "off"}}) if p.choices and p.choices[0].logprobs
+        for t in p.choices[0].logprobs.content or []]
+    content = whole.choices[0].logprobs.content
+    assert "".join(t.token for t in content).strip() == whole.choices[0].message.content.strip()
+    assert [t.token for t in streamed] == [t.token for t in content]
+    assert 0 < whole.model_extra["thinkgate"]["confidence"] <= 1
+    chat = openai.OpenAI(base_url=servers["chat"].url + "/v1", api_key="none", max_retries=0)
+    r = chat.chat.completions.create(model="smollm2", messages=msgs, max_tokens=8, logprobs=True, top_logprobs=1)
+    assert r.choices[0].logprobs.content and 0 < r.model_extra["thinkgate"]["confidence"] <= 1

@@ -35,7 +35,8 @@ class _PieceSink:
         """An engine backend says its engine answered; a raw completion's response starts with its first
         piece, so there is nothing to do (the sink contract: `backends/sinks.py`)."""
 
-    def write(self, piece: str) -> None:
+    def write(self, piece: str, scored=None) -> None:
+        """A streamed raw completion's log probabilities leave whole with its last chunk (`scored` unused)."""
         self.on_token()
         if piece and self.live:
             self.push(("piece", (self.index, piece)))
