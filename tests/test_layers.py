@@ -14,7 +14,7 @@ LAYERS = [
     ("errors", "process"),  # the errors everyone raises; process-wide tuning, for entry points
     ("types",),  # plain data: requests, results, sampling
     ("verify", "tasks", "formats"),  # answer checks, task families, model families' chat formats
-    ("backends", "scoring"),  # what writes tokens; what rows are scored by
+    ("backends", "scoring", "confidence"),  # what writes tokens; what rows are scored by; an answer's confidence
     ("roster",),  # the named models a gate runs (one, or several for two-model strategies and routing)
     ("routers",),  # routers the route strategy loads
     ("strategies",),  # how thinking is steered
