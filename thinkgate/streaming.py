@@ -204,8 +204,8 @@ class Tap:
         if self.cancel_event.is_set():
             raise Cancelled("the request was cancelled")
         live = n == 1 and not draft
-        assistant = self.fmt.assistant_part(prompt)
-        if assistant is None:
+        assistant = self.fmt.assistant_part(prompt) if live else None
+        if assistant is None:  # a speculative call shows nothing, its prompt's prefill included
             return Sink(self, False)
         if live and self.logprobs is not None and not self._answering:
             self._answering = self.fmt.close_tag in assistant

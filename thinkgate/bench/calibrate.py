@@ -21,6 +21,10 @@
 4. Output, in `out` (default `<model>/router/`): `probe.safetensors` + `probe.json`, `text.safetensors` +
    `text.json`, `calibration.json` (settings, per-item outcomes and scores, curves and APGR figures) and
    `curve.png` (accuracy vs think rate against the oracle; where matplotlib is installed).
+5. Cascade (one model): the `cascade` strategy's thresholds, one per signal (the answer's least likely
+   token, its confidence) of the answer without thinking (think below it), chosen over the calibration
+   items by the same objectives as a router's threshold, in `cascade.json` (with the objective, and each
+   signal's calibration against that answer's correctness: ECE, Brier, AUROC).
 
 Between several models (a roster of two or more, `--model` repeated): the options are every level on every
 model (`nothink@mini`, `budget:max=32@mini`, `think@mini`, `nothink@tiny`, ...), each run on the
@@ -48,6 +52,7 @@ from ..backends.base import HIDDEN_STATE
 from ..types import Request
 from ..scoring.curve import (apgr, cost_apgr, option_outcome, outcome, pick_option, plot, plot_cost, thin, thin_cost,
                              threshold_sweep)
+from ..strategies.cascade import FILE as CASCADE_FILE
 from ..routers.router import (Router, RouterMeta, RouterOption, content_fingerprint, cost_order, decide_one, file_stem,
                               router_dir, routing_score, threshold_for_rate)
 
@@ -153,6 +158,13 @@ def run(cfg: CalibConfig, backend=None, log: Callable[[str], None] = print, mode
         log(f"  {kind}: l2 {router.meta.l2}, threshold {router.meta.threshold:.4f} ({router.meta.threshold_rule}); "
             "on calibration (out-of-fold): " + ", ".join(f"{k} {v}" for k, v in rec["chosen"].items())
             + f" ({time.time() - t0:.1f}s)")
+    cascade = cascade_threshold(cfg, res, backend, fingerprint, model_dir.name, curves)
+    if cascade is not None:  # its own file, with its objective: a cascade can be calibrated apart (--out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CASCADE_FILE).write_text(json.dumps(cascade, separators=(",", ":")))
+        for name, sig in cascade["signals"].items():
+            log(f"  cascade ({name}): threshold {cascade['thresholds'][name]:.4f} ({sig['rule']}); AUROC "
+                f"{sig['calibration']['auroc']}; on calibration: " + ", ".join(f"{k} {v}" for k, v in sig["chosen"].items()))
     record["items"] = [{"id": it.id, "suite": it.suite, "family": it.family, "difficulty": it.difficulty,
                         "correct": res.correct[i], "think_tokens": res.tokens[i],
                         "scores": {k: v[i] for k, v in per_item_scores.items()}} for i, it in enumerate(res.items)]
@@ -395,6 +407,51 @@ def train_router(kind: str, cfg: CalibConfig, backend, res: Outcomes, fingerprin
                       calibration={"n": len(res.items), "suites": {s: len(v) for s, v in res.suites.items()},
                                    "chosen": chosen, "seconds": round(time.time() - t0, 2)})
     return Router(meta, final), scores, think_level, t0
+
+
+def cascade_threshold(cfg: CalibConfig, res: Outcomes, backend, fingerprint: str, model_name: str,
+                      curves: dict) -> dict | None:
+    """The `cascade` strategy's thresholds, one per signal (think below it), chosen over the calibration items
+    by the router's objectives (`choose_threshold`) from the scores the strategy itself computes of each
+    item's answer without thinking (`Cascade.first_attempts`, one more pass without thinking, batched), with
+    each signal's calibration against that answer's correctness; None where no answer could be scored (a
+    backend without log probabilities)."""
+    import math
+
+    from ..gate import Gate
+    from ..scoring.calibration import reliability
+    from ..strategies.cascade import Cascade
+    from ..types import Sampling
+
+    fmt = Gate(backend, "nothink", cfg.fmt).format
+    requests = [Request.of(it.prompt, logprobs=0, sampling=Sampling(max_tokens=cfg.max_tokens)) for it in res.items]
+    firsts, _ = Cascade(signal="least").first_attempts(requests, backend, fmt)
+    signals = {"least": [math.exp(min(t.logprob for t in f.logprobs)) if f.logprobs else None for f in firsts],
+               "mean": [f.confidence for f in firsts]}
+    if all(s is None for s in signals["least"]):
+        return None
+    right = [res.correct[i][0] for i in range(len(firsts))]
+    think = [len(res.levels) - 1] * len(firsts)
+    record: dict = {"model": model_name, "model_fingerprint": fingerprint, "objective": cfg_objective(cfg),
+                    "then": res.levels[-1], "thresholds": {}, "signals": {}}
+    for name, scores in signals.items():
+        scored = [s if s is not None else -1.0 for s in scores]  # no score: always thinks
+        threshold, why = choose_threshold(cfg, res, scored, think)
+        figures = routing_curves(f"cascade:signal={name}", res, scored, think, threshold, curves)
+        known = [i for i, s in enumerate(scores) if s is not None]
+        rel = reliability([scores[i] for i in known], [right[i] for i in known])
+        record["thresholds"][name] = round(threshold, 6)
+        record["signals"][name] = {"rule": why, "chosen": figures["all"]["chosen"], "curves": figures,
+                                   "first_accuracy": round(sum(right) / len(right), 4),
+                                   "calibration": {k: rel[k] for k in ("n", "ece", "brier", "auroc", "bins")}}
+    return record
+
+
+def cfg_objective(cfg: CalibConfig) -> str:
+    """The threshold objective in words, as the command line takes it."""
+    if cfg.target_think_rate is not None:
+        return f"think rate {cfg.target_think_rate}"
+    return f"drop:{cfg.max_drop}" if cfg.max_drop is not None else "f1"
 
 
 def choose_threshold(cfg: CalibConfig, res: Outcomes, scores: list[float], think_level: list[int]) -> tuple[float, str]:

@@ -45,7 +45,8 @@ def calibrate(
     engine: Engine = Engine(),
 ) -> None:
     """Run think, nothink and a few budgets on the calibration split (disjoint from the test split), then
-    train the hidden-state probe and the text router on those outcomes and set their thresholds. With
+    train the hidden-state probe and the text router on those outcomes and set their thresholds, and the
+    `cascade` strategy's threshold on the answer's confidence without thinking (one model). With
     --upstream, the outcomes are the engine's model's (raw-prefix mode), the router is the text one, and
     --out names its folder (use it with `serve --upstream ... --strategy route:dir=OUT`). With two models or
     more (--model repeated; --upstream counts as the first), every level runs on every model and the router

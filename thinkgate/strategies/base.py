@@ -287,9 +287,10 @@ def generate_forced(backend: Backend, fmt: ThinkingFormat, prompts: list[str],
 
 
 def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, fmt: ThinkingFormat,
-                mode_of, extra_prefill=None) -> list[Result]:
+                mode_of, extra_prefill=None, draft: bool = False) -> list[Result]:
     """Render each request in its mode (plus an optional prefill: a function of the rendered prompt whose
-    text is not counted as the model's thinking), generate once, split. Batched."""
+    text is not counted as the model's thinking), generate once, split. Batched. `draft`: the caller may
+    throw the results away (`GenParams.draft`: a stream does not show them live)."""
     started = time.time()
     modes = [mode_of(r) for r in requests]
     prompts = [fmt.render(r.messages, m, r.thinking, r.tools) for r, m in zip(requests, modes)]
@@ -298,7 +299,7 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]
     results = []
     # one generate call serves them all: the requests share their sampling (`Gate.run_batch`)
-    for i, g in enumerate(generate_forced(backend, fmt, prompts, gen_params(requests[0]))):
+    for i, g in enumerate(generate_forced(backend, fmt, prompts, gen_params(requests[0], draft=draft))):
         gen = g[0]
         trace = [TraceEvent(kind="generate", detail={"tokens": gen.tokens, "finish": gen.finish_reason,
                                                      "prefill": prefills[i]})]
