@@ -9,8 +9,10 @@ hands the sinks on). The tap follows the assistant turn as the strategy builds i
 - a generate call continues the assistant text streamed so far (its prompt extends it): text the strategy
   injected in between (a budget stop message, a "Wait") is streamed first, then the tokens, live;
 - a call that samples several continuations (`n` > 1) or that the strategy marks a draft (`GenParams.draft`:
-  an early-exit probe, a draft that may be thrown away) is speculative: its tokens are not streamed live;
-  what the strategy keeps shows up in the next call's prompt or in the final result;
+  an early-exit probe, a draft that may be thrown away, a cascade's first answer) is speculative: its tokens
+  are not streamed live, and neither is its prompt's text, which may hold what the strategy will not keep (a
+  probe, another mode's prefill) until the next call's prompt agrees with it (their common start is the
+  turn's); what the strategy keeps shows up in the next call's prompt or in the final result;
 - where the request asked for log probabilities (`Request.logprobs`), the answer's tokens go out as
   ("logprobs", [(text, log p, [(text, log p), ...]), ...]) events as they are generated: a token is the
   answer's once the thought's end tag is behind it, from the first that writes more than whitespace
@@ -33,6 +35,7 @@ coroutine without being rewritten as one.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from contextvars import copy_context
@@ -133,6 +136,10 @@ class Splitter:
         return self._diff_one("reasoning", reasoning) + self._diff_one("content", answer, final)
 
 
+def _common_prefix(a: str, b: str) -> str:
+    return os.path.commonprefix([a, b])
+
+
 def _before_stop(text: str, stop: list[str]) -> str:
     """What of the answer so far can be streamed: up to where the first stop string in it begins
     (`Sampling.cut`'s rule), and never what may be the start of one that would begin sooner (held back until
@@ -173,6 +180,7 @@ class Tap:
         self._seen = ""  # the end of the assistant text as the scored tokens wrote it (for the end tag)
         self._answering = not fmt.has_thinking or not fmt.close_tag  # the scored tokens are the answer's now
         self.logprobs_sent = 0
+        self._pending: str | None = None  # a speculative call's assistant text, not yet known to be the turn's
         self.fmt = fmt
         self.emit = emit
         self.on_token = on_token
@@ -204,10 +212,19 @@ class Tap:
         if self.cancel_event.is_set():
             raise Cancelled("the request was cancelled")
         live = n == 1 and not draft
-        assistant = self.fmt.assistant_part(prompt) if live else None
-        if assistant is None:  # a speculative call shows nothing, its prompt's prefill included
+        assistant = self.fmt.assistant_part(prompt)
+        if assistant is None:
             return Sink(self, False)
-        if live and self.logprobs is not None and not self._answering:
+        if self._pending is not None:  # what the last speculative call's prompt shares with this one's is the turn's
+            confirmed = _common_prefix(self._pending, assistant)
+            self._pending = None
+            if self.streamed is None or (confirmed.startswith(self.streamed) and len(confirmed) > len(self.streamed)):
+                self.advance(confirmed[len(self.streamed or ""):])
+        if not live:  # its prompt may hold text the strategy will not keep (a probe, another mode's attempt):
+            if self.streamed is None or assistant.startswith(self.streamed):  # held until the next call agrees
+                self._pending = assistant
+            return Sink(self, False)
+        if self.logprobs is not None and not self._answering:
             self._answering = self.fmt.close_tag in assistant
             self._seen = assistant[-len(self.fmt.close_tag):]
         if self.streamed is None:  # the first call: its assistant text is the template's prefill
