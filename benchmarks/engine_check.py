@@ -67,7 +67,8 @@ def main() -> None:
                  "foreal": ["foreal:small=tiny,large=smollm2", "foreal:small=smollm2,large=tiny"]}
         for name in STRATEGIES:
             specs = pairs.get(name) or [{"parallel": "parallel:n=3", "budget": "budget:max=16,min=4",
-                                         "cascade": "cascade:threshold=0.5"}.get(name, name)]
+                                         "cascade": "cascade:threshold=0.5",
+                                         "deepconf": "deepconf:n=4,warmup=2"}.get(name, name)]
             for spec in specs:
                 extra = {} if name == "route" else {"thinking": {"strategy": spec}}
                 for stream in (False, True):

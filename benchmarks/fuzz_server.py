@@ -78,6 +78,7 @@ NUMBERS = [0, -1, 1, 2**31, 2**63, 2**64, 2**70, -(2**70), 1e-300, 5e-324, 1e308
 STRATEGIES = ["think", "nothink", "budget:max=4", "budget:min=2,max=4", "early_exit:max_probes=1", "parallel:n=2",
               "thinkless:at=2", "dont_overthink", "nothinking", "route", "auto", "route:think_rate=0.5", "route:then=think",
               "cascade", "cascade:signal=mean,then=budget;max=4", "cascade:threshold=2", "cascade:then=cascade",
+              "deepconf:n=2,warmup=1", "deepconf:mode=offline,n=2", "deepconf:warmup=9,n=2",
               "self", "telepathy", "budget:max=-1", "parallel:n=x", "route:dir=/tmp", "budget:", ":", "early_exit:words=",
               # two models (the server runs the embedded pair): each strategy, a model it does not have, bad lists
               "speculative:max_step=4", "specreason:max_step=4", "foreal:lead=2", "specreason:small=nope",

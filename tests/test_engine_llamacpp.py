@@ -48,7 +48,8 @@ def servers(engine, tok):
 
 
 RAW_STRATEGIES = ["think", "nothink", "nothinking", "budget:max=16", "budget:max=24,min=8", "early_exit",
-                  "thinkless", "parallel:n=3", "dont_overthink", "self", "cascade:threshold=0.5"]
+                  "thinkless", "parallel:n=3", "dont_overthink", "self", "cascade:threshold=0.5",
+                  "deepconf:n=3,warmup=1,window=4,eta=50,tau=1"]
 
 
 def test_every_strategy_runs_through_the_engine_in_raw_prefix_mode(engine, tok):

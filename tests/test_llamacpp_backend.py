@@ -74,7 +74,8 @@ def test_tokens_stream_as_they_are_generated(backend, tmp_path):
 
 
 STRATEGIES = ["think", "nothink", "nothinking", "budget:max=8", "budget:max=16,min=8", "early_exit", "thinkless",
-              "parallel:n=3", "dont_overthink", "self", "cascade:threshold=0.5"]
+              "parallel:n=3", "dont_overthink", "self", "cascade:threshold=0.5",
+              "deepconf:n=3,warmup=1,window=4,eta=50,tau=1"]
 
 
 @pytest.mark.parametrize("spec", STRATEGIES)

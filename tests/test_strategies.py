@@ -187,7 +187,8 @@ def test_split_specs_keeps_parameters_with_their_strategy():
 # the registry's strategies, each with parameters that make it do its work on the shipped model (a strategy
 # added to the registry is in this test with its defaults until it is given some here)
 CONTRACT_SPECS = {"budget": ["budget:max=24", "budget:min=40"], "parallel": ["parallel:n=2", "parallel:mode=think,n=2"],
-                  "thinkless": ["thinkless:at=20"], "cascade": ["cascade", "cascade:signal=mean,then=budget;max=24"]}
+                  "thinkless": ["thinkless:at=20"], "cascade": ["cascade", "cascade:signal=mean,then=budget;max=24"],
+                  "deepconf": ["deepconf:n=4,warmup=2,eta=50,window=8", "deepconf:mode=offline,n=3"]}
 
 
 def contract_specs() -> list[str]:

@@ -96,8 +96,11 @@ class Backend(ABC):
     parameters: int | None = None  # the model's parameter count where the backend knows it (cost figures)
 
     @abstractmethod
-    def generate(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
-        """For each prompt, `params.n` continuations. Stop strings are cut from the returned text."""
+    def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
+        """For each prompt, `params.n` continuations. Stop strings are cut from the returned text. `sinks`
+        (capability `stream`): where each token is written as it is generated (`backends/sinks.py`), one per
+        prompt, or one per (prompt, sample), prompt-major, for samples that stop on their own (a sink that is
+        cancelled ends its row); None: the calling thread's stream's, where there is one."""
 
     @abstractmethod
     def count_tokens(self, text: str) -> int: ...

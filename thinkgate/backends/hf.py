@@ -83,9 +83,10 @@ class HFBackend(Backend):
             sinks = sinks_for(prompts, params.n, params.draft)
         out: list[list[Generation]] = []
         per_call = max(1, self.batch_size // params.n)
+        each = params.n if sinks and len(sinks) == len(prompts) * params.n and params.n > 1 else 1  # a sink a sample
         for start in range(0, len(prompts), per_call):
             out.extend(self._generate(prompts[start:start + per_call], params,
-                                      sinks[start:start + per_call] if sinks else None))
+                                      sinks[start * each:(start + per_call) * each] if sinks else None))
         return out
 
     def _generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
@@ -123,7 +124,7 @@ class HFBackend(Backend):
             kwargs["begin_suppress_tokens"] = sorted({ids[0] for ids in self.tokenizer(
                 params.ban_first, add_special_tokens=False)["input_ids"] if ids})
         if sinks and any(x is not None for x in sinks):
-            rows = [sinks[r // n] for r in range(len(prompts) * n)]
+            rows = sinks if len(sinks) == len(prompts) * n else [sinks[r // n] for r in range(len(prompts) * n)]
             kwargs["streamer"] = _RowStreamer(self.tokenizer, rows, self._eos, params.stop, recorder)
             criteria += _cancelled_rows(rows)
         if criteria:
@@ -360,7 +361,9 @@ def _cancelled_rows(sinks: list):
 class _RowStreamer:
     """Receives each step's new token per row from `generate` and writes the decoded text to the row's sink:
     one write per token (possibly empty while a multi-byte character or a possible stop string is
-    incomplete), none after end-of-sequence or a stop string; stop strings themselves are not written."""
+    incomplete), none after end-of-sequence or a stop string; stop strings themselves are not written. With
+    log probabilities, the token's (`sinks.Scored`) go with each write to a live sink, or to one that wants
+    them (`wants_scores`) though it shows nothing."""
 
     def __init__(self, tokenizer: Any, sinks: list, eos: set[int], stop: list[str], recorder: _Recorder | None = None):
         self.tokenizer, self.sinks, self.eos, self.stop = tokenizer, sinks, eos, stop
@@ -381,15 +384,16 @@ class _RowStreamer:
             if t in self.eos or sink.cancelled:
                 self.done[r] = True
                 continue
-            if not getattr(sink, "live", True):  # speculative (samples, probes): count, do not decode
-                sink.write("")
+            live = getattr(sink, "live", True)
+            scored = None
+            if self.recorder is not None and getattr(sink, "wants_scores", live):
+                lp, alts = self.recorder.entry(r, t)
+                names = self.tokenizer.batch_decode([[t]] + [[i] for i, _ in alts], skip_special_tokens=False)
+                scored = (names[0], lp, list(zip(names[1:], (v for _, v in alts))))
+            if not live:  # speculative (samples, probes): count, do not decode
+                sink.write("", scored and [scored])
                 continue
             self.ids[r].append(t)
-            scored = None
-            if self.recorder is not None:
-                lp, alts = self.recorder.entry(r, t)
-                scored = (self.tokenizer.decode([t], skip_special_tokens=False), lp,
-                          [(self.tokenizer.decode([i], skip_special_tokens=False), v) for i, v in alts])
             text = self.tokenizer.decode(self.ids[r], skip_special_tokens=False)
             end = len(text)
             hits = [text.find(s) for s in self.stop if s in text]  # earlier text had none: it would be done

@@ -94,19 +94,21 @@ class LlamaCppBackend(Backend):
         if sinks is None:
             sinks = sinks_for(prompts, params.n, params.draft)
         sinks = sinks or [None] * len(prompts)
+        each = len(sinks) == len(prompts) * params.n and params.n > 1  # a sink a sample (else a sink a prompt)
         banned = sorted({ids[0] for ids in map(self._encode, params.ban_first) if ids})
         out = []
-        for prompt, sink in zip(prompts, sinks):
+        for i, prompt in enumerate(prompts):
             ids = self._encode(prompt)
             if len(ids) >= self.context_length:
                 raise ContextOverflow(len(ids), self.context_length)
             row = []
             for k in range(params.n):
+                sink = sinks[i * params.n + k] if each else sinks[i]
                 seed = None if params.seed is None else params.seed + k
                 rng = np.random.default_rng(seed)
                 with self._lock:
                     row.append(self._one(ids, params, rng, banned, sink))
-                if sink is not None and sink.cancelled:
+                if sink is not None and sink.cancelled and not each:
                     break
             out.append(row)
         return out

@@ -109,7 +109,10 @@ class OpenAICompatBackend(Backend):
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
+    def generate(self, prompts: list[str], params: GenParams, sinks: list | None = None,
+                 seeds: list[int | None] | None = None) -> list[list[Generation]]:
+        """As `Backend.generate`; `seeds`: a seed per prompt (the samples of one prompt asked one by one, each
+        streamed to its own sink)."""
         import asyncio
 
         if params.logprobs and LOGPROBS not in self.capabilities:  # an engine without them may refuse the field
@@ -117,11 +120,19 @@ class OpenAICompatBackend(Backend):
         if sinks is None:
             sinks = sinks_for(prompts, params.n, params.draft)
         sinks = sinks or [None] * len(prompts)
+        n = params.n
+        if n > 1 and len(sinks) == len(prompts) * n:  # a sink a sample: each sample streamed on its own
+            one = [params.model_copy(update={"n": 1, "seed": None if params.seed is None else params.seed + k})
+                   for k in range(n)]
+            rows = self.generate([p for p in prompts for _ in range(n)], one[0], sinks, seeds=[
+                x.seed for _ in prompts for x in one])
+            return [[g for row in rows[i * n:(i + 1) * n] for g in row] for i in range(len(prompts))]
         # one request per prompt, at most `concurrency` in flight: engines batch concurrent requests
         # themselves, and not every engine takes a list of prompts
         streamed = params.n == 1 and any(s is not None for s in sinks)
         if streamed:
-            bodies = [self._body(p, params, stream=True) for p in prompts]
+            bodies = [self._body(p, params if seeds is None else params.model_copy(update={"seed": s}), stream=True)
+                      for p, s in zip(prompts, seeds or [None] * len(prompts))]
             # from a strategy running on the loop itself the requests leave now, not when the task starts
             sent = [self.calls.begin("/v1/completions", b) for b in bodies] if inline_greenlet() is not None \
                 else [None] * len(bodies)

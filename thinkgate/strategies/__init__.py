@@ -12,6 +12,7 @@ import re
 from .base import Strategy
 from .budget import Budget
 from .cascade import Cascade
+from .deepconf import DeepConf
 from .dont_overthink import DontOverthink
 from .early_exit import EarlyExit
 from .foreal import Foreal
@@ -28,7 +29,7 @@ from .thinkless import ThinkLess
 
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s for s in (Think, NoThink, NoThinking, Budget, EarlyExit, ThinkLess, Parallel, DontOverthink, Route,
-                        SelfDecide, Speculative, SpecReason, Foreal, Cascade)
+                        SelfDecide, Speculative, SpecReason, Foreal, Cascade, DeepConf)
 }
 
 

@@ -272,16 +272,18 @@ def require_thinking(fmt: ThinkingFormat, who: str) -> None:
 
 
 def generate_forced(backend: Backend, fmt: ThinkingFormat, prompts: list[str],
-                    params: GenParams) -> list[list[Generation]]:
+                    params: GenParams, sinks: list | None = None) -> list[list[Generation]]:
     """`backend.generate`, with thinking forced where a prompt ends in the template's thinking prefill (the
     model may not close the thought at once: `ThinkingFormat.forced_thinking`); one call per group of
     prompts that need the same ban (a soft switch can turn thinking off for one of them), rows in prompt
-    order."""
+    order. `sinks`: the caller's own, one per (prompt, sample), prompt-major (see `Backend.generate`)."""
     bans = [tuple(fmt.forced_thinking(p)) for p in prompts]
     out: list[list[Generation]] = [[] for _ in prompts]
+    n = params.n
     for ban, idx in group_indices(bans).items():
         call = params.model_copy(update={"ban_first": list(ban)}) if ban else params
-        for i, g in zip(idx, backend.generate([prompts[i] for i in idx], call)):
+        own = None if sinks is None else [sinks[i * n + k] for i in idx for k in range(n)]
+        for i, g in zip(idx, backend.generate([prompts[i] for i in idx], call, **({"sinks": own} if own else {}))):
             out[i] = g
     return out
 

@@ -4,8 +4,8 @@ Source: DeepConf, "Deep Think with Confidence" (Fu, Wang, Tian, Zhao; arXiv 2508
 is C_i = -(1/k) sum_j log P_i(j) over the k most likely tokens at its step (high: a peaked distribution); a
 group's is the mean C over a sliding window of tokens; a trace's is its lowest group confidence.
 
-- offline (`mode=offline`): N traces in full; the top `eta` percent by confidence are kept, and vote with
-  their confidence as weight.
+- offline (`mode=offline`): N traces in full; the top `eta` percent by confidence are kept (and any tied
+  with the last one kept), and vote with their confidence as weight.
 - online (`mode=online`, the default): `warmup` traces in full set the stopping threshold s, the
   (100 - eta)-th percentile of their confidences (eta 10: "DeepConf-low", the 90th percentile; eta 90:
   "DeepConf-high", the 10th); later traces, `warmup` at a time, stop as soon as the group confidence of their
@@ -21,7 +21,9 @@ consistency baseline it is measured against (`parallel:mode=think`).
 What the paper leaves open, chosen here: the warm-up traces vote where their confidence clears s (as the
 traces after them must), weighted like them; a trace shorter than `window` has one group, all its tokens; a
 trace whose thought never closed has no answer and does not vote; where no trace votes, every finished trace
-does with weight 1; the answer kept is the most confident trace that gave the winning answer (its tokens make
+does with weight 1; confidences within 1e-4 are equal (`TIE`: a batch of another shape moves the logits by
+float rounding, and a stop or a vote must not flip on it); the answer kept is the most confident trace that
+gave the winning answer (its tokens make
 the result's reasoning, answer and confidence). Each trace is sampled with its own seed (the request's seed +
 its index). Every token written counts: `completion_tokens` is all the traces' tokens, `reasoning_tokens`
 their thinking. Stopping a trace early needs per-token log probabilities as they are written: backends with
@@ -61,6 +63,11 @@ class DeepConfParams(Params):
         return self
 
 
+# confidences closer than this are equal: a batch of another shape moves the logits by float rounding, and a
+# stop or a vote must not flip on it (traces that write the same tokens have the same confidence)
+TIE = 1e-4
+
+
 def token_confidence(alternatives: list[float]) -> float:
     """C_i: minus the mean log p of the most likely tokens at one step."""
     return -sum(alternatives) / len(alternatives) if alternatives else 0.0
@@ -73,12 +80,7 @@ def lowest_group(conf: list[float], window: int) -> float | None:
         return None
     if len(conf) <= window:
         return sum(conf) / len(conf)
-    run = sum(conf[:window])
-    low = run
-    for i in range(window, len(conf)):
-        run += conf[i] - conf[i - window]
-        low = min(low, run)
-    return low / window
+    return min(sum(conf[i:i + window]) for i in range(len(conf) - window + 1)) / window  # as `Monitor` sums
 
 
 class Monitor:
@@ -92,7 +94,6 @@ class Monitor:
     def __init__(self, threshold: float | None, window: int, k: int, outer=None):
         self.threshold, self.window, self.k, self.outer = threshold, window, k, outer
         self.conf: list[float] = []
-        self.run = 0.0
         self.stopped = False
 
     @property
@@ -109,13 +110,9 @@ class Monitor:
         if self.outer is not None:
             self.outer.write("")  # counted as the request's tokens
         for _, _, alts in scored or ():
-            c = token_confidence([v for _, v in alts[:self.k]])
-            self.conf.append(c)
-            self.run += c
-            if len(self.conf) > self.window:
-                self.run -= self.conf[-self.window - 1]
+            self.conf.append(token_confidence([v for _, v in alts[:self.k]]))
             if (self.threshold is not None and len(self.conf) >= self.window
-                    and self.run / self.window < self.threshold):
+                    and sum(self.conf[-self.window:]) / self.window < self.threshold - TIE):
                 self.stopped = True
 
 
@@ -214,7 +211,7 @@ def vote(traces: list[dict], threshold: float | None) -> tuple[dict[str, float],
     """The confidence-weighted vote of the traces that finished with an answer and clear the threshold (every
     finished one, weight 1, where none does): ({normalized answer: weight}, the voters)."""
     voters = [i for i, t in enumerate(traces) if not t["stopped"] and t["closed"] and t["confidence"] is not None
-              and (threshold is None or t["confidence"] >= threshold)]
+              and (threshold is None or t["confidence"] >= threshold - TIE)]
     weight = lambda i: traces[i]["confidence"]  # noqa: E731
     if not voters:
         voters = [i for i, t in enumerate(traces) if not t["stopped"] and t["closed"]]
