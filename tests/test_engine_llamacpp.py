@@ -285,3 +285,15 @@ def test_the_answers_confidence_and_log_probabilities_through_the_engine(engine,
     chat = openai.OpenAI(base_url=servers["chat"].url + "/v1", api_key="none", max_retries=0)
     r = chat.chat.completions.create(model="smollm2", messages=msgs, max_tokens=8, logprobs=True, top_logprobs=1)
     assert r.choices[0].logprobs.content and 0 < r.model_extra["thinkgate"]["confidence"] <= 1
+
+
+def test_deepconf_stops_a_trace_by_closing_its_stream(engine, tok):
+    """Through the engine a stopped trace is a closed stream: each trace is its own streamed request (its own
+    seed), read token by token, and closed once its group confidence falls below the warm-up threshold."""
+    backend = OpenAICompatBackend(engine.url, "smollm2", tok)
+    request = Request.of("What is 2+3? Think.", sampling=Sampling(max_tokens=60, seed=1))
+    online = Gate(backend, "deepconf:n=6,warmup=2,eta=10,window=8,tau=1,temperature=1.2").run(request)
+    d = next(e.detail for e in online.trace if e.kind == "deepconf")
+    assert d["traces"] == 6 and any(d["stopped"]) and not any(d["stopped"][:2])
+    full = Gate(backend, "deepconf:mode=offline,n=6,temperature=1.2").run(request)  # the same six traces, whole
+    assert online.usage.completion_tokens < full.usage.completion_tokens
