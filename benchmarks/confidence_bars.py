@@ -84,8 +84,11 @@ def main() -> None:
                    oracle_think_tokens=round(oracle, 2), x_oracle=round(mean(a.cascade) / oracle, 3),
                    route_x_oracle=round(mean(a.route) / oracle, 3),
                    fewer_than_route=mean(a.cascade) < mean(a.route))
-    par = f"parallel:mode=think,n={a.n},temperature={a.temperature}"
-    deep = f"{a.deepconf}{',' if ':' in a.deepconf else ':'}n={a.n},temperature={a.temperature}"
+    from thinkgate.strategies import parse_strategy
+
+    canonical = lambda spec: parse_strategy(spec).spec  # noqa: E731 - as the bench names its rows
+    par = canonical(f"parallel:mode=think,n={a.n},temperature={a.temperature}")
+    deep = canonical(f"{a.deepconf}{',' if ':' in a.deepconf else ':'}n={a.n},temperature={a.temperature}")
     second = bench(["--strategies", f"{par},{deep}", "--suites", "under", *limit], a.cache)
     r2 = by(second)
     p, d = r2[(par, "under")], r2[(deep, "under")]

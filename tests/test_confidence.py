@@ -10,7 +10,7 @@ import pytest
 
 from thinkgate.confidence import answer_tokens, chat_answer_logprobs
 from thinkgate.gate import Gate
-from thinkgate.types import Generation, Request, confidence_of
+from thinkgate.types import Generation, Request, Sampling, confidence_of
 
 KEY = "sk-test"
 ADD = "What is 48213+3977?"
@@ -117,6 +117,10 @@ def test_chat_fallback_reads_the_engines_own_log_probabilities():
                                        {"token": "3", "logprob": -0.25}, {"token": "x", "logprob": "junk"}]}}
     assert chat_answer_logprobs(choice, []) == [-0.5, -0.25]
     assert chat_answer_logprobs({"logprobs": None}, []) == []
+    # an engine that lists the thought's tokens too: only those that write the answer are read
+    both = {"logprobs": {"content": [{"token": "hm", "logprob": -3.0}, {"token": "\n", "logprob": -0.01},
+                                     {"token": "1", "logprob": -0.5}, {"token": "3", "logprob": -0.25}]}}
+    assert chat_answer_logprobs(both, [], answer="13") == [-0.5, -0.25]
 
 
 def test_the_bench_reports_each_strategys_calibration_and_a_reliability_diagram(tmp_path):
@@ -141,3 +145,18 @@ def test_the_bench_reports_each_strategys_calibration_and_a_reliability_diagram(
     assert (tmp_path / "report" / "reliability.png").stat().st_size > 10_000
     assert "the answer&#x27;s confidence" in (tmp_path / "report" / "index.html").read_text() or \
         "the answer's confidence" in (tmp_path / "report" / "index.html").read_text()
+
+
+@pytest.mark.parametrize("spec,question,stop", [("budget:min=100", EASY, []), ("think", ADD, ["9"])])
+def test_a_stream_sends_exactly_the_answers_tokens(backend, spec, question, stop):
+    """A thought reopened after its end tag ("Wait") sends none of its tokens as the answer's; an answer ended
+    by a stop string has its tokens up to the one that wrote its last character; streamed and whole agree."""
+    gate = Gate(backend, spec)
+    request = Request.of(question, logprobs=1, sampling=Sampling(max_tokens=400, stop=stop))
+    result = gate.run(request)
+    events = list(gate.stream(request))
+    streamed = [t for kind, payload in events if kind == "logprobs" for t, _, _ in payload]
+    assert streamed == [t.token for t in result.logprobs]
+    assert "".join(streamed).strip() == result.answer and result.answer
+    if spec.startswith("budget"):
+        assert any(e.kind == "extend" for e in result.trace)  # the thought was reopened

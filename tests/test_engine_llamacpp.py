@@ -297,3 +297,23 @@ def test_deepconf_stops_a_trace_by_closing_its_stream(engine, tok):
     assert d["traces"] == 6 and any(d["stopped"]) and not any(d["stopped"][:2])
     full = Gate(backend, "deepconf:mode=offline,n=6,temperature=1.2").run(request)  # the same six traces, whole
     assert online.usage.completion_tokens < full.usage.completion_tokens
+
+
+@pytest.mark.parametrize("spec", ["cascade:threshold=0.5", "cascade:threshold=1", "deepconf:n=3,warmup=1,window=8"])
+def test_the_confidence_strategies_serve_in_front_of_the_engine_streamed_and_not(servers, spec):
+    import openai
+
+    client = openai.OpenAI(base_url=servers["raw"].url + "/v1", api_key="none", max_retries=0)
+    msgs = [{"role": "user", "content": "What is 2+3?"}]
+    extra = {"thinking": {"strategy": spec}}
+    whole = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=48, extra_body=extra)
+    tg = whole.model_extra["thinkgate"]
+    assert tg["strategy"] == spec and whole.choices[0].finish_reason in ("stop", "length")
+    parts = list(client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=48, stream=True,
+                                                extra_body=extra))
+    text = "".join(p.choices[0].delta.content or "" for p in parts if p.choices)
+    final = next(p for p in parts if p.choices and p.choices[0].finish_reason)
+    assert final.model_extra["thinkgate"]["strategy"] == spec
+    if spec.startswith("cascade"):  # greedy: the same decision and answer, streamed or not
+        assert text == (whole.choices[0].message.content or "")
+        assert final.model_extra["thinkgate"]["router_score"] == tg["router_score"]

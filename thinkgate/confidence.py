@@ -6,11 +6,13 @@ are the ones whose text comes after the thought's end tag in the assistant turn 
 `ThinkingFormat.split` reads a turn; for a model without a thinking mode, every token), from the first that
 writes more than whitespace (the line breaks after an end tag are a format, not an answer). The end tag's own
 tokens, the thought, and text a strategy injected (which no model generated) are not counted; the answer's
-markup a family writes after the end tag (gpt-oss's final channel header) is. Tokens the model wrote after a
-stop string that ended the answer are counted: they were generated as part of it.
+markup a family writes after the end tag (gpt-oss's final channel header) is. Where a stop string ended
+the answer, the tokens end with the one that wrote the answer's last character.
 
-The log p are the backend's: of the token under the model's distribution before temperature (the engines
-report theirs the same way), so a sampled answer's confidence reads the model, not the sampler. None where
+The log p are the backend's: of the token under the model's distribution before the request's temperature,
+top-p and top-k (after the model folder's own processors, such as a repetition penalty its generation config
+sets, and the bans of forced thinking; the engines report theirs the same way), so a sampled answer's
+confidence reads the model, not the sampler. None where
 the backend gave no log probabilities, or no answer was written (a thought that never closed)."""
 
 from __future__ import annotations
@@ -46,15 +48,24 @@ def answer_tokens(fmt: ThinkingFormat, before: str, gens: list[Generation]) -> l
     return out[lead:]  # the whitespace before the answer's first character is not the answer's (`split` strips it)
 
 
-def score_answer(fmt: ThinkingFormat, before: str, gens: list[Generation],
-                 top: int | None) -> tuple[float | None, list[TokenLogprob] | None]:
+def score_answer(fmt: ThinkingFormat, before: str, gens: list[Generation], top: int | None,
+                 cut: int | None = None) -> tuple[float | None, list[TokenLogprob] | None]:
     """(the answer's confidence, its tokens as `Result.logprobs` with `top` alternatives each, or None where
-    `top` is None)."""
+    `top` is None). `cut`: the answer's length where a stop string ended it: the tokens end with the one that
+    writes its last character (those after it wrote what the answer does not hold)."""
     from .types import confidence_of
 
     tokens = answer_tokens(fmt, before, gens)
     if tokens is None:
         return None, ([] if top is not None else None)
+    if cut is not None:
+        text, kept = "", []
+        for g, k in tokens:
+            if len(text.strip()) >= cut:
+                break
+            text += g.pieces[k]
+            kept.append((g, k))
+        tokens = kept
     conf = confidence_of([g.token_logprobs[k] for g, k in tokens])
     if top is None:
         return conf, None
@@ -65,15 +76,24 @@ def score_answer(fmt: ThinkingFormat, before: str, gens: list[Generation],
 
 
 
-def chat_answer_logprobs(choice: dict, out: list[float]) -> list[float]:
+def chat_answer_logprobs(choice: dict, out: list[float], answer: str | None = None) -> list[float]:
     """`out` extended by the log p an engine returned for its chat answer's tokens in `choice` (OpenAI's
-    `choices[].logprobs.content`, asked by the client: in chat fallback the engine tells which tokens are the
-    answer's), from the first token that writes more than whitespace (`answer_tokens`' rule); a streamed
-    answer's chunks extend the same list. `types.confidence_of(out)` is the answer's confidence."""
+    `choices[].logprobs.content`, asked by the client), from the first token that writes more than whitespace
+    (`answer_tokens`' rule); a streamed answer's chunks extend the same list (give only those that carry
+    answer text: an engine with a reasoning parser may list the thought's tokens too). `answer`: the whole
+    answer's text, for a whole response: only the last entries, those that write it, are read.
+    `types.confidence_of(out)` is the answer's confidence."""
     lp = choice.get("logprobs") if isinstance(choice, dict) else None
     entries = lp.get("content") if isinstance(lp, dict) else None
-    for e in entries if isinstance(entries, list) else []:
-        x = e.get("logprob") if isinstance(e, dict) else None
+    entries = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    if answer is not None:  # the entries that write the answer: counted back from the end
+        text, start = "", len(entries)
+        while start > 0 and len(text.strip()) < len(answer.strip()):
+            start -= 1
+            text = str(entries[start].get("token", "")) + text
+        entries = entries[start:] if answer.strip() else []
+    for e in entries:
+        x = e.get("logprob")
         if not isinstance(x, (int, float)) or isinstance(x, bool):
             continue
         if out or str(e.get("token", "")).strip():

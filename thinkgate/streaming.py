@@ -179,7 +179,9 @@ class Tap:
         self.logprobs = logprobs  # alternatives per answer token the client asked for; None: none asked
         self._seen = ""  # the end of the assistant text as the scored tokens wrote it (for the end tag)
         self._answering = not fmt.has_thinking or not fmt.close_tag  # the scored tokens are the answer's now
-        self.logprobs_sent = 0
+        self.logprobs_sent: list = []  # the answer's tokens streamed so far
+        self._answer_text = ""  # their text, for the request's stop strings
+        self._ended = False  # a stop string ended the answer
         self._pending: str | None = None  # a speculative call's assistant text, not yet known to be the turn's
         self.fmt = fmt
         self.emit = emit
@@ -224,8 +226,8 @@ class Tap:
             if self.streamed is None or assistant.startswith(self.streamed):  # held until the next call agrees
                 self._pending = assistant
             return Sink(self, False)
-        if self.logprobs is not None and not self._answering:
-            self._answering = self.fmt.close_tag in assistant
+        if self.logprobs is not None and self.fmt.has_thinking and self.fmt.close_tag:  # where this call starts
+            self._answering = self.fmt.close_tag in assistant  # (a strategy may reopen a closed thought: "Wait")
             self._seen = assistant[-len(self.fmt.close_tag):]
         if self.streamed is None:  # the first call: its assistant text is the template's prefill
             self.advance(assistant)
@@ -241,27 +243,40 @@ class Tap:
         if self.logprobs is None:
             return
         out = []
+        stop = self.splitter.stop
         for token in tokens:
             if self._answering:
+                if self._ended:
+                    break
+                if stop:  # the answer ends where a stop string begins: a token that writes none of it is not its
+                    at = first_stop(self._answer_text + token[0], stop)
+                    if at >= 0:
+                        self._ended = True
+                        if at <= len(self._answer_text):
+                            break
                 if self.logprobs_sent or out or token[0].strip():  # from the answer's first visible character
                     out.append((token[0], token[1], token[2][:self.logprobs]))
+                    self._answer_text += token[0]
             else:
                 tag = self.fmt.close_tag
                 self._seen = (self._seen + token[0])[-(len(tag) + len(token[0])):]
                 self._answering = tag in self._seen
         if out:
             with self._lock:
-                self.logprobs_sent += len(out)
+                self.logprobs_sent.extend(out)
                 self.emit("logprobs", out)
 
     def finish(self, result: "Result") -> None:
         with self._lock:
             for kind, text in self.splitter.finish(result.reasoning, result.answer):
                 self.emit(kind, text)
-            rest = (result.logprobs or [])[self.logprobs_sent:]
-            if self.logprobs is not None and rest:
-                self.logprobs_sent += len(rest)
-                self.emit("logprobs", [(t.token, t.logprob, [(a.token, a.logprob) for a in t.top]) for t in rest])
+            final = [(t.token, t.logprob) for t in result.logprobs or []]
+            sent = [(t, lp) for t, lp, _ in self.logprobs_sent]
+            if self.logprobs is not None and final[:len(sent)] == sent and len(final) > len(sent):
+                # what the live stream could not tell leaves now (where the stream went its own way, the
+                # client has what it was sent, and the result's own list is in no stream event)
+                self.emit("logprobs", [(t.token, t.logprob, [(a.token, a.logprob) for a in t.top])
+                                       for t in result.logprobs[len(sent):]])
 
 
 

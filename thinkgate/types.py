@@ -175,11 +175,12 @@ class TokenLogprob(_Strict):
 
 def confidence_of(logprobs: list[float]) -> float | None:
     """The confidence of an answer (`Result.confidence`): the geometric mean of its generated tokens'
-    probabilities, exp(mean log p), in (0, 1]; None for no tokens. One definition for every backend and
+    probabilities, exp(mean log p), in (0, 1]; None for no tokens (or a log p that is not a number). One definition for every backend and
     strategy: the tokens are those the model generated after its thought closed (`thinkgate.confidence`)."""
     import math
 
-    return math.exp(sum(logprobs) / len(logprobs)) if logprobs else None
+    mean = sum(logprobs) / len(logprobs) if logprobs else math.nan
+    return math.exp(mean) if math.isfinite(mean) else None
 
 
 class TraceEvent(_Strict):

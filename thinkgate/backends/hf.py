@@ -217,8 +217,9 @@ class HFBackend(Backend):
 
 class _Recorder:
     """A logits processor that records, at each step, what the log probabilities need, and nothing more:
-    the distribution's log p (log-softmax of the scores it is given: the model's, after the bans of forced
-    thinking, before temperature and sampling) of the token chosen, of the most likely token, the mean log p
+    the distribution's log p (log-softmax of the scores it is given: the model's, after the processors
+    transformers runs first — the bans of forced thinking, a repetition penalty the model folder's generation
+    config sets — and before temperature and sampling) of the token chosen, of the most likely token, the mean log p
     over the vocabulary (for the self-certainty), and the `k` most likely tokens. It must come before any
     processor that changes the distribution (`RowSampler`).
 

@@ -121,7 +121,8 @@ class OpenAICompatBackend(Backend):
             sinks = sinks_for(prompts, params.n, params.draft)
         sinks = sinks or [None] * len(prompts)
         n = params.n
-        if n > 1 and len(sinks) == len(prompts) * n:  # a sink a sample: each sample streamed on its own
+        if n > 1 and len(sinks) == len(prompts) * n and any(s is not None for s in sinks):  # a sink a sample:
+            # each sample streamed on its own, with its own seed
             one = [params.model_copy(update={"n": 1, "seed": None if params.seed is None else params.seed + k})
                    for k in range(n)]
             rows = self.generate([p for p in prompts for _ in range(n)], one[0], sinks, seeds=[
@@ -269,6 +270,8 @@ class OpenAICompatBackend(Backend):
                             if over:  # the engine did not stop at max_tokens
                                 finish, stopped = "length", True
                                 break
+                        elif scored and sink is not None:  # tokens whose text the engine holds back: told all the same
+                            sink.write("", scored)
                         if c.get("finish_reason"):
                             finish, stop_reason = c["finish_reason"], stop_said(c)
                             reported = "stop_reason" in c or "matched_stop" in c

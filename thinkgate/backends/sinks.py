@@ -1,7 +1,7 @@
 """Where a backend writes the tokens of a request being streamed, found without knowing who streams it.
 
 `thinkgate.streaming` (above the gate) runs a request's strategy with a tap for it in the context
-(`CURRENT_TAP`); a backend that streams asks `sinks_for(prompts, n, logprobs)` for one `Sink` per prompt
+(`CURRENT_TAP`); a backend that streams asks `sinks_for(prompts, n, draft)` for one `Sink` per prompt
 and writes each decoded piece to it as the token is generated, and stops a row whose sink is cancelled.
 Nothing streams (None) outside such a context. The inline bridge (`inline_greenlet`, `run_inline`) lets a
 strategy that runs on an event loop's own thread, in a greenlet, wait for a coroutine of that loop (an
@@ -62,6 +62,12 @@ class Sink:
     @property
     def cancelled(self) -> bool:
         return self.tap.cancel_event.is_set()
+
+    @property
+    def wants_scores(self) -> bool:
+        """Whether the stream shows the tokens' log probabilities (the client asked for them): a backend
+        that must decode them per token may skip it otherwise."""
+        return self.live and self.tap.logprobs is not None
 
     def on_cancel(self, callback) -> "Callable[[], None]":
         """Call `callback` (from any thread) when the request is cancelled (at once if it is already);

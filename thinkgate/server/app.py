@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import math
 import threading
 import time
 import uuid
@@ -432,7 +433,8 @@ def content_logprobs(tokens) -> list[dict[str, Any]]:
     """Tokens (`sinks.Scored`: text, log p, alternatives) as OpenAI's `logprobs.content` entries (a log p of
     minus infinity, a token the model could not write, as OpenAI writes it: -9999)."""
     def one(text: str, lp: float) -> dict[str, Any]:
-        return {"token": text, "logprob": max(lp, -9999.0), "bytes": list(text.encode("utf-8", "surrogatepass"))}
+        return {"token": text, "logprob": lp if math.isfinite(lp) else -9999.0,
+                "bytes": list(text.encode("utf-8", "surrogatepass"))}
     return [{**one(t, lp), "top_logprobs": [one(a, v) for a, v in alts]} for t, lp, alts in tokens]
 
 

@@ -77,7 +77,9 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
             for choice in choices:
                 Inline().message(choice["message"])
         out["model"] = srv.model_name
-        info["confidence"] = confidence_of(chat_answer_logprobs(choices[0], []))  # where the client asked for them
+        message = choices[0].get("message") or {}
+        answer = message.get("content") if isinstance(message.get("content"), str) else ""
+        info["confidence"] = confidence_of(chat_answer_logprobs(choices[0], [], answer))  # where the client asked
         out["thinkgate"] = info
         m.requests.labels("/v1/chat/completions", "200").inc()
         m.latency.labels("/v1/chat/completions").observe(time.perf_counter() - started)
@@ -130,7 +132,8 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
                             inline.message(choice["delta"])
                 chunk["model"] = srv.model_name
                 for c in chunk.get("choices") or []:
-                    if c.get("index", 0) == 0:
+                    delta = c.get("delta") if isinstance(c.get("delta"), dict) else {}
+                    if c.get("index", 0) == 0 and delta.get("content"):  # the answer's chunks, not the thought's
                         chat_answer_logprobs(c, answer_lps)
                 if any(c.get("finish_reason") for c in chunk.get("choices") or []):
                     info["confidence"] = confidence_of(answer_lps)

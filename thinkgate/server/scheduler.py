@@ -150,7 +150,15 @@ class BatchingBackend(Backend):
     def _run(self, group: list[_Call]) -> None:
         prompts = [p for c in group for p in c.prompts]
         streaming = any(c.sinks for c in group)
-        sinks = [s for c in group for s in (c.sinks or [None] * len(c.prompts))] if streaming else None
+        n = group[0].params.n
+        # a call with a sink per sample (`Backend.generate`) makes the merged call one: the others' repeated
+        each = n > 1 and any(c.sinks and len(c.sinks) == len(c.prompts) * n for c in group)
+
+        def rows(c: _Call) -> list:
+            if not c.sinks:
+                return [None] * len(c.prompts) * (n if each else 1)
+            return [s for s in c.sinks for _ in range(n)] if each and len(c.sinks) == len(c.prompts) else c.sinks
+        sinks = [s for c in group for s in rows(c)] if streaming else None
         if self.on_batch:
             self.on_batch(len(prompts))
         try:

@@ -256,7 +256,8 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
     answer, stopped = request.sampling.cut(answer)
     if stopped:
         finish_reason = "stop"
-    confidence, logprobs = score_answer(fmt, before, list(gens), request.logprobs) if closed else (
+    confidence, logprobs = score_answer(fmt, before, list(gens), request.logprobs,
+                                        cut=len(answer) if stopped else None) if closed else (
         None, [] if request.logprobs is not None else None)
     return Result(reasoning=reasoning, answer=answer, closed=closed, finish_reason=finish_reason, usage=usage,
                   strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started,

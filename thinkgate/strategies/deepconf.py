@@ -40,7 +40,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..backends.base import LOGPROBS, RAW_PREFIX
+from ..backends.base import LOGPROBS, RAW_PREFIX, STREAM
 from ..types import Generation, TraceEvent
 from .base import Params, Strategy, assistant_prefill, finish, gen_params, generate_forced, require_thinking
 from .parallel import Parallel, normalize
@@ -49,7 +49,7 @@ from .parallel import Parallel, normalize
 class DeepConfParams(Params):
     mode: Literal["online", "offline"] = "online"
     n: int = Field(default=16, ge=1, le=512)
-    warmup: int = Field(default=4, ge=1, le=512)
+    warmup: int = Field(default=8, ge=1, le=512)
     eta: float = Field(default=90.0, gt=0.0, le=100.0)
     window: int = Field(default=32, ge=1)
     k: int = Field(default=5, ge=1, le=20)
@@ -131,6 +131,8 @@ class DeepConf(Strategy):
 
         backend.require(LOGPROBS, f"strategy {self.name!r} (token confidences)")
         backend.require(RAW_PREFIX, f"strategy {self.name!r}")
+        if self.params.mode == "online":  # a trace stops on tokens as they are written
+            backend.require(STREAM, f"strategy {self.name!r} (mode=online; mode=offline needs no stream)")
         require_thinking(fmt, f"strategy {self.name!r}")
         p = self.params
         started = time.time()
@@ -146,7 +148,8 @@ class DeepConf(Strategy):
             start = len(traces[idx[0]])
             outer = sinks_for([prompts[i] for i in idx], 1, draft=True) or [None] * len(idx)
             monitors = [Monitor(thresholds[i], p.window, p.k, o) for i, o in zip(idx, outer) for _ in range(count)]
-            params = gen_params(requests[idx[0]], top_logprobs=p.k, n=count, draft=True).model_copy(
+            params = gen_params(requests[idx[0]], top_logprobs=max(p.k, requests[idx[0]].logprobs or 0), n=count,
+                                draft=True).model_copy(
                 update={"temperature": p.temperature, "seed": seed + start})
             rows = generate_forced(backend, fmt, [prompts[i] for i in idx], params, sinks=monitors)
             for a, (i, gens) in enumerate(zip(idx, rows)):
