@@ -299,7 +299,7 @@ def test_deepconf_stops_a_trace_by_closing_its_stream(engine, tok):
     assert online.usage.completion_tokens < full.usage.completion_tokens
 
 
-@pytest.mark.parametrize("spec", ["cascade:threshold=0.5", "cascade:threshold=1", "deepconf:n=3,warmup=1,window=8"])
+@pytest.mark.parametrize("spec", ["cascade:threshold=0.5", "cascade:threshold=1.0", "deepconf:n=2,warmup=1,window=8"])
 def test_the_confidence_strategies_serve_in_front_of_the_engine_streamed_and_not(servers, spec):
     import openai
 

@@ -12,7 +12,7 @@ group's is the mean C over a sliding window of tokens; a trace's is its lowest g
   last `window` tokens falls below s, and those stopped do not vote; sampling ends once the leading answer
   holds at least `tau` of the vote's weight (consensus), or `n` traces were started.
 
-Parameters (defaults; the paper's in brackets): `n` (16 [512]), `warmup` (4 [16]), `eta` (90 [10 or 90]),
+Parameters (defaults; the paper's in brackets): `n` (16 [512]), `warmup` (8 [16]), `eta` (90 [10 or 90]),
 `window` (32 [2048]), `k` (5 [its top log probabilities]), `tau` (0.95 [0.95]), `temperature` (0.7), `mode`
 (online). Scaled to the embedded model, whose thoughts are 100-300 tokens: a window of 2048 tokens would be
 longer than any trace (so no trace could ever be stopped), and 16 traces are the budget of the self-
