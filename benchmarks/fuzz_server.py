@@ -107,7 +107,7 @@ def mutate(rng: random.Random, body: dict) -> dict:
     body = copy.deepcopy(body)
     fields = ["model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed",
               "n", "stop", "stream", "stream_options", "thinking", "reasoning_effort", "chat_template_kwargs", "think",
-              "prompt", "logprobs", "echo", "tools", "user"]
+              "prompt", "logprobs", "top_logprobs", "echo", "tools", "user"]
     for _ in range(rng.randrange(1, 4)):
         field = rng.choice(fields)
         roll = rng.random()
@@ -125,6 +125,8 @@ def mutate(rng: random.Random, body: dict) -> dict:
                                 for _ in range(rng.randrange(0, 4))]
         elif field == "stream":
             body["stream"] = rng.random() < 0.7
+        elif field in ("logprobs", "top_logprobs") and roll < 0.6:  # values a client sends, and some it should not
+            body[field] = rng.choice([True, False, 0, 1, 2, 5, 20, 21, -1] if field == "logprobs" else [0, 1, 2, 20, 21, -1])
         else:
             body[field] = scalar(rng)
     if isinstance(body.get("max_tokens"), int) and 0 < body["max_tokens"] < 10**6:
