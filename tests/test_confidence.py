@@ -128,7 +128,7 @@ def test_the_bench_reports_each_strategys_calibration_and_a_reliability_diagram(
 
     from thinkgate.cli import app
 
-    out = CliRunner().invoke(app, ["bench", "--strategies", "think,nothink", "--suites", "over,under", "--limit", "40",
+    out = CliRunner().invoke(app, ["bench", "--strategies", "think,nothink,route", "--suites", "over,under", "--limit", "40",
                                    "--cache", str(tmp_path / "cache.jsonl"), "--json", str(tmp_path / "b.json"),
                                    "--report", str(tmp_path / "report")])
     assert out.exit_code == 0, out.output
@@ -136,13 +136,17 @@ def test_the_bench_reports_each_strategys_calibration_and_a_reliability_diagram(
     for row in data["results"]:
         assert row["confidence_n"] == row["n"] == 40
         assert 0 <= row["ece"] <= 1 and 0 <= row["brier"] <= 1
-    cal = {(c["strategy"], c["set"]): c for c in data["calibration"]}
-    assert set(cal) == {(s, x) for s in ("think", "nothink") for x in ("all", "over", "under")}
+    cal = {(c["strategy"], c["set"]): c for c in data["calibration"] if c["of"] == "the answer's confidence"}
+    assert set(cal) == {(s, x) for s in ("think", "nothink", "route") for x in ("all", "over", "under")}
+    # the router's P(correct) of the level it chose, on the test items
+    routed = {c["set"]: c for c in data["calibration"] if c["of"] == "the chosen option's P(correct)"}
+    assert set(routed) == {"all", "over", "under"} and routed["all"]["n"] == 80 and routed["all"]["ece"] < 0.2
     nothink = cal[("nothink", "under")]
     assert nothink["auroc"] > 0.6 and sum(b["n"] for b in nothink["bins"]) == 40  # it tells right from wrong
     rows = [r for r in data["rows"] if r["strategy"] == "nothink"]
     assert all(0 < r["confidence"] <= 1 for r in rows)
     assert (tmp_path / "report" / "reliability.png").stat().st_size > 10_000
+    assert (tmp_path / "report" / "reliability_router_0.png").exists()
     assert "the answer&#x27;s confidence" in (tmp_path / "report" / "index.html").read_text() or \
         "the answer's confidence" in (tmp_path / "report" / "index.html").read_text()
 

@@ -23,7 +23,7 @@ def score(strategy: Strategy, item: Item, res: Result, sample: int, wall_s: floa
                decision=route.get("decision"), score=route.get("score"), budget=route.get("budget"),
                by_model=dict(res.usage.by_model) or None, cost=res.usage.cost, model=res.model,
                option=route.get("option"), threshold=route.get("threshold"),
-               fallback=route.get("fallback"), probs=route.get("probs") if route.get("option") else None,
+               fallback=route.get("fallback"), probs=route.get("probs"),
                confidence=None if res.confidence is None else round(res.confidence, 6))
 
 
@@ -96,16 +96,25 @@ ROW_FIELDS = ("strategy", "suite", "family", "difficulty", "item", "sample", "co
 CONFIDENCE, ROUTER_P = "the answer's confidence", "the chosen option's P(correct)"
 
 
+def chosen_p(r: Row) -> float | None:
+    """A routed row's predicted P(correct) for what its router chose: between models, the option's (its
+    score); on one model, the level's (nothink, the budget, or unbounded thinking) from its P per level."""
+    if r.option is not None:
+        return r.score
+    if r.probs is None or r.decision is None:
+        return None
+    return r.probs.get("nothink" if r.decision == "nothink" else f"budget:max={r.budget}" if r.budget else "think")
+
+
 def calibration(rows: list[Row]) -> list[dict]:
     """Per (strategy, item set: all, then each suite), how right a predicted probability of being right is
     (`scoring.calibration`, with its bins for a reliability diagram): the answer's confidence, for every
-    strategy whose rows have one; and the router's P(correct) of the option it chose, for the rows routed
-    between models (their `score`)."""
+    strategy whose rows have one; and the router's P(correct) of what it chose, for the rows a router routed
+    (`chosen_p`)."""
     from ..scoring.calibration import reliability
 
     out = []
-    for of, p in ((CONFIDENCE, lambda r: r.confidence),
-                  (ROUTER_P, lambda r: r.score if r.option is not None else None)):
+    for of, p in ((CONFIDENCE, lambda r: r.confidence), (ROUTER_P, chosen_p)):
         by: dict[str, list[Row]] = {}
         for r in rows:
             if p(r) is not None:

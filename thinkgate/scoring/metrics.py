@@ -40,7 +40,7 @@ class Row(BaseModel):
     budget: int | None = None  # the thinking budget the router chose
     threshold: float | None = None  # the threshold the router's score was held to
     # routing between models (route:models=...): the option chosen (`think@mini`), whether none cleared the
-    # threshold (the likeliest was taken), and P(correct) per option, cheapest first
+    # threshold (the likeliest was taken); P(correct) per option, cheapest first (on one model, per level)
     option: str | None = None
     fallback: bool | None = None
     probs: dict[str, float] | None = None
