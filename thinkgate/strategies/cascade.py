@@ -12,12 +12,12 @@ exp(min log p), the aggregate the cascades paper found to defer better than the 
 (AUROC against that answer's correctness on the calibration split: 0.942 over + under, 0.831 on under,
 against 0.923 / 0.773 for the mean); or "mean", the answer's confidence (`Result.confidence`, exp of the mean
 log p). Both over the same tokens (`thinkgate.confidence`). Score >= threshold: that answer. Else the query
-thinks through `then`, from the question (the first answer is not shown to it). The tokens of both attempts are counted (`usage.completion_tokens`, and the
-prompt's twice in `usage.prompt_tokens`); the thinking tokens are the second attempt's.
+thinks through `then`, from the question (the first answer is not shown to it). The tokens of both attempts
+are counted (`usage.completion_tokens`, and the prompt's twice in `usage.prompt_tokens`); the thinking
+tokens are the second attempt's.
 
 Parameters (defaults): `signal` ("least"), `threshold` (None: the signal's calibrated one,
-`<model>/router/cascade.json`, written by
-`thinkgate calibrate` with the router's objectives: F1_otb, `--objective drop:D`, `--target-think-rate R`;
+`<model>/router/cascade.json`, written by `thinkgate calibrate` with the router's objectives: F1_otb, `--objective drop:D`, `--target-think-rate R`;
 or a number in [0, 1]); `then` ("think": any one-model strategy spec for the thinking attempt, parameters
 separated by `;`, as `route`'s: `then=budget;max=256`, `then=early_exit`); `dir` (None: `<model>/router`).
 
@@ -121,7 +121,7 @@ class Cascade(Strategy):
             try:
                 record = json.loads(path.read_text())
                 threshold = float(record["thresholds"][self.params.signal])
-            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
                 raise RouterError(f"{path} is not a cascade calibration ({type(e).__name__}: {e}); run thinkgate "
                                   "calibrate again") from None
             if not math.isfinite(threshold):
