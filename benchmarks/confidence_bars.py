@@ -22,22 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def bench(args: list[str], cache: str) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "b.json"
-        cmd = [sys.executable, "-m", "thinkgate", "bench", *args, "--cache", cache, "--json", str(out)]
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
-        return json.loads(out.read_text())
+from pair_bars import bench  # a bench run's JSON, through the command line, with a cache
 
 
 def by(data: dict) -> dict[tuple[str, str], dict]:

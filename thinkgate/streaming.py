@@ -136,10 +136,6 @@ class Splitter:
         return self._diff_one("reasoning", reasoning) + self._diff_one("content", answer, final)
 
 
-def _common_prefix(a: str, b: str) -> str:
-    return os.path.commonprefix([a, b])
-
-
 def _before_stop(text: str, stop: list[str]) -> str:
     """What of the answer so far can be streamed: up to where the first stop string in it begins
     (`Sampling.cut`'s rule), and never what may be the start of one that would begin sooner (held back until
@@ -218,7 +214,7 @@ class Tap:
         if assistant is None:
             return Sink(self, False)
         if self._pending is not None:  # what the last speculative call's prompt shares with this one's is the turn's
-            confirmed = _common_prefix(self._pending, assistant)
+            confirmed = os.path.commonprefix([self._pending, assistant])
             self._pending = None
             if self.streamed is None or (confirmed.startswith(self.streamed) and len(confirmed) > len(self.streamed)):
                 self.advance(confirmed[len(self.streamed or ""):])

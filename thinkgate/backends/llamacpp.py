@@ -154,6 +154,7 @@ class LlamaCppBackend(Backend):
             if self._eog(token):
                 finish = "stop"
                 break
+            raw = self.llm.detokenize([token], prev_tokens=None, special=True)  # its bytes, read once
             if params.logprobs:
                 logp = logits - _logsumexp(logits)
                 chosen_lp.append(float(logp[token]))
@@ -161,7 +162,7 @@ class LlamaCppBackend(Backend):
                 top_lp.append(float(logp[top_ids[-1]]))
                 finite = np.isfinite(logp)
                 certainty.append(float(-logp[finite].mean() - math.log(self._n_vocab)))
-                pieces.append(self._piece(token))
+                pieces.append(raw.decode("utf-8", errors="replace"))
                 alts = []
                 if params.top_logprobs:
                     best = np.argpartition(-logp, params.top_logprobs)[:params.top_logprobs]
@@ -170,7 +171,7 @@ class LlamaCppBackend(Backend):
                     alternatives.append(alts)
                 scored_now = (pieces[-1], chosen_lp[-1], alts)
             out_ids.append(token)
-            text += decoder.decode(self.llm.detokenize([token], prev_tokens=None, special=True))
+            text += decoder.decode(raw)
             hits = [(text.find(s), s) for s in params.stop if s in text]
             if hits:
                 cut, matched = min(hits)

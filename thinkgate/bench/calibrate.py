@@ -416,18 +416,16 @@ def cascade_threshold(cfg: CalibConfig, res: Outcomes, backend, fingerprint: str
     item's answer without thinking (`Cascade.first_attempts`, one more pass without thinking, batched), with
     each signal's calibration against that answer's correctness; None where no answer could be scored (a
     backend without log probabilities)."""
-    import math
 
     from ..gate import Gate
     from ..scoring.calibration import reliability
-    from ..strategies.cascade import Cascade
+    from ..strategies.cascade import SIGNALS, Cascade
     from ..types import Sampling
 
     fmt = Gate(backend, "nothink", cfg.fmt).format
     requests = [Request.of(it.prompt, logprobs=0, sampling=Sampling(max_tokens=cfg.max_tokens)) for it in res.items]
     firsts, _ = Cascade(signal="least").first_attempts(requests, backend, fmt)
-    signals = {"least": [math.exp(min(t.logprob for t in f.logprobs)) if f.logprobs else None for f in firsts],
-               "mean": [f.confidence for f in firsts]}
+    signals = {name: [score(f) for f in firsts] for name, score in SIGNALS.items()}
     if all(s is None for s in signals["least"]):
         return None
     right = [res.correct[i][0] for i in range(len(firsts))]

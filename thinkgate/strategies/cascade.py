@@ -45,9 +45,18 @@ from pydantic import Field, model_validator
 
 from ..errors import RouterError
 from ..types import TraceEvent, Usage
-from .base import Limited, LimitsConflict, Params, Strategy, single_pass
+from .base import Limited, Params, Strategy, single_pass
 
 FILE = "cascade.json"
+
+
+def least_probability(result) -> float | None:
+    """The probability of the answer's least likely token (None without the answer's tokens)."""
+    return math.exp(min(t.logprob for t in result.logprobs)) if result.logprobs else None
+
+
+# a first answer's score by signal (the `signal` parameter); `thinkgate calibrate` sets a threshold for each
+SIGNALS = {"least": least_probability, "mean": lambda result: result.confidence}
 
 
 class CascadeParams(Params):
@@ -92,18 +101,13 @@ class Cascade(Strategy):
         return NoThink()
 
     def with_limits(self, cap, floor):
-        if floor is not None:
+        from .route import then_capped, then_spelling
+
+        thinking = None if floor is not None else then_capped(self.spec, then_of(self.params.then), cap)
+        if thinking is None:
             return None
-        inner = then_of(self.params.then)
-        try:
-            limited = inner.with_limits(cap, None)
-        except LimitsConflict as e:
-            raise LimitsConflict(f"strategy {self.spec!r} thinks through {inner.spec!r}: {e}") from None
-        if limited is None:
-            return None
-        then = limited.strategy.spec.replace(":", ";", 1).replace(",", ";")
-        return Limited(Cascade(params=self.params.model_copy(update={"then": then})),
-                       f"cascade: thinking, where the answer is unsure, through {limited.strategy.spec}")
+        return Limited(Cascade(params=self.params.model_copy(update={"then": then_spelling(thinking)})),
+                       f"cascade: thinking, where the answer is unsure, through {thinking.spec}")
 
     def calibration(self, backend) -> dict:
         """The calibrated threshold's record for this backend's model, loaded once; `RouterError` naming the
@@ -153,12 +157,10 @@ class Cascade(Strategy):
                    for r in requests]
         # a draft to a stream: its text shows only once its score is known (with the result, if kept)
         firsts = single_pass(self, nothink, backend, fmt, lambda r: "nothink", draft=True)
-        if least:
-            scores = [math.exp(min(t.logprob for t in f.logprobs)) if f.logprobs else None for f in firsts]
+        scores = [SIGNALS[self.params.signal](f) for f in firsts]
+        if least:  # the tokens go back where the request did not ask for them
             firsts = [f if r.logprobs is not None else f.model_copy(update={"logprobs": None})
                       for f, r in zip(firsts, requests)]
-        else:
-            scores = [f.confidence for f in firsts]
         return firsts, scores
 
     def run_batch(self, requests, backend, fmt):

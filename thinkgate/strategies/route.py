@@ -103,6 +103,21 @@ def then_strategy(spec: str) -> Strategy | None:
     return inner
 
 
+def then_capped(owner: str, inner: Strategy, cap: int) -> Strategy | None:
+    """The `then` strategy `inner` of strategy `owner` under a request's cap on thinking, as `inner` takes one
+    (None: it takes none); `LimitsConflict` naming both where it cannot."""
+    try:
+        limited = inner.with_limits(cap, None)
+    except LimitsConflict as e:
+        raise LimitsConflict(f"strategy {owner!r} thinks through {inner.spec!r}: {e}") from None
+    return None if limited is None else limited.strategy
+
+
+def then_spelling(strategy: Strategy) -> str:
+    """A strategy as a `then` parameter writes it: budget:max=64,min=8 -> budget;max=64;min=8."""
+    return strategy.spec.replace(":", ";", 1).replace(",", ";")
+
+
 class Route(Strategy):
     name = "route"
     PATHS = ("dir",)
@@ -122,18 +137,11 @@ class Route(Strategy):
         if floor is not None:
             return None
         inner = then_strategy(self.params.then)
-        if inner is None:  # the router's own calibrated budgets give way to the cap
-            thinking = Budget(max=cap)
-        else:  # the thinking it routes to takes the cap as that strategy takes one
-            try:
-                limited = inner.with_limits(cap, None)
-            except LimitsConflict as e:
-                raise LimitsConflict(f"strategy {self.spec!r} thinks through {inner.spec!r}: {e}") from None
-            if limited is None:
-                return None
-            thinking = limited.strategy
-        then = thinking.spec.replace(":", ";", 1).replace(",", ";")  # budget:max=64,min=8 -> budget;max=64;min=8
-        return Limited(Route(params=self.params.model_copy(update={"then": then})),
+        # the router's own calibrated budgets give way to the cap; a `then` takes it as that strategy takes one
+        thinking = Budget(max=cap) if inner is None else then_capped(self.spec, inner, cap)
+        if thinking is None:
+            return None
+        return Limited(Route(params=self.params.model_copy(update={"then": then_spelling(thinking)})),
                        f"route: a router decides, thinking through {thinking.spec}")
 
     def runs_several(self) -> bool:
