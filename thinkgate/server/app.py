@@ -31,7 +31,6 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -42,20 +41,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends.base import Backend, GenParams
 from ..backends.openai_compat import OpenAICompatBackend
-from ..errors import InvalidText, MissingCapability, PolicyConflict, RouterError, UpstreamError
+from ..errors import InvalidText, MissingCapability, RouterError, UpstreamError
 from ..formats import get_format
 from ..gate import Gate
 from ..roster import Member, Roster
 from ..strategies import Strategy, parse_strategy
 from ..streaming import WorkerPool
-from ..types import Request as TGRequest
-from ..types import Sampling, ThinkingSpec
-from ..verify import regex_verifier
 from .body import JSONRoute, Unsupported
-from .common import (APIError, EventStream, Inline, Relay, as_api_error, endpoint, error_response, sse, sse_pump,
-                     wait_or_cancel)
+from .common import APIError, Inline, as_api_error, endpoint, error_response, sse, sse_error
 from .completions import raw_completion
-from .control import BadField, Decision, client_field, decide, to_messages, tools_of
+from .control import BadField, Controls, to_messages, tools_of
+from .launch import Ask, Launched, Writer, details, launch, outcome, streamed
 from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
 from .metrics import Metrics
 from .passthrough import chat_upstream
@@ -246,7 +242,7 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
     @app.exception_handler(APIError)
     async def _api_error(request: Request, e: APIError):
         m.requests.labels(endpoint(request.url.path), str(e.status)).inc()
-        return Response(e.body(), status_code=e.status, media_type="application/json",
+        return Response(e.body(request.url.path), status_code=e.status, media_type="application/json",
                         headers=e.headers if isinstance(e, Unsupported) else None)
 
     async def _mapped(request: Request, e: Exception):
@@ -272,12 +268,12 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
             text = str(err.get("msg", "invalid")).removeprefix("Value error, ")
             msg, code = f"{param or 'body'}: {text}", "invalid_field"
         m.requests.labels(endpoint(request.url.path), "400").inc()
-        return error_response(400, msg, "invalid_request_error", param, code)
+        return error_response(400, msg, "invalid_request_error", param, code, request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException):
         return error_response(e.status_code, str(e.detail), "invalid_request_error",
-                      code="not_found" if e.status_code == 404 else None)
+                              code="not_found" if e.status_code == 404 else None, path=request.url.path)
 
     @app.get("/health")
     async def health():
@@ -306,49 +302,17 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
         if srv.chat is not None:  # the engine honours every field it is sent
             return await chat_upstream(srv, body, request)
         _refuse_unhonoured(body, "chat")
-        messages = to_messages(body)
-        tools = tools_of(body)
-        decision, messages = decide(body, messages, srv.default_thinking)
-        gate = srv.gate(decision.strategy)
-        max_tokens = body.max_completion_tokens or body.max_tokens or srv.default_max_tokens
-        verifier = None
-        if body.thinking is not None and body.thinking.verify is not None:
-            try:
-                verifier = regex_verifier(body.thinking.verify)
-            except ValueError as e:
-                raise BadField(str(e), "thinking.verify") from None
-        try:
-            req = TGRequest(messages=messages, verifier=verifier, tools=tools, logprobs=body.logprobs_asked(),
-                            thinking=ThinkingSpec(mode=decision.mode, budget=decision.budget,
-                                                  min_budget=decision.min_budget, effort=decision.effort),
-                            sampling=Sampling(max_tokens=max_tokens, temperature=body.temperature or 0.0,
-                                              top_p=body.top_p or 1.0, top_k=max(0, body.top_k or 0), seed=body.seed,
-                                              stop=[body.stop] if isinstance(body.stop, str) else list(body.stop or [])))
-        except ValueError as e:
-            raise APIError(400, str(e), code="invalid_value") from None
-        try:
-            chosen = gate.plan(req)
-        except PolicyConflict as e:  # named by the field the client sent, not the library's
-            raise as_api_error(PolicyConflict(str(e), client_field(e.param, decision))) from None
-        # the cap in force (the budget's, or the effort's) and how the strategy was reached
-        decision = replace(decision, budget=chosen.cap, policy=chosen.why)
-        # a request that may run on another model (two-model strategies, routing between models, SPEC@NAME) is
-        # counted by no batcher
-        alone = not chosen.strategy.runs_several()
-        srv.admit(counted=alone)
-        started = time.perf_counter()
-        relay = Relay(asyncio.get_running_loop(), on_end=lambda: srv.release(counted=alone))
-        # an engine upstream does its I/O on this loop: the strategy runs here too (no thread per request)
-        stream = gate.stream(req, on_event=relay.put, on_token=m.generated_tokens.inc,
-                             inline=srv.on_loop, pool=srv.pool)
+        run = launch(srv, Ask(messages=to_messages(body), controls=Controls.of_chat(body), tools=tools_of(body),
+                              path="/v1/chat/completions",
+                              max_tokens=body.max_completion_tokens or body.max_tokens, temperature=body.temperature,
+                              top_p=body.top_p, top_k=body.top_k, seed=body.seed, logprobs=body.logprobs_asked(),
+                              stop=[body.stop] if isinstance(body.stop, str) else list(body.stop or [])))
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
-            return EventStream(_chat_stream(srv, body, decision, gate, stream, relay, rid, created, started))
-        result = (await wait_or_cancel(relay, request, stream.cancel, m.cancelled))[1]
-        if isinstance(result, BaseException):
-            raise as_api_error(result)
-        _account(srv, decision, result, "/v1/chat/completions", started)
+            return streamed(srv, run, _ChatWriter(srv, body, run, rid, created))
+        result = await outcome(srv, run, request)
+        gate = run.gate
         message = {"role": "assistant", "content": result.answer, "reasoning_content": result.reasoning,
                    "reasoning": result.reasoning}
         if srv.inline:
@@ -362,7 +326,7 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
                                  "content": content_logprobs((t.token, t.logprob, [(a.token, a.logprob) for a in t.top])
                                                              for t in result.logprobs), "refusal": None},
                              "finish_reason": "tool_calls" if result.tool_calls else result.finish_reason}],
-                "usage": _usage(result), "thinkgate": _decision(decision, gate, result)}
+                "usage": _usage(result), "thinkgate": details(run, result)}
 
     @app.post("/v1/completions", responses=_error_docs())
     async def completions(body: CompletionRequest, request: Request):
@@ -445,100 +409,53 @@ def _usage(result) -> dict[str, Any]:
             "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens}}
 
 
-def _decision(decision: Decision, gate: Gate, result) -> dict[str, Any]:
-    truncated = None
-    if result.finish_reason == "length":
-        truncated = "thinking" if not result.closed else "answer"
-    route = result.route()
-    return {"mode": route.get("decision", result.mode), "requested_mode": decision.mode,
-            "decided_by": route.get("router", decision.source),
-            "budget": decision.budget if route.get("budget") is None else route["budget"],
-            "min_budget": decision.min_budget,
-            "effort": decision.effort, "policy": decision.policy,
-            "strategy": result.strategy, "confidence": result.confidence, "router_score": route.get("score"), "router_threshold": route.get("threshold"),
-            "route_option": route.get("option"), "route_fallback": route.get("fallback"), "thinking_closed": result.closed,
-            "truncated": truncated, "thinking_mode": result.thinking_mode,
-            "reasoning_tokens": result.usage.reasoning_tokens,
-            "answer_tokens": result.usage.answer_tokens, "answered_by": result.model,
-            "tokens_by_model": result.usage.by_model, "cost_gflop": result.usage.cost,
-            "trace": [e.model_dump() for e in result.trace]}
+class _ChatWriter(Writer):
+    """A streamed chat completion's chunks: the role chunk first, a chunk per delta (the answer's log
+    probabilities so far with it), then the finish chunk with thinkgate's decision, the usage chunk when
+    asked, and `[DONE]`."""
 
+    def __init__(self, srv: _Server, body: ChatCompletionRequest, run: Launched, rid: str, created: int):
+        self.run, self.usage = run, body.include_usage()
+        self.meta = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": srv.model_name}
+        self.head = orjson.dumps(self.meta).decode()[:-1]
+        fmt = run.gate.format
+        self.inline = Inline(fmt.open_tag, fmt.close_tag) if srv.inline else None
 
-def _account(srv: _Server, decision: Decision, result, endpoint: str, started: float) -> None:
-    m = srv.metrics
-    m.requests.labels(endpoint, "200").inc()
-    m.latency.labels(endpoint).observe(time.perf_counter() - started)
-    unconstrained = result.strategy == "think" and result.mode == "think"
-    m.served(result.mode, decision.source, result.usage.reasoning_tokens, result.usage.answer_tokens, unconstrained)
-
-
-def _chat_stream(srv: _Server, body: ChatCompletionRequest, decision: Decision, gate: Gate, stream, relay: Relay,
-                 rid: str, created: int, started: float):
-    """A streamed chat completion's events, pumped by `sse_pump`: the role chunk first (when the engine
-    accepted the request, or with the first delta), consecutive deltas of one kind merged, then the finish
-    chunk with thinkgate's decision, the usage chunk when asked, and `[DONE]`."""
-    m = srv.metrics
-    meta = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": srv.model_name}
-    head = orjson.dumps(meta).decode()[:-1]
-
-    def chunk(delta: dict, finish=None) -> str:
-        nonlocal scored
+    def chunk(self, delta: dict, scored: list, finish=None) -> str:
         lp = ""
         if scored:  # the answer's tokens so far leave with the next delta (OpenAI's place for them)
             lp = f',"logprobs":{{"content":{orjson.dumps(content_logprobs(scored)).decode()},"refusal":null}}'
-            scored = []
-        return (f'data: {head},"choices":[{{"index":0,"delta":{orjson.dumps(delta).decode()}{lp},'
+            scored.clear()
+        return (f'data: {self.head},"choices":[{{"index":0,"delta":{orjson.dumps(delta).decode()}{lp},'
                 f'"finish_reason":{orjson.dumps(finish).decode()}}}]}}\n\n')
 
-    inline = Inline(gate.format.open_tag, gate.format.close_tag) if srv.inline else None
-    scored: list = []  # answer tokens with log probabilities not sent yet
-    role, first = chunk({"role": "assistant", "content": ""}), True
+    def begin(self) -> str:
+        return self.chunk({"role": "assistant", "content": ""}, [])
 
-    def render(batch: list) -> tuple[str, bool]:
-        nonlocal role, first
-        out: list[str] = []
-        finished = False
-        merged: list = []  # consecutive deltas of one kind leave as one chunk
-        for kind, payload in batch:
-            if merged and kind == merged[-1][0] and kind in ("reasoning", "content"):
-                merged[-1] = (kind, merged[-1][1] + payload)
-            else:
-                merged.append((kind, payload))
-        for kind, payload in merged:
-            if kind == "logprobs":
-                scored.extend(payload)
-            elif kind in ("reasoning", "content"):
-                if first:
-                    m.ttft.labels("/v1/chat/completions").observe(time.perf_counter() - started)
-                    first = False
-                if inline is not None:
-                    delta = {"content": inline.reasoning(payload) if kind == "reasoning" else inline.content(payload)}
-                else:
-                    delta = {"reasoning_content": payload, "reasoning": payload} if kind == "reasoning" \
-                        else {"content": payload}
-                out.append(chunk(delta))
-            elif kind == "done":
-                result = payload
-                finished = True
-                _account(srv, decision, result, "/v1/chat/completions", started)
-                if result.tool_calls:  # the calls, whole, once the model has written them
-                    out.append(chunk({"tool_calls": [{"index": i, **call}
-                                                     for i, call in enumerate(result.tool_calls)]}))
-                if scored:  # tokens whose text was all streamed before their log probabilities were known
-                    out.append(chunk({}))
-                final = {**meta, "choices": [{"index": 0, "delta": {},
-                                              "finish_reason": "tool_calls" if result.tool_calls
-                                              else result.finish_reason}]}
-                final["thinkgate"] = _decision(decision, gate, result)
-                if body.include_usage():
-                    final["usage"] = _usage(result)
-                out.append(sse(final))
-                if body.include_usage():
-                    out.append(sse({**meta, "choices": [], "usage": _usage(result)}))
-                out.append("data: [DONE]\n\n")
-        if role:  # the role chunk leaves first: when the engine accepted the request ("open"), or with the
-            out.insert(0, role)  # first delta
-            role = ""
-        return "".join(out), finished
+    def delta(self, kind: str, text: str, scored: list) -> str:
+        if self.inline is not None:
+            delta = {"content": self.inline.reasoning(text) if kind == "reasoning" else self.inline.content(text)}
+        else:
+            delta = {"reasoning_content": text, "reasoning": text} if kind == "reasoning" else {"content": text}
+        return self.chunk(delta, scored)
 
-    return sse_pump(relay.bursts(), render, stream.cancel, m, "/v1/chat/completions")
+    def done(self, result, scored: list) -> str:
+        out = []
+        if result.tool_calls:  # the calls, whole, once the model has written them
+            out.append(self.chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(result.tool_calls)]},
+                                  scored))
+        if scored:  # tokens whose text was all streamed before their log probabilities were known
+            out.append(self.chunk({}, scored))
+        final = {**self.meta, "choices": [{"index": 0, "delta": {},
+                                           "finish_reason": "tool_calls" if result.tool_calls else result.finish_reason}]}
+        final["thinkgate"] = details(self.run, result)
+        if self.usage:
+            final["usage"] = _usage(result)
+        out.append(sse(final))
+        if self.usage:
+            out.append(sse({**self.meta, "choices": [], "usage": _usage(result)}))
+        out.append("data: [DONE]\n\n")
+        return "".join(out)
+
+    def error(self, e: APIError) -> str:
+        return sse_error(e) + "data: [DONE]\n\n"

@@ -18,7 +18,8 @@ from .guard import error_body, log, send_error
 
 # what metrics label requests by: the served endpoints, anything else as one label (a client's paths
 # must not grow the metrics without bound)
-ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics")
+ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages", "/api/chat", "/api/tags",
+             "/v1/models", "/health", "/metrics")
 
 
 def endpoint(path: str) -> str:
@@ -31,12 +32,15 @@ class APIError(Exception):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
 
-    def body(self) -> bytes:
-        return error_body(self.message, self.type, self.param, self.code)
+    def body(self, path: str = "") -> bytes:
+        """The error in the shape of the API `path` belongs to (`guard.error_body`)."""
+        return error_body(self.message, self.type, self.param, self.code, path, self.status)
 
 
-def error_response(status: int, message: str, type_: str, param: str | None = None, code: str | None = None) -> Response:
-    return Response(error_body(message, type_, param, code), status_code=status, media_type="application/json")
+def error_response(status: int, message: str, type_: str, param: str | None = None, code: str | None = None,
+                   path: str = "") -> Response:
+    return Response(error_body(message, type_, param, code, path, status), status_code=status,
+                    media_type="application/json")
 
 
 def as_api_error(e: BaseException) -> APIError:
@@ -213,13 +217,14 @@ async def until_done_or_gone(work, request, cancelled) -> Any:
 
 
 async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callable[[list], tuple[str, bool]],
-                   abandon: Callable[[], None], metrics, path: str) -> AsyncIterator[tuple[str, bool]]:
+                   abandon: Callable[[], None], metrics, path: str,
+                   on_error: Callable[[APIError], str] | None = None) -> AsyncIterator[tuple[str, bool]]:
     """The one loop every streamed response runs, for `EventStream`. `events` gives bursts of (kind, payload)
     events — each burst what was ready together, which leaves in one write; `render(burst) -> (text,
     finished)` writes the server-sent events of a burst's events up to an error. Yields (text, last): the
-    last piece ends the body in the same write. An ("error", exception) event ends the stream with its
-    OpenAI-style error and `[DONE]`; before anything was written it is raised instead, so the client gets a
-    plain error with its status. Errors are counted in `metrics` under `path`; a client that leaves before
+    last piece ends the body in the same write. An ("error", exception) event ends the stream with
+    `on_error(api_error)` (by default chat's: the OpenAI-style error and `[DONE]`; each API face writes its
+    own); before anything was written it is raised instead, so the client gets a plain error with its status. Errors are counted in `metrics` under `path`; a client that leaves before
     the end is counted as cancelled and its work given up (`abandon`)."""
     finished = wrote = False
     try:
@@ -236,7 +241,7 @@ async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callabl
                     metrics.requests.labels(path, str(e.status)).inc()
                     if not (wrote or out):
                         raise e
-                    out += sse_error(e) + "data: [DONE]\n\n"
+                    out += on_error(e) if on_error is not None else sse_error(e) + "data: [DONE]\n\n"
                 if out or finished:
                     wrote = True
                     yield out, finished
@@ -265,8 +270,11 @@ class EventStream(StreamingResponse):
     stream. Returning this at once lets the response machinery set up while the model works on the first
     token."""
 
-    def __init__(self, content):
-        super().__init__(content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    def __init__(self, content, path: str = "", media_type: str = "text/event-stream"):
+        """`path`: the API whose error shape an early failure takes; `media_type`: Ollama's streams are
+        newline-delimited JSON (`application/x-ndjson`), written by the same pump."""
+        super().__init__(content, media_type=media_type, headers={"Cache-Control": "no-cache"})
+        self.path = path
 
     async def stream_response(self, send) -> None:
         it = self.body_iterator
@@ -275,7 +283,7 @@ class EventStream(StreamingResponse):
         except StopAsyncIteration:
             text, last = "", True
         except APIError as e:
-            await send_error(send, e.status, e.body())
+            await send_error(send, e.status, e.body(self.path))
             return
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         while True:

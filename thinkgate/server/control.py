@@ -16,10 +16,11 @@ so that the chat template follows the decision instead of the switch.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from ..types import Effort, Message, Mode
-from .schemas import ChatCompletionRequest
+from .schemas import ChatCompletionRequest, ThinkingControl
 
 _MODES: dict[str, Mode] = {"on": "think", "off": "nothink", "auto": "auto"}
 # /think and /no_think as words of their own: not the end tag `</think>` a user may quote, nor part of a path
@@ -35,6 +36,29 @@ class Decision:
     strategy: str | None = None  # None: the server's default
     effort: Effort | None = None
     policy: str | None = None  # how the serving strategy was reached (thinkgate.policy), once planned
+    fields: dict[str, str] = field(default_factory=dict)  # a library parameter -> the request field it came from
+
+
+@dataclass
+class Controls:
+    """A request's thinking controls in the core's words, whichever API they came in: each face (chat
+    completions, Responses, Anthropic Messages, Ollama) fills the sources its API has, and `where` names the
+    field that carries each in that API (errors name what the client sent: `reasoning.effort`, not
+    `reasoning_effort`); `params` does the same for the library's own parameter names
+    (`thinking.budget` -> Anthropic's `thinking.budget_tokens`)."""
+
+    thinking: ThinkingControl | None = None  # thinkgate's own object (mode, budget, min_budget, strategy, verify)
+    enable_thinking: Any = None  # chat_template_kwargs.enable_thinking, where sent (None: not sent)
+    reasoning_effort: Effort | None = None
+    think: bool | Literal["low", "medium", "high"] | None = None  # Ollama's switch
+    where: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of_chat(cls, body: ChatCompletionRequest) -> "Controls":
+        kwargs = body.chat_template_kwargs or {}
+        return cls(thinking=body.thinking, enable_thinking=kwargs.get("enable_thinking"),
+                   reasoning_effort=body.reasoning_effort, think=body.think)
 
 
 class BadField(ValueError):
@@ -87,32 +111,28 @@ _SOURCE_FIELDS = {"thinking": "thinking.mode", "chat_template_kwargs": "chat_tem
 def client_field(param: str, decision: "Decision") -> str:
     """The request field a library error's `param` (`thinking.mode`, `thinking.effort`) came from in this
     request: the effort from `reasoning_effort` or Ollama's `think`, the mode from whichever field set it."""
-    if param == "thinking.effort" and decision.source in ("reasoning_effort", "think"):
-        return decision.source
-    if param == "thinking.mode":
-        return _SOURCE_FIELDS.get(decision.source, param)
-    return param
+    return decision.fields.get(param, param)
 
 
-def decide(body: ChatCompletionRequest, messages: list[Message], default: str) -> tuple[Decision, list[Message]]:
-    t = body.thinking
+def decide(controls: Controls, messages: list[Message], default: str) -> tuple[Decision, list[Message]]:
+    t = controls.thinking
+    where = {**_SOURCE_FIELDS, **controls.where}
     effort: Effort | None = None
     if t and t.mode:
         mode, source = _MODES[t.mode], "thinking"
-    elif body.chat_template_kwargs and "enable_thinking" in body.chat_template_kwargs:
-        on = body.chat_template_kwargs["enable_thinking"]
+    elif controls.enable_thinking is not None:
+        on = controls.enable_thinking
         if not isinstance(on, bool):
-            raise BadField("chat_template_kwargs.enable_thinking must be true or false",
-                           "chat_template_kwargs.enable_thinking")
+            raise BadField(f"{where['chat_template_kwargs']} must be true or false", where["chat_template_kwargs"])
         mode, source = ("think" if on else "nothink"), "chat_template_kwargs"
-    elif body.reasoning_effort:
-        effort, source = body.reasoning_effort, "reasoning_effort"
+    elif controls.reasoning_effort:
+        effort, source = controls.reasoning_effort, "reasoning_effort"
         mode = "nothink" if effort == "none" else "think"
-    elif body.think is not None:
-        if isinstance(body.think, bool):
-            mode = "think" if body.think else "nothink"
+    elif controls.think is not None:
+        if isinstance(controls.think, bool):
+            mode = "think" if controls.think else "nothink"
         else:
-            effort, mode = body.think, "think"
+            effort, mode = controls.think, "think"
         source = "think"
     elif (switch := soft_switch(messages)) is not None:
         mode, source = switch, "soft_switch"
@@ -121,10 +141,14 @@ def decide(body: ChatCompletionRequest, messages: list[Message], default: str) -
     if source not in ("soft_switch", "default"):
         messages = [m.model_copy(update={"content": _SWITCH.sub("", m.content).strip()}) if m.role == "user" else m
                     for m in messages]
+    fields = {"thinking.mode": where.get(source, "thinking.mode"), **controls.params}
+    if effort is not None:
+        fields["thinking.effort"] = where[source]
     budget = t.budget if t else None
     if t and t.min_budget is not None and t.budget is not None and t.min_budget > t.budget:
-        raise BadField(f"thinking.min_budget ({t.min_budget}) is above thinking.budget ({t.budget})", "thinking.min_budget")
+        low, high = (fields.get(f"thinking.{k}", f"thinking.{k}") for k in ("min_budget", "budget"))
+        raise BadField(f"{low} ({t.min_budget}) is above {high} ({t.budget})", low)
     if mode == "nothink":
         budget, effort = None, None
     return Decision(mode=mode, source=source, budget=budget, min_budget=t.min_budget if t and mode != "nothink" else None,
-                    strategy=t.strategy if t else None, effort=effort), messages
+                    strategy=t.strategy if t else None, effort=effort, fields=fields), messages

@@ -6,8 +6,9 @@ Three ASGI middlewares, outermost first:
   to the log, not to the client, so no server path or internal detail leaks); after a response has started
   it ends the body cleanly instead. Unlike Starlette's own error middleware it does not re-raise, so the
   server keeps the keep-alive connection instead of dropping it;
-- `RequireKey`: with an API key set, `/v1/*` and the API documents (`/docs`, `/redoc`, `/openapi.json`) need
-  `Authorization: Bearer KEY`, compared in constant time, before anything reads the body;
+- `RequireKey`: with an API key set, `/v1/*`, Ollama's `/api/*` and the API documents (`/docs`, `/redoc`,
+  `/openapi.json`) need `Authorization: Bearer KEY` or `x-api-key: KEY` (Anthropic's header), compared in
+  constant time, before anything reads the body;
 - `LimitBody`: a body over `max_body_bytes` is a 413 (by its Content-Length at once, else as it arrives);
   a body not whole within `body_timeout` seconds of the request's head (a client that trickles it, or
   never sends what its Content-Length promised) is a 408 `body_timeout`, and the connection is closed: a
@@ -43,9 +44,23 @@ class ServerLimits(BaseModel):
 
 
 def error_body(message: str, type_: str = "invalid_request_error", param: str | None = None,
-               code: str | None = None) -> bytes:
-    """Every error this server sends, in OpenAI's shape."""
+               code: str | None = None, path: str = "", status: int = 400) -> bytes:
+    """Every error this server sends, in the shape of the API its `path` belongs to: OpenAI's
+    (`{"error": {message, type, param, code}}`) by default; Anthropic's on `/v1/messages` (`{"type": "error",
+    "error": {type, message}}`, its type by status, thinkgate's `param` and `code` beside them); Ollama's on
+    `/api/` (`{"error": message}`)."""
+    if path.startswith("/api/"):
+        return orjson.dumps({"error": message})
+    if path.startswith("/v1/messages"):
+        kind = ANTHROPIC_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
+        return orjson.dumps({"type": "error", "error": {"type": kind, "message": message, "param": param,
+                                                        "code": code}})
     return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
+# Anthropic's error types by status (others: invalid_request_error below 500, api_error from 500)
+ANTHROPIC_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+                   413: "request_too_large", 429: "rate_limit_error", 504: "timeout_error", 529: "overloaded_error"}
 
 
 async def send_error(send, status: int, body: bytes, headers: list | None = None) -> None:
@@ -79,8 +94,9 @@ class CatchAll:
                 self.on_error(scope.get("path", ""))
             try:
                 if not state["started"]:
-                    await send_error(send, 500, error_body("internal server error (the server log has the "
-                                                                "details)", "server_error", code="internal_error"))
+                    await send_error(send, 500, error_body("internal server error (the server log has the details)",
+                                                           "server_error", code="internal_error",
+                                                           path=scope.get("path", ""), status=500))
                 elif not state["ended"]:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
             except Exception:  # noqa: BLE001 - the client is gone; nothing is left to tell
@@ -94,19 +110,26 @@ class RequireKey:
 
     async def __call__(self, scope, receive, send):
         path = scope.get("path", "")
-        if scope["type"] != "http" or self.key is None or not (path.startswith("/v1/") or path in _DOCS):
+        if scope["type"] != "http" or self.key is None or not (path.startswith(("/v1/", "/api/")) or path in _DOCS):
             return await self.app(scope, receive, send)
-        got = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-        if not got[:7].lower() == b"bearer ":
-            return await self._reject(path, send, "missing API key: send 'Authorization: Bearer KEY'", "missing_api_key")
-        if not hmac.compare_digest(got[7:].strip(), self.key):
+        bearer = x_key = None
+        for k, v in scope["headers"]:
+            if k == b"authorization" and v[:7].lower() == b"bearer ":
+                bearer = v[7:].strip()
+            elif k == b"x-api-key":  # Anthropic's clients send the key here
+                x_key = v.strip()
+        got = bearer if bearer is not None else x_key
+        if got is None:
+            return await self._reject(path, send, "missing API key: send 'Authorization: Bearer KEY' (or 'x-api-key: "
+                                                  "KEY')", "missing_api_key")
+        if not hmac.compare_digest(got, self.key):
             return await self._reject(path, send, "wrong API key", "invalid_api_key")
         return await self.app(scope, receive, send)
 
     async def _reject(self, path: str, send, message: str, code: str) -> None:
         if self.on_reject is not None:
             self.on_reject(path)
-        await send_error(send, 401, error_body(message, "authentication_error", code=code),
+        await send_error(send, 401, error_body(message, "authentication_error", code=code, path=path, status=401),
                          [(b"www-authenticate", b"Bearer")])
 
 
@@ -155,12 +178,13 @@ class LimitBody:
     async def _too_large(self, scope, send) -> None:
         self._count(scope, 413)
         await send_error(send, 413, error_body(f"the request body is larger than this server takes "
-                                                    f"({self.max_bytes} bytes; --max-body-bytes)",
-                                               code="body_too_large"))
+                                               f"({self.max_bytes} bytes; --max-body-bytes)",
+                                               code="body_too_large", path=scope.get("path", ""), status=413))
 
     async def _too_slow(self, scope, send) -> None:
         """A 408 that closes the connection: what is left of the body is never read."""
         self._count(scope, 408)
         await send_error(send, 408, error_body(f"the request body did not arrive within {self.timeout:g} s "
-                                                    "(--body-timeout)", code="body_timeout"),
+                                               "(--body-timeout)", code="body_timeout", path=scope.get("path", ""),
+                                               status=408),
                          [(b"connection", b"close")])

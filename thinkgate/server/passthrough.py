@@ -18,7 +18,7 @@ from ..confidence import chat_answer_logprobs
 from ..errors import EngineFieldError, UpstreamError
 from ..types import Message, confidence_of
 from .common import APIError, EventStream, Inline, as_api_error, sse, sse_pump, until_done_or_gone
-from .control import decide
+from .control import Controls, decide
 from .guard import log
 from .schemas import ChatCompletionRequest
 from .upstream_chat import both_reasoning_fields
@@ -37,7 +37,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
     ends with finish reason "length", `thinkgate.cut` saying so. A client that leaves a request that is
     not streamed cancels the engine's request at once."""
     m = srv.metrics
-    decision, _ = decide(body, _messages_for_decision(body), srv.default_thinking)
+    decision, _ = decide(Controls.of_chat(body), _messages_for_decision(body), srv.default_thinking)
     try:
         payload = srv.chat.body(body.model_dump(exclude_unset=True), decision.mode, decision.budget,
                                 decision.min_budget, decision.effort, decision.strategy,
