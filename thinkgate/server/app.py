@@ -49,6 +49,7 @@ from ..strategies import Strategy, parse_strategy
 from ..streaming import WorkerPool
 from .body import JSONRoute, Unsupported
 from .common import APIError, Inline, as_api_error, endpoint, error_response, sse, sse_error
+from . import ollama_api
 from .completions import raw_completion
 from .control import BadField, Controls, to_messages, tools_of
 from .launch import Ask, Launched, Writer, details, launch, outcome, streamed
@@ -355,6 +356,14 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
         srv.admit()
         return await raw_completion(srv, body, prompts, params, request)
 
+    def refuse_chat_fallback(path: str) -> None:
+        if srv.chat is not None:
+            raise APIError(400, f"{path} is served where thinkgate renders the prompt (a local model, or an engine in "
+                                "raw-prefix mode with --upstream); in chat fallback (--upstream-chat) only "
+                                "/v1/chat/completions passes to the engine", code="unsupported")
+
+    for face in (ollama_api,):
+        face.add_routes(app, srv, refuse_chat_fallback)
     app.openapi = lambda: _openapi(app)
     return app
 

@@ -60,6 +60,28 @@ UNHONOURED: dict[str, dict[str, Callable[[Any, Any], bool]]] = {
 }
 
 
+def check_stops(v: str | list[str] | None) -> str | list[str] | None:
+    """Stop strings within the server's bounds (every API's stop field)."""
+    stops = [v] if isinstance(v, str) else v or []
+    if len(stops) > MAX_STOP:
+        raise ValueError(f"at most {MAX_STOP} stop strings are taken, not {len(stops)}")
+    if any(len(s) > MAX_STOP_CHARS for s in stops):
+        raise ValueError(f"a stop string is longer than {MAX_STOP_CHARS} characters")
+    if any(not s for s in stops):
+        raise ValueError("a stop string is empty")
+    return v
+
+
+def check_function_tools(v: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Tools in OpenAI's chat shape (`{"type": "function", "function": {"name": ...}}`), as chat completions
+    and Ollama take them."""
+    for i, tool in enumerate(v or []):
+        fn = tool.get("function")
+        if tool.get("type", "function") != "function" or not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise ValueError(f"tools[{i}] is not a function tool ({{'type': 'function', 'function': {{'name': ...}}}})")
+    return v
+
+
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -123,14 +145,7 @@ class _Sampling(_Body):
     @field_validator("stop")
     @classmethod
     def _stops(cls, v: str | list[str] | None) -> str | list[str] | None:
-        stops = [v] if isinstance(v, str) else v or []
-        if len(stops) > MAX_STOP:
-            raise ValueError(f"at most {MAX_STOP} stop strings are taken, not {len(stops)}")
-        if any(len(s) > MAX_STOP_CHARS for s in stops):
-            raise ValueError(f"a stop string is longer than {MAX_STOP_CHARS} characters")
-        if any(not s for s in stops):
-            raise ValueError("a stop string is empty")
-        return v
+        return check_stops(v)
 
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.get("include_usage"))
@@ -176,11 +191,7 @@ class ChatCompletionRequest(_Sampling):
     @field_validator("tools")
     @classmethod
     def _tools(cls, v: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        for i, tool in enumerate(v or []):
-            fn = tool.get("function")
-            if tool.get("type", "function") != "function" or not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-                raise ValueError(f"tools[{i}] is not a function tool ({{'type': 'function', 'function': {{'name': ...}}}})")
-        return v
+        return check_function_tools(v)
 
 
 class CompletionRequest(_Sampling):
