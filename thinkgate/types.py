@@ -100,10 +100,12 @@ class Sampling(_Strict):
     max_tokens: int = Field(default=1024, ge=1)
     stop: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list, max_length=16)
 
-    def cut(self, answer: str) -> tuple[str, bool]:
-        """`answer` up to the first `stop` string in it, and whether one was found."""
+    def cut(self, answer: str) -> tuple[str, str | None]:
+        """`answer` up to the first `stop` string in it, and that string (None where none is in it)."""
         at = first_stop(answer, self.stop)
-        return (answer[:at], True) if at >= 0 else (answer, False)
+        if at < 0:
+            return answer, None
+        return answer[:at], next(s for s in sorted(self.stop, key=len) if answer.startswith(s, at))
 
 
 def first_stop(text: str, stop: list[str]) -> int:
@@ -206,6 +208,7 @@ class Result(_Strict):
     # written (a thought that never closed) or the backend gave no log probabilities
     confidence: float | None = None
     logprobs: list[TokenLogprob] | None = None  # the answer's tokens, where `Request.logprobs` asked
+    stop_sequence: str | None = None  # the request's stop string that ended the answer, if one did
 
     @property
     def thought(self) -> bool:

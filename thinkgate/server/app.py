@@ -49,7 +49,7 @@ from ..strategies import Strategy, parse_strategy
 from ..streaming import WorkerPool
 from .body import JSONRoute, Unsupported
 from .common import APIError, Inline, as_api_error, endpoint, error_response, sse, sse_error
-from . import ollama_api
+from . import messages_api, ollama_api, responses_api
 from .completions import raw_completion
 from .control import BadField, Controls, to_messages, tools_of
 from .launch import Ask, Launched, Writer, details, launch, outcome, streamed
@@ -362,7 +362,7 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
                                 "raw-prefix mode with --upstream); in chat fallback (--upstream-chat) only "
                                 "/v1/chat/completions passes to the engine", code="unsupported")
 
-    for face in (ollama_api,):
+    for face in (responses_api, messages_api, ollama_api):
         face.add_routes(app, srv, refuse_chat_fallback)
     app.openapi = lambda: _openapi(app)
     return app

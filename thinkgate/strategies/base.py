@@ -254,15 +254,15 @@ def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, bac
     # the request's stop strings end the answer's text (not a call's arguments); what the model wrote after
     # one was generated, and its tokens are counted
     answer, stopped = request.sampling.cut(answer)
-    if stopped:
+    if stopped is not None:
         finish_reason = "stop"
     confidence, logprobs = score_answer(fmt, before, list(gens), request.logprobs,
-                                        cut=len(answer) if stopped else None) if closed else (
+                                        cut=len(answer) if stopped is not None else None) if closed else (
         None, [] if request.logprobs is not None else None)
     return Result(reasoning=reasoning, answer=answer, closed=closed, finish_reason=finish_reason, usage=usage,
                   strategy=strategy, mode=mode, trace=trace, wall_s=time.time() - started,
                   thinking_mode=fmt.has_thinking, tool_calls=calls or None, confidence=confidence,
-                  logprobs=logprobs)
+                  logprobs=logprobs, stop_sequence=stopped)
 
 
 def require_thinking(fmt: ThinkingFormat, who: str) -> None:
