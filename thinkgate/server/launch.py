@@ -167,7 +167,8 @@ def streamed(srv: "_Server", run: Launched, writer: Writer):
 
     def render(batch: list) -> tuple[str, bool]:
         nonlocal began, first
-        out: list[str] = []
+        out: list[str] = [] if began else [writer.begin()]
+        began = True
         finished = False
         merged: list = []
         for kind, payload in batch:
@@ -187,9 +188,6 @@ def streamed(srv: "_Server", run: Launched, writer: Writer):
                 finished = True
                 account(srv, run, payload)
                 out.append(writer.done(payload, scored))
-        if not began:
-            out.insert(0, writer.begin())
-            began = True
         return "".join(out), finished
 
     pump = sse_pump(run.relay.bursts(), render, run.stream.cancel, srv.metrics, run.path, on_error=writer.error)
