@@ -317,3 +317,42 @@ def test_the_confidence_strategies_serve_in_front_of_the_engine_streamed_and_not
     if spec.startswith("cascade"):  # greedy: the same decision and answer, streamed or not
         assert text == (whole.choices[0].message.content or "")
         assert final.model_extra["thinkgate"]["router_score"] == tg["router_score"]
+
+
+def test_the_other_apis_serve_in_front_of_the_engine_and_say_what_chat_fallback_passes(servers):
+    """In raw-prefix mode the Responses, Messages and Ollama routes run as with a local model, streamed and not;
+    in chat fallback they are a 400 that says only chat completions pass to the engine."""
+    import anthropic
+    import ollama
+    import openai
+
+    raw, chat = servers["raw"].url, servers["chat"].url
+    q = "What is the capital of France?"
+    oa = openai.OpenAI(base_url=raw + "/v1", api_key="none", max_retries=0)
+    r = oa.responses.create(model="smollm2", input=q, max_output_tokens=24, extra_body={"thinkgate": {"budget": 8}})
+    assert r.status in ("completed", "incomplete") and r.output[-1].type == "message"
+    assert r.usage.output_tokens_details.reasoning_tokens <= 8 and r.usage.output_tokens <= 24
+    with oa.responses.stream(model="smollm2", input=q, max_output_tokens=24, reasoning={"effort": "none"}) as stream:
+        final = stream.get_final_response()
+    assert [o.type for o in final.output] == ["message"] and final.output_text.strip() == oa.responses.create(
+        model="smollm2", input=q, max_output_tokens=24, reasoning={"effort": "none"}).output_text.strip()
+    an = anthropic.Anthropic(base_url=raw, api_key="none", max_retries=0)
+    m = an.messages.create(model="smollm2", max_tokens=24, messages=[{"role": "user", "content": q}],
+                           thinking={"type": "enabled", "budget_tokens": 8})
+    assert m.usage.output_tokens_details.thinking_tokens <= 8 and m.content[0].type == "thinking"
+    with an.messages.stream(model="smollm2", max_tokens=24, messages=[{"role": "user", "content": q}],
+                            thinking={"type": "disabled"}) as stream:
+        streamed = stream.get_final_message()
+    assert [b.type for b in streamed.content] == ["text"]
+    ol = ollama.Client(host=raw)
+    o = ol.chat(model="smollm2", messages=[{"role": "user", "content": q}], think=False, options={"num_predict": 24})
+    parts = list(ol.chat(model="smollm2", messages=[{"role": "user", "content": q}], think=False, stream=True,
+                         options={"num_predict": 24}))
+    assert not o.message.thinking and "".join(p.message.content for p in parts).strip() == o.message.content.strip()
+    with pytest.raises(openai.BadRequestError, match="only /v1/chat/completions passes"):
+        openai.OpenAI(base_url=chat + "/v1", api_key="none", max_retries=0).responses.create(model="smollm2", input=q)
+    with pytest.raises(anthropic.BadRequestError, match="chat fallback"):
+        anthropic.Anthropic(base_url=chat, api_key="none", max_retries=0).messages.create(
+            model="smollm2", max_tokens=8, messages=[{"role": "user", "content": q}])
+    with pytest.raises(ollama.ResponseError, match="chat fallback"):
+        ollama.Client(host=chat).chat(model="smollm2", messages=[{"role": "user", "content": q}])

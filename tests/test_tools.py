@@ -98,6 +98,65 @@ def test_the_server_returns_tool_calls_streamed_and_not(servers):
     assert client.chat.completions.create(model="fake", messages=follow, tools=WEATHER, max_tokens=64).choices
 
 
+def test_the_other_apis_return_tool_calls_in_their_own_shapes_streamed_and_not(servers):
+    """The Responses API's function_call items, Anthropic's tool_use blocks and Ollama's tool_calls, each with
+    the call's arguments, streamed and not, and the tool's answer taken back in the next turn."""
+    import anthropic
+    import ollama
+
+    url, question = servers["raw"].url, "What is the weather in Paris?"
+    oa = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+    fn = [{"type": "function", "name": "get_weather", "description": "Weather of a city",
+           "parameters": WEATHER[0]["function"]["parameters"]}]
+    r = oa.responses.create(model="fake", input=question, tools=fn, max_output_tokens=64)
+    assert [o.type for o in r.output] == ["reasoning", "message", "function_call"] and r.output_text == "Let me check."
+    call = r.output[2]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"} and call.call_id
+    with oa.responses.stream(model="fake", input=question, tools=fn, max_output_tokens=64) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    assert [o.type for o in final.output] == ["reasoning", "message", "function_call"]
+    assert "".join(e.delta for e in events if e.type == "response.function_call_arguments.delta") == call.arguments
+    follow = [{"role": "user", "content": question}, {"type": "function_call", "call_id": call.call_id,
+                                                      "name": call.name, "arguments": call.arguments},
+              {"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 C"}]
+    assert oa.responses.create(model="fake", input=follow, tools=fn, max_output_tokens=64).status == "completed"
+
+    an = anthropic.Anthropic(base_url=url, api_key="none", max_retries=0)
+    tools = [{"name": "get_weather", "description": "Weather of a city",
+              "input_schema": WEATHER[0]["function"]["parameters"]}]
+    m = an.messages.create(model="fake", max_tokens=64, messages=[{"role": "user", "content": question}], tools=tools)
+    assert [b.type for b in m.content] == ["thinking", "text", "tool_use"] and m.stop_reason == "tool_use"
+    use = m.content[2]
+    assert use.name == "get_weather" and use.input == {"city": "Paris"} and use.id.startswith("toolu_")
+    with an.messages.stream(model="fake", max_tokens=64, messages=[{"role": "user", "content": question}],
+                            tools=tools) as stream:
+        streamed = stream.get_final_message()
+    assert [b.type for b in streamed.content] == ["thinking", "text", "tool_use"]
+    assert streamed.content[2].input == {"city": "Paris"} and streamed.stop_reason == "tool_use"
+    answered = [{"role": "user", "content": question}, {"role": "assistant", "content": [b.model_dump() for b in m.content]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny, 21 C"}]}]
+    assert an.messages.create(model="fake", max_tokens=64, messages=answered, tools=tools).content
+    with pytest.raises(anthropic.BadRequestError) as e:
+        an.messages.create(model="fake", max_tokens=64, messages=[{"role": "user", "content": question}], tools=tools,
+                           tool_choice={"type": "any"})
+    assert e.value.body["error"]["param"] == "tool_choice"
+
+    ol = ollama.Client(host=url)
+    o = ol.chat(model="fake", messages=[{"role": "user", "content": question}], tools=WEATHER, options={"num_predict": 64})
+    assert o.message.content == "Let me check." and o.message.tool_calls[0].function.name == "get_weather"
+    assert o.message.tool_calls[0].function.arguments == {"city": "Paris"}
+    parts = list(ol.chat(model="fake", messages=[{"role": "user", "content": question}], tools=WEATHER, stream=True,
+                         options={"num_predict": 64}))
+    calls = [c for p in parts for c in p.message.tool_calls or []]
+    assert len(calls) == 1 and calls[0].function.arguments == {"city": "Paris"}
+    assert "".join(p.message.content or "" for p in parts) == "Let me check."
+    back = [{"role": "user", "content": question}, {"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "content": "sunny, 21 C", "tool_name": "get_weather"}]
+    assert ol.chat(model="fake", messages=back, tools=WEATHER, options={"num_predict": 64}).done
+
+
 def test_what_cannot_be_served_is_refused_naming_why(servers):
     client = openai.OpenAI(base_url=servers["raw"].url + "/v1", api_key="none", max_retries=0)
     msgs = [{"role": "user", "content": "Weather?"}]
