@@ -39,6 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-fuzz"
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
+RESPONSES, MESSAGES, OLLAMA = "/v1/responses", "/v1/messages", "/api/chat"  # the other APIs' faces
 
 
 def reproducers() -> list[tuple[str, str, bytes, dict]]:
@@ -64,17 +65,36 @@ def reproducers() -> list[tuple[str, str, bytes, dict]]:
         (CHAT, '{"model":"tiny","messages":[%s]}' % ",".join(['{"role":"user","content":"hi"}'] * 10000)),
         (CHAT, '{"model":"tiny","messages":[{"role":"user","content":"%s"}]}' % ("x" * (5 << 20))),
     ]
+    raw += [
+        (RESPONSES, '{"model":"tiny","input":%s}' % s),
+        (RESPONSES, '{"model":"tiny","input":[{"type":"reasoning","content":[{"type":"reasoning_text","text":%s}]}]}' % s),
+        (RESPONSES, '{"model":"tiny","input":"hi","stream":true,"reasoning":{"effort":"xhigh"},"max_output_tokens":1000000000}'),
+        (RESPONSES, '{"model":"tiny","input":[%s]}' % ",".join(['{"role":"user","content":"hi"}'] * 10000)),
+        (MESSAGES, '{"model":"tiny","max_tokens":8,"system":%s,"messages":[{"role":"user","content":"hi"}]}' % s),
+        (MESSAGES, '{"model":"tiny","max_tokens":8,"thinking":{"type":"enabled","budget_tokens":8},"messages":[{"role":"user","content":"hi"}]}'),
+        (MESSAGES, '{"model":"tiny","max_tokens":8,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":%s}]}]}' % s),
+        (OLLAMA, '{"model":"tiny","messages":[{"role":"user","content":%s}]}' % s),
+        (OLLAMA, '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"options":{"num_predict":1000000000}}'),
+        (OLLAMA, '{"model":"tiny","messages":[{"role":"user","content":"hi","images":["x"]}],"think":"max"}'),
+    ]
     out = [("POST", p, b.encode(), {}) for p, b in raw]
     out.append(("POST", CHAT, b"{not json", {"Authorization": "Bearer wrong"}))
+    out.append(("POST", MESSAGES, b"{not json", {"x-api-key": "wrong"}))
     out.append(("POST", COMPLETIONS, b'{"model":"tiny","prompt":"\xed\xa0\x80"}', {}))
     return out
 
 
 VALID_CHAT = {"model": "tiny", "max_tokens": 8, "messages": [{"role": "user", "content": "What is 5+8?"}]}
 VALID_COMPLETION = {"model": "tiny", "max_tokens": 4, "prompt": "The answer is"}
+VALID = {CHAT: VALID_CHAT, COMPLETIONS: VALID_COMPLETION,
+         RESPONSES: {"model": "tiny", "max_output_tokens": 8, "input": "What is 5+8?"},
+         MESSAGES: {"model": "tiny", "max_tokens": 8, "messages": [{"role": "user", "content": "What is 5+8?"}]},
+         OLLAMA: {"model": "tiny", "stream": False, "options": {"num_predict": 8},
+                  "messages": [{"role": "user", "content": "What is 5+8?"}]}}
 WEIRD = ["", "\ud800", "\udfff", "\x00", "/no_think", "/think", "<think>", "</think>", "é" * 50, "🙂" * 20,
          "\\", "%s", "{{ x }}", "{% for x in y %}", "a" * 3000, "\u202e", "\ufeff"]
-NUMBERS = [0, -1, 1, 2**31, 2**63, 2**64, 2**70, -(2**70), 1e-300, 5e-324, 1e308, -0.0, 0.5, 3, 16, 10**9]
+NUMBERS = [0, -1, 1, 2**31, 2**63, 2**64, 2**70, -(2**70), 1e-300, 5e-324, 1e308, -0.0, 0.5, 3, 16, 10**9,
+           float("nan"), float("inf")]  # NaN and Infinity: Python's JSON reader accepts them
 STRATEGIES = ["think", "nothink", "budget:max=4", "budget:min=2,max=4", "early_exit:max_probes=1", "parallel:n=2",
               "thinkless:at=2", "dont_overthink", "nothinking", "route", "auto", "route:think_rate=0.5", "route:then=think",
               "cascade", "cascade:signal=mean,then=budget;max=4", "cascade:threshold=2", "cascade:then=cascade",
@@ -107,14 +127,42 @@ def mutate(rng: random.Random, body: dict) -> dict:
     body = copy.deepcopy(body)
     fields = ["model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed",
               "n", "stop", "stream", "stream_options", "thinking", "reasoning_effort", "chat_template_kwargs", "think",
-              "prompt", "logprobs", "top_logprobs", "echo", "tools", "user"]
+              "prompt", "logprobs", "top_logprobs", "echo", "tools", "user",
+              # the other APIs' fields (each path gets every API's fields, its own and others')
+              "input", "instructions", "reasoning", "max_output_tokens", "include", "store", "previous_response_id",
+              "text", "tool_choice", "system", "stop_sequences", "output_config", "thinkgate", "options", "format",
+              "keep_alive"]
     for _ in range(rng.randrange(1, 4)):
         field = rng.choice(fields)
         roll = rng.random()
         if roll < 0.15:
             body.pop(field, None)
-        elif field == "thinking":
+        elif field == "thinking" and roll < 0.5:  # Anthropic's
             body["thinking"] = {k: v for k, v in {
+                "type": rng.choice(["enabled", "disabled", "adaptive", scalar(rng)]),
+                "budget_tokens": rng.choice([0, 4, 8, 16, -1, 10**9, scalar(rng)]),
+                "display": rng.choice(["omitted", "summarized", scalar(rng)])}.items() if rng.random() < 0.6}
+        elif field == "reasoning":
+            body["reasoning"] = {k: v for k, v in {
+                "effort": rng.choice(["none", "minimal", "low", "high", "xhigh", "max", scalar(rng)]),
+                "summary": rng.choice(["auto", "detailed", scalar(rng)])}.items() if rng.random() < 0.6}
+        elif field == "options":
+            body["options"] = {k: v for k, v in {
+                "num_predict": rng.choice([-2, -1, 0, 4, 8, 10**9, scalar(rng)]), "temperature": scalar(rng),
+                "repeat_penalty": rng.choice([1, 1.1, scalar(rng)]), "num_ctx": 2048, "stop": scalar(rng),
+                rng.choice(["seed", "seed", "max_tokens", "\ud800"]): rng.choice([1, scalar(rng)])}.items()
+                if rng.random() < 0.5}
+        elif field == "input" and roll < 0.6:
+            body["input"] = [{"type": rng.choice(["message", "reasoning", "function_call", "function_call_output",
+                                                  "input_image", scalar(rng)]),
+                              "role": rng.choice(["user", "assistant", "developer", "tool"]),
+                              "content": rng.choice([rng.choice(WEIRD), [{"type": rng.choice(["input_text", "reasoning_text",
+                                                                                             "input_image"]),
+                                                                          "text": rng.choice(WEIRD)}], scalar(rng)]),
+                              "call_id": rng.choice(["c1", scalar(rng)]), "name": "f", "arguments": rng.choice(["{}", scalar(rng)]),
+                              "output": scalar(rng)} for _ in range(rng.randrange(0, 4))]
+        elif field == "thinking" or field == "thinkgate":
+            body[field] = {k: v for k, v in {
                 "mode": rng.choice(["on", "off", "auto", scalar(rng)]), "budget": rng.choice([None, 0, 4, -3, 10**9]),
                 "min_budget": rng.choice([None, 0, 2, 100]), "strategy": rng.choice(STRATEGIES + [scalar(rng)]),
                 "verify": rng.choice([None, "\\d+", "(a|aa)+$", "(", scalar(rng)])}.items() if rng.random() < 0.6}
@@ -129,8 +177,12 @@ def mutate(rng: random.Random, body: dict) -> dict:
             body[field] = rng.choice([True, False, 0, 1, 2, 5, 20, 21, -1] if field == "logprobs" else [0, 1, 2, 20, 21, -1])
         else:
             body[field] = scalar(rng)
-    if isinstance(body.get("max_tokens"), int) and 0 < body["max_tokens"] < 10**6:
-        body["max_tokens"] = min(body["max_tokens"], 16)  # keep what generates short: this is about input
+    for name in ("max_tokens", "max_output_tokens"):
+        if isinstance(body.get(name), int) and 0 < body[name] < 10**6:
+            body[name] = min(body[name], 16)  # keep what generates short: this is about input
+    options = body.get("options")
+    if isinstance(options, dict) and isinstance(options.get("num_predict"), int) and options["num_predict"] > 16:
+        options["num_predict"] = 16
     return body
 
 
@@ -142,9 +194,12 @@ def random_case(rng: random.Random) -> tuple[str, str, bytes, dict]:
                            ("POST", CHAT, b"\xff\xfe\x00", {}), ("POST", CHAT, b"", {}),
                            ("POST", CHAT, b"[]", {}), ("POST", CHAT, b'{"model": "tiny"', {}),
                            ("POST", CHAT, json.dumps(VALID_CHAT).encode(), {"Content-Type": "text/plain"}),
-                           ("POST", CHAT, json.dumps(VALID_CHAT).encode(), {"Authorization": ""})])
-    path, base = (CHAT, VALID_CHAT) if rng.random() < 0.7 else (COMPLETIONS, VALID_COMPLETION)
-    body = json.dumps(mutate(rng, base)).encode()
+                           ("POST", CHAT, json.dumps(VALID_CHAT).encode(), {"Authorization": ""}),
+                           ("GET", OLLAMA, b"", {}), ("POST", "/api/tags", b"{}", {}), ("GET", "/api/tags", b"", {}),
+                           ("GET", RESPONSES, b"", {}), ("POST", MESSAGES, b"[]", {}),
+                           ("POST", MESSAGES, json.dumps(VALID[MESSAGES]).encode(), {"x-api-key": ""})])
+    path = rng.choices([CHAT, COMPLETIONS, RESPONSES, MESSAGES, OLLAMA], weights=[40, 15, 15, 15, 15])[0]
+    body = json.dumps(mutate(rng, VALID[path])).encode()
     if rng.random() < 0.03:
         body = body[:rng.randrange(len(body))]  # truncated
     return ("POST", path, body, {})
@@ -164,37 +219,55 @@ def fault_cases(mode: str) -> list[tuple[str, str, bytes, dict]]:
             chat = {**VALID_CHAT, "max_tokens": 48, "stream": stream,
                     "messages": [{"role": "user", "content": f"fault:{fault} What is 5+8?"}]}
             out.append(("POST", CHAT, json.dumps(chat).encode(), {}))
+            question = f"fault:{fault} What is 5+8?"  # the other APIs' faces, on the same faults
+            for path, body in ((RESPONSES, {**VALID[RESPONSES], "max_output_tokens": 48, "input": question}),
+                               (MESSAGES, {**VALID[MESSAGES], "max_tokens": 48,
+                                           "messages": [{"role": "user", "content": question}]}),
+                               (OLLAMA, {**VALID[OLLAMA], "options": {"num_predict": 48},
+                                         "messages": [{"role": "user", "content": question}]})):
+                out.append(("POST", path, json.dumps({**body, "stream": stream}).encode(), {}))
             if mode == "raw":
                 done = {**VALID_COMPLETION, "max_tokens": 48, "stream": stream, "prompt": f"fault:{fault} The answer is"}
                 out.append(("POST", COMPLETIONS, json.dumps(done).encode(), {}))
     return out
 
 
+def _says(ev: dict) -> bool:
+    """Whether one event, chunk or whole body of any of the served APIs carries text, a tool call or an error."""
+    if "error" in ev or ev.get("type") in ("error", "response.failed"):
+        return True
+    for c in ev.get("choices") or []:  # chat completions and completions
+        d = c.get("delta") or c.get("message") or {}
+        if c.get("text") or d.get("content") or d.get("reasoning_content") or d.get("tool_calls"):
+            return True
+    if ev.get("type", "").endswith((".delta", "content_block_delta")):  # Responses and Messages deltas
+        d = ev.get("delta")
+        return bool(d if isinstance(d, str) else (d or {}).get("text") or (d or {}).get("thinking")
+                    or (d or {}).get("partial_json"))
+    for item in ev.get("output") or []:  # a whole Responses body
+        if item.get("type") == "function_call" or any(p.get("text") for p in item.get("content") or []):
+            return True
+    if ev.get("type") == "message" and any(b.get("text") or b.get("thinking") or b.get("type") == "tool_use"
+                                           for b in ev.get("content") or []):  # a whole Messages body
+        return True
+    m = ev.get("message") if isinstance(ev.get("message"), dict) else {}  # Ollama
+    return bool(m.get("content") or m.get("thinking") or m.get("tool_calls"))
+
+
 def carries_text(r: httpx.Response) -> bool:
-    """Whether a 200 says something: text, reasoning or a tool call, whole or streamed, or an error event."""
-    if r.headers.get("content-type", "").startswith("text/event-stream"):
-        for line in r.text.splitlines():
-            if not line.startswith("data: {"):
-                continue
-            ev = json.loads(line[6:])
-            if "error" in ev:
-                return True
-            for c in ev.get("choices") or []:
-                d = c.get("delta") or {}
-                if c.get("text") or d.get("content") or d.get("reasoning_content") or d.get("tool_calls"):
-                    return True
-        return False
+    """Whether a 200 says something: text, reasoning or a tool call, whole or streamed (server-sent events or
+    Ollama's NDJSON), or an error event."""
+    kind = r.headers.get("content-type", "")
+    if kind.startswith(("text/event-stream", "application/x-ndjson")):
+        lines = [ln[6:] if ln.startswith("data: ") else ln for ln in r.text.splitlines()]
+        return any(_says(json.loads(ln)) for ln in lines if ln.startswith("{"))
     try:
         data = r.json()
     except ValueError:
         return False
-    if "data" in data or "status" in data:  # /v1/models, /health
+    if "data" in data or "status" in data and "output" not in data or "models" in data:  # /v1/models, /health, tags
         return True
-    for c in data.get("choices") or []:
-        m = c.get("message") or {}
-        if c.get("text") or m.get("content") or m.get("reasoning_content") or m.get("tool_calls"):
-            return True
-    return False
+    return _says(data)
 
 
 def rss_kb(pid: int) -> int:

@@ -56,8 +56,11 @@ def test_responses_effort_none_turns_thinking_off_and_a_budget_holds(oa):
     capped = oa.responses.create(model="tiny", input=ADD, extra_body={"thinkgate": {"budget": 16}})
     assert 0 < capped.usage.output_tokens_details.reasoning_tokens <= 16
     assert capped.model_extra["thinkgate"]["budget"] == 16
-    low = oa.responses.create(model="tiny", input=ADD, reasoning={"effort": "xhigh"})
-    assert low.model_extra["thinkgate"]["effort"] == "high"
+    high = oa.responses.create(model="tiny", input=ADD, reasoning={"effort": "xhigh"})
+    assert high.model_extra["thinkgate"]["effort"] == "high"
+    low = oa.responses.create(model="tiny", input=ADD, reasoning={"effort": "low"})  # the family has no levels:
+    cap = low.model_extra["thinkgate"]["budget"]  # the effort's cap (types.EFFORT_BUDGETS) holds
+    assert cap == 128 and 0 < low.usage.output_tokens_details.reasoning_tokens <= cap
 
 
 def test_responses_stream_typed_events_the_sdk_accumulates_into_the_whole_response(oa):
@@ -198,6 +201,7 @@ def test_ollama_chat_thinks_on_off_and_by_level_in_its_own_fields(ol, server):
     low = httpx.post(server.url + "/api/chat", headers={"Authorization": f"Bearer {KEY}"}, timeout=60, json={
         "model": "tiny", "messages": [{"role": "user", "content": ADD}], "think": "low", "stream": False}).json()
     assert low["thinkgate"]["effort"] == "low" and low["thinkgate"]["decided_by"] == "think"  # the client drops it
+    assert 0 < len(low["message"]["thinking"]) and low["thinkgate"]["reasoning_tokens"] <= low["thinkgate"]["budget"] == 128
     cut = ol.chat(model="tiny", messages=[{"role": "user", "content": ADD}], options={"num_predict": 8})
     assert cut.done_reason == "length" and cut.eval_count == 8
 

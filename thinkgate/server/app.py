@@ -363,7 +363,7 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
                                 "/v1/chat/completions passes to the engine", code="unsupported")
 
     for face in (responses_api, messages_api, ollama_api):
-        face.add_routes(app, srv, refuse_chat_fallback)
+        face.add_routes(app, srv, refuse_chat_fallback, _error_docs())
     app.openapi = lambda: _openapi(app)
     return app
 

@@ -254,6 +254,17 @@ async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callabl
             metrics.requests.labels(path, "499").inc()
 
 
+def json_text(value: Any) -> str:
+    """JSON text of `value` with orjson (the stdlib encoder showed in the server's profile), or the stdlib's
+    where a client's value is past what orjson writes (an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
+
+
 def sse(obj: dict[str, Any]) -> str:
     return f"data: {orjson.dumps(obj).decode()}\n\n"  # orjson: the stdlib encoder showed in the server's profile
 

@@ -194,6 +194,17 @@ def streamed(srv: "_Server", run: Launched, writer: Writer):
     return EventStream(pump, run.path, writer.media_type)
 
 
+def whole_response(body: dict):
+    """A face's whole (not streamed) response: JSON written by `common.json_text`, so what a client's body put
+    in it (metadata and tools echoed back, a call's arguments) cannot fail the encoder (an integer past 64
+    bits; a NaN, which Python's JSON reader accepts, is written as null)."""
+    from fastapi.responses import Response
+
+    from .common import json_text
+
+    return Response(json_text(body), media_type="application/json")
+
+
 def arguments_of(call: dict) -> dict:
     """A tool call's arguments as an object (APIs whose calls carry one: Anthropic's `input`, Ollama's
     `arguments`); arguments the model wrote as anything but an object are under `value`."""

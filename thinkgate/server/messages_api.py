@@ -41,14 +41,13 @@ import hashlib
 import uuid
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..types import Message, Result
-from .common import APIError
+from .common import APIError, json_text
 from .control import BadField, Controls
-from .launch import Ask, Launched, Writer, arguments_of, details, launch, outcome, streamed
+from .launch import Ask, Launched, Writer, whole_response, arguments_of, details, launch, outcome, streamed
 from .schemas import MAX_MESSAGES, ThinkingControl, _Body, check_stops
 
 PATH = "/v1/messages"
@@ -190,7 +189,7 @@ def _messages(body: MessagesRequest) -> list[Message]:
                 out.append(Message(role="user", content=text))
             continue
         thought = "".join(b.thinking for b in m.content if isinstance(b, ThinkingBlock))
-        calls = [{"id": b.id, "type": "function", "function": {"name": b.name, "arguments": orjson.dumps(b.input).decode()}}
+        calls = [{"id": b.id, "type": "function", "function": {"name": b.name, "arguments": json_text(b.input)}}
                  for b in m.content if isinstance(b, ToolUseBlock)]
         out.append(Message(role="assistant", content=text, reasoning_content=thought or None, tool_calls=calls or None))
     return out
@@ -283,7 +282,7 @@ def whole(srv, run: Launched, result: Result, omitted: bool) -> dict:
 
 
 def _event(name: str, obj: dict) -> str:
-    return f"event: {name}\ndata: {orjson.dumps(obj).decode()}\n\n"
+    return f"event: {name}\ndata: {json_text(obj)}\n\n"
 
 
 class MessagesWriter(Writer):
@@ -338,7 +337,7 @@ class MessagesWriter(Writer):
             block = _tool_use(call)
             out.append(self._start({**block, "input": {}}))
             out.append(_event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": {
-                "type": "input_json_delta", "partial_json": orjson.dumps(block["input"]).decode()}}))
+                "type": "input_json_delta", "partial_json": json_text(block["input"])}}))
             out.append(_event("content_block_stop", {"type": "content_block_stop", "index": self.index}))
         reason, sequence = _stop(result)
         out.append(_event("message_delta", {"type": "message_delta",
@@ -351,8 +350,9 @@ class MessagesWriter(Writer):
         return f"event: error\ndata: {e.body(PATH).decode()}\n\n"
 
 
-def add_routes(app: FastAPI, srv, refuse_chat_fallback) -> None:
-    @app.post(PATH)
+def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:
+    """This API's routes on `app` (`errors`: the error statuses the OpenAPI document lists)."""
+    @app.post(PATH, responses=errors)
     async def messages(body: MessagesRequest, request: Request):
         srv.check_model(body.model)
         refuse_chat_fallback(PATH)
@@ -360,4 +360,4 @@ def add_routes(app: FastAPI, srv, refuse_chat_fallback) -> None:
         omitted = body.thinking is not None and body.thinking.display == "omitted"
         if body.stream:
             return streamed(srv, run, MessagesWriter(srv, run, omitted))
-        return whole(srv, run, await outcome(srv, run, request), omitted)
+        return whole_response(whole(srv, run, await outcome(srv, run, request), omitted))

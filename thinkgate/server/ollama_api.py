@@ -41,9 +41,9 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..types import Message, Result
-from .common import APIError
+from .common import APIError, json_text
 from .control import BadField, Controls
-from .launch import Ask, Launched, Writer, arguments_of, details, launch, outcome, streamed
+from .launch import Ask, Launched, Writer, whole_response, arguments_of, details, launch, outcome, streamed
 from .schemas import MAX_MESSAGES, ThinkingControl, _Body, check_function_tools, check_stops
 
 PATH = "/api/chat"
@@ -160,7 +160,7 @@ def _messages(body: OllamaChatRequest) -> list[Message]:
         if m.images:
             raise BadField("images are not supported (text only)", f"messages[{i}].images")
         calls = [{"id": f"call_{i}_{k}", "type": "function",
-                  "function": {"name": c.function.name, "arguments": orjson.dumps(c.function.arguments).decode()}}
+                  "function": {"name": c.function.name, "arguments": json_text(c.function.arguments)}}
                  for k, c in enumerate(m.tool_calls or [])] or None
         out.append(Message(role=m.role, content=m.content or "", reasoning_content=m.thinking, tool_calls=calls))
     return out
@@ -168,7 +168,7 @@ def _messages(body: OllamaChatRequest) -> list[Message]:
 
 def to_ask(srv, body: OllamaChatRequest) -> Ask:
     if body.format not in (None, ""):
-        raise APIError(400, f"format={orjson.dumps(body.format).decode()[:60]} is not supported: JSON mode and "
+        raise APIError(400, f"format={json_text(body.format)[:60]} is not supported: JSON mode and "
                             "schemas need constrained decoding, which thinkgate's generation does not do",
                        param="format", code="unsupported")
     o = body.options or OllamaOptions()
@@ -240,7 +240,7 @@ class OllamaWriter(Writer):
         if scored:
             obj["logprobs"] = _logprobs(scored)
             scored.clear()
-        return orjson.dumps(obj).decode() + "\n"
+        return json_text(obj) + "\n"
 
     def delta(self, kind: str, text: str, scored: list) -> str:
         return self._line({"content": "", "thinking": text} if kind == "reasoning" else {"content": text}, scored)
@@ -255,7 +255,8 @@ class OllamaWriter(Writer):
         return orjson.dumps({"error": e.message}).decode() + "\n"
 
 
-def add_routes(app: FastAPI, srv, refuse_chat_fallback) -> None:
+def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:
+    """This API's routes on `app` (`errors`: the error statuses the OpenAPI document lists)."""
     started = _now()
 
     def check_model(name: str) -> None:
@@ -263,16 +264,16 @@ def add_routes(app: FastAPI, srv, refuse_chat_fallback) -> None:
             raise APIError(404, f"model {name!r} not found; this server serves {srv.model_name!r}", param="model",
                            code="model_not_found")
 
-    @app.post(PATH)
+    @app.post(PATH, responses=errors)
     async def ollama_chat(body: OllamaChatRequest, request: Request):
         check_model(body.model)
         refuse_chat_fallback(PATH)
         run = launch(srv, to_ask(srv, body))
         if body.stream:
             return streamed(srv, run, OllamaWriter(srv, run))
-        return whole(srv, run, await outcome(srv, run, request))
+        return whole_response(whole(srv, run, await outcome(srv, run, request)))
 
-    @app.get("/api/tags")
+    @app.get("/api/tags", responses=errors)
     async def ollama_tags():
         fmt = srv.fmt.name if srv.fmt is not None else "unknown"
         digest = hashlib.sha256(f"{srv.model_name}|{fmt}".encode()).hexdigest()

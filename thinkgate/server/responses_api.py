@@ -38,14 +38,13 @@ import time
 import uuid
 from typing import Any, Literal
 
-import orjson
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..types import Message, Result
-from .common import APIError
+from .common import APIError, json_text
 from .control import BadField, Controls
-from .launch import Ask, Launched, Writer, details, launch, outcome, streamed
+from .launch import Ask, Launched, Writer, whole_response, details, launch, outcome, streamed
 from .schemas import MAX_MESSAGES, ThinkingControl, _Body
 
 PATH = "/v1/responses"
@@ -295,7 +294,7 @@ class ResponsesWriter(Writer):
     def _event(self, kind: str, **fields) -> str:
         obj = {"type": kind, **fields, "sequence_number": self.seq}
         self.seq += 1
-        return f"event: {kind}\ndata: {orjson.dumps(obj).decode()}\n\n"
+        return f"event: {kind}\ndata: {json_text(obj)}\n\n"
 
     def begin(self) -> str:
         return (self._event("response.created", response=self.shell.shell())
@@ -376,8 +375,9 @@ class ResponsesWriter(Writer):
                                                                      "message": e.message}}))
 
 
-def add_routes(app: FastAPI, srv, refuse_chat_fallback) -> None:
-    @app.post(PATH)
+def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:
+    """This API's routes on `app` (`errors`: the error statuses the OpenAPI document lists)."""
+    @app.post(PATH, responses=errors)
     async def responses(body: ResponsesRequest, request: Request):
         srv.check_model(body.model)
         refuse_chat_fallback(PATH)
@@ -385,4 +385,4 @@ def add_routes(app: FastAPI, srv, refuse_chat_fallback) -> None:
         shell = _Shell(srv, body)
         if body.stream:
             return streamed(srv, run, ResponsesWriter(shell, run))
-        return whole(shell, run, await outcome(srv, run, request))
+        return whole_response(whole(shell, run, await outcome(srv, run, request)))
