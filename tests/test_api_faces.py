@@ -255,3 +255,60 @@ def metric_of(server, path: str) -> float:
         if line.startswith("thinkgate_requests_total{") and f'endpoint="{path}"' in line and 'status="200"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def test_an_effort_beside_a_thinking_switch_still_caps_and_errors_name_each_apis_field(oa, an, server):
+    r = an.messages.create(model="tiny", max_tokens=400, messages=[{"role": "user", "content": ADD}],
+                           thinking={"type": "adaptive"}, output_config={"effort": "low"})
+    tg = r.model_extra["thinkgate"]
+    assert tg["requested_mode"] == "auto" and tg["effort"] == "low" and tg["budget"] == 128
+    assert r.usage.output_tokens_details.thinking_tokens <= 128
+    assert an.messages.create(model="tiny", max_tokens=50, messages=[{"role": "user", "content": Q}],
+                              output_config={"effort": "xhigh"}).model_extra["thinkgate"]["effort"] == "high"
+    with pytest.raises(openai.BadRequestError) as e:
+        oa.responses.create(model="tiny", input=Q, extra_body={"thinkgate": {"strategy": "telepathy"}})
+    assert e.value.body["param"] == "thinkgate.strategy"
+    with pytest.raises(openai.BadRequestError) as e:
+        oa.responses.create(model="tiny", input=[{"type": "reasoning", "content": []}])
+    assert e.value.body["param"] == "input"
+    both = httpx.post(server.url + "/v1/messages", headers={"x-api-key": KEY, "Authorization": "Bearer other"},
+                      json={"model": "tiny", "max_tokens": 8, "messages": [{"role": "user", "content": Q}]}, timeout=60)
+    assert both.status_code == 200  # either header may carry the key
+
+
+def test_a_thought_cut_by_max_tokens_streams_the_blocks_and_items_of_the_whole_reply(oa, an):
+    q = [{"role": "user", "content": ADD}]
+    whole = an.messages.create(model="tiny", max_tokens=12, messages=q)
+    with an.messages.stream(model="tiny", max_tokens=12, messages=q) as stream:
+        streamed = stream.get_final_message()
+    assert [b.type for b in whole.content] == [b.type for b in streamed.content] == ["thinking"]
+    assert whole.stop_reason == streamed.stop_reason == "max_tokens"
+    r = oa.responses.create(model="tiny", input=ADD, max_output_tokens=12)
+    with oa.responses.stream(model="tiny", input=ADD, max_output_tokens=12) as stream:
+        events = list(stream)
+    final = [e for e in events if e.type == "response.incomplete"][0].response
+    assert [o.type for o in r.output] == [o.type for o in final.output] == ["reasoning", "message"]
+    assert final.output[0].content[0].text == r.output[0].content[0].text
+
+
+def test_ollama_takes_its_default_options_and_links_tool_answers_to_their_calls(ol):
+    from thinkgate.server.ollama_api import OllamaChatRequest, _messages
+
+    defaults = {"mirostat": 0, "mirostat_tau": 5.0, "mirostat_eta": 0.1, "penalize_newline": True,
+                "repeat_penalty": 1.0, "num_ctx": 2048, "num_predict": -1}
+    assert ol.chat(model="tiny", messages=[{"role": "user", "content": Q}], think=False, options=defaults).message.content == "42"
+    read = _messages(OllamaChatRequest(model="tiny", messages=[
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "weather", "arguments": {"city": "Paris"}}},
+                                                            {"function": {"name": "time", "arguments": {}}}]},
+        {"role": "tool", "content": "12:00", "tool_name": "time"}, {"role": "tool", "content": "sunny"}]))
+    ids = [c["id"] for c in read[1].tool_calls]
+    assert [m.tool_call_id for m in read[2:]] == [ids[1], ids[0]]
+
+
+def test_client_values_past_what_orjson_writes_still_make_json():
+    import json
+
+    from thinkgate.server.common import json_text
+
+    assert json.loads(json_text({"n": 2**70, "x": float("nan"), "l": [float("inf")]})) == {"n": 2**70, "x": None, "l": [None]}

@@ -261,8 +261,15 @@ def json_text(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         import json
+        import math
 
-        return json.dumps(value, ensure_ascii=False)
+        def finite(v: Any) -> Any:  # NaN and Infinity as null, as orjson writes them: JSON has neither
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            if isinstance(v, dict):
+                return {k: finite(x) for k, x in v.items()}
+            return [finite(x) for x in v] if isinstance(v, (list, tuple)) else v
+        return json.dumps(finite(value), ensure_ascii=False, allow_nan=False)
 
 
 def sse(obj: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ Precedence, first that is present wins for the mode:
 5. the soft switches `/think` and `/no_think` in user turns (the last one in the conversation wins)
 6. the server's `--default-thinking`
 `thinking.budget` / `thinking.min_budget` override an effort's cap; `thinking.strategy` overrides the
-server's `--strategy`. When an explicit field (1-4) decides, soft switches are taken out of the messages,
+server's `--strategy`. An effort (3, 4) sent beside a field that turned thinking on or to auto (1, 2:
+Anthropic's `thinking: {type: adaptive}` with `output_config.effort`) still sets the effort. When an explicit field (1-4) decides, soft switches are taken out of the messages,
 so that the chat template follows the decision instead of the switch.
 """
 
@@ -39,6 +40,9 @@ class Decision:
     fields: dict[str, str] = field(default_factory=dict)  # a library parameter -> the request field it came from
 
 
+NOT_SENT = object()  # a field the request did not carry (where null is a value of its own)
+
+
 @dataclass
 class Controls:
     """A request's thinking controls in the core's words, whichever API they came in: each face (chat
@@ -48,7 +52,7 @@ class Controls:
     (`thinking.budget` -> Anthropic's `thinking.budget_tokens`)."""
 
     thinking: ThinkingControl | None = None  # thinkgate's own object (mode, budget, min_budget, strategy, verify)
-    enable_thinking: Any = None  # chat_template_kwargs.enable_thinking, where sent (None: not sent)
+    enable_thinking: Any = NOT_SENT  # chat_template_kwargs.enable_thinking, where sent (null is a 400)
     reasoning_effort: Effort | None = None
     think: bool | Literal["low", "medium", "high"] | None = None  # Ollama's switch
     where: dict[str, str] = field(default_factory=dict)
@@ -57,7 +61,7 @@ class Controls:
     @classmethod
     def of_chat(cls, body: ChatCompletionRequest) -> "Controls":
         kwargs = body.chat_template_kwargs or {}
-        return cls(thinking=body.thinking, enable_thinking=kwargs.get("enable_thinking"),
+        return cls(thinking=body.thinking, enable_thinking=kwargs.get("enable_thinking", NOT_SENT),
                    reasoning_effort=body.reasoning_effort, think=body.think)
 
 
@@ -120,7 +124,7 @@ def decide(controls: Controls, messages: list[Message], default: str) -> tuple[D
     effort: Effort | None = None
     if t and t.mode:
         mode, source = _MODES[t.mode], "thinking"
-    elif controls.enable_thinking is not None:
+    elif controls.enable_thinking is not NOT_SENT:
         on = controls.enable_thinking
         if not isinstance(on, bool):
             raise BadField(f"{where['chat_template_kwargs']} must be true or false", where["chat_template_kwargs"])
@@ -144,6 +148,11 @@ def decide(controls: Controls, messages: list[Message], default: str) -> tuple[D
     fields = {"thinking.mode": where.get(source, "thinking.mode"), **controls.params}
     if effort is not None:
         fields["thinking.effort"] = where[source]
+    elif mode != "nothink":  # a field that turned thinking on (or to auto) decided: an effort beside it still caps
+        for name, value in (("reasoning_effort", controls.reasoning_effort), ("think", controls.think)):
+            if isinstance(value, str) and value != "none":
+                effort, fields["thinking.effort"] = value, where[name]
+                break
     budget = t.budget if t else None
     if t and t.min_budget is not None and t.budget is not None and t.min_budget > t.budget:
         low, high = (fields.get(f"thinking.{k}", f"thinking.{k}") for k in ("min_budget", "budget"))

@@ -49,8 +49,8 @@ def error_body(message: str, type_: str = "invalid_request_error", param: str | 
     (`{"error": {message, type, param, code}}`) by default; Anthropic's on `/v1/messages` (`{"type": "error",
     "error": {type, message}}`, its type by status, thinkgate's `param` and `code` beside them); Ollama's on
     `/api/` (`{"error": message}`)."""
-    if path.startswith("/api/"):
-        return orjson.dumps({"error": message})
+    if path.startswith("/api/"):  # one string: the field goes in front where the message does not name it
+        return orjson.dumps({"error": message if not param or param in message else f"{param}: {message}"})
     if path.startswith("/v1/messages"):
         kind = ANTHROPIC_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
         return orjson.dumps({"type": "error", "error": {"type": kind, "message": message, "param": param,
@@ -118,11 +118,11 @@ class RequireKey:
                 bearer = v[7:].strip()
             elif k == b"x-api-key":  # Anthropic's clients send the key here
                 x_key = v.strip()
-        got = bearer if bearer is not None else x_key
-        if got is None:
+        if bearer is None and x_key is None:
             return await self._reject(path, send, "missing API key: send 'Authorization: Bearer KEY' (or 'x-api-key: "
                                                   "KEY')", "missing_api_key")
-        if not hmac.compare_digest(got, self.key):
+        # either header may carry it (Anthropic's clients send both when given a token besides the key)
+        if not any(hmac.compare_digest(got, self.key) for got in (bearer, x_key) if got is not None):
             return await self._reject(path, send, "wrong API key", "invalid_api_key")
         return await self.app(scope, receive, send)
 

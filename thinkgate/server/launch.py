@@ -55,7 +55,10 @@ def launch(srv: "_Server", ask: Ask) -> Launched:
     """Decide the request's thinking, plan its strategy, admit it (a 429 when the queue is full) and start it.
     Every failure before it starts is an `APIError`, a `BadField` or a `ValueError` the app answers."""
     decision, messages = decide(ask.controls, ask.messages, srv.default_thinking)
-    gate = srv.gate(decision.strategy)
+    try:
+        gate = srv.gate(decision.strategy)
+    except BadField as e:  # named by the field the client sent (`thinkgate.strategy` on the other APIs)
+        raise BadField(str(e), client_field(e.param, decision)) from None
     t = ask.controls.thinking
     verifier = None
     if t is not None and t.verify is not None:

@@ -18,7 +18,8 @@ The body reads into the same `Ask` as chat completions and takes the same path (
   need 50). `display: "omitted"` returns thinking blocks without their text; `summarized` (Anthropic's
   default) returns the whole thought (thinkgate writes no summaries). Absent: the server's
   `--default-thinking`, or the soft switches `/think` and `/no_think`;
-- `output_config.effort` (low | medium | high | max, max read as high) is an effort, as `reasoning_effort`;
+- `output_config.effort` (low | medium | high | xhigh | max, the last two read as high) is an effort, as
+  `reasoning_effort`, with `thinking` enabled or adaptive as well (the effort caps the thought);
   `output_config.format` needs constrained decoding: a 400;
 - `tools`: custom tools (`name`, `description`, `input_schema`); server tools (web search, code execution,
   ...) are a 400. `tool_choice` auto or none; `any` and a named tool cannot be enforced when thinkgate renders
@@ -134,7 +135,7 @@ class ThinkingConfig(BaseModel):
 class OutputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    effort: Literal["low", "medium", "high", "max"] | None = None
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
     format: dict[str, Any] | None = None
 
 
@@ -234,7 +235,7 @@ def to_ask(srv, body: MessagesRequest) -> Ask:
             where = {"thinking": "thinkgate.mode"}
         params = {f"thinking.{k}": f"thinkgate.{k}" if k in fields else params.get(f"thinking.{k}", f"thinking.{k}")
                   for k in ("budget", "min_budget", "strategy", "verify")}
-    effort = {"max": "high"}.get(out.effort, out.effort) if out.effort else None
+    effort = "high" if out.effort in ("xhigh", "max") else out.effort
     controls = Controls(thinking=control, reasoning_effort=effort,
                         where={**where, "reasoning_effort": "output_config.effort"}, params=params)
     return Ask(messages=_messages(body), controls=controls, path=PATH, tools=_tools(body), max_tokens=body.max_tokens,
@@ -269,10 +270,10 @@ def _tool_use(call: dict) -> dict:
 
 def whole(srv, run: Launched, result: Result, omitted: bool) -> dict:
     content: list[dict] = []
-    if result.reasoning or not result.closed:
+    if result.reasoning:
         content.append({"type": "thinking", "thinking": "" if omitted else result.reasoning,
                         "signature": signature(result.reasoning)})
-    if result.answer or not result.tool_calls:
+    if result.answer or (result.closed and not result.tool_calls):  # a thought cut by max_tokens: no text block
         content.append({"type": "text", "text": result.answer})
     content += [_tool_use(c) for c in result.tool_calls or []]
     reason, sequence = _stop(result)
@@ -293,6 +294,7 @@ class MessagesWriter(Writer):
         self.index = -1
         self.open: str | None = None  # the kind of the block being written
         self.thought = ""
+        self.texts = 0  # text blocks opened
 
     def begin(self) -> str:
         return _event("message_start", {"type": "message_start", "message": {
@@ -318,6 +320,7 @@ class MessagesWriter(Writer):
         scored.clear()  # this API has no log probabilities
         out = ""
         if self.open != kind:
+            self.texts += kind == "content"
             out = self._close() + self._start({"type": "thinking", "thinking": "", "signature": ""} if kind == "reasoning"
                                               else {"type": "text", "text": ""})
             self.open = kind
@@ -333,6 +336,9 @@ class MessagesWriter(Writer):
     def done(self, result: Result, scored: list) -> str:
         scored.clear()
         out = [self._close()]
+        if result.closed and not result.tool_calls and not self.texts:  # an empty answer: its block, as `whole`
+            out.append(self._start({"type": "text", "text": ""}) + _event("content_block_stop", {
+                "type": "content_block_stop", "index": self.index}))
         for call in result.tool_calls or []:
             block = _tool_use(call)
             out.append(self._start({**block, "input": {}}))

@@ -10,8 +10,9 @@ and JavaScript libraries, Open WebUI, editors' local-model plugins).
   `low_vram`, `use_mmap`, `use_mlock`, `numa`, `f16_kv`, `vocab_only`, `logits_all`, `embedding_only`,
   `num_keep`, `repeat_last_n`) are accepted and change nothing here; sampling options thinkgate does not
   implement (`repeat_penalty` other than 1, `presence_penalty` / `frequency_penalty` other than 0, `min_p`,
-  `typical_p` other than 1, `tfs_z` other than 1, `mirostat`, `penalize_newline`) are a 400 naming the
-  option, as is an option Ollama does not have (a typo is not ignored);
+  `typical_p` other than 1, `tfs_z` other than 1, `mirostat` other than 0) are a 400 naming the option, as is
+  an option Ollama does not have (a typo is not ignored); `mirostat_tau`, `mirostat_eta` and
+  `penalize_newline`, which act only with those on, are accepted (Ollama's default options carry them);
 - `format` (JSON mode or a schema) and message `images` need what thinkgate's generation does not do: a 400;
 - `tools` (OpenAI's function shape, as Ollama takes them); calls come back in `message.tool_calls` with their
   arguments as an object; a `tool` message answers them;
@@ -51,8 +52,9 @@ _RUNTIME = ("num_ctx", "num_gpu", "num_thread", "num_batch", "main_gpu", "low_vr
             "f16_kv", "vocab_only", "logits_all", "embedding_only", "num_keep", "repeat_last_n")
 # sampling options thinkgate does not implement, with the value that asks for nothing
 _UNHONOURED = {"repeat_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0, "min_p": 0.0,
-               "typical_p": 1.0, "tfs_z": 1.0, "mirostat": 0, "mirostat_tau": None, "mirostat_eta": None,
-               "penalize_newline": None}
+               "typical_p": 1.0, "tfs_z": 1.0, "mirostat": 0}
+# options that act only with another one on (mirostat's rates, the newline penalty): accepted with any value
+# while that one is off, as Ollama's default options send them
 
 
 class OllamaOptions(BaseModel):
@@ -104,7 +106,7 @@ class OllamaOptions(BaseModel):
             value = getattr(self, name)
             if value is not None and value != nothing:
                 return name
-        return None
+        return None  # mirostat_tau / _eta act only with mirostat, penalize_newline only with repeat_penalty
 
 
 class OllamaFunction(BaseModel):
@@ -155,14 +157,25 @@ class OllamaChatRequest(_Body):
 
 
 def _messages(body: OllamaChatRequest) -> list[Message]:
+    """Ollama's turns as thinkgate's. Its calls carry no ids: each gets one, and a `tool` turn answers the
+    call of the last assistant turn with its `tool_name` (else the next unanswered one, in order)."""
     out = []
+    waiting: list[dict] = []  # the last assistant turn's calls not answered yet
     for i, m in enumerate(body.messages):
         if m.images:
             raise BadField("images are not supported (text only)", f"messages[{i}].images")
         calls = [{"id": f"call_{i}_{k}", "type": "function",
                   "function": {"name": c.function.name, "arguments": json_text(c.function.arguments)}}
                  for k, c in enumerate(m.tool_calls or [])] or None
-        out.append(Message(role=m.role, content=m.content or "", reasoning_content=m.thinking, tool_calls=calls))
+        answers = None
+        if m.role == "assistant":
+            waiting = list(calls or [])
+        elif m.role == "tool" and waiting:
+            call = next((c for c in waiting if c["function"]["name"] == m.tool_name), waiting[0])
+            waiting.remove(call)
+            answers = call["id"]
+        out.append(Message(role=m.role, content=m.content or "", reasoning_content=m.thinking, tool_calls=calls,
+                           tool_call_id=answers))
     return out
 
 

@@ -162,6 +162,8 @@ def _messages(body: ResponsesRequest) -> list[Message]:
         else:
             raise BadField(f"input item type {kind!r} is not supported (message, reasoning, function_call, "
                            "function_call_output are)", f"{where}.type")
+    if not any(m.role != "system" for m in out):
+        raise BadField("the input has no turn to answer (a message, a call or its output)", "input")
     return out
 
 
@@ -267,7 +269,7 @@ class _Shell:
 
 def whole(shell: _Shell, run: Launched, result: Result) -> dict:
     output: list[dict] = []
-    if result.reasoning or not result.closed:
+    if result.reasoning:
         output.append(_reasoning_item(f"rs_{_ids()}", result.reasoning))
     if result.answer or not result.tool_calls:
         lps = [] if result.logprobs is None else _logprobs(
