@@ -197,6 +197,15 @@ def streamed(srv: "_Server", run: Launched, writer: Writer):
     return EventStream(pump, run.path, writer.media_type)
 
 
+async def respond(srv: "_Server", request, ask: Ask, stream: bool, whole, writer):
+    """A face's answer to one request: launched, then streamed by `writer(run)` or, whole, the JSON of
+    `whole(run, result)` (the chat completions face writes its own, unchanged for speed)."""
+    run = launch(srv, ask)
+    if stream:
+        return streamed(srv, run, writer(run))
+    return whole_response(whole(run, await outcome(srv, run, request)))
+
+
 def whole_response(body: dict):
     """A face's whole (not streamed) response: JSON written by `common.json_text`, so what a client's body put
     in it (metadata and tools echoed back, a call's arguments) cannot fail the encoder (an integer past 64

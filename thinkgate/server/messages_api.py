@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..types import Message, Result
 from .common import APIError, json_text
 from .control import BadField, Controls
-from .launch import Ask, Launched, Writer, whole_response, arguments_of, details, launch, outcome, streamed
+from .launch import Ask, Launched, Writer, arguments_of, details, respond
 from .schemas import MAX_MESSAGES, ThinkingControl, _Body, check_stops
 
 PATH = "/v1/messages"
@@ -362,8 +362,7 @@ def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:
     async def messages(body: MessagesRequest, request: Request):
         srv.check_model(body.model)
         refuse_chat_fallback(PATH)
-        run = launch(srv, to_ask(srv, body))
         omitted = body.thinking is not None and body.thinking.display == "omitted"
-        if body.stream:
-            return streamed(srv, run, MessagesWriter(srv, run, omitted))
-        return whole_response(whole(srv, run, await outcome(srv, run, request), omitted))
+        return await respond(srv, request, to_ask(srv, body), body.stream,
+                             lambda run, result: whole(srv, run, result, omitted),
+                             lambda run: MessagesWriter(srv, run, omitted))

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..types import Message, Result
 from .common import APIError, json_text
 from .control import BadField, Controls
-from .launch import Ask, Launched, Writer, whole_response, arguments_of, details, launch, outcome, streamed
+from .launch import Ask, Launched, Writer, arguments_of, details, respond
 from .schemas import MAX_MESSAGES, ThinkingControl, _Body, check_function_tools, check_stops
 
 PATH = "/api/chat"
@@ -281,10 +281,8 @@ def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:
     async def ollama_chat(body: OllamaChatRequest, request: Request):
         check_model(body.model)
         refuse_chat_fallback(PATH)
-        run = launch(srv, to_ask(srv, body))
-        if body.stream:
-            return streamed(srv, run, OllamaWriter(srv, run))
-        return whole_response(whole(srv, run, await outcome(srv, run, request)))
+        return await respond(srv, request, to_ask(srv, body), body.stream, lambda run, result: whole(srv, run, result),
+                             lambda run: OllamaWriter(srv, run))
 
     @app.get("/api/tags", responses=errors)
     async def ollama_tags():

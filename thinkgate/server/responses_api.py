@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..types import Message, Result
 from .common import APIError, json_text
 from .control import BadField, Controls
-from .launch import Ask, Launched, Writer, whole_response, details, launch, outcome, streamed
+from .launch import Ask, Launched, Writer, details, respond
 from .schemas import MAX_MESSAGES, ThinkingControl, _Body
 
 PATH = "/v1/responses"
@@ -383,8 +383,6 @@ def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:
     async def responses(body: ResponsesRequest, request: Request):
         srv.check_model(body.model)
         refuse_chat_fallback(PATH)
-        run = launch(srv, to_ask(srv, body))
         shell = _Shell(srv, body)
-        if body.stream:
-            return streamed(srv, run, ResponsesWriter(shell, run))
-        return whole_response(whole(shell, run, await outcome(srv, run, request)))
+        return await respond(srv, request, to_ask(srv, body), body.stream,
+                             lambda run, result: whole(shell, run, result), lambda run: ResponsesWriter(shell, run))
