@@ -6,6 +6,9 @@
 - an engine upstream in chat fallback (`UpstreamChat`): chat requests pass through with the engine's
   thinking switch set (no strategy can run without raw prefixes; see `upstream_chat.py`).
 
+Every API face takes one path (`launch.py`: a request in thinkgate's words is decided, planned, admitted and
+started; a `Writer` per API writes its stream over the one pump): chat completions here, OpenAI's Responses
+API (`responses_api.py`), Anthropic's Messages API (`messages_api.py`) and Ollama's chat (`ollama_api.py`).
 Chat completions carry the answer in `message.content`, the thinking in `message.reasoning_content` and
 `message.reasoning` (the names vLLM and others use), `usage.completion_tokens_details.reasoning_tokens`,
 and a `thinkgate` object with the decision. `/v1/completions` continues a raw prompt (engine semantics,

@@ -224,8 +224,9 @@ async def sse_pump(events: AsyncIterator[list[tuple[str, Any]]], render: Callabl
     finished)` writes the server-sent events of a burst's events up to an error. Yields (text, last): the
     last piece ends the body in the same write. An ("error", exception) event ends the stream with
     `on_error(api_error)` (by default chat's: the OpenAI-style error and `[DONE]`; each API face writes its
-    own); before anything was written it is raised instead, so the client gets a plain error with its status. Errors are counted in `metrics` under `path`; a client that leaves before
-    the end is counted as cancelled and its work given up (`abandon`)."""
+    own); before anything was written it is raised instead, so the client gets a plain error with its
+    status. Errors are counted in `metrics` under `path`; a client that leaves before the end is counted as
+    cancelled and its work given up (`abandon`)."""
     finished = wrote = False
     try:
         async with contextlib.aclosing(events):

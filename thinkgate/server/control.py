@@ -10,8 +10,9 @@ Precedence, first that is present wins for the mode:
 6. the server's `--default-thinking`
 `thinking.budget` / `thinking.min_budget` override an effort's cap; `thinking.strategy` overrides the
 server's `--strategy`. An effort (3, 4) sent beside a field that turned thinking on or to auto (1, 2:
-Anthropic's `thinking: {type: adaptive}` with `output_config.effort`) still sets the effort. When an explicit field (1-4) decides, soft switches are taken out of the messages,
-so that the chat template follows the decision instead of the switch.
+Anthropic's `thinking: {type: adaptive}` with `output_config.effort`) still sets the effort. When an
+explicit field (1-4) decides, soft switches are taken out of the messages, so that the chat template follows
+the decision instead of the switch. Each API face fills `Controls` from its own fields (`launch.py`).
 """
 
 from __future__ import annotations
