@@ -35,8 +35,8 @@ def serve(
         "family's tags, for pipelines that read only the content (as an engine without a reasoning parser)."))] = "separate",
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
-    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="THINKGATE_API_KEY",
-                                                   help="Require 'Authorization: Bearer KEY' on /v1/*.")] = None,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="THINKGATE_API_KEY", help=(
+        "Require 'Authorization: Bearer KEY' (or 'x-api-key: KEY') on /v1/* and /api/*."))] = None,
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="The default strategy spec.")] = "think",
     default_thinking: Annotated[DefaultThinking, typer.Option("--default-thinking", help=(
         "on | off | auto: the mode when a request asks for none (auto: the model decides; a router deciding is "
@@ -61,8 +61,9 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
     fmt: FormatOpt = None,
 ) -> None:
-    """Serve the OpenAI-compatible API (chat completions, completions, models, health, metrics) with
-    thinking control per request, in front of a local model or an engine."""
+    """Serve the OpenAI-compatible API (chat completions, completions, models, health, metrics), OpenAI's
+    Responses API, Anthropic's Messages API and Ollama's chat, with thinking control per request in each
+    API's own words, in front of a local model or an engine."""
     for module in ("fastapi", "uvicorn", "prometheus_client"):
         need(module, "serve", "thinkgate serve")
     import uvicorn
