@@ -271,8 +271,7 @@ class Tap:
             if self.logprobs is not None and final[:len(sent)] == sent and len(final) > len(sent):
                 # what the live stream could not tell leaves now (where the stream went its own way, the
                 # client has what it was sent, and the result's own list is in no stream event)
-                self.emit("logprobs", [(t.token, t.logprob, [(a.token, a.logprob) for a in t.top])
-                                       for t in result.logprobs[len(sent):]])
+                self.emit("logprobs", [t.scored() for t in result.logprobs[len(sent):]])
 
 
 

@@ -174,11 +174,16 @@ class TokenLogprob(_Strict):
     logprob: float
     top: list[TopLogprob] = []
 
+    def scored(self) -> tuple[str, float, list[tuple[str, float]]]:
+        """As a stream carries it (`backends.sinks.Scored`): (text, log p, [(alternative, log p), ...])."""
+        return self.token, self.logprob, [(a.token, a.logprob) for a in self.top]
+
 
 def confidence_of(logprobs: list[float]) -> float | None:
     """The confidence of an answer (`Result.confidence`): the geometric mean of its generated tokens'
-    probabilities, exp(mean log p), in (0, 1]; None for no tokens (or a log p that is not a number). One definition for every backend and
-    strategy: the tokens are those the model generated after its thought closed (`thinkgate.confidence`)."""
+    probabilities, exp(mean log p), in (0, 1]; None for no tokens (or a log p that is not a number). One
+    definition for every backend and strategy: the tokens are those the model generated after its thought
+    closed (`thinkgate.confidence`)."""
     import math
 
     mean = sum(logprobs) / len(logprobs) if logprobs else math.nan

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import math
 import threading
 import time
 import uuid
@@ -55,7 +54,7 @@ from .common import APIError, Inline, as_api_error, endpoint, error_response, ss
 from . import messages_api, ollama_api, responses_api
 from .completions import raw_completion
 from .control import BadField, Controls, to_messages, tools_of
-from .launch import Ask, Launched, Writer, details, launch, outcome, streamed
+from .launch import Ask, Launched, Writer, content_logprobs, details, launch, outcome, streamed
 from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
 from .metrics import Metrics
 from .passthrough import chat_upstream
@@ -327,8 +326,7 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
         return {"id": rid, "object": "chat.completion", "created": created, "model": srv.model_name,
                 "choices": [{"index": 0, "message": message,
                              "logprobs": None if result.logprobs is None else {
-                                 "content": content_logprobs((t.token, t.logprob, [(a.token, a.logprob) for a in t.top])
-                                                             for t in result.logprobs), "refusal": None},
+                                 "content": content_logprobs(t.scored() for t in result.logprobs), "refusal": None},
                              "finish_reason": "tool_calls" if result.tool_calls else result.finish_reason}],
                 "usage": _usage(result), "thinkgate": details(run, result)}
 
@@ -403,15 +401,6 @@ def _openapi(app: FastAPI) -> dict:
             doc.get("components", {}).get("schemas", {}).pop(name, None)
         app.openapi_schema = doc
     return app.openapi_schema
-
-
-def content_logprobs(tokens) -> list[dict[str, Any]]:
-    """Tokens (`sinks.Scored`: text, log p, alternatives) as OpenAI's `logprobs.content` entries (a log p of
-    minus infinity, a token the model could not write, as OpenAI writes it: -9999)."""
-    def one(text: str, lp: float) -> dict[str, Any]:
-        return {"token": text, "logprob": lp if math.isfinite(lp) else -9999.0,
-                "bytes": list(text.encode("utf-8", "surrogatepass"))}
-    return [{**one(t, lp), "top_logprobs": [one(a, v) for a, v in alts]} for t, lp, alts in tokens]
 
 
 def _usage(result) -> dict[str, Any]:

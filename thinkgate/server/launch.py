@@ -6,15 +6,19 @@ in how they read a body into an `Ask` and how they write a `Result` and a stream
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
+
+from fastapi.responses import Response
 
 from ..errors import PolicyConflict
 from ..types import Message, Result, Sampling, ThinkingSpec
 from ..types import Request as TGRequest
 from ..verify import regex_verifier
-from .common import APIError, Relay, as_api_error, wait_or_cancel
+from .common import APIError, EventStream, Relay, as_api_error, json_text, sse_pump, wait_or_cancel
 from .control import BadField, Controls, Decision, client_field, decide
 
 if TYPE_CHECKING:
@@ -163,8 +167,6 @@ def streamed(srv: "_Server", run: Launched, writer: Writer):
     """The response of a streamed request: the one pump (`common.sse_pump`) over the request's events, written
     by the face's `writer`. Consecutive deltas of one kind leave as one; the first one is the time to first
     token; `begin` leaves when the engine accepted the request ("open") or with the first delta."""
-    from .common import EventStream, sse_pump
-
     scored: list = []
     began = first = False
 
@@ -210,21 +212,27 @@ def whole_response(body: dict):
     """A face's whole (not streamed) response: JSON written by `common.json_text`, so what a client's body put
     in it (metadata and tools echoed back, a call's arguments) cannot fail the encoder (an integer past 64
     bits; a NaN, which Python's JSON reader accepts, is written as null)."""
-    from fastapi.responses import Response
-
-    from .common import json_text
-
     return Response(json_text(body), media_type="application/json")
 
 
 def arguments_of(call: dict) -> dict:
     """A tool call's arguments as an object (APIs whose calls carry one: Anthropic's `input`, Ollama's
     `arguments`); arguments the model wrote as anything but an object are under `value`."""
-    import json
-
     raw = call["function"].get("arguments", "{}")
     try:
         value = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         value = raw
     return value if isinstance(value, dict) else {"value": value}
+
+
+def content_logprobs(tokens: Iterable, with_bytes: bool = True) -> list[dict[str, Any]]:
+    """Answer tokens (`sinks.Scored`: text, log p, alternatives) as the entries OpenAI's chat completions and
+    Responses API list (`token`, `logprob`, `bytes`, `top_logprobs`; Ollama's are the same without `bytes`); a
+    log p of minus infinity, a token the model could not write, as OpenAI writes it: -9999."""
+    def one(text: str, lp: float) -> dict[str, Any]:
+        entry: dict[str, Any] = {"token": text, "logprob": lp if math.isfinite(lp) else -9999.0}
+        if with_bytes:
+            entry["bytes"] = list(text.encode("utf-8", "surrogatepass"))
+        return entry
+    return [{**one(t, lp), "top_logprobs": [one(a, v) for a, v in alts]} for t, lp, alts in tokens]

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import math
 import time
 from typing import Any, Literal
 
@@ -44,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..types import Message, Result
 from .common import APIError, json_text
 from .control import BadField, Controls
-from .launch import Ask, Launched, Writer, arguments_of, details, respond
+from .launch import Ask, Launched, Writer, arguments_of, content_logprobs, details, respond
 from .schemas import MAX_MESSAGES, ThinkingControl, _Body, check_function_tools, check_stops
 
 PATH = "/api/chat"
@@ -206,14 +205,6 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _logprobs(tokens) -> list[dict]:
-    """Answer tokens (text, log p, alternatives) as Ollama's entries (a log p that is not finite as -9999)."""
-    def lp(v: float) -> float:
-        return v if math.isfinite(v) else -9999.0
-    return [{"token": t, "logprob": lp(v), "top_logprobs": [{"token": a, "logprob": lp(w)} for a, w in alts]}
-            for t, v, alts in tokens]
-
-
 def _calls(result: Result) -> list[dict]:
     return [{"function": {"index": i, "name": c["function"]["name"], "arguments": arguments_of(c)}}
             for i, c in enumerate(result.tool_calls or [])]
@@ -235,7 +226,7 @@ def whole(srv, run: Launched, result: Result) -> dict:
         message["tool_calls"] = _calls(result)
     out = {"model": srv.model_name, "created_at": _now(), "message": message, **_end(srv, run, result)}
     if result.logprobs is not None:
-        out["logprobs"] = _logprobs((t.token, t.logprob, [(a.token, a.logprob) for a in t.top]) for t in result.logprobs)
+        out["logprobs"] = content_logprobs((t.scored() for t in result.logprobs), with_bytes=False)
     return out
 
 
@@ -251,7 +242,7 @@ class OllamaWriter(Writer):
         obj = {"model": self.srv.model_name, "created_at": _now(), "message": {"role": "assistant", **message},
                "done": False, **more}
         if scored:
-            obj["logprobs"] = _logprobs(scored)
+            obj["logprobs"] = content_logprobs(scored, with_bytes=False)
             scored.clear()
         return json_text(obj) + "\n"
 

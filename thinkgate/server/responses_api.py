@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..types import Message, Result
 from .common import APIError, json_text
 from .control import BadField, Controls
-from .launch import Ask, Launched, Writer, details, respond
+from .launch import Ask, Launched, Writer, content_logprobs, details, respond
 from .schemas import MAX_MESSAGES, ThinkingControl, _Body
 
 PATH = "/v1/responses"
@@ -210,15 +210,6 @@ def to_ask(srv, body: ResponsesRequest) -> Ask:
                max_tokens=body.max_output_tokens, temperature=body.temperature, top_p=body.top_p, logprobs=logprobs)
 
 
-def _logprobs(tokens) -> list[dict]:
-    import math
-
-    def one(text: str, lp: float) -> dict:
-        return {"token": text, "logprob": lp if math.isfinite(lp) else -9999.0,
-                "bytes": list(text.encode("utf-8", "surrogatepass"))}
-    return [{**one(t, lp), "top_logprobs": [one(a, v) for a, v in alts]} for t, lp, alts in tokens]
-
-
 def _reasoning_item(rid: str, text: str, status: str = "completed") -> dict:
     return {"type": "reasoning", "id": rid, "summary": [], "status": status,
             "content": [{"type": "reasoning_text", "text": text}]}
@@ -272,8 +263,7 @@ def whole(shell: _Shell, run: Launched, result: Result) -> dict:
     if result.reasoning:
         output.append(_reasoning_item(f"rs_{_ids()}", result.reasoning))
     if result.answer or not result.tool_calls:
-        lps = [] if result.logprobs is None else _logprobs(
-            (t.token, t.logprob, [(a.token, a.logprob) for a in t.top]) for t in result.logprobs)
+        lps = content_logprobs(t.scored() for t in result.logprobs or [])
         output.append(_message_item(f"msg_{_ids()}", result.answer, lps,
                                     "incomplete" if result.finish_reason == "length" else "completed"))
     output += [_call_item(c) for c in result.tool_calls or []]
@@ -339,7 +329,7 @@ class ResponsesWriter(Writer):
         ids = {"item_id": self.item_id, "output_index": len(self.output), "content_index": 0}
         if kind == "reasoning":
             return out + self._event("response.reasoning_text.delta", **ids, delta=text)
-        lps = _logprobs(scored)
+        lps = content_logprobs(scored)
         scored.clear()
         self.lps += lps
         return out + self._event("response.output_text.delta", **ids, delta=text, logprobs=lps)
@@ -350,7 +340,7 @@ class ResponsesWriter(Writer):
         if scored:  # log probabilities of text already sent: they belong to the message's part
             if self.open != "content":
                 out.append(self._close() + self._add("content"))
-            self.lps += _logprobs(scored)
+            self.lps += content_logprobs(scored)
             scored.clear()
         if not result.tool_calls and self.open != "content" and not any(i["type"] == "message" for i in self.output):
             out.append(self._close() + self._add("content"))  # an answer item, even an empty one, as `whole` has
