@@ -60,6 +60,20 @@ class Controls:
     params: dict[str, str] = field(default_factory=dict)
 
     @classmethod
+    def extended(cls, own: ThinkingControl | None, thinking: ThinkingControl | None = None,
+                 where: dict[str, str] | None = None, params: dict[str, str] | None = None, **sources) -> "Controls":
+        """The controls of an API that carries thinkgate's own object as the `thinkgate` extension field
+        (`own`): it wins field by field over `thinking`, the API's own switch in thinkgate's words (Anthropic's
+        `thinking`), and errors about a field it set name `thinkgate.<field>`. `sources`: the API's other
+        controls (`reasoning_effort`, `think`)."""
+        given = own.model_dump(exclude_none=True) if own is not None else {}
+        if own is not None or thinking is not None:
+            thinking = ThinkingControl(**{**(thinking.model_dump(exclude_none=True) if thinking else {}), **given})
+        where = {**(where or {}), **({"thinking": "thinkgate.mode"} if "mode" in given else {})}
+        params = {**(params or {}), **{f"thinking.{k}": f"thinkgate.{k}" for k in given}}
+        return cls(thinking=thinking, where=where, params=params, **sources)
+
+    @classmethod
     def of_chat(cls, body: ChatCompletionRequest) -> "Controls":
         kwargs = body.chat_template_kwargs or {}
         return cls(thinking=body.thinking, enable_thinking=kwargs.get("enable_thinking", NOT_SENT),

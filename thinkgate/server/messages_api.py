@@ -225,19 +225,10 @@ def to_ask(srv, body: MessagesRequest) -> Ask:
         raise BadField(f"thinking.budget_tokens ({t.budget_tokens}) must be below max_tokens ({body.max_tokens}), or "
                        "the thought could take every token", "thinking.budget_tokens")
     mode = {"enabled": "on", "disabled": "off", "adaptive": "auto"}.get(t.type) if t else None
-    where, params = {"thinking": "thinking.type"}, {"thinking.budget": "thinking.budget_tokens"}
-    control = ThinkingControl(mode=mode, budget=t.budget_tokens) if t else None
-    if own is not None:  # thinkgate's own object wins, field by field
-        fields = own.model_dump(exclude_none=True)
-        merged = {**(control.model_dump(exclude_none=True) if control else {}), **fields}
-        control = ThinkingControl(**merged)
-        if "mode" in fields:
-            where = {"thinking": "thinkgate.mode"}
-        params = {f"thinking.{k}": f"thinkgate.{k}" if k in fields else params.get(f"thinking.{k}", f"thinking.{k}")
-                  for k in ("budget", "min_budget", "strategy", "verify")}
     effort = "high" if out.effort in ("xhigh", "max") else out.effort
-    controls = Controls(thinking=control, reasoning_effort=effort,
-                        where={**where, "reasoning_effort": "output_config.effort"}, params=params)
+    controls = Controls.extended(own, thinking=ThinkingControl(mode=mode, budget=t.budget_tokens) if t else None,
+                                 where={"thinking": "thinking.type", "reasoning_effort": "output_config.effort"},
+                                 params={"thinking.budget": "thinking.budget_tokens"}, reasoning_effort=effort)
     return Ask(messages=_messages(body), controls=controls, path=PATH, tools=_tools(body), max_tokens=body.max_tokens,
                temperature=body.temperature, top_p=body.top_p, top_k=body.top_k, stop=list(body.stop_sequences or []))
 

@@ -36,7 +36,6 @@ import hashlib
 import time
 from typing import Any, Literal
 
-import orjson
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -192,10 +191,7 @@ def to_ask(srv, body: OllamaChatRequest) -> Ask:
         raise APIError(400, "options.num_predict=0 asks for nothing: give at least 1 (or -1 for the server's "
                             "default)", param="options.num_predict", code="invalid_value")
     srv.check_max_tokens(max_tokens, "options.num_predict")
-    controls = Controls(thinking=body.thinkgate, think=body.think,
-                        where={"thinking": "thinkgate.mode"},
-                        params={f"thinking.{k}": f"thinkgate.{k}" for k in ("budget", "min_budget", "strategy",
-                                                                             "verify")})
+    controls = Controls.extended(body.thinkgate, think=body.think)
     return Ask(messages=_messages(body), controls=controls, path=PATH, tools=body.tools or None,
                max_tokens=max_tokens, temperature=o.temperature, top_p=o.top_p, top_k=o.top_k, seed=o.seed,
                stop=list(o.stop or []), logprobs=(body.top_logprobs or 0) if body.logprobs else None)
@@ -256,7 +252,7 @@ class OllamaWriter(Writer):
         return out + self._line({"content": ""}, None, **_end(self.srv, self.run, result))
 
     def error(self, e: APIError) -> str:
-        return orjson.dumps({"error": e.message}).decode() + "\n"
+        return e.body(PATH).decode() + "\n"  # Ollama's error shape (`guard.error_body`), as a line
 
 
 def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:

@@ -201,10 +201,8 @@ def to_ask(srv, body: ResponsesRequest) -> Ask:
     srv.check_max_tokens(body.max_output_tokens, "max_output_tokens")
     effort = body.reasoning.effort if body.reasoning else None
     effort = "high" if effort in ("xhigh", "max") else effort
-    controls = Controls(thinking=body.thinkgate, reasoning_effort=effort,
-                        where={"thinking": "thinkgate.mode", "reasoning_effort": "reasoning.effort"},
-                        params={f"thinking.{k}": f"thinkgate.{k}" for k in ("budget", "min_budget", "strategy",
-                                                                             "verify")})
+    controls = Controls.extended(body.thinkgate, where={"reasoning_effort": "reasoning.effort"},
+                                 reasoning_effort=effort)
     logprobs = (body.top_logprobs or 0) if _LOGPROBS in (body.include or []) else None
     return Ask(messages=_messages(body), controls=controls, path=PATH, tools=_tools(body),
                max_tokens=body.max_output_tokens, temperature=body.temperature, top_p=body.top_p, logprobs=logprobs)
