@@ -54,7 +54,7 @@ from .common import APIError, Inline, as_api_error, endpoint, error_response, ss
 from . import messages_api, ollama_api, responses_api
 from .completions import raw_completion
 from .control import BadField, Controls, to_messages, tools_of
-from .launch import Ask, Launched, Writer, content_logprobs, details, launch, outcome, streamed
+from .launch import Ask, Launched, Writer, content_logprobs, details, respond
 from .guard import CatchAll, LimitBody, RequireKey, ServerLimits
 from .metrics import Metrics
 from .passthrough import chat_upstream
@@ -305,30 +305,17 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
         if srv.chat is not None:  # the engine honours every field it is sent
             return await chat_upstream(srv, body, request)
         _refuse_unhonoured(body, "chat")
-        run = launch(srv, Ask(messages=to_messages(body), controls=Controls.of_chat(body), tools=tools_of(body),
-                              path="/v1/chat/completions",
-                              max_tokens=body.max_completion_tokens or body.max_tokens, temperature=body.temperature,
-                              top_p=body.top_p, top_k=body.top_k, seed=body.seed, logprobs=body.logprobs_asked(),
-                              stop=[body.stop] if isinstance(body.stop, str) else list(body.stop or [])))
+        ask = Ask(messages=to_messages(body), controls=Controls.of_chat(body), tools=tools_of(body),
+                  path="/v1/chat/completions", max_tokens=body.max_completion_tokens or body.max_tokens,
+                  temperature=body.temperature, top_p=body.top_p, top_k=body.top_k, seed=body.seed,
+                  logprobs=body.logprobs_asked(),
+                  stop=[body.stop] if isinstance(body.stop, str) else list(body.stop or []))
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        if body.stream:  # the first event decides the status: an upstream failure is a 502/504, not a 200
-            return streamed(srv, run, _ChatWriter(srv, body, run, rid, created))
-        result = await outcome(srv, run, request)
-        gate = run.gate
-        message = {"role": "assistant", "content": result.answer, "reasoning_content": result.reasoning,
-                   "reasoning": result.reasoning}
-        if srv.inline:
-            message = {"role": "assistant", "content": Inline(gate.format.open_tag, gate.format.close_tag).whole(
-                result.reasoning, result.answer, result.closed)}
-        if result.tool_calls:
-            message.update(content=result.answer or None, tool_calls=result.tool_calls)
-        return {"id": rid, "object": "chat.completion", "created": created, "model": srv.model_name,
-                "choices": [{"index": 0, "message": message,
-                             "logprobs": None if result.logprobs is None else {
-                                 "content": content_logprobs(t.scored() for t in result.logprobs), "refusal": None},
-                             "finish_reason": "tool_calls" if result.tool_calls else result.finish_reason}],
-                "usage": _usage(result), "thinkgate": details(run, result)}
+        # streamed, the first event decides the status: an upstream failure is a 502/504, not a 200
+        return await respond(srv, request, ask, body.stream,
+                             lambda run, result: _chat_whole(srv, run, result, rid, created),
+                             lambda run: _ChatWriter(srv, body, run, rid, created))
 
     @app.post("/v1/completions", responses=_error_docs())
     async def completions(body: CompletionRequest, request: Request):
@@ -408,6 +395,24 @@ def _usage(result) -> dict[str, Any]:
     return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
             "total_tokens": u.prompt_tokens + u.completion_tokens,
             "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens}}
+
+
+def _chat_whole(srv: _Server, run: Launched, result, rid: str, created: int) -> dict[str, Any]:
+    """A chat completion that is not streamed."""
+    message = {"role": "assistant", "content": result.answer, "reasoning_content": result.reasoning,
+               "reasoning": result.reasoning}
+    if srv.inline:
+        fmt = run.gate.format
+        message = {"role": "assistant", "content": Inline(fmt.open_tag, fmt.close_tag).whole(
+            result.reasoning, result.answer, result.closed)}
+    if result.tool_calls:
+        message.update(content=result.answer or None, tool_calls=result.tool_calls)
+    return {"id": rid, "object": "chat.completion", "created": created, "model": srv.model_name,
+            "choices": [{"index": 0, "message": message,
+                         "logprobs": None if result.logprobs is None else {
+                             "content": content_logprobs(t.scored() for t in result.logprobs), "refusal": None},
+                         "finish_reason": "tool_calls" if result.tool_calls else result.finish_reason}],
+            "usage": _usage(result), "thinkgate": details(run, result)}
 
 
 class _ChatWriter(Writer):

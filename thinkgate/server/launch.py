@@ -201,7 +201,7 @@ def streamed(srv: "_Server", run: Launched, writer: Writer):
 
 async def respond(srv: "_Server", request, ask: Ask, stream: bool, whole, writer):
     """A face's answer to one request: launched, then streamed by `writer(run)` or, whole, the JSON of
-    `whole(run, result)` (the chat completions face writes its own, unchanged for speed)."""
+    `whole(run, result)`."""
     run = launch(srv, ask)
     if stream:
         return streamed(srv, run, writer(run))

@@ -17,7 +17,8 @@ are counted (`usage.completion_tokens`, and the prompt's twice in `usage.prompt_
 tokens are the second attempt's.
 
 Parameters (defaults): `signal` ("least"), `threshold` (None: the signal's calibrated one,
-`<model>/router/cascade.json`, written by `thinkgate calibrate` with the router's objectives: F1_otb, `--objective drop:D`, `--target-think-rate R`;
+`<model>/router/cascade.json`, written by `thinkgate calibrate` with the router's objectives: F1_otb,
+`--objective drop:D`, `--target-think-rate R`;
 or a number in [0, 1]); `then` ("think": any one-model strategy spec for the thinking attempt, parameters
 separated by `;`, as `route`'s: `then=budget;max=256`, `then=early_exit`); `dir` (None: `<model>/router`).
 
@@ -177,7 +178,8 @@ class Cascade(Strategy):
         for i, first in enumerate(firsts):
             second = seconds.get(i)
             detail = {"router": "cascade", "signal": self.params.signal,
-                      "score": None if scores[i] is None else round(scores[i], 4), "threshold": round(threshold, 4), "decision": "think" if second else "nothink",
+                      "score": None if scores[i] is None else round(scores[i], 4), "threshold": round(threshold, 4),
+                      "decision": "think" if second else "nothink",
                       "via": then.spec if second else "nothink", "first_answer": first.answer[:80],
                       "first_tokens": first.usage.completion_tokens}
             route = TraceEvent(kind="route", detail=detail)
