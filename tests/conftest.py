@@ -49,6 +49,20 @@ def tiny_server():
 
 
 @pytest.fixture(scope="session")
+def server(tiny_server):
+    """The shared server, under the name the server tests use."""
+    return tiny_server
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    """The official openai client of the shared server, with its key."""
+    import openai
+
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test", max_retries=0)
+
+
+@pytest.fixture(scope="session")
 def corpus_tokenizer(tokenizer):
     """name -> the embedded tokenizer carrying that template of llama.cpp's collection (fetched through pip and
     cached; see _corpus)."""

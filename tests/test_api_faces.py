@@ -17,16 +17,6 @@ ADD = "What is 48213+3977?"
 
 
 @pytest.fixture(scope="module")
-def server(tiny_server):
-    return tiny_server
-
-
-@pytest.fixture(scope="module")
-def oa(server):
-    return openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0)
-
-
-@pytest.fixture(scope="module")
 def an(server):
     return anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0)  # sends x-api-key
 
@@ -38,8 +28,8 @@ def ol(server):
 
 # ---- OpenAI Responses ---------------------------------------------------------------------------------------
 
-def test_responses_carry_the_thought_as_a_reasoning_item_and_the_answer_as_a_message(oa):
-    r = oa.responses.create(model="tiny", input=Q)
+def test_responses_carry_the_thought_as_a_reasoning_item_and_the_answer_as_a_message(client):
+    r = client.responses.create(model="tiny", input=Q)
     assert [o.type for o in r.output] == ["reasoning", "message"] and r.status == "completed"
     thought = r.output[0].content[0]
     assert thought.type == "reasoning_text" and "12+30" in thought.text and r.output[0].summary == []
@@ -49,23 +39,23 @@ def test_responses_carry_the_thought_as_a_reasoning_item_and_the_answer_as_a_mes
     assert r.model_extra["thinkgate"]["mode"] == "think"
 
 
-def test_responses_effort_none_turns_thinking_off_and_a_budget_holds(oa):
-    off = oa.responses.create(model="tiny", input=Q, reasoning={"effort": "none", "summary": "auto"})
+def test_responses_effort_none_turns_thinking_off_and_a_budget_holds(client):
+    off = client.responses.create(model="tiny", input=Q, reasoning={"effort": "none", "summary": "auto"})
     assert [o.type for o in off.output] == ["message"] and off.usage.output_tokens_details.reasoning_tokens == 0
     assert off.model_extra["thinkgate"]["decided_by"] == "reasoning_effort"
-    capped = oa.responses.create(model="tiny", input=ADD, extra_body={"thinkgate": {"budget": 16}})
+    capped = client.responses.create(model="tiny", input=ADD, extra_body={"thinkgate": {"budget": 16}})
     assert 0 < capped.usage.output_tokens_details.reasoning_tokens <= 16
     assert capped.model_extra["thinkgate"]["budget"] == 16
-    high = oa.responses.create(model="tiny", input=ADD, reasoning={"effort": "xhigh"})
+    high = client.responses.create(model="tiny", input=ADD, reasoning={"effort": "xhigh"})
     assert high.model_extra["thinkgate"]["effort"] == "high"
-    low = oa.responses.create(model="tiny", input=ADD, reasoning={"effort": "low"})  # the family has no levels:
+    low = client.responses.create(model="tiny", input=ADD, reasoning={"effort": "low"})  # the family has no levels:
     cap = low.model_extra["thinkgate"]["budget"]  # the effort's cap (types.EFFORT_BUDGETS) holds
     assert cap == 128 and 0 < low.usage.output_tokens_details.reasoning_tokens <= cap
 
 
-def test_responses_stream_typed_events_the_sdk_accumulates_into_the_whole_response(oa):
-    whole = oa.responses.create(model="tiny", input=ADD)
-    with oa.responses.stream(model="tiny", input=ADD) as stream:
+def test_responses_stream_typed_events_the_sdk_accumulates_into_the_whole_response(client):
+    whole = client.responses.create(model="tiny", input=ADD)
+    with client.responses.stream(model="tiny", input=ADD) as stream:
         events = list(stream)
         final = stream.get_final_response()
     kinds = [e.type for e in events]
@@ -81,19 +71,19 @@ def test_responses_stream_typed_events_the_sdk_accumulates_into_the_whole_respon
     assert final.usage.output_tokens == whole.usage.output_tokens
 
 
-def test_responses_cut_by_max_output_tokens_are_incomplete_and_logprobs_come_when_included(oa):
-    cut = oa.responses.create(model="tiny", input=ADD, max_output_tokens=12)
+def test_responses_cut_by_max_output_tokens_are_incomplete_and_logprobs_come_when_included(client):
+    cut = client.responses.create(model="tiny", input=ADD, max_output_tokens=12)
     assert cut.status == "incomplete" and cut.incomplete_details.reason == "max_output_tokens"
-    events = list(oa.responses.create(model="tiny", input=Q, stream=True, max_output_tokens=12))
+    events = list(client.responses.create(model="tiny", input=Q, stream=True, max_output_tokens=12))
     assert events[-1].type == "response.incomplete"
-    r = oa.responses.create(model="tiny", input=Q, include=["message.output_text.logprobs"], top_logprobs=2,
+    r = client.responses.create(model="tiny", input=Q, include=["message.output_text.logprobs"], top_logprobs=2,
                             reasoning={"effort": "none"})
     lps = r.output[0].content[0].logprobs
     assert "".join(t.token for t in lps).strip() == "42" and all(len(t.top_logprobs) == 2 for t in lps)
     assert all(t.logprob <= 0 for t in lps)
 
 
-def test_responses_take_a_conversation_of_items_and_refuse_state_naming_the_field(oa):
+def test_responses_take_a_conversation_of_items_and_refuse_state_naming_the_field(client):
     turns = [{"role": "developer", "content": "Answer with the number."},
              {"role": "user", "content": [{"type": "input_text", "text": "What is 2+2?"}]},
              {"type": "reasoning", "id": "rs_1", "summary": [], "content": [{"type": "reasoning_text", "text": "2+2=4"}]},
@@ -105,16 +95,16 @@ def test_responses_take_a_conversation_of_items_and_refuse_state_naming_the_fiel
     assert [(m.role, m.content, m.reasoning_content) for m in read] == [
         ("system", "Be brief.", None), ("system", "Answer with the number.", None), ("user", "What is 2+2?", None),
         ("assistant", "4", "2+2=4"), ("user", Q, None)]
-    assert oa.responses.create(model="tiny", input=turns).status == "completed"
+    assert client.responses.create(model="tiny", input=turns).status == "completed"
     for extra, param in (({"store": True}, "store"), ({"previous_response_id": "resp_1"}, "previous_response_id"),
                          ({"text": {"format": {"type": "json_object"}}}, "text.format"),
                          ({"input": [{"type": "input_image"}]}, "input[0].type"),
                          ({"tools": [{"type": "web_search"}]}, "tools[0]")):
         with pytest.raises(openai.BadRequestError) as e:
-            oa.responses.create(**{"model": "tiny", "input": Q, **extra})
+            client.responses.create(**{"model": "tiny", "input": Q, **extra})
         assert e.value.body["param"] == param, extra
     with pytest.raises(openai.NotFoundError):
-        oa.responses.create(model="other", input=Q)
+        client.responses.create(model="other", input=Q)
 
 
 # ---- Anthropic Messages -------------------------------------------------------------------------------------
@@ -240,9 +230,9 @@ def test_ollama_tags_options_and_errors(ol, server):
     assert r.status_code == 401 and "error" in r.json()  # behind the key, in Ollama's shape
 
 
-def test_every_face_is_counted_in_the_metrics(server, oa, an, ol):
+def test_every_face_is_counted_in_the_metrics(server, client, an, ol):
     before = {p: metric_of(server, p) for p in ("/v1/responses", "/v1/messages", "/api/chat")}
-    oa.responses.create(model="tiny", input=Q, reasoning={"effort": "none"})
+    client.responses.create(model="tiny", input=Q, reasoning={"effort": "none"})
     an.messages.create(model="tiny", max_tokens=50, messages=[{"role": "user", "content": Q}], thinking={"type": "disabled"})
     ol.chat(model="tiny", messages=[{"role": "user", "content": Q}], think=False)
     assert all(metric_of(server, p) == before[p] + 1 for p in before)
@@ -257,7 +247,7 @@ def metric_of(server, path: str) -> float:
     return total
 
 
-def test_an_effort_beside_a_thinking_switch_still_caps_and_errors_name_each_apis_field(oa, an, server):
+def test_an_effort_beside_a_thinking_switch_still_caps_and_errors_name_each_apis_field(client, an, server):
     r = an.messages.create(model="tiny", max_tokens=400, messages=[{"role": "user", "content": ADD}],
                            thinking={"type": "adaptive"}, output_config={"effort": "low"})
     tg = r.model_extra["thinkgate"]
@@ -266,25 +256,25 @@ def test_an_effort_beside_a_thinking_switch_still_caps_and_errors_name_each_apis
     assert an.messages.create(model="tiny", max_tokens=50, messages=[{"role": "user", "content": Q}],
                               output_config={"effort": "xhigh"}).model_extra["thinkgate"]["effort"] == "high"
     with pytest.raises(openai.BadRequestError) as e:
-        oa.responses.create(model="tiny", input=Q, extra_body={"thinkgate": {"strategy": "telepathy"}})
+        client.responses.create(model="tiny", input=Q, extra_body={"thinkgate": {"strategy": "telepathy"}})
     assert e.value.body["param"] == "thinkgate.strategy"
     with pytest.raises(openai.BadRequestError) as e:
-        oa.responses.create(model="tiny", input=[{"type": "reasoning", "content": []}])
+        client.responses.create(model="tiny", input=[{"type": "reasoning", "content": []}])
     assert e.value.body["param"] == "input"
     both = httpx.post(server.url + "/v1/messages", headers={"x-api-key": KEY, "Authorization": "Bearer other"},
                       json={"model": "tiny", "max_tokens": 8, "messages": [{"role": "user", "content": Q}]}, timeout=60)
     assert both.status_code == 200  # either header may carry the key
 
 
-def test_a_thought_cut_by_max_tokens_streams_the_blocks_and_items_of_the_whole_reply(oa, an):
+def test_a_thought_cut_by_max_tokens_streams_the_blocks_and_items_of_the_whole_reply(client, an):
     q = [{"role": "user", "content": ADD}]
     whole = an.messages.create(model="tiny", max_tokens=12, messages=q)
     with an.messages.stream(model="tiny", max_tokens=12, messages=q) as stream:
         streamed = stream.get_final_message()
     assert [b.type for b in whole.content] == [b.type for b in streamed.content] == ["thinking"]
     assert whole.stop_reason == streamed.stop_reason == "max_tokens"
-    r = oa.responses.create(model="tiny", input=ADD, max_output_tokens=12)
-    with oa.responses.stream(model="tiny", input=ADD, max_output_tokens=12) as stream:
+    r = client.responses.create(model="tiny", input=ADD, max_output_tokens=12)
+    with client.responses.stream(model="tiny", input=ADD, max_output_tokens=12) as stream:
         events = list(stream)
     final = [e for e in events if e.type == "response.incomplete"][0].response
     assert [o.type for o in r.output] == [o.type for o in final.output] == ["reasoning", "message"]

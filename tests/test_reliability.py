@@ -28,11 +28,6 @@ CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
 SURROGATE = '"\\ud800"'  # JSON text of a lone surrogate, as a client can send it
 
 
-@pytest.fixture(scope="module")
-def server(tiny_server):
-    return tiny_server
-
-
 def post(server, path, raw: str | dict, key=KEY, timeout=30, client=None):
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
     data = raw if isinstance(raw, str) else json.dumps(raw)

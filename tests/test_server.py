@@ -14,16 +14,6 @@ EASY = "What is 5+8?"
 LONG = "Count the letters: " + "abc " * 60  # the model writes until max_tokens
 
 
-@pytest.fixture(scope="module")
-def server(tiny_server):
-    return tiny_server
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    return openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0)
-
-
 def chat(server, body, key=KEY, **kw):
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return httpx.post(server.url + "/v1/chat/completions", json={"model": "tiny", **body}, headers=headers,
