@@ -183,6 +183,13 @@ class _Server:
         for b in self.counted if counted else []:
             b.leave()
 
+    def refuse_chat_fallback(self, path: str) -> None:
+        """The other APIs' routes need thinkgate to render the prompt: in chat fallback they are a 400."""
+        if self.chat is not None:
+            raise APIError(400, f"{path} is served where thinkgate renders the prompt (a local model, or an engine in "
+                                "raw-prefix mode with --upstream); in chat fallback (--upstream-chat) only "
+                                "/v1/chat/completions passes to the engine", code="unsupported")
+
     def check_model(self, name: str) -> None:
         if name != self.model_name:
             raise APIError(404, f"model {name!r} is not served here; this server serves {self.model_name!r}",
@@ -344,14 +351,8 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
         srv.admit()
         return await raw_completion(srv, body, prompts, params, request)
 
-    def refuse_chat_fallback(path: str) -> None:
-        if srv.chat is not None:
-            raise APIError(400, f"{path} is served where thinkgate renders the prompt (a local model, or an engine in "
-                                "raw-prefix mode with --upstream); in chat fallback (--upstream-chat) only "
-                                "/v1/chat/completions passes to the engine", code="unsupported")
-
     for face in (responses_api, messages_api, ollama_api):
-        face.add_routes(app, srv, refuse_chat_fallback, _error_docs())
+        face.add_routes(app, srv, _error_docs())
     app.openapi = lambda: _openapi(app)
     return app
 

@@ -347,12 +347,12 @@ class MessagesWriter(Writer):
         return f"event: error\ndata: {e.body(PATH).decode()}\n\n"
 
 
-def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:
+def add_routes(app: FastAPI, srv, errors: dict) -> None:
     """This API's routes on `app` (`errors`: the error statuses the OpenAPI document lists)."""
     @app.post(PATH, responses=errors)
     async def messages(body: MessagesRequest, request: Request):
         srv.check_model(body.model)
-        refuse_chat_fallback(PATH)
+        srv.refuse_chat_fallback(PATH)
         omitted = body.thinking is not None and body.thinking.display == "omitted"
         return await respond(srv, request, to_ask(srv, body), body.stream,
                              lambda run, result: whole(srv, run, result, omitted),

@@ -255,7 +255,7 @@ class OllamaWriter(Writer):
         return e.body(PATH).decode() + "\n"  # Ollama's error shape (`guard.error_body`), as a line
 
 
-def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:
+def add_routes(app: FastAPI, srv, errors: dict) -> None:
     """This API's routes on `app` (`errors`: the error statuses the OpenAPI document lists)."""
     started = _now()
 
@@ -267,7 +267,7 @@ def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:
     @app.post(PATH, responses=errors)
     async def ollama_chat(body: OllamaChatRequest, request: Request):
         check_model(body.model)
-        refuse_chat_fallback(PATH)
+        srv.refuse_chat_fallback(PATH)
         return await respond(srv, request, to_ask(srv, body), body.stream, lambda run, result: whole(srv, run, result),
                              lambda run: OllamaWriter(srv, run))
 

@@ -365,12 +365,12 @@ class ResponsesWriter(Writer):
                                                                      "message": e.message}}))
 
 
-def add_routes(app: FastAPI, srv, refuse_chat_fallback, errors: dict) -> None:
+def add_routes(app: FastAPI, srv, errors: dict) -> None:
     """This API's routes on `app` (`errors`: the error statuses the OpenAPI document lists)."""
     @app.post(PATH, responses=errors)
     async def responses(body: ResponsesRequest, request: Request):
         srv.check_model(body.model)
-        refuse_chat_fallback(PATH)
+        srv.refuse_chat_fallback(PATH)
         shell = _Shell(srv, body)
         return await respond(srv, request, to_ask(srv, body), body.stream,
                              lambda run, result: whole(shell, run, result), lambda run: ResponsesWriter(shell, run))
