@@ -353,6 +353,9 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
 
     for face in (responses_api, messages_api, ollama_api):
         face.add_routes(app, srv, _error_docs())
+    # Starlette tries the routes in order (a regular expression each, about 6 us a route in a server's
+    # request): the APIs' POST routes before the documentation's and the GET ones (no path is in two)
+    app.router.routes.sort(key=lambda r: "POST" not in (getattr(r, "methods", None) or ()))
     app.openapi = lambda: _openapi(app)
     return app
 

@@ -12,7 +12,7 @@ from fastapi import Request
 
 from ..backends.base import GenParams
 from ..backends.sinks import Cancellation
-from .common import EventStream, Relay, as_api_error, sse, sse_pump, wait_or_cancel
+from .common import EventStream, Relay, as_api_error, sse, sse_pump, wait_or_cancel, whole_response
 from .schemas import CompletionRequest
 
 
@@ -104,7 +104,7 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
             raise as_api_error(payload)
         m.requests.labels("/v1/completions", "200").inc()
         m.latency.labels("/v1/completions").observe(time.perf_counter() - started)
-        return {**base, "choices": choices(payload), "usage": usage(payload)}
+        return whole_response({**base, "choices": choices(payload), "usage": usage(payload)})
 
     first = True
 

@@ -12,13 +12,11 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterable
 
-from fastapi.responses import Response
-
 from ..errors import PolicyConflict
 from ..types import Message, Result, Sampling, ThinkingSpec
 from ..types import Request as TGRequest
 from ..verify import regex_verifier
-from .common import APIError, EventStream, Relay, as_api_error, json_text, sse_pump, wait_or_cancel
+from .common import APIError, EventStream, Relay, as_api_error, sse_pump, wait_or_cancel, whole_response
 from .control import BadField, Controls, Decision, client_field, decide
 
 if TYPE_CHECKING:
@@ -206,13 +204,6 @@ async def respond(srv: "_Server", request, ask: Ask, stream: bool, whole, writer
     if stream:
         return streamed(srv, run, writer(run))
     return whole_response(whole(run, await outcome(srv, run, request)))
-
-
-def whole_response(body: dict):
-    """A face's whole (not streamed) response: JSON written by `common.json_text`, so what a client's body put
-    in it (metadata and tools echoed back, a call's arguments) cannot fail the encoder (an integer past 64
-    bits; a NaN, which Python's JSON reader accepts, is written as null)."""
-    return Response(json_text(body), media_type="application/json")
 
 
 def arguments_of(call: dict) -> dict:

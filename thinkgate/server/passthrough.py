@@ -17,7 +17,7 @@ from ..backends.wire import MAX_TOKEN_BYTES, RECOUNT_SLACK, Room, chat_choices, 
 from ..confidence import chat_answer_logprobs
 from ..errors import EngineFieldError, UpstreamError
 from ..types import Message, confidence_of
-from .common import APIError, EventStream, Inline, as_api_error, sse, sse_pump, until_done_or_gone
+from .common import APIError, EventStream, Inline, as_api_error, sse, sse_pump, until_done_or_gone, whole_response
 from .control import Controls, decide
 from .guard import log
 from .schemas import ChatCompletionRequest
@@ -84,7 +84,7 @@ async def chat_upstream(srv, body: ChatCompletionRequest, request: Request):
         m.requests.labels("/v1/chat/completions", "200").inc()
         m.latency.labels("/v1/chat/completions").observe(time.perf_counter() - started)
         m.decisions.labels(decision.mode, decision.source).inc()
-        return out
+        return whole_response(out)
 
     tally = _Tally(limit, srv.chat.tokenizer)
 
