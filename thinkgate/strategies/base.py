@@ -308,9 +308,21 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
                                                      "prefill": prefills[i]})]
         results.append(finish(requests[i], strategy.spec, modes[i], fmt, backend, prompts[i], prefills[i] + gen.text,
                               gen.tokens, gen.finish_reason, trace, started, injected=[_reasoning_part(fmt, prefills[i])],
-                              reasoning_tokens=fmt.thought_tokens(gen.token_ids, _opened(fmt, prefills[i])),
+                              reasoning_tokens=thought_tokens(fmt, backend, gen, _opened(fmt, prefills[i])),
                               gens=[gen], before=prefills[i]))
     return results
+
+
+def thought_tokens(fmt: ThinkingFormat, backend: Backend, gen: Generation, opened: bool) -> int | None:
+    """How many tokens of `gen` are the model's thinking, without tokenizing its thought again where the
+    family's markup is special tokens: from its ids, or from the count the backend reported less the text
+    around the thought (`ThinkingFormat.thought_tokens_written`; a stop string that ended it was written
+    too). None where the markup is ordinary text: the caller counts the thought's text."""
+    counted = fmt.thought_tokens(gen.token_ids, opened)
+    if counted is None and gen.token_ids is None:
+        counted = fmt.thought_tokens_written(gen.text + (gen.stop or ""), gen.tokens, opened,
+                                             backend.count_tokens_many)
+    return counted
 
 
 def _opened(fmt: ThinkingFormat, prefill: str) -> bool:

@@ -45,7 +45,7 @@ from pydantic import Field
 from ..backends.base import LOGPROBS, SELF_CERTAINTY
 from ..types import TraceEvent
 from .base import (Params, Strategy, _opened, _reasoning_part, assistant_prefill, finish, gen_params, generate_forced,
-                   require_thinking)
+                   require_thinking, thought_tokens)
 
 
 class ParallelParams(Params):
@@ -150,10 +150,11 @@ class Parallel(Strategy):
 
     @staticmethod
     def _thinking(samples, fmt, backend, prefill: str) -> list[int]:
-        """Each sample's thinking tokens: from its ids where the markup is special tokens, else its thought's
-        text counted (what the template prefilled inside the thought is not the model's)."""
+        """Each sample's thinking tokens: without its thought tokenized again where the markup is special
+        tokens (`thought_tokens`), else its thought's text counted (what the template prefilled inside the
+        thought is not the model's)."""
         opened = _opened(fmt, prefill)
-        counted = [fmt.thought_tokens(g.token_ids, opened) for g in samples]
+        counted = [thought_tokens(fmt, backend, g, opened) for g in samples]
         if all(c is not None for c in counted):
             return counted  # type: ignore[return-value]
         texts = [fmt.thought_of(prefill + g.text) for g in samples] + [_reasoning_part(fmt, prefill)]
