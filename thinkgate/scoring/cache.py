@@ -50,7 +50,7 @@ def model_fingerprint(model_dir: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-SCORING_VERSION = "8"  # bump when how a row is scored, counted or generated changes, so old rows are not reused
+SCORING_VERSION = "9"  # bump when how a row is scored, counted or generated changes, so old rows are not reused
 
 
 def row_key(model: str, strategy: str, suite: str, item: str, sample: int, sampling: str) -> str:

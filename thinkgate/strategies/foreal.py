@@ -10,13 +10,19 @@ sentence. Reported: 30-50% fewer FLOPs and 86-100% of the leader's accuracy.
 Parameters (defaults):
 - `small`, `large` (None): the models, by name in the gate's roster; by default the roster's smaller and
   larger model by parameter count (`thinkgate.roster`).
-- `lead` (15): tokens the leader writes at the start of a sentence it leads (the paper's order of size).
-- `p` (0.5): the share of sentences the leader leads. The paper tunes it per pair and task; 0.5 is chosen
-  here as the middle of its range.
-- `ends` (". ", "? ", "! ", "\\n"): what ends a sentence; on a command line `;`-separated, `\\n` a line break,
-  `\\s` a space and `\\c` a comma (`foreal:ends=.\\s;\\n;\\c\\s`: clauses too). Chosen here:
-  the paper splits at sentence punctuation; a line break ends one too (the embedded models write a step a
-  line, without full stops).
+- `lead` (3): tokens the leader writes at the start of a sentence it leads (the paper: "the first few").
+- `p` (1.0): the share of sentences the leader leads. The paper tunes it per pair and task.
+- `ends` (". ", "? ", "! ", "\\n", ", ", "="): what ends a sentence; on a command line `;`-separated, `\\n` a
+  line break, `\\s` a space and `\\c` a comma (`foreal:ends=.\\s;\\n`: the paper's sentences only). The
+  paper splits at sentence punctuation; chosen here: a line break, a clause's comma and an equals sign end
+  one too, so the leader writes the start of every step, clause and result (the embedded models write a
+  step a line, `8*3+2=26, write 6 carry 2`: the result after `=` is where a weak draft goes wrong).
+
+`lead`, `p` and `ends` were chosen on the calibration split's `under` items with the embedded pair (`tiny`
+leads, `mini` drafts; fraction of `tiny` thinking's accuracy at a fraction of its cost): lead 3 at p 1.0,
+97.6% at 48%; lead 2, 82% at 36%; lead 4, 91% at 60%; p 0.9 (lead 3), 91% at 45%. The paper's sentences
+with 15 leading tokens kept 80% at 43% (p 0.5) and 90% at 72% (p 1.0) of the test split. With p 1.0 the
+gate leads every sentence; a lower `p` trades accuracy for cost.
 
 Chosen where the paper is silent: the gate draws from a generator seeded by the request's sampling seed and
 its text (the same request leads the same sentences alone or in any batch); the answer after the thought
@@ -37,9 +43,9 @@ from .pair import PairParams, PairStrategy, keep, write
 
 
 class ForealParams(PairParams):
-    lead: int = Field(default=15, ge=1)
-    p: float = Field(default=0.5, ge=0.0, le=1.0)
-    ends: tuple[str, ...] = (". ", "? ", "! ", "\n")
+    lead: int = Field(default=3, ge=1)
+    p: float = Field(default=1.0, ge=0.0, le=1.0)
+    ends: tuple[str, ...] = (". ", "? ", "! ", "\n", ", ", "=")
 
     _list = field_validator("ends", mode="before")(text_list)
 
