@@ -62,11 +62,11 @@ class Splitter:
 
     A possible partial tag at the end is held back until the next piece decides it. The common piece (no
     `<` in it, no tag pending) only extends the open part, reasoning or answer: that case skips the full
-    re-split, which a proxy would otherwise pay once per token on a text that grows with the stream. In the
-    thought that piece costs nothing per character already streamed: the text is kept in pieces (joined
-    when a split reads it), and the thought's stripped text grows by what the piece adds, its trailing
-    whitespace held back (`str +=` on an attribute copies the whole string: a 16,000-token thought cost
-    190 ms, quadratic in its length)."""
+    re-split, which a proxy would otherwise pay once per token on a text that grows with the stream. That
+    piece costs nothing per character already streamed (in the answer too, unless tool calls or stop
+    strings are watched for in it): the text is kept in pieces (joined when a split reads it), and the
+    open part's stripped text grows by what the piece adds, its trailing whitespace held back (`str +=` on
+    an attribute copies the whole string: a 16,000-token thought cost 190 ms, quadratic in its length)."""
 
     def __init__(self, fmt: "ThinkingFormat", tools: bool = False, stop: list[str] | None = None):
         self.fmt = fmt
@@ -77,10 +77,11 @@ class Splitter:
         self._marks = "".join({t[0] for t in self._markup})  # what markup starts with
         self._parts: list[str] = []  # the text so far, in pieces until it is read (`text`)
         self.sent = {"reasoning": "", "content": ""}
-        self._grown: list[str] = []  # the thought streamed since `sent["reasoning"]` was last settled
-        self._ws = ""  # whitespace at the end of the growing thought, not streamed until text follows it
+        # what each part streamed since `sent[kind]` was last settled (the open part grows here, `_grow`)
+        self._grown: dict[Kind, list[str]] = {"reasoning": [], "content": []}
+        self._ws = ""  # whitespace at the end of the growing part, not streamed until text follows it
         self._tail_kind: Kind | None = None  # the part that is still growing, once the split is settled
-        self._tail = ""  # that part's raw (unstripped) text (the answer's; the thought's is not kept)
+        self._tail = ""  # that part's raw text, where it is kept (an answer watched for calls or stops)
 
     @property
     def text(self) -> str:
@@ -90,9 +91,10 @@ class Splitter:
         return self._parts[0] if self._parts else ""
 
     def _sent(self, kind: Kind) -> str:
-        if kind == "reasoning" and self._grown:
-            self.sent["reasoning"] += "".join(self._grown)
-            self._grown.clear()
+        grown = self._grown[kind]
+        if grown:
+            self.sent[kind] += "".join(grown)
+            grown.clear()
         return self.sent[kind]
 
     def _held(self, text: str) -> str:
@@ -114,8 +116,8 @@ class Splitter:
         kind = self._tail_kind
         if kind is not None and not any(c in piece for c in self._marks):
             # no tag can start or end in this piece, and none was pending: the open part grows by it
-            if kind == "reasoning":
-                return self._grow(piece)
+            if kind == "reasoning" or not self._watched:
+                return self._grow(kind, piece)
             self._tail += piece
             return self._diff_one(kind, self.fmt.answer_of(self._tail))
         held = self._held(self.text)
@@ -131,28 +133,46 @@ class Splitter:
             return
         if closed:
             if f.close_tag in held:
-                self._tail_kind, self._tail = "content", held.partition(f.close_tag)[2]
+                answer = held.partition(f.close_tag)[2]
             elif f.open_tag not in held and not f.untagged_is_reasoning:
-                self._tail_kind, self._tail = "content", held
+                answer = held
+            else:
+                return
+            if self._watched:  # calls and stop strings are looked for in the whole answer
+                self._tail_kind, self._tail = "content", answer
+                return
+            for m in f.answer_markup:
+                answer = answer.replace(m, "")
+            self._from(answer, "content")
         elif (f.open_tag and f.open_tag in held) or f.untagged_is_reasoning:
-            thought = held.split(f.open_tag, 1)[1] if f.open_tag and f.open_tag in held else held
-            if thought.strip() == self._sent("reasoning"):  # what was streamed is the thought: it grows from here
-                self._tail_kind, self._tail = "reasoning", ""
-                self._ws = thought[len(thought.rstrip()):] if thought.strip() else thought
+            self._from(held.split(f.open_tag, 1)[1] if f.open_tag and f.open_tag in held else held, "reasoning")
 
-    def _grow(self, piece: str) -> list[tuple[Kind, str]]:
-        """The growing thought's stripped text extended by `piece` (which holds no markup), as `_diff_one`
-        would stream it: whitespace at its end waits for the text after it, and none leads the thought."""
+    @property
+    def _watched(self) -> bool:
+        """The answer's stream stops at a tool call or a stop string: each piece is looked at in it all."""
+        return self.tools or bool(self.stop)
+
+    def _from(self, part: str, kind: Kind) -> None:
+        """`part` (markup taken off) grows with the next plain piece, if what was streamed of it is its
+        stripped text (else every piece is split again)."""
+        if part.strip() == self._sent(kind):
+            self._tail_kind, self._tail = kind, ""
+            self._ws = part[len(part.rstrip()):] if part.strip() else part
+
+    def _grow(self, kind: Kind, piece: str) -> list[tuple[Kind, str]]:
+        """The growing part's stripped text extended by `piece` (which holds no markup), as `_diff_one`
+        would stream it: whitespace at its end waits for the text after it, and none leads the part."""
         text = self._ws + piece
         body = text.rstrip()
         if not body:
             self._ws = text
             return []
         self._ws = text[len(body):]
-        if not self.sent["reasoning"] and not self._grown:
+        grown = self._grown[kind]
+        if not self.sent[kind] and not grown:
             body = body.lstrip()
-        self._grown.append(body)
-        return [("reasoning", body)]
+        grown.append(body)
+        return [(kind, body)]
 
     def finish(self, reasoning: str, answer: str) -> list[tuple[Kind, str]]:
         return self._diff(reasoning, answer, final=True)
