@@ -259,10 +259,11 @@ class Tap:
     @property
     def streamed(self) -> str | None:
         """The assistant text streamed so far (prefill included); None before the first generate call."""
-        parts = self._streamed
-        if parts is not None and len(parts) > 1:
-            parts[:] = ["".join(parts)]
-        return None if parts is None else (parts[0] if parts else "")
+        with self._lock:  # (the pieces are joined in place)
+            parts = self._streamed
+            if parts is not None and len(parts) > 1:
+                parts[:] = ["".join(parts)]
+            return None if parts is None else (parts[0] if parts else "")
 
     def advance(self, piece: str) -> None:
         with self._lock:
