@@ -255,6 +255,27 @@ def test_a_stop_string_the_engine_met_without_saying_is_named(engine, tok):
     assert (ended.text, ended.finish_reason, ended.stop) == ("2 + 3 = 5", "stop", None)
 
 
+def test_a_results_token_counts_are_the_engines_own_where_it_gives_them(engine, tok):
+    """The prompt and completion counts of a result are what the engine said it read and wrote (the prompt is
+    not tokenized again), where it says (llama.cpp's server does in a whole response)."""
+    import httpx
+
+    from thinkgate.backends.base import GenParams
+
+    backend = OpenAICompatBackend(engine.url, "smollm2", tok)
+    gate = Gate(backend, "think")
+    request = Request.of("What is 2+3?", sampling=Sampling(max_tokens=16))
+    result = gate.run(request)
+    prompt = gate.format.render(request.messages, "think")
+    told = httpx.post(engine.url + "/v1/completions", json={"model": "smollm2", "prompt": prompt, "max_tokens": 16,
+                                                            "temperature": 0}, timeout=60).json()["usage"]
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (told["prompt_tokens"],
+                                                                            told["completion_tokens"])
+    assert told["prompt_tokens"] > 5
+    gen = backend.generate([prompt], GenParams(max_tokens=16))[0][0]
+    assert (gen.prompt_tokens, gen.tokens) == (told["prompt_tokens"], told["completion_tokens"])
+
+
 def test_the_answers_confidence_and_log_probabilities_through_the_engine(engine, tok, servers):
     """Raw-prefix mode reads the engine's `logprobs` (its token texts and alternatives) for the answer's
     confidence and tokens, streamed or not; the chat fallback reads the engine's own chat log probabilities."""

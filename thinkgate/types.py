@@ -258,6 +258,9 @@ class Generation:
     # whole distribution at each step; None where the backend sees only log p of a few tokens (an engine
     # upstream, unless the engine reports it: another thinkgate serve does). Never a stand-in of another kind.
     self_certainty: float | None = None
+    # the prompt's tokens as the backend counted them, where it says (an engine's usage): the prompt need not be
+    # tokenized again to account the request (a long one costs milliseconds)
+    prompt_tokens: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -218,7 +218,7 @@ class OpenAICompatBackend(Backend):
         if not choices or len(choices) > params.n:
             raise UpstreamError(f"upstream returned {len(choices)} choices for n={params.n}")
         tokens = self._usage_tokens(out) if len(choices) == 1 else None
-        gens = [self._generation(c, params, tokens) for c in choices]
+        gens = [self._generation(c, params, tokens, prompt_tokens=self._usage_prompt(out)) for c in choices]
         if len(gens) < params.n:
             rest = [params.model_copy(update={"n": 1, "seed": None if params.seed is None else params.seed + k})
                     for k in range(len(gens), params.n)]
@@ -228,7 +228,7 @@ class OpenAICompatBackend(Backend):
                 got = completion_choices(o)
                 if len(got) != 1:
                     raise UpstreamError(f"upstream returned {len(got)} choices for n=1")
-                gens.append(self._generation(got[0], p, self._usage_tokens(o)))
+                gens.append(self._generation(got[0], p, self._usage_tokens(o), prompt_tokens=self._usage_prompt(o)))
         return gens
 
     def _usage_tokens(self, obj: dict) -> int | None:
@@ -239,6 +239,12 @@ class OpenAICompatBackend(Backend):
             log.warning("upstream %s: %s; its tokens are counted here instead", self.calls.base_url, problem)
             return None
         return usage.get("completion_tokens") if usage else None
+
+    @staticmethod
+    def _usage_prompt(obj: dict) -> int | None:
+        """The engine's count of the prompt's tokens, when it sent a sound one."""
+        usage = obj.get("usage")
+        return usage.get("prompt_tokens") if usage and usage_problem(usage) is None else None
 
     async def _stream_one(self, body: dict, params: GenParams, sink, sent: tuple | None = None) -> Generation:
         """One streamed continuation. An engine that writes past `max_tokens` is cut off there (`wire.Room`):
@@ -293,11 +299,13 @@ class OpenAICompatBackend(Backend):
                   "thinkgate": own}
         if reported:
             choice["stop_reason"] = stop_reason
-        return self._generation(choice, params, tokens=tokens, streamed=True)
+        return self._generation(choice, params, tokens=tokens, streamed=True,
+                                prompt_tokens=None if stopped else self._usage_prompt({"usage": usage}))
 
     def _generation(self, choice: dict, params: GenParams, tokens: int | None = None,
-                    streamed: bool = False) -> Generation:
-        """`tokens`: the engine's own count of what it wrote, when it gave one (else counted here). A whole
+                    streamed: bool = False, prompt_tokens: int | None = None) -> Generation:
+        """`tokens`: the engine's own count of what it wrote, when it gave one (else counted here);
+        `prompt_tokens`: its count of the prompt's (`Generation.prompt_tokens`). A whole
         answer longer than `max_tokens` (an engine that ignores it) is cut to its first `max_tokens` tokens
         with finish reason "length"; a streamed one was cut as it came (`_stream_one`), and what was streamed
         stays."""
@@ -318,7 +326,7 @@ class OpenAICompatBackend(Backend):
             if not streamed:
                 text, tokens = token_prefix(self.tokenizer, text, params.max_tokens)[0], params.max_tokens
             finish, stop = "length", None
-        gen = Generation(text=text, tokens=tokens, finish_reason=finish, stop=stop)
+        gen = Generation(text=text, tokens=tokens, finish_reason=finish, stop=stop, prompt_tokens=prompt_tokens)
         if unreported and finish == "stop":
             gen.extra["stop_unreported"] = {"counted_here": counted_here}
         lp = choice.get("logprobs")

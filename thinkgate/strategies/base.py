@@ -233,18 +233,20 @@ def assistant_prefill(fmt: ThinkingFormat, prompt: str, request: Request, mode: 
 def finish(request: Request, strategy: str, mode: Mode, fmt: ThinkingFormat, backend: Backend, prompt: str,
            assistant_text: str, written: int, finish_reason: str, trace: list[TraceEvent],
            started: float, injected: list[str] = (), reasoning_tokens: int | None = None,
-           gens: list[Generation] = (), before: str = "") -> Result:
+           gens: list[Generation] = (), before: str = "", prompt_tokens: int | None = None) -> Result:
     """Split an assistant turn into reasoning and answer (cut at the request's stop strings), account its
     tokens, and score its answer.
 
     `injected` lists text the strategy (not the model) put inside the thought — a prefilled thought, a
     budget stop message, a "Wait": its tokens are not counted as thinking the model did. `gens` are the
     generations that wrote the end of the turn, in order, and `before` the turn's text before them: the
-    answer's confidence and log probabilities are read from their tokens (`thinkgate.confidence`)."""
+    answer's confidence and log probabilities are read from their tokens (`thinkgate.confidence`).
+    `prompt_tokens`: the prompt's count where the backend gave it (`Generation.prompt_tokens`), else counted."""
     reasoning, answer, closed = fmt.split(assistant_text)
     raw = fmt.thought_of(assistant_text) if reasoning_tokens is None and reasoning else ""
     n_prompt, n_answer, n_raw, *n_injected = backend.count_tokens_many(
-        [prompt, answer, raw] + (list(injected) if raw else []))
+        ["" if prompt_tokens is not None else prompt, answer, raw] + (list(injected) if raw else []))
+    n_prompt = prompt_tokens if prompt_tokens is not None else n_prompt
     think = reasoning_tokens if reasoning_tokens is not None else n_raw - sum(n_injected)
     usage = Usage(prompt_tokens=n_prompt, reasoning_tokens=max(0, think), answer_tokens=n_answer,
                   completion_tokens=written)
@@ -309,7 +311,7 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
         results.append(finish(requests[i], strategy.spec, modes[i], fmt, backend, prompts[i], prefills[i] + gen.text,
                               gen.tokens, gen.finish_reason, trace, started, injected=[_reasoning_part(fmt, prefills[i])],
                               reasoning_tokens=thought_tokens(fmt, backend, gen, _opened(fmt, prefills[i])),
-                              gens=[gen], before=prefills[i]))
+                              gens=[gen], before=prefills[i], prompt_tokens=gen.prompt_tokens))
     return results
 
 
