@@ -79,3 +79,25 @@ def test_thinking_tokens_are_counted_from_ids_where_the_markup_is_special_tokens
     assert fmt.thought_tokens(None, opened=True) is None
     seed = get_format(None, corpus_tokenizer("ByteDance-Seed-OSS"))  # <seed:think> is text in this vocabulary
     assert seed.thought_tokens(ids, opened=True) is None
+
+
+def test_thinking_tokens_from_a_written_count_match_the_count_from_ids(backend, tokenizer, corpus_tokenizer):
+    """An engine says how many tokens it wrote, not which: the thought is what it wrote less the markup and the
+    text around the thought, which matches the count from the ids, on written texts and on the embedded
+    model's own generations."""
+    from thinkgate.backends.base import GenParams
+    from thinkgate.formats import get_format
+    from thinkgate.types import Message
+
+    fmt, count = get_format(None, tokenizer), backend.count_tokens_many
+    for text, opened in (("12+1=13\n</think>\n\n13", True), ("12+1=13", True), ("13", False),
+                         ("<think>\nab</think>\n\n13", False), ("ok <think>\nab", False)):
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        assert fmt.thought_tokens_written(text, len(ids), opened, count) == fmt.thought_tokens(ids, opened), text
+    prompts = [fmt.render([Message(role="user", content=q)], "think") for q in ("What is 12+39?", "What is 7*8?")]
+    gens = [g[0] for g in backend.generate(prompts, GenParams(max_tokens=300))]
+    assert all("</think>" in g.text for g in gens)
+    for g in gens:
+        assert fmt.thought_tokens_written(g.text, g.tokens, True, count) == fmt.thought_tokens(g.token_ids, True) > 0
+    seed = get_format(None, corpus_tokenizer("ByteDance-Seed-OSS"))  # <seed:think> is text: its thought is counted
+    assert seed.thought_tokens_written("ab", 1, True, count) is None
