@@ -78,6 +78,28 @@ def test_splitter_matches_a_full_resplit_on_every_piece(tokenizer, family):
         assert got == want, pieces
 
 
+def test_a_model_without_thinking_streams_its_stripped_text_piece_by_piece(tokenizer):
+    """All a model without a thinking mode writes is the answer: each piece streams what it adds to the
+    stripped text so far (whitespace at the end waits for what follows it)."""
+    import random
+
+    from thinkgate.formats import get_format
+
+    fmt = get_format("none", tokenizer)
+    assert not fmt.has_thinking
+    rng = random.Random(7)
+    for _ in range(200):
+        pieces = [rng.choice(["a", " ", "\n", "  b", "<think>", "7 ", "\n\n", "x"]) for _ in range(rng.randint(1, 20))]
+        splitter, text, sent, got, want = Splitter(fmt), "", "", [], []
+        for piece in pieces:
+            got += splitter.feed(piece)
+            text += piece
+            if len(text.strip()) > len(sent):
+                want.append(("content", text.strip()[len(sent):]))
+                sent = text.strip()
+        assert got == want, pieces
+
+
 def test_cancel_stops_the_generation(backend):
     gate = Gate(backend, "think")
     req = Request.of("Count the letters: " + "abc " * 60, sampling=Sampling(max_tokens=900))

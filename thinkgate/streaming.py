@@ -63,8 +63,8 @@ class Splitter:
     A possible partial tag at the end is held back until the next piece decides it. The common piece (no
     `<` in it, no tag pending) only extends the open part, reasoning or answer: that case skips the full
     re-split, which a proxy would otherwise pay once per token on a text that grows with the stream. That
-    piece costs nothing per character already streamed (in the answer too, unless tool calls or stop
-    strings are watched for in it): the text is kept in pieces (joined when a split reads it), and the
+    piece costs nothing per character already streamed (in the answer too, and all of a model without a
+    thinking mode, unless tool calls or stop strings are watched for in it): the text is kept in pieces (joined when a split reads it), and the
     open part's stripped text grows by what the piece adds, its trailing whitespace held back (`str +=` on
     an attribute copies the whole string: a 16,000-token thought cost 190 ms, quadratic in its length)."""
 
@@ -112,7 +112,7 @@ class Splitter:
     def feed(self, piece: str) -> list[tuple[Kind, str]]:
         self._parts.append(piece)
         if not self.fmt.has_thinking:  # a model without a thinking mode: all it writes is the answer
-            return self._diff_one("content", self.text.strip())
+            return self._diff_one("content", self.text.strip()) if self._watched else self._grow("content", piece)
         kind = self._tail_kind
         if kind is not None and not any(c in piece for c in self._marks):
             # no tag can start or end in this piece, and none was pending: the open part grows by it
