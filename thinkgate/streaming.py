@@ -122,8 +122,9 @@ class Splitter:
             return self._diff_one(kind, self.fmt.answer_of(self._tail))
         held = self._held(self.text)
         reasoning, answer, closed = self.fmt.split(held)
-        self._settle(held, closed)
-        return self._diff(reasoning, answer if closed else "")
+        out = self._diff(reasoning, answer if closed else "")
+        self._settle(held, closed)  # after the diff: what was streamed of the open part is all of it now
+        return out
 
     def _settle(self, held: str, closed: bool) -> None:
         """Remember which part grows with the next plain piece (None while a partial tag is held back)."""
