@@ -13,7 +13,7 @@ Parameters (defaults):
 - `lead` (3): tokens the leader writes at the start of a sentence it leads (the paper: "the first few").
 - `p` (1.0): the share of sentences the leader leads. The paper tunes it per pair and task.
 - `ends` (". ", "? ", "! ", "\\n", ", ", "="): what ends a sentence; on a command line `;`-separated, `\\n` a
-  line break, `\\s` a space and `\\c` a comma (`foreal:ends=.\\s;\\n`: the paper's sentences only). The
+  line break, `\\s` a space and `\\c` a comma (`foreal:ends=.\\s;?\\s;!\\s;\\n`: the paper's sentences only). The
   paper splits at sentence punctuation; chosen here: a line break, a clause's comma and an equals sign end
   one too, so the leader writes the start of every step, clause and result (the embedded models write a
   step a line, `8*3+2=26, write 6 carry 2`: the result after `=` is where a weak draft goes wrong).
