@@ -102,20 +102,3 @@ def test_thinking_tokens_from_a_written_count_match_the_count_from_ids(backend, 
     seed = get_format(None, corpus_tokenizer("ByteDance-Seed-OSS"))  # <seed:think> is text: its thought is counted
     assert seed.thought_tokens_written("ab", 1, True, count) is None
 
-
-def test_an_end_token_the_engine_counted_is_not_thinking(model_dir, tokenizer):
-    """vLLM and SGLang say why a generation stopped (`stop_reason`, `matched_stop`), and their count of what was
-    written then holds the end-of-sequence token, which the text does not show: it is not counted as thinking."""
-    from thinkgate.backends.base import GenParams
-    from thinkgate.backends.openai_compat import OpenAICompatBackend
-    from thinkgate.formats import get_format
-    from thinkgate.strategies.base import thought_tokens
-
-    backend = OpenAICompatBackend("http://127.0.0.1:9", "m", model_dir)  # no request is made
-    fmt, text, params = get_format(None, tokenizer), "12+1=13\n</think>\n\n13", GenParams(max_tokens=64)
-    ids = tokenizer.encode(text, add_special_tokens=False)
-    vllm = backend._generation({"text": text, "finish_reason": "stop", "stop_reason": None}, params, tokens=len(ids) + 1)
-    llama = backend._generation({"text": text, "finish_reason": "stop"}, params, tokens=len(ids))
-    assert vllm.extra.get("end_token_counted") and not llama.extra.get("end_token_counted")
-    assert thought_tokens(fmt, backend, vllm, True) == thought_tokens(fmt, backend, llama, True) \
-        == fmt.thought_tokens(ids, True)

@@ -329,11 +329,6 @@ class OpenAICompatBackend(Backend):
         gen = Generation(text=text, tokens=tokens, finish_reason=finish, stop=stop, prompt_tokens=prompt_tokens)
         if unreported and finish == "stop":
             gen.extra["stop_unreported"] = {"counted_here": counted_here}
-        if (not counted_here and finish == "stop" and stop is None
-                and ("stop_reason" in choice or "matched_stop" in choice)):
-            # the model ended its turn, and the engine said so as vLLM and SGLang do: their count of what was
-            # written holds the end-of-sequence token, which the text does not show
-            gen.extra["end_token_counted"] = True
         lp = choice.get("logprobs")
         if lp and lp.get("token_logprobs"):
             keep = [k for k, x in enumerate(lp["token_logprobs"]) if x is not None][:params.max_tokens]

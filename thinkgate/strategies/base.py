@@ -322,8 +322,8 @@ def thought_tokens(fmt: ThinkingFormat, backend: Backend, gen: Generation, opene
     too). None where the markup is ordinary text: the caller counts the thought's text."""
     counted = fmt.thought_tokens(gen.token_ids, opened)
     if counted is None and gen.token_ids is None:
-        written = gen.tokens - (1 if gen.extra.get("end_token_counted") else 0)  # the text has no end token
-        counted = fmt.thought_tokens_written(gen.text + (gen.stop or ""), written, opened, backend.count_tokens_many)
+        counted = fmt.thought_tokens_written(gen.text + (gen.stop or ""), gen.tokens, opened,
+                                             backend.count_tokens_many)
     return counted
 
 
