@@ -217,8 +217,9 @@ class OpenAICompatBackend(Backend):
         choices = sorted(completion_choices(out), key=lambda c: c.get("index") if isinstance(c.get("index"), int) else 0)
         if not choices or len(choices) > params.n:
             raise UpstreamError(f"upstream returned {len(choices)} choices for n={params.n}")
-        tokens = self._usage_tokens(out) if len(choices) == 1 else None
-        gens = [self._generation(c, params, tokens, prompt_tokens=self._usage_prompt(out)) for c in choices]
+        tokens, prompt_tokens = self._usage(out)
+        gens = [self._generation(c, params, tokens if len(choices) == 1 else None, prompt_tokens=prompt_tokens)
+                for c in choices]
         if len(gens) < params.n:
             rest = [params.model_copy(update={"n": 1, "seed": None if params.seed is None else params.seed + k})
                     for k in range(len(gens), params.n)]
@@ -228,23 +229,19 @@ class OpenAICompatBackend(Backend):
                 got = completion_choices(o)
                 if len(got) != 1:
                     raise UpstreamError(f"upstream returned {len(got)} choices for n=1")
-                gens.append(self._generation(got[0], p, self._usage_tokens(o), prompt_tokens=self._usage_prompt(o)))
+                tokens, prompt_tokens = self._usage(o)
+                gens.append(self._generation(got[0], p, tokens, prompt_tokens=prompt_tokens))
         return gens
 
-    def _usage_tokens(self, obj: dict) -> int | None:
-        """The engine's count of the tokens it wrote, when it sent a sound one (else None: counted here)."""
+    def _usage(self, obj: dict) -> tuple[int | None, int | None]:
+        """The engine's counts of the tokens it wrote and of the prompt's, when it sent sound ones (else None:
+        counted here)."""
         usage = obj.get("usage")
         problem = usage_problem(usage)
         if problem is not None:
             log.warning("upstream %s: %s; its tokens are counted here instead", self.calls.base_url, problem)
-            return None
-        return usage.get("completion_tokens") if usage else None
-
-    @staticmethod
-    def _usage_prompt(obj: dict) -> int | None:
-        """The engine's count of the prompt's tokens, when it sent a sound one."""
-        usage = obj.get("usage")
-        return usage.get("prompt_tokens") if usage and usage_problem(usage) is None else None
+            return None, None
+        return (usage.get("completion_tokens"), usage.get("prompt_tokens")) if usage else (None, None)
 
     async def _stream_one(self, body: dict, params: GenParams, sink, sent: tuple | None = None) -> Generation:
         """One streamed continuation. An engine that writes past `max_tokens` is cut off there (`wire.Room`):
@@ -293,14 +290,13 @@ class OpenAICompatBackend(Backend):
                         break
                 if stopped:
                     break
-        tokens = None if stopped else self._usage_tokens({"usage": usage})
+        tokens, prompt_tokens = (None, None) if stopped else self._usage({"usage": usage})
         choice = {"text": "".join(text), "finish_reason": finish or "length",
                   "logprobs": {"token_logprobs": lps, "top_logprobs": tops, "tokens": toks} if lps else None,
                   "thinkgate": own}
         if reported:
             choice["stop_reason"] = stop_reason
-        return self._generation(choice, params, tokens=tokens, streamed=True,
-                                prompt_tokens=None if stopped else self._usage_prompt({"usage": usage}))
+        return self._generation(choice, params, tokens=tokens, streamed=True, prompt_tokens=prompt_tokens)
 
     def _generation(self, choice: dict, params: GenParams, tokens: int | None = None,
                     streamed: bool = False, prompt_tokens: int | None = None) -> Generation:

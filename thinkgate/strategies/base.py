@@ -320,11 +320,9 @@ def thought_tokens(fmt: ThinkingFormat, backend: Backend, gen: Generation, opene
     family's markup is special tokens: from its ids, or from the count the backend reported less the text
     around the thought (`ThinkingFormat.thought_tokens_written`; a stop string that ended it was written
     too). None where the markup is ordinary text: the caller counts the thought's text."""
-    counted = fmt.thought_tokens(gen.token_ids, opened)
-    if counted is None and gen.token_ids is None:
-        counted = fmt.thought_tokens_written(gen.text + (gen.stop or ""), gen.tokens, opened,
-                                             backend.count_tokens_many)
-    return counted
+    if gen.token_ids is not None:
+        return fmt.thought_tokens(gen.token_ids, opened)
+    return fmt.thought_tokens_written(gen.text + (gen.stop or ""), gen.tokens, opened, backend.count_tokens_many)
 
 
 def _opened(fmt: ThinkingFormat, prefill: str) -> bool:
