@@ -123,6 +123,13 @@ class _JSONRequest(Request):
         return self._value
 
 
+async def _read(request: Request) -> tuple["_JSONRequest", Any]:
+    """The request as one whose body is read by `read_json` (after `check_headers`), and that body."""
+    request = _JSONRequest(request.scope, request.receive)
+    check_headers(request.headers)
+    return request, await request.json()
+
+
 class JSONRoute(APIRoute):
     """A route whose JSON body is read by `read_json` after `check_headers`: what cannot be read is answered
     by the app's error handlers before any field is looked at.
@@ -147,9 +154,7 @@ class JSONRoute(APIRoute):
                   and inspect.iscoroutinefunction(d.call))
         if not direct:
             async def read_first(request: Request):
-                request = _JSONRequest(request.scope, request.receive)
-                check_headers(request.headers)
-                await request.json()
+                request, _ = await _read(request)
                 return await handler(request)
 
             return read_first
@@ -157,9 +162,7 @@ class JSONRoute(APIRoute):
         body_name, request_name = d.body_params[0].name, d.request_param_name
 
         async def direct_call(request: Request):
-            request = _JSONRequest(request.scope, request.receive)
-            check_headers(request.headers)
-            value = await request.json()
+            request, value = await _read(request)
             try:
                 body = model.model_validate(value)
             except ValidationError as e:
