@@ -4,6 +4,7 @@ every strategy through the engine's /v1/completions; chat fallback passes reques
 decoding sent explicitly."""
 
 import json
+import math
 
 import pytest
 from _models import llamacpp_server, smollm2, thinking_tokenizer
@@ -83,6 +84,10 @@ def test_ask_and_calibrate_through_the_engine_then_auto_routes_with_its_router(e
     assert json.loads(res.output)["usage"]["completion_tokens"] > 0
     res = runner.invoke(cli, ["ask", "What is 2+3?", *up, "--mode", "nothink", "--max-tokens", "16", "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["usage"]["reasoning_tokens"] == 0
+    assert 0 < json.loads(res.output)["confidence"] <= 1  # ask scores every answer (--upstream-logprobs always)
+    res = runner.invoke(cli, ["ask", "What is 2+3?", *up, "--mode", "nothink", "--max-tokens", "16", "--json",
+                              "--upstream-logprobs", "needed"])
+    assert res.exit_code == 0 and json.loads(res.output)["confidence"] is None
     router = tmp_path / "router"
     res = runner.invoke(cli, ["calibrate", *up, "--out", str(router), "--routers", "text", "--limit", "3",
                               "--budgets", "8", "--max-tokens", "16", "--fresh"])
@@ -127,6 +132,7 @@ def test_bench_runs_through_the_engine_with_concurrency(engine, tok, tmp_path):
     assert res.exit_code == 0, res.output
     rows = {r["strategy"]: r for r in json.loads(out.read_text())["results"]}
     assert set(rows) == {"think", "nothink", "parallel:n=2"} and all(r["n"] == 3 for r in rows.values())
+    assert rows["nothink"]["confidence_n"] == 3  # the bench scores every answer (--upstream-logprobs always)
 
 
 def test_the_judge_can_be_an_engine(engine, tok, tmp_path):
@@ -306,6 +312,25 @@ def test_the_answers_confidence_and_log_probabilities_through_the_engine(engine,
     chat = openai.OpenAI(base_url=servers["chat"].url + "/v1", api_key="none", max_retries=0)
     r = chat.chat.completions.create(model="smollm2", messages=msgs, max_tokens=8, logprobs=True, top_logprobs=1)
     assert r.choices[0].logprobs.content and 0 < r.model_extra["thinkgate"]["confidence"] <= 1
+
+
+def test_an_engine_is_asked_for_log_probabilities_only_where_they_are_needed(engine, tok):
+    """They slow an engine down, so a backend not told to score every answer asks for them only where the
+    request asks or the strategy decides by them (cascade's score, parallel's weighted vote)."""
+    ask = Request.of("What is 2+3?", mode="nothink", sampling=Sampling(max_tokens=16))
+    needed = OpenAICompatBackend(engine.url, "smollm2", tok)
+    lazy = Gate(needed, "nothink").run(ask)
+    every = Gate(OpenAICompatBackend(engine.url, "smollm2", tok, score_answers=True), "nothink").run(ask)
+    asked = Gate(needed, "nothink").run(ask.model_copy(update={"logprobs": 0}))
+    assert lazy.answer and lazy.answer == every.answer == asked.answer
+    assert lazy.confidence is None and lazy.logprobs is None
+    assert 0 < every.confidence <= 1 and asked.confidence == pytest.approx(every.confidence)
+    free = Request.of("What is 2+3?", sampling=Sampling(max_tokens=16))  # the strategy decides the mode
+    route = next(e.detail for e in Gate(needed, "cascade:threshold=0.5,signal=mean").run(free).trace if e.kind == "route")
+    assert route["score"] is not None and 0 < route["score"] <= 1
+    trace = {e.kind: e.detail for e in Gate(needed, "parallel:n=2,certainty=top").run(free).trace}
+    vote, samples = trace["vote"], trace["samples"]
+    assert vote["method"] == "borda" and all(math.isfinite(c) for c in samples["certainty"])
 
 
 def test_deepconf_stops_a_trace_by_closing_its_stream(engine, tok):

@@ -32,8 +32,13 @@ class GenParams(_Strict):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     top_k: int = Field(default=0, ge=0)
     n: int = Field(default=1, ge=1)
+    # log probabilities of the chosen tokens are needed: the request asked for them, or the strategy decides by them
     logprobs: bool = False
     top_logprobs: int = Field(default=0, ge=0, le=20)  # with logprobs: this many alternatives per token
+    # the answer's confidence is wanted (`thinkgate.confidence`): log probabilities where they cost nothing
+    # more (a local model's logits are at hand); an engine returns them only when its backend is told to score
+    # every answer (they slow an engine down: llama-cpp-python's server 2.7x, vLLM about 17%); see `scored`
+    score: bool = False
     # a continuation the strategy may throw away (a probe, a draft): a stream does not show it live
     draft: bool = False
     seed: int | None = None
@@ -45,6 +50,14 @@ class GenParams(_Strict):
     @classmethod
     def _text(cls, v: list[str]) -> list[str]:
         return check_text(v, "a stop string")
+
+
+def scored(params: GenParams, free: bool = True) -> GenParams:
+    """The call's parameters with log probabilities asked for where the answer's confidence is wanted
+    (`score`) and they are `free` for this backend."""
+    if params.score and free and not params.logprobs:
+        return params.model_copy(update={"logprobs": True})
+    return params
 
 
 def fast_token_counts(tokenizer: Any, texts: list[str]) -> list[int] | None:

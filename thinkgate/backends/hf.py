@@ -13,7 +13,7 @@ from typing import Any
 
 from ..types import Generation
 from .base import (FIRST_TOKEN_BAN, HIDDEN_STATE, LOGPROBS, RAW_PREFIX, SCORE, SELF_CERTAINTY, STREAM, Backend,
-                   ContextOverflow, GenParams, ModelLoadError)
+                   ContextOverflow, GenParams, ModelLoadError, scored)
 
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -82,6 +82,7 @@ class HFBackend(Backend):
         if sinks is None:
             sinks = sinks_for(prompts, params.n, params.draft)
         out: list[list[Generation]] = []
+        params = scored(params)  # the logits are at hand: the answer is scored whenever it is wanted
         per_call = max(1, self.batch_size // params.n)
         each = params.n if sinks and len(sinks) == len(prompts) * params.n and params.n > 1 else 1  # a sink a sample
         for start in range(0, len(prompts), per_call):

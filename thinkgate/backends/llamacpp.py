@@ -33,7 +33,7 @@ import numpy as np
 
 from ..types import Generation
 from .base import (FIRST_TOKEN_BAN, LOGPROBS, RAW_PREFIX, SELF_CERTAINTY, STREAM, Backend, ContextOverflow, GenParams,
-                   ModelLoadError)
+                   ModelLoadError, scored)
 from .gguf import check_gguf, folder_for
 from .llamacpp_check import check_build
 
@@ -94,6 +94,7 @@ class LlamaCppBackend(Backend):
         if sinks is None:
             sinks = sinks_for(prompts, params.n, params.draft)
         sinks = sinks or [None] * len(prompts)
+        params = scored(params)  # the logits are at hand: the answer is scored whenever it is wanted
         each = len(sinks) == len(prompts) * params.n and params.n > 1  # a sink a sample (else a sink a prompt)
         banned = sorted({ids[0] for ids in map(self._encode, params.ban_first) if ids})
         out = []

@@ -276,7 +276,7 @@ def _judge_rows(rows, items, judge, judge_model, judge_tokenizer, judge_key, tim
 
     url = judge.startswith(("http://", "https://"))  # its options were checked before the run (_check_judge)
     backend = _any_backend(None if url else judge, Engine(judge if url else None, judge_model, judge_tokenizer, judge_key,
-                                                          timeout), batch_size=batch_size)
+                                                          timeout, logprobs="needed"), batch_size=batch_size)
     gate = _gate(backend, strategy)
     path = None if cache is None else cache.with_name(cache.stem + ".judge.jsonl")
     try:

@@ -45,6 +45,7 @@ def choices(name: str, *values: str) -> type[StrEnum]:
 
 Mode = choices("Mode", *get_args(types.Mode))
 BackendKind = choices("BackendKind", "auto", "hf", "llamacpp")
+UpstreamLogprobs = choices("UpstreamLogprobs", "needed", "always")
 Effort = choices("Effort", *get_args(types.Effort))
 ModeOpt = Annotated[Mode, typer.Option("--mode", help=(
     "auto: the model decides (for a router deciding, --strategy route)."))]
@@ -72,6 +73,7 @@ class Engine:
     timeout: float = 600.0
     concurrency: int = 16
     max_body: float = 32.0  # MiB
+    logprobs: str = "always"  # always: every call asks the engine for log probabilities; needed: where needed
 
     @property
     def max_body_bytes(self) -> int:
@@ -107,13 +109,19 @@ _ENGINE_OPTIONS = (  # (parameter, the `Engine` field it fills, its declaration,
         ))], Engine.max_body),
     ("concurrency", "concurrency", Annotated[int, typer.Option(
         "--concurrency", min=1, help="Requests in flight to an engine at once.")], Engine.concurrency),
+    ("upstream_logprobs", "logprobs", Annotated[Optional[UpstreamLogprobs], typer.Option(
+        "--upstream-logprobs", help=(
+            "always: ask the engine for log probabilities on every call, so every answer has a confidence; "
+            "needed: only where a request asks for them or a strategy decides by them (cascade, deepconf, "
+            "parallel, early_exit). They slow an engine down (llama-cpp-python's server 2.7x, vLLM ~17%). "
+            "Default: needed for serve, always for the other commands."))], None),
 )
 
 
-def engine_options(concurrency: bool = True) -> Callable:
+def engine_options(concurrency: bool = True, logprobs: str = "always") -> Callable:
     """A command decorator: the command takes the engine options (declared once, above: --upstream,
     --upstream-model, --tokenizer, --upstream-key, --upstream-timeout, --upstream-max-body and, with
-    `concurrency`, --concurrency)
+    `concurrency`, --concurrency; --upstream-logprobs, `logprobs` when not given)
     where it declares an `engine: Engine` parameter, and receives them there as one `Engine`. Typer reads a
     command's options from its signature and has no option groups, so the signature is extended here."""
     options = [o for o in _ENGINE_OPTIONS if concurrency or o[0] != "concurrency"]
@@ -128,7 +136,8 @@ def engine_options(concurrency: bool = True) -> Callable:
 
         @functools.wraps(fn)
         def command(**kw):
-            engine = Engine(**{field: kw.pop(name) for name, field, _, _ in options})
+            given = {field: kw.pop(name) for name, field, _, _ in options}
+            engine = Engine(**{**given, "logprobs": str(given["logprobs"] or logprobs)})
             return fn(**kw, engine=engine)
 
         command.__signature__ = sig.replace(parameters=params)
@@ -223,7 +232,8 @@ def _any_backend(model: str | None, engine: Engine, batch_size: int = 64, idle_t
     try:
         return OpenAICompatBackend(engine.url, engine.model, engine.tokenizer, api_key=engine.key,
                                    timeout=engine.timeout, concurrency=concurrency or engine.concurrency,
-                                   idle_timeout=idle_timeout, max_body=engine.max_body_bytes)
+                                   idle_timeout=idle_timeout, max_body=engine.max_body_bytes,
+                                   score_answers=engine.logprobs == "always")
     except ModelLoadError as e:
         fail(str(e))
 
@@ -249,7 +259,8 @@ def _roster(models: list[str] | None, engine: Engine, batch_size: int = 64, idle
             spec = replace(spec, backend=kind)  # --backend: the first model's, and GGUF files'
         specs.append(spec)
     settings = dict(api_key=engine.key, timeout=engine.timeout, concurrency=concurrency or engine.concurrency,
-                    idle_timeout=idle_timeout, max_body=engine.max_body_bytes)
+                    idle_timeout=idle_timeout, max_body=engine.max_body_bytes,
+                    score_answers=engine.logprobs == "always")
     members = []
     try:
         if engine.url is not None:

@@ -17,7 +17,7 @@ DefaultThinking = choices("DefaultThinking", "on", "off", "auto")
 
 
 @app.command()
-@engine_options(concurrency=False)
+@engine_options(concurrency=False, logprobs="needed")
 def serve(
     model: ModelsOpt = None,
     backend_kind: BackendOpt = "auto",

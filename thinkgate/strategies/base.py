@@ -210,10 +210,11 @@ def group_indices(keys) -> dict:
 
 
 def gen_params(request: Request, max_tokens: int | None = None, **kw: Any) -> GenParams:
-    """A generate call's parameters for `request`: its sampling, with log probabilities (every answer is
-    scored: `thinkgate.confidence`) and the alternatives per token the request asked for."""
+    """A generate call's parameters for `request`: its sampling; the answer scored (`GenParams.score`:
+    `thinkgate.confidence`); log probabilities with the alternatives per token where the request asked for
+    them (a strategy that decides by them passes `logprobs=True`)."""
     s = request.sampling
-    kw = {"logprobs": True, "top_logprobs": request.logprobs or 0, **kw}
+    kw = {"logprobs": request.logprobs is not None, "score": True, "top_logprobs": request.logprobs or 0, **kw}
     return GenParams(max_tokens=max_tokens or s.max_tokens, temperature=s.temperature, top_p=s.top_p,
                      top_k=s.top_k, seed=s.seed, **kw)
 

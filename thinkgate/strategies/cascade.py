@@ -151,17 +151,17 @@ class Cascade(Strategy):
     def first_attempts(self, requests, backend, fmt) -> tuple[list, list[float | None]]:
         """The answers without thinking and their scores by `signal` (None: no answer's tokens, or no log
         probabilities): what a threshold is held to (`thinkgate calibrate` scores its items with this)."""
-        least = self.params.signal == "least"
-        # the least likely token needs the answer's tokens: asked for where the request did not ask itself
+        # the score needs the answer's log probabilities from every backend (an engine's too, which returns
+        # them only where they are needed: `GenParams.score`): asked for where the request did not ask itself
         nothink = [r.model_copy(update={"thinking": r.thinking.model_copy(update={"mode": "nothink"}),
-                                        "logprobs": 0 if least and r.logprobs is None else r.logprobs})
+                                        "logprobs": 0 if r.logprobs is None else r.logprobs})
                    for r in requests]
         # a draft to a stream: its text shows only once its score is known (with the result, if kept)
         firsts = single_pass(self, nothink, backend, fmt, lambda r: "nothink", draft=True)
         scores = [SIGNALS[self.params.signal](f) for f in firsts]
-        if least:  # the tokens go back where the request did not ask for them
-            firsts = [f if r.logprobs is not None else f.model_copy(update={"logprobs": None})
-                      for f, r in zip(firsts, requests)]
+        # the tokens go back where the request did not ask for them
+        firsts = [f if r.logprobs is not None else f.model_copy(update={"logprobs": None})
+                  for f, r in zip(firsts, requests)]
         return firsts, scores
 
     def run_batch(self, requests, backend, fmt):
