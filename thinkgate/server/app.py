@@ -49,7 +49,7 @@ from ..gate import Gate
 from ..roster import Member, Roster
 from ..strategies import Strategy, parse_strategy
 from ..streaming import WorkerPool
-from .body import JSONRoute, Unsupported
+from .body import DirectRoutes, JSONRoute, Unsupported
 from .common import APIError, Inline, as_api_error, endpoint, error_response, sse, sse_error
 from . import messages_api, ollama_api, responses_api
 from .completions import raw_completion
@@ -244,10 +244,12 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
     app.state.server = srv
     m = srv.metrics
     count = lambda status: lambda path: m.requests.labels(endpoint(path), status).inc()  # noqa: E731
-    app.add_middleware(LimitBody, max_bytes=limits.max_body_bytes, timeout=limits.body_timeout,
-                       on_reject=lambda path, status: m.requests.labels(endpoint(path), str(status)).inc())
-    app.add_middleware(RequireKey, api_key=api_key, on_reject=count("401"))
-    app.add_middleware(CatchAll, on_error=count("500"))
+    guards = [(LimitBody, dict(max_bytes=limits.max_body_bytes, timeout=limits.body_timeout,
+                               on_reject=lambda path, status: m.requests.labels(endpoint(path), str(status)).inc())),
+              (RequireKey, dict(api_key=api_key, on_reject=count("401"))),
+              (CatchAll, dict(on_error=count("500")))]
+    for cls, kw in guards:  # each added outside the last
+        app.add_middleware(cls, **kw)
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, e: APIError):
@@ -356,6 +358,10 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
     # Starlette tries the routes in order (a regular expression each, about 6 us a route in a server's
     # request): the APIs' POST routes before the documentation's and the GET ones (no path is in two)
     app.router.routes.sort(key=lambda r: "POST" not in (getattr(r, "methods", None) or ()))
+    direct = {r.path: r.direct for r in app.router.routes if isinstance(r, JSONRoute) and r.direct is not None
+              and r.methods == {"POST"}}
+    stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: DirectRoutes(stack(), direct, app.exception_handlers, guards)
     app.openapi = lambda: _openapi(app)
     return app
 
