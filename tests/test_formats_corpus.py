@@ -6,7 +6,7 @@ error, never served as a model without thinking."""
 import pytest
 from _corpus import EXPECTED, check, end_to_end, templates
 
-from thinkgate.formats import FormatError, detect_format
+from thinkgate.formats import FormatError, detect_format, get_format
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +83,51 @@ def test_a_cap_reaches_seed_oss_as_its_own_thinking_budget(corpus, tokenizer):
     assert "thinking budget, which is 128" in fmt.render(msgs, "think", ThinkingSpec(effort="low"))
     assert "thinking budget, which is 64" in fmt.render(msgs, "think", ThinkingSpec(budget=64, effort="low"))
     assert "thinking budget" not in fmt.render(msgs, "think", ThinkingSpec(effort="high"))
+
+
+_TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
+                                            "parameters": {"type": "object", "properties": {
+                                                "city": {"type": "string"}}, "required": ["city"]}}}]
+_CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Paris?"},
+         {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function", "function": {
+             "name": "get_weather", "arguments": {"city": "Paris"}}}]},
+         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+         {"role": "assistant", "content": "Sunny.", "reasoning_content": "It said sunny."},
+         {"role": "user", "content": "And tomorrow?"}]
+
+
+def _outcome(render) -> tuple[str, str]:
+    try:
+        return "text", render()
+    except Exception as e:  # noqa: BLE001 - a template's own refusal must be one both ways
+        return "refused", type(e).__name__
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_template_renders_as_apply_chat_template_does(corpus, tokenizer, name):
+    """The format renders through transformers' `render_jinja_template` with the template and special
+    tokens worked out once (`ThinkingFormat._renderer`): the same text as `apply_chat_template`, with and
+    without tools and a generation prompt, in each mode, or the same refusal."""
+    import copy
+
+    from thinkgate.errors import FormatError as Refused
+
+    tok = copy.copy(tokenizer)  # a real tokenizer (its Rust vocabulary shared) with the template
+    tok.chat_template = corpus[name]
+    try:
+        fmt = get_format(detect_format(tok), tok)
+    except FormatError:
+        pytest.skip("a template no family describes")
+    assert fmt._renderer(False) is not None and fmt._renderer(True) is not None
+    for mode in ("think", "nothink"):
+        for messages, tools in ((_CHAT[1:2], None), (_CHAT, _TOOLS), (_CHAT, None)):
+            for generation in (True, False):
+                kw = fmt.kwargs_for(mode)
+                ours = _outcome(lambda: fmt._apply([dict(m) for m in messages], mode, generation, tools=tools))
+                theirs = _outcome(lambda: tok.apply_chat_template([dict(m) for m in messages], tokenize=False,
+                                                                  add_generation_prompt=generation,
+                                                                  **({"tools": tools} if tools else {}), **kw))
+                if ours[0] == "refused":  # the format's FormatError, for whatever the template raised
+                    assert ours[1] == Refused.__name__ and theirs[0] == "refused", (name, theirs)
+                else:
+                    assert ours == theirs, (name, mode, tools is not None, generation)

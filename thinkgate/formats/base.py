@@ -94,11 +94,44 @@ class ThinkingFormat:
         cannot render it."""
         extra = {"tools": tools} if tools else {}
         try:
+            render = self._renderer(bool(tools))
+            if render is not None:
+                return render(messages, generation, tools, self.kwargs_for(mode, spec))
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation,
                                                       **extra, **self.kwargs_for(mode, spec))
         except Exception as e:  # noqa: BLE001 - jinja2 and templates raise anything; the message says what
             raise FormatError(f"the model's chat template could not render this conversation "
                               f"({type(e).__name__}: {e})") from None
+
+    @cached_property
+    def _renderers(self) -> dict[bool, Callable | None]:
+        return {}
+
+    def _renderer(self, tools: bool) -> Callable | None:
+        """transformers' own rendering of the template (`render_jinja_template`, which `apply_chat_template`
+        calls), with what `apply_chat_template` works out on every call worked out once: the template (the
+        one for tools where there are tools) and the special tokens it is given. None for a tokenizer with an
+        `apply_chat_template` of its own, which is called instead. A serving path renders a prompt per
+        request: this saves about a fifth of the render (90 -> 70 us for the embedded model's template).
+        The messages are plain dicts without None values (as `model_dump(exclude_none=True)` gives them), which
+        `apply_chat_template` would make of them."""
+        if tools not in self._renderers:
+            from transformers import PreTrainedTokenizerBase
+            from transformers.utils.chat_template_utils import render_jinja_template
+
+            tok = self.tokenizer
+            if getattr(type(tok), "apply_chat_template", None) is not PreTrainedTokenizerBase.apply_chat_template:
+                self._renderers[tools] = None
+            else:
+                template = tok.get_chat_template(None, [{}] if tools else None)
+                special = dict(tok.special_tokens_map)
+
+                def render(messages, generation, tools_, kwargs):
+                    return render_jinja_template([messages], tools=tools_ or None, chat_template=template,
+                                                 add_generation_prompt=generation, **{**special, **kwargs})[0][0]
+
+                self._renderers[tools] = render
+        return self._renderers[tools]
 
     def render(self, messages: list[Message], mode: Mode, spec: ThinkingSpec | None = None,
                tools: list[dict] | None = None) -> str:
