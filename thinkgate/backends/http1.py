@@ -266,15 +266,24 @@ class Http1:
                 reader, writer = sent
             else:
                 reader, writer = self.idle.pop() if reused else await self._connect()
+            # the head within the time left: a timer that cancels this task, as asyncio.timeout does with more
+            # machinery (8.5 us a request on uvloop against 2.3 us)
+            task, late = asyncio.current_task(), []
+            timer = asyncio.get_running_loop().call_later(max(0.0, min(self.silence, deadline - time.monotonic())),
+                                                          lambda: (late.append(True), task.cancel()))
             try:
-                if not written:
-                    writer.write(self._request(path, body))
-                async with asyncio.timeout(max(0.0, min(self.silence, deadline - time.monotonic()))):
+                try:
+                    if not written:
+                        writer.write(self._request(path, body))
                     await writer.drain()
                     head = await reader.readuntil(b"\r\n\r\n")
+                finally:
+                    timer.cancel()
                 break
-            except TimeoutError:
+            except asyncio.CancelledError:
                 writer.close()
+                if not late or task.uncancel():  # cancelled from outside (the client left): the engine stops
+                    raise
                 raise UpstreamTimeout(f"upstream {self.base_url} did not answer in time "
                                       f"({min(self.silence, self.total):g} s)") from None
             except (OSError, asyncio.IncompleteReadError) as e:
@@ -286,7 +295,7 @@ class Http1:
             except asyncio.LimitOverrunError:
                 writer.close()
                 raise UpstreamError(f"upstream {self.base_url} sent a malformed HTTP response (headers over 4 MiB)") from None
-            except BaseException:  # cancelled (the client left): the engine sees its connection close, and stops
+            except BaseException:
                 writer.close()
                 raise
         try:

@@ -146,18 +146,26 @@ class LimitBody:
             return await self._too_large(scope, send)
         # read the body here (it is small: at most the limit), then hand it on as one piece
         chunks, size = [], 0
+        # the whole body within `timeout`, however it is cut into messages: a timer that cancels this task, as
+        # asyncio.timeout does with more machinery (8.5 us a request on uvloop against 2.3 us; every request
+        # with a body passes here)
+        task, late = asyncio.current_task(), []
+        timer = asyncio.get_running_loop().call_later(self.timeout, lambda: (late.append(True), task.cancel()))
         try:
-            async with asyncio.timeout(self.timeout):  # the whole body, however it is cut into messages
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return
-                    chunks.append(message.get("body", b""))
-                    size += len(chunks[-1])
-                    if size > self.max_bytes or not message.get("more_body", False):
-                        break
-        except TimeoutError:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > self.max_bytes or not message.get("more_body", False):
+                    break
+        except asyncio.CancelledError:
+            if not late or task.uncancel():  # cancelled from outside (too): not the body's time running out
+                raise
             return await self._too_slow(scope, send)
+        finally:
+            timer.cancel()
         if size > self.max_bytes:
             return await self._too_large(scope, send)
         replayed = False
