@@ -14,7 +14,7 @@ Rule = choices("Rule", "margin", "nothink")
 
 
 @app.command()
-@engine_options()
+@engine_options(logprobs="needed")
 def calibrate(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help=(
         "A model, written as on every face (an embedded name, a folder, a GGUF file, or NAME=SOURCE[,key=value...]). "

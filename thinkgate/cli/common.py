@@ -114,7 +114,8 @@ _ENGINE_OPTIONS = (  # (parameter, the `Engine` field it fills, its declaration,
             "always: ask the engine for log probabilities on every call, so every answer has a confidence; "
             "needed: only where a request asks for them or a strategy decides by them (cascade, deepconf, "
             "parallel, early_exit). They slow an engine down (llama-cpp-python's server 2.7x, vLLM ~17%). "
-            "Default: needed for serve, always for the other commands."))], None),
+            "Default: always for ask and bench (which show and measure the confidence), needed for serve and "
+            "calibrate."))], None),
 )
 
 
