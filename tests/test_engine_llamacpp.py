@@ -133,6 +133,14 @@ def test_bench_runs_through_the_engine_with_concurrency(engine, tok, tmp_path):
     rows = {r["strategy"]: r for r in json.loads(out.read_text())["results"]}
     assert set(rows) == {"think", "nothink", "parallel:n=2"} and all(r["n"] == 3 for r in rows.values())
     assert rows["nothink"]["confidence_n"] == 3  # the bench scores every answer (--upstream-logprobs always)
+    # rows written without confidences (--upstream-logprobs needed) are not what a later scoring run reads back
+    up = ["bench", "--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer", str(tok), "--strategies",
+          "nothink", "--suites", "over", "--limit", "3", "--max-tokens", "24", "--cache", str(tmp_path / "c.jsonl")]
+    for extra in (["--upstream-logprobs", "needed"], []):
+        res = CliRunner().invoke(cli, [*up, *extra, "--json", str(out)])
+        assert res.exit_code == 0, res.output
+        row = json.loads(out.read_text())["results"][0]
+        assert row.get("confidence_n") == (3 if not extra else None), extra
 
 
 def test_the_judge_can_be_an_engine(engine, tok, tmp_path):

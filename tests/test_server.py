@@ -329,3 +329,28 @@ def test_chat_stop_strings_end_the_answer_streamed_or_not(client):
     with pytest.raises(openai.BadRequestError, match="stop string is empty") as e:
         client.chat.completions.create(model="tiny", messages=msgs, max_tokens=200, stop=[""])
     assert e.value.body["param"] == "stop"
+
+
+def test_middleware_a_program_adds_to_the_app_sees_the_api_posts_too():
+    """The APIs' POST routes are served from the ASGI entry (`DirectRoutes`) only while the app has nothing
+    but thinkgate's own guards: a program that embeds it and adds middleware (here CORS) gets it on every
+    request, the POSTs included, and the guards still answer first (the key)."""
+    from pathlib import Path
+
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.testclient import TestClient
+
+    from thinkgate.backends.openai_compat import OpenAICompatBackend
+    from thinkgate.server.app import create_app
+
+    tiny = Path(__file__).resolve().parents[1] / "thinkgate" / "models" / "tiny"
+    app = create_app(OpenAICompatBackend("http://127.0.0.1:9", "tiny", tiny), "tiny", api_key=KEY)
+    app.add_middleware(CORSMiddleware, allow_origins=["*"])
+    body = {"model": "other", "messages": [{"role": "user", "content": "hi"}]}
+    with TestClient(app) as c:
+        r = c.post("/v1/chat/completions", json=body, headers={"origin": "http://a.example",
+                                                               "authorization": f"Bearer {KEY}"})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+        assert r.headers["access-control-allow-origin"] == "*"
+        r = c.post("/v1/chat/completions", json=body, headers={"origin": "http://a.example"})
+        assert r.status_code == 401 and r.headers["access-control-allow-origin"] == "*"

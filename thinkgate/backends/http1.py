@@ -269,6 +269,7 @@ class Http1:
             # the head within the time left: a timer that cancels this task, as asyncio.timeout does with more
             # machinery (8.5 us a request on uvloop against 2.3 us)
             task, late = asyncio.current_task(), []
+            before = task.cancelling()  # cancellations requested before this wait (and not for it)
             timer = asyncio.get_running_loop().call_later(max(0.0, min(self.silence, deadline - time.monotonic())),
                                                           lambda: (late.append(True), task.cancel()))
             try:
@@ -282,7 +283,7 @@ class Http1:
                 break
             except asyncio.CancelledError:
                 writer.close()
-                if not late or task.uncancel():  # cancelled from outside (the client left): the engine stops
+                if not late or task.uncancel() > before:  # cancelled from outside (the client left): the engine stops
                     raise
                 raise UpstreamTimeout(f"upstream {self.base_url} did not answer in time "
                                       f"({min(self.silence, self.total):g} s)") from None

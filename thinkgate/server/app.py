@@ -361,7 +361,7 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
     direct = {r.path: r.direct for r in app.router.routes if isinstance(r, JSONRoute) and r.direct is not None
               and r.methods == {"POST"}}
     stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: DirectRoutes(stack(), direct, app.exception_handlers, guards)
+    app.build_middleware_stack = lambda: DirectRoutes.around(stack(), direct, app, guards)
     app.openapi = lambda: _openapi(app)
     return app
 

@@ -188,14 +188,26 @@ class DirectRoutes:
     route matching, and a wrapper around every message sent: about 0.2 ms of a request's 1.4 ms before the
     engine was called, and a few microseconds per streamed chunk, in `benchmarks/serve_overhead.py`'s path).
     Everything else (GET routes, the documents, a method or path not served, a request under a root path)
-    goes through FastAPI's stack as before."""
+    goes through FastAPI's stack as before. An app that a program embedding it has given more middleware, or
+    exception handlers by status code or for every `Exception` (which Starlette runs outside the guards),
+    keeps FastAPI's stack for every request (`around`)."""
+
+    @classmethod
+    def around(cls, stack, routes: dict, app, guards: list):
+        """FastAPI's `stack` with the direct routes in front, where nothing but `guards` was added to `app`."""
+        added = [m.cls for m in app.user_middleware]
+        handlers = app.exception_handlers
+        if (sorted(map(id, added)) != sorted(id(g) for g, _ in guards)
+                or any(not isinstance(k, type) or k is Exception for k in handlers)):
+            return stack
+        return cls(stack, routes, handlers, guards)
 
     def __init__(self, stack, routes: dict, handlers: dict, guards: list):
         """`stack`: FastAPI's middleware stack; `routes`: path -> `JSONRoute.direct`; `handlers`: the app's
         exception handlers (by class); `guards`: (middleware class, its arguments), innermost first, as the
         app added them."""
         self.stack, self.routes = stack, routes
-        self.handlers = {k: v for k, v in handlers.items() if isinstance(k, type)}
+        self.handlers = dict(handlers)
         app = self._call
         for cls, kw in guards:
             app = cls(app, **kw)
