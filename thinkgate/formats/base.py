@@ -92,13 +92,14 @@ class ThinkingFormat:
         `generation`; with `tools` listed its own way); FormatError (a bad request, not a crash) when the
         template refuses the conversation (its own raise_exception: roles that do not alternate, ...) or
         cannot render it."""
-        extra = {"tools": tools} if tools else {}
+        kwargs = self.kwargs_for(mode, spec)
         try:
             render = self._renderer(bool(tools))
             if render is not None:
-                return render(messages, generation, tools, self.kwargs_for(mode, spec))
+                return render(messages, generation, tools, kwargs)
+            extra = {"tools": tools} if tools else {}
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation,
-                                                      **extra, **self.kwargs_for(mode, spec))
+                                                      **extra, **kwargs)
         except Exception as e:  # noqa: BLE001 - jinja2 and templates raise anything; the message says what
             raise FormatError(f"the model's chat template could not render this conversation "
                               f"({type(e).__name__}: {e})") from None

@@ -195,9 +195,8 @@ class DirectRoutes:
     @classmethod
     def around(cls, stack, routes: dict, app, guards: list):
         """FastAPI's `stack` with the direct routes in front, where nothing but `guards` was added to `app`."""
-        added = [m.cls for m in app.user_middleware]
         handlers = app.exception_handlers
-        if (sorted(map(id, added)) != sorted(id(g) for g, _ in guards)
+        if ([m.cls for m in app.user_middleware] != [g for g, _ in reversed(guards)]  # each added outside the last
                 or any(not isinstance(k, type) or k is Exception for k in handlers)):
             return stack
         return cls(stack, routes, handlers, guards)

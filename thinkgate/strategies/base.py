@@ -209,12 +209,13 @@ def group_indices(keys) -> dict:
     return groups
 
 
-def gen_params(request: Request, max_tokens: int | None = None, **kw: Any) -> GenParams:
+def gen_params(request: Request, max_tokens: int | None = None, decides: bool = False, **kw: Any) -> GenParams:
     """A generate call's parameters for `request`: its sampling; the answer scored (`GenParams.score`:
     `thinkgate.confidence`); log probabilities with the alternatives per token where the request asked for
-    them (a strategy that decides by them passes `logprobs=True`)."""
+    them, or where the strategy `decides` by them."""
     s = request.sampling
-    kw = {"logprobs": request.logprobs is not None, "score": True, "top_logprobs": request.logprobs or 0, **kw}
+    kw = {"logprobs": decides or request.logprobs is not None, "score": True, "top_logprobs": request.logprobs or 0,
+          **kw}
     return GenParams(max_tokens=max_tokens or s.max_tokens, temperature=s.temperature, top_p=s.top_p,
                      top_k=s.top_k, seed=s.seed, **kw)
 

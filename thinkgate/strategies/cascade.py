@@ -154,7 +154,7 @@ class Cascade(Strategy):
         # the score needs the answer's log probabilities from every backend (an engine's too, which returns
         # them only where they are needed: `GenParams.score`): asked for where the request did not ask itself
         nothink = [r.model_copy(update={"thinking": r.thinking.model_copy(update={"mode": "nothink"}),
-                                        "logprobs": 0 if r.logprobs is None else r.logprobs})
+                                        "logprobs": r.logprobs or 0})
                    for r in requests]
         # a draft to a stream: its text shows only once its score is known (with the result, if kept)
         firsts = single_pass(self, nothink, backend, fmt, lambda r: "nothink", draft=True)

@@ -149,7 +149,7 @@ class DeepConf(Strategy):
             outer = sinks_for([prompts[i] for i in idx], 1, draft=True) or [None] * len(idx)
             monitors = [Monitor(thresholds[i], p.window, p.k, o) for i, o in zip(idx, outer) for _ in range(count)]
             params = gen_params(requests[idx[0]], top_logprobs=max(p.k, requests[idx[0]].logprobs or 0), n=count,
-                                draft=True, logprobs=True).model_copy(
+                                draft=True, decides=True).model_copy(
                 update={"temperature": p.temperature, "seed": seed + start})
             rows = generate_forced(backend, fmt, [prompts[i] for i in idx], params, sinks=monitors)
             for a, (i, gens) in enumerate(zip(idx, rows)):

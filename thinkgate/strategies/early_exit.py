@@ -85,7 +85,7 @@ class EarlyExit(Strategy):
             if paused:
                 probe_texts = [prompts[i] + texts[i].rstrip() + "\n" + close + "\n\n" + p.probe for i in paused]
                 pgens = backend.generate(probe_texts, gen_params(requests[paused[0]], max_tokens=p.probe_tokens,
-                                                                 draft=True, logprobs=True).model_copy(update={"temperature": 0.0}))
+                                                                 draft=True, decides=True).model_copy(update={"temperature": 0.0}))
                 for i, g in zip(paused, pgens):
                     gen = g[0]
                     probes[i] += 1

@@ -107,7 +107,7 @@ class Parallel(Strategy):
         # one call for all: the requests share their sampling (Gate.run_batch)
         first = requests[0].sampling
         seed = 0 if first.seed is None and first.temperature == 0 else first.seed
-        params = gen_params(requests[0], n=p.n, logprobs=use_lp or requests[0].logprobs is not None).model_copy(
+        params = gen_params(requests[0], n=p.n, decides=use_lp).model_copy(
             update={"temperature": p.temperature, "seed": seed})
         for i, samples in enumerate(generate_forced(backend, fmt, prompts, params)):
             split = [fmt.split(prefills[i] + g.text) for g in samples]
