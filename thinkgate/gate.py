@@ -40,6 +40,9 @@ class Gate:
         # strategies composed for requests' controls, kept so that one holding state (a loaded router) is
         # built once; the controls clients send make few distinct ones, and at most `MAX_COMPOSED` are kept
         self._composed: OrderedDict[str, Strategy] = OrderedDict()
+        # plans by the request's thinking controls (`plan` is pure in them): a served request is planned when it
+        # is admitted and again by `run_batch`; at most `MAX_COMPOSED` are kept
+        self._plans: OrderedDict[tuple, Plan] = OrderedDict()
 
     MAX_COMPOSED = 32
 
@@ -60,7 +63,14 @@ class Gate:
 
     def plan(self, request: Request) -> Plan:
         """Which strategy serves `request` and why (`thinkgate.policy.plan`); raises `PolicyConflict`."""
-        return plan(self.strategy, request.thinking, self.format, self.named)
+        t = request.thinking
+        key = (t.mode, t.budget, t.min_budget, t.effort)
+        kept = self._plans.get(key)
+        if kept is None:
+            kept = self._plans[key] = plan(self.strategy, t, self.format, self.named)
+            while len(self._plans) > self.MAX_COMPOSED:
+                self._plans.popitem(last=False)
+        return kept
 
     def strategy_for(self, request: Request) -> Strategy:
         chosen = self.plan(request).strategy
@@ -97,6 +107,9 @@ class Gate:
         for r in requests:
             self.format.check_tools(r.tools, r.messages, "tools")
         chosen = [self.strategy_for(r) for r in requests]
+        if len(requests) == 1:  # (a served request: nothing to group)
+            return [self._costed(chosen[0].run_batch(requests, self.backend, self.format,
+                                                     **self._models_for(chosen[0]))[0])]
         by_spec = {s.spec: s for s in chosen}
         results: list[Result | None] = [None] * len(requests)
         keys = ((s.spec, r.sampling.model_dump_json(), r.logprobs) for s, r in zip(chosen, requests))

@@ -75,6 +75,7 @@ class Splitter:
         # every piece of markup a split takes out (the thought's tags, and what some families wrap answers in)
         self._markup = tuple(t for t in (fmt.open_tag, fmt.close_tag, *fmt.answer_markup) if t)
         self._marks = "".join({t[0] for t in self._markup})  # what markup starts with
+        self._longest = max(map(len, self._markup), default=1) - 1  # the longest start of markup held back
         self._parts: list[str] = []  # the text so far, in pieces until it is read (`text`)
         self.sent = {"reasoning": "", "content": ""}
         # what each part streamed since `sent[kind]` was last settled (the open part grows here, `_grow`)
@@ -98,16 +99,15 @@ class Splitter:
         return self.sent[kind]
 
     def _held(self, text: str) -> str:
-        tail = text[-max(map(len, self._markup), default=0):]
-        if not any(c in tail for c in self._marks):
-            return text  # no markup can be starting at the end
-        held = 0  # the longest start of any markup the text ends with
-        for tag in self._markup:
-            for k in range(min(len(tag) - 1, len(text)), held, -1):
-                if text.endswith(tag[:k]):
-                    held = k
-                    break
-        return text[:-held] if held else text
+        """`text` without the longest end of it that starts some markup (and is not all of it), which the next
+        piece decides: such an end starts with a character markup starts with."""
+        tail = text[-self._longest:] if self._longest else ""
+        for i, c in enumerate(tail):
+            if c in self._marks:
+                rest = tail[i:]
+                if any(len(rest) < len(tag) and tag.startswith(rest) for tag in self._markup):
+                    return text[:len(text) - len(rest)]
+        return text
 
     def feed(self, piece: str) -> list[tuple[Kind, str]]:
         self._parts.append(piece)

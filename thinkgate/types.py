@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Literal
 
+import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import InvalidText  # noqa: F401 - raised here, defined with the others
@@ -28,7 +29,14 @@ def invalid_text_at(value: Any, path: str = "") -> str | None:
     """The path (`messages[0].content`) of the first string in a JSON-like value that is not valid Unicode
     text (a lone surrogate, which JSON's `\\ud800` escape and surrogate-escaped command-line bytes can carry
     and no tokenizer or encoder takes), or None when every string is valid. Keys are checked too, each
-    before its value. Walked without recursion, so a value nested however deep is no RecursionError."""
+    before its value. Walked without recursion, so a value nested however deep is no RecursionError; a value
+    that orjson can write as JSON (which it refuses for a lone surrogate) is not walked at all: a request
+    body is checked on every request, and the walk cost about 4 us of a short chat body (0.3 us here)."""
+    try:
+        orjson.dumps(value)
+        return None
+    except TypeError:  # a lone surrogate, or what is not plain JSON (an integer past 64 bits, deep nesting, a key
+        pass  # that is not a string, another type): the walk tells
     stack: list[tuple[Any, str, bool]] = [(value, path, False)]  # (value, its path, is a key)
     while stack:
         node, where, key = stack.pop()

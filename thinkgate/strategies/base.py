@@ -23,7 +23,7 @@ from ..types import Generation, Mode, Request, Result, TraceEvent, Usage, check_
 
 class Params(BaseModel):
     # non-finite numbers (nan, inf, 1e309) are refused by name: no parameter means anything at them
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)  # (a strategy's spec is kept)
 
     @model_validator(mode="before")
     @classmethod
@@ -73,9 +73,15 @@ class Strategy:
     @property
     def spec(self) -> str:
         """Canonical `name:key=value,...` of the non-default parameters (a cache and report key), which
-        `parse_strategy` reads back to the same strategy (a list as `text_list` reads it)."""
+        `parse_strategy` reads back to the same strategy (a list as `text_list` reads it). Worked out once per
+        parameters object (they are frozen): a served request reads it several times."""
+        kept = self.__dict__.get("_spec")
+        if kept is not None and kept[0] is self.params:
+            return kept[1]
         items = self.params.model_dump(exclude_defaults=True)
-        return self.name + (":" + ",".join(f"{k}={_spelled(v)}" for k, v in sorted(items.items())) if items else "")
+        spec = self.name + (":" + ",".join(f"{k}={_spelled(v)}" for k, v in sorted(items.items())) if items else "")
+        self._spec = (self.params, spec)
+        return spec
 
     def runs_several(self) -> bool:
         """Whether this strategy runs models of the roster besides (or instead of) the gate's primary: such a
