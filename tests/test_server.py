@@ -331,6 +331,57 @@ def test_chat_stop_strings_end_the_answer_streamed_or_not(client):
     assert e.value.body["param"] == "stop"
 
 
+_TRACED = """
+import sys
+from pathlib import Path
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from starlette.testclient import TestClient
+from thinkgate.backends.openai_compat import OpenAICompatBackend
+from thinkgate.server.app import create_app
+
+spans = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(spans))
+trace.set_tracer_provider(provider)
+tiny = Path(sys.argv[1])
+app = create_app(OpenAICompatBackend("http://127.0.0.1:9", "tiny", tiny), "tiny")
+with TestClient(app) as c:
+    r = c.post("/v1/chat/completions", json={"model": "other", "messages": [{"role": "user", "content": "hi"}]})
+print(app.plain, r.status_code, [s.name for s in spans.get_finished_spans()])
+"""
+
+
+def test_fastapi_instrumentation_is_skipped_only_where_it_is_off():
+    """Requests skip FastAPI's per-request OpenTelemetry check (`ServerApp.plain`) only where no provider is
+    configured at start-up: with a tracer provider set before the server starts (as `opentelemetry-instrument`
+    does), the API's POSTs are traced by FastAPI as before (in a child process: a tracer provider is
+    process-wide and is set once)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from starlette.testclient import TestClient
+
+    from thinkgate.backends.openai_compat import OpenAICompatBackend
+    from thinkgate.server.app import create_app
+
+    tiny = Path(__file__).resolve().parents[1] / "thinkgate" / "models" / "tiny"
+    app = create_app(OpenAICompatBackend("http://127.0.0.1:9", "tiny", tiny), "tiny")
+    assert not app.plain  # not started yet: FastAPI's own path
+    with TestClient(app) as c:
+        assert app.plain
+        r = c.post("/v1/chat/completions", json={"model": "other", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    out = subprocess.run([sys.executable, "-c", _TRACED, str(tiny)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    plain, status, names = out.stdout.strip().split(" ", 2)
+    assert (plain, status) == ("False", "404")
+    assert "POST /v1/chat/completions" in names, names
+
+
 def test_middleware_a_program_adds_to_the_app_sees_the_api_posts_too():
     """The APIs' POST routes are served from the ASGI entry (`DirectRoutes`) only while the app has nothing
     but thinkgate's own guards: a program that embeds it and adds middleware (here CORS) gets it on every

@@ -49,7 +49,7 @@ from ..gate import Gate
 from ..roster import Member, Roster
 from ..strategies import Strategy, parse_strategy
 from ..streaming import WorkerPool
-from .body import DirectRoutes, JSONRoute, Unsupported
+from .body import DirectRoutes, JSONRoute, ServerApp, Unsupported
 from .common import APIError, Inline, as_api_error, endpoint, error_response, sse, sse_error
 from . import messages_api, ollama_api, responses_api
 from .completions import raw_completion
@@ -237,9 +237,10 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
         if freeze_gc:
             gc.collect()
             gc.freeze()
+        app.started()
         yield
 
-    app = FastAPI(title="thinkgate", version="0.1.0", lifespan=lifespan)
+    app = ServerApp(title="thinkgate", version="0.1.0", lifespan=lifespan)
     app.router.route_class = JSONRoute  # bodies are read by body.py: 415 / 400 for what cannot be read
     app.state.server = srv
     m = srv.metrics

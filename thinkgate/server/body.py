@@ -32,7 +32,7 @@ import inspect
 import json
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
@@ -187,8 +187,9 @@ class DirectRoutes:
     stack and router in between (error middleware, telemetry, body limit, exception middleware, exit stacks,
     route matching, and a wrapper around every message sent: about 0.2 ms of a request's 1.4 ms before the
     engine was called, and a few microseconds per streamed chunk, in `benchmarks/serve_overhead.py`'s path).
-    Everything else (GET routes, the documents, a method or path not served, a request under a root path)
-    goes through FastAPI's stack as before. An app that a program embedding it has given more middleware, or
+    Everything else (GET routes, the documents, a method or path not served, a request under a root path, a
+    request FastAPI's OpenTelemetry instrumentation follows, whose span is named by FastAPI's router) goes
+    through FastAPI's stack as before. An app that a program embedding it has given more middleware, or
     exception handlers by status code or for every `Exception` (which Starlette runs outside the guards),
     keeps FastAPI's stack for every request (`around`)."""
 
@@ -214,7 +215,7 @@ class DirectRoutes:
 
     async def __call__(self, scope, receive, send):
         if (scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.routes
-                and not scope.get("root_path")):
+                and not scope.get("root_path") and "fastapi.telemetry" not in scope):
             return await self.guarded(scope, receive, send)
         return await self.stack(scope, receive, send)
 
@@ -229,3 +230,29 @@ class DirectRoutes:
             response = await answer(request, e)
             e.__traceback__ = None  # a reused exception would gather tracebacks
         await response(scope, receive, send)
+
+
+class ServerApp(FastAPI):
+    """The server's FastAPI app, whose HTTP requests go straight to its middleware stack (`DirectRoutes` and
+    the guards) when FastAPI's own OpenTelemetry instrumentation is off. FastAPI asks the OpenTelemetry
+    providers on every request whether it is on (about 30 us of a streamed request's time to first token in
+    `benchmarks/serve_overhead.py`); here that is asked once, at start-up (`started`), after FastAPI's
+    start-up has set up the providers its settings and the environment ask for. A process that configures a
+    provider later (after the server started) is not traced; one configured before, as
+    `opentelemetry-instrument` does, is, through FastAPI's own path as before."""
+
+    plain = False  # FastAPI's instrumentation is off: requests skip its per-request check
+
+    def started(self) -> None:
+        """Decide, once the app has started, whether requests can skip FastAPI's instrumentation check (where
+        this FastAPI has none that can be asked, they take FastAPI's own path)."""
+        telemetry = getattr(self, "_native_telemetry", None)
+        self.plain = (telemetry is not None and not telemetry.enabled() and not self.root_path
+                      and self.middleware_stack is not None)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.plain and scope["type"] == "http":
+            scope["app"] = self  # (what Starlette sets before its middleware stack)
+            await self.middleware_stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
