@@ -13,8 +13,15 @@ locally and the engine's /v1/completions continues it), in the same run:
 Prints a table, then a last line of JSON: ttft_overhead_p50_ms, ttft_overhead_p99_ms, throughput_ratio,
 and the figures they come from. Bars (issue #34): added TTFT <= 1.5 ms p50 (issue #5: < 10 ms p99); ratio >= 0.97.
 
+The added TTFT moves by a few tenths of a millisecond from run to run with the machine's state. To compare
+this checkout with another (`--against DIR`, e.g. a `git worktree` of an earlier commit), a second
+thinkgate is started from DIR's code behind the same engine and the TTFT requests go round the three (direct,
+this, DIR, in turn, each first in a third of the rounds): `against` gives DIR's added TTFT p50 and the median
+of the paired differences (this minus DIR), which the machine's drift does not move.
+
     python benchmarks/serve_overhead.py
     python benchmarks/serve_overhead.py --engine llamacpp --streams 8 --tokens 64 --ttft-requests 40
+    python benchmarks/serve_overhead.py --against /tmp/base --ttft-requests 300
 
 With `--engine llamacpp` the engine is real: llama.cpp's server (the test extra's) on SmolLM2-135M, serving
 requests one at a time on one thread, so both paths run at the engine's speed and the figures show what
@@ -48,11 +55,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(argv: list[str], probe: str) -> tuple[subprocess.Popen, str]:
+def start(argv: list[str], probe: str, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """`argv` started with `root`'s code first on the import path, on a free port (`{port}` in `argv`)."""
     port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
     log = tempfile.TemporaryFile()  # not a pipe: a chatty engine would fill it and block
-    proc = subprocess.Popen([a.replace("{port}", str(port)) for a in argv], cwd=ROOT, env=env,
+    proc = subprocess.Popen([a.replace("{port}", str(port)) for a in argv], cwd=root, env=env,
                             stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -156,15 +164,18 @@ async def run(a) -> dict:
         tokenizer, model = ROOT / "thinkgate" / "models" / "tiny", "fake"
         engine, eurl = start([sys.executable, str(ROOT / "benchmarks" / "fake_engine.py"), "--port", "{port}",
                               "--rate", str(a.rate), "--tokens", str(a.tokens)], "/v1/models")
-    gate, gurl = start([sys.executable, "-m", "thinkgate", "serve", "--port", "{port}", "--upstream", eurl,
-                        "--upstream-model", model, "--tokenizer", str(tokenizer),
-                        "--strategy", "think", "--default-thinking", "on", "--log-level", "warning",
-                        "--max-queue", str(max(256, a.streams * 2))], "/health")
+    serve = [sys.executable, "-m", "thinkgate", "serve", "--port", "{port}", "--upstream", eurl,
+             "--upstream-model", model, "--tokenizer", str(tokenizer), "--strategy", "think", "--default-thinking", "on",
+             "--log-level", "warning", "--max-queue", str(max(256, a.streams * 2))]
+    gate, gurl = start(serve, "/health")
+    other, ourl = start(serve, "/health", a.against) if a.against else (None, None)
     client = Client(a.client, a.streams)
     try:
         for _ in range(3):  # warm both paths (template, first-request costs)
             await one(client, eurl, model, a.tokens, real)
             await one(client, gurl, model, a.tokens, real)
+            if ourl:
+                await one(client, ourl, model, a.tokens, real)
         # a kept-alive connection per stream on every hop, as a running proxy has: streams long enough to be
         # in flight together (one stream's connection is not left for another's), opened again just before
         # each throughput run, since an engine closes idle ones after a few seconds (uvicorn's after 5 s)
@@ -175,10 +186,12 @@ async def run(a) -> dict:
 
         for url in (eurl, gurl):
             await connections(url)
-        direct_t, via_t = [], []
-        for _ in range(a.ttft_requests):
-            direct_t.append((await one(client, eurl, model, 4, real))[0])
-            via_t.append((await one(client, gurl, model, 4, real))[0])
+        direct_t, via_t, other_t = [], [], []
+        paths = [(eurl, direct_t), (gurl, via_t)] + ([(ourl, other_t)] if ourl else [])
+        for i in range(a.ttft_requests):
+            k = i % len(paths) if ourl else 0  # with a second tree, each path goes first in turn
+            for url, out in paths[k:] + paths[:k]:
+                out.append((await one(client, url, model, 4, real))[0])
         tput = {}
         for name, url in (("direct", eurl), ("thinkgate", gurl)):
             await connections(url)
@@ -190,11 +203,16 @@ async def run(a) -> dict:
                           "ttft_p50_ms": round(pct([t for t, _ in res], 0.5) * 1000, 2)}
     finally:
         await client.close()
-        for p in (gate, engine):
-            p.terminate()
-            p.wait(10)
+        for p in (gate, engine, other):
+            if p is not None:
+                p.terminate()
+                p.wait(10)
     ms = lambda x: round(x * 1000, 3)  # noqa: E731
     diffs = [v - d for v, d in zip(via_t, direct_t)]
+    against = None
+    if other_t:
+        against = {"tree": str(a.against), "ttft_overhead_p50_ms": ms(pct(other_t, 0.5) - pct(direct_t, 0.5)),
+                   "paired_this_minus_against_p50_ms": ms(pct([v - o for v, o in zip(via_t, other_t)], 0.5))}
     return {
         "ttft_overhead_p50_ms": ms(pct(via_t, 0.5) - pct(direct_t, 0.5)),
         "ttft_overhead_p99_ms": ms(pct(via_t, 0.99) - pct(direct_t, 0.99)),
@@ -203,7 +221,7 @@ async def run(a) -> dict:
         "ttft_direct_p50_ms": ms(pct(direct_t, 0.5)), "ttft_thinkgate_p50_ms": ms(pct(via_t, 0.5)),
         "ttft_direct_p99_ms": ms(pct(direct_t, 0.99)), "ttft_thinkgate_p99_ms": ms(pct(via_t, 0.99)),
         "throughput": tput, "streams": a.streams, "tokens_per_stream": a.tokens, "rate_per_stream": a.rate,
-        "ttft_requests": a.ttft_requests, "client": a.client, "engine": a.engine,
+        "ttft_requests": a.ttft_requests, "client": a.client, "engine": a.engine, "against": against,
     }
 
 
@@ -218,7 +236,12 @@ def main() -> None:
     ap.add_argument("--ttft-requests", type=int, default=100)
     ap.add_argument("--client", choices=("raw", "httpx"), default="raw",
                     help="raw: HTTP/1.1 on asyncio streams, on uvloop (default); httpx: the general client")
+    ap.add_argument("--against", type=Path, default=None, help=(
+        "another checkout of thinkgate (e.g. a git worktree of an earlier commit): its server runs beside this one "
+        "and the TTFT requests alternate between the three paths, for a paired comparison"))
     a = ap.parse_args()
+    if a.against is not None and not (a.against / "thinkgate" / "__init__.py").is_file():
+        ap.error(f"--against {a.against}: not a checkout of thinkgate (no thinkgate/__init__.py in it)")
     if a.client == "raw":
         import uvloop
 
@@ -235,6 +258,10 @@ def main() -> None:
     for name, t in out["throughput"].items():
         print(f"{a.streams} streams {name}: {t['tokens']} tokens in {t['wall_s']} s = {t['tokens_per_s']} tokens/s")
     print(f"throughput ratio {out['throughput_ratio']}")
+    if out["against"]:
+        o = out["against"]
+        print(f"TTFT p50 added by {o['tree']}: +{o['ttft_overhead_p50_ms']} ms; this minus it, paired p50: "
+              f"{o['paired_this_minus_against_p50_ms']:+} ms")
     print(json.dumps(out))
 
 
