@@ -168,9 +168,11 @@ async def run(a) -> dict:
              "--upstream-model", model, "--tokenizer", str(tokenizer), "--strategy", "think", "--default-thinking", "on",
              "--log-level", "warning", "--max-queue", str(max(256, a.streams * 2))]
     gate, gurl = start(serve, "/health")
-    other, ourl = start(serve, "/health", a.against) if a.against else (None, None)
+    other = ourl = None
     client = Client(a.client, a.streams)
     try:
+        if a.against:
+            other, ourl = start(serve, "/health", a.against)
         for _ in range(3):  # warm both paths (template, first-request costs)
             await one(client, eurl, model, a.tokens, real)
             await one(client, gurl, model, a.tokens, real)
@@ -184,8 +186,9 @@ async def run(a) -> dict:
         async def connections(url: str) -> None:
             await asyncio.gather(*[one(client, url, model, warm, real) for _ in range(a.streams)])
 
-        for url in (eurl, gurl):
-            await connections(url)
+        for url in (eurl, gurl, ourl):
+            if url:
+                await connections(url)
         direct_t, via_t, other_t = [], [], []
         paths = [(eurl, direct_t), (gurl, via_t)] + ([(ourl, other_t)] if ourl else [])
         for i in range(a.ttft_requests):
@@ -240,8 +243,10 @@ def main() -> None:
         "another checkout of thinkgate (e.g. a git worktree of an earlier commit): its server runs beside this one "
         "and the TTFT requests alternate between the three paths, for a paired comparison"))
     a = ap.parse_args()
-    if a.against is not None and not (a.against / "thinkgate" / "__init__.py").is_file():
-        ap.error(f"--against {a.against}: not a checkout of thinkgate (no thinkgate/__init__.py in it)")
+    if a.against is not None:
+        if not (a.against / "thinkgate" / "__init__.py").is_file():
+            ap.error(f"--against {a.against}: not a checkout of thinkgate (no thinkgate/__init__.py in it)")
+        a.against = a.against.resolve()
     if a.client == "raw":
         import uvloop
 
