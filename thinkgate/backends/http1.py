@@ -296,7 +296,7 @@ class Http1:
                 reader, writer = self.idle.pop() if reused else await self._connect()
             limit = Deadline(max(0.0, min(self.silence, deadline - time.monotonic())))  # for the head
             try:
-                try:
+                try:  # the timer stops before the handlers below, one of which waits (`diagnose`)
                     if not written:
                         writer.write(self._request(path, body))
                     await writer.drain()

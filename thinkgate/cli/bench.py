@@ -143,7 +143,7 @@ def bench(
         suites_data = {s: load_split(s)[:limit] for s in suite_list}
     sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
     model_key = model_fingerprint(backend.model_id)
-    if engine.logprobs != "always" and (engine.url or any(
+    if not engine.scores_every_answer and (engine.url or any(
             (m.fingerprint_source or "").startswith(("http://", "https://")) for m in models)):
         model_key += "|unscored"  # an engine's answers without confidences: rows of their own, not replayed by default
     started = time.time()

@@ -76,6 +76,11 @@ class Engine:
     logprobs: str = "always"  # always: every call asks the engine for log probabilities; needed: where needed
 
     @property
+    def scores_every_answer(self) -> bool:
+        """Every call asks the engine for log probabilities, so every answer has a confidence."""
+        return self.logprobs == "always"
+
+    @property
     def max_body_bytes(self) -> int:
         return int(self.max_body * (1 << 20))
 
@@ -234,7 +239,7 @@ def _any_backend(model: str | None, engine: Engine, batch_size: int = 64, idle_t
         return OpenAICompatBackend(engine.url, engine.model, engine.tokenizer, api_key=engine.key,
                                    timeout=engine.timeout, concurrency=concurrency or engine.concurrency,
                                    idle_timeout=idle_timeout, max_body=engine.max_body_bytes,
-                                   score_answers=engine.logprobs == "always")
+                                   score_answers=engine.scores_every_answer)
     except ModelLoadError as e:
         fail(str(e))
 
@@ -261,7 +266,7 @@ def _roster(models: list[str] | None, engine: Engine, batch_size: int = 64, idle
         specs.append(spec)
     settings = dict(api_key=engine.key, timeout=engine.timeout, concurrency=concurrency or engine.concurrency,
                     idle_timeout=idle_timeout, max_body=engine.max_body_bytes,
-                    score_answers=engine.logprobs == "always")
+                    score_answers=engine.scores_every_answer)
     members = []
     try:
         if engine.url is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import cached_property
 from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -70,18 +71,13 @@ class Strategy:
         except ValidationError as e:
             raise ValueError(f"strategy {self.name!r}: bad parameters: {_short(e)}") from None
 
-    @property
+    @cached_property
     def spec(self) -> str:
         """Canonical `name:key=value,...` of the non-default parameters (a cache and report key), which
-        `parse_strategy` reads back to the same strategy (a list as `text_list` reads it). Worked out once per
-        parameters object (they are frozen): a served request reads it several times."""
-        kept = self.__dict__.get("_spec")
-        if kept is not None and kept[0] is self.params:
-            return kept[1]
+        `parse_strategy` reads back to the same strategy (a list as `text_list` reads it). Worked out once
+        (the parameters are frozen): a served request reads it several times."""
         items = self.params.model_dump(exclude_defaults=True)
-        spec = self.name + (":" + ",".join(f"{k}={_spelled(v)}" for k, v in sorted(items.items())) if items else "")
-        self._spec = (self.params, spec)
-        return spec
+        return self.name + (":" + ",".join(f"{k}={_spelled(v)}" for k, v in sorted(items.items())) if items else "")
 
     def runs_several(self) -> bool:
         """Whether this strategy runs models of the roster besides (or instead of) the gate's primary: such a
