@@ -163,7 +163,7 @@ class Usage(_Strict):
     completion_tokens: int = 0  # every token the model wrote for this request, injected text excluded
     # tokens each model wrote ({name: tokens}; `thinkgate.roster`): one entry where one model served the
     # request, one per model for two-model strategies (their sum is completion_tokens)
-    by_model: dict[str, int] = {}
+    by_model: dict[str, int] = Field(default_factory=dict)
     # generation GFLOPs, 2 x parameters x tokens written summed over the models (`Roster.cost_of`); None
     # where a model that wrote has no known parameter count
     cost: float | None = None
@@ -180,7 +180,7 @@ class TokenLogprob(_Strict):
 
     token: str
     logprob: float
-    top: list[TopLogprob] = []
+    top: list[TopLogprob] = Field(default_factory=list)
 
     def scored(self) -> tuple[str, float, list[tuple[str, float]]]:
         """As a stream carries it (`backends.sinks.Scored`): (text, log p, [(alternative, log p), ...])."""
@@ -202,7 +202,7 @@ class TraceEvent(_Strict):
     """One thing a strategy did: a generation segment, an injected phrase, a probe, a budget event."""
 
     kind: str
-    detail: dict[str, Any] = {}
+    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 class Result(_Strict):
@@ -213,7 +213,7 @@ class Result(_Strict):
     usage: Usage
     strategy: str
     mode: Mode
-    trace: list[TraceEvent] = []
+    trace: list[TraceEvent] = Field(default_factory=list)
     wall_s: float = 0.0
     thinking_mode: bool = True  # False: the model has no thinking mode (its family is "none"); nothing was thought
     tool_calls: list[dict[str, Any]] | None = None  # calls the model wrote (OpenAI's shape), taken out of `answer`

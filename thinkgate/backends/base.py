@@ -27,7 +27,7 @@ SCORE = "score"  # `score(prefixes, texts)`: log p of given text after a prefix 
 
 class GenParams(_Strict):
     max_tokens: int = Field(default=256, ge=1)
-    stop: list[str] = []
+    stop: list[str] = Field(default_factory=list)  # (a factory: a list default is deep-copied per instance)
     temperature: Temperature = 0.0
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     top_k: int = Field(default=0, ge=0)
@@ -44,7 +44,7 @@ class GenParams(_Strict):
     seed: int | None = None
     # the first generated token may not be the first token of any of these texts (forced thinking: see
     # ThinkingFormat.forced_thinking); a backend without FIRST_TOKEN_BAN generates as if it were empty
-    ban_first: list[str] = []
+    ban_first: list[str] = Field(default_factory=list)
 
     @field_validator("stop", "ban_first")
     @classmethod

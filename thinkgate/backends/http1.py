@@ -282,6 +282,11 @@ class Http1:
             return reader, writer
         return None
 
+    def unsend(self, sent: tuple) -> None:
+        """Give up a request `send_now` wrote, its answer unread: its connection is closed (an engine stops a
+        request whose connection closed)."""
+        sent[1].close()
+
     @contextlib.asynccontextmanager
     async def post(self, path: str, body: dict, sent: tuple | None = None):
         import asyncio

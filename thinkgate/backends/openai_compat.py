@@ -43,7 +43,7 @@ from ..types import Generation
 from .base import (LOGPROBS, RAW_PREFIX, SELF_CERTAINTY, STREAM, Backend, GenParams, load_tokenizer, scored,
                    tokenizer_counts)
 from .http1 import MAX_BODY
-from .sinks import inline_greenlet, run_inline, sinks_for
+from .sinks import inline_greenlet, run_inline, sinks_for, streaming
 from .upstream import Upstream
 from .wire import RECOUNT_SLACK, Room, completion_choices, token_prefix, usage_problem
 
@@ -129,7 +129,10 @@ class OpenAICompatBackend(Backend):
         params = scored(params, self.score_answers)
         if params.logprobs and LOGPROBS not in self.capabilities:  # an engine without them may refuse the field
             params = params.model_copy(update={"logprobs": False, "top_logprobs": 0})
-        if sinks is None:
+        # a stream's own sinks for one continuation a prompt are opened once the requests have left (below): what
+        # the stream does with the prompts (its prefill split and relayed) is no part of the time to first token
+        later = sinks is None and params.n == 1 and streaming()
+        if sinks is None and not later:
             sinks = sinks_for(prompts, params.n, params.draft)
         sinks = sinks or [None] * len(prompts)
         n = params.n
@@ -142,13 +145,20 @@ class OpenAICompatBackend(Backend):
             return [[g for row in rows[i * n:(i + 1) * n] for g in row] for i in range(len(prompts))]
         # one request per prompt, at most `concurrency` in flight: engines batch concurrent requests
         # themselves, and not every engine takes a list of prompts
-        streamed = params.n == 1 and any(s is not None for s in sinks)
+        streamed = later or (params.n == 1 and any(s is not None for s in sinks))
         if streamed:
             bodies = [self._body(p, params if seeds is None else params.model_copy(update={"seed": s}), stream=True)
                       for p, s in zip(prompts, seeds or [None] * len(prompts))]
             # from a strategy running on the loop itself the requests leave now, not when the task starts
             sent = [self.calls.begin("/v1/completions", b) for b in bodies] if inline_greenlet() is not None \
                 else [None] * len(bodies)
+            if later:
+                try:
+                    sinks = sinks_for(prompts, 1, params.draft)
+                except BaseException:  # (Cancelled: the client left meanwhile) the requests written are given up
+                    for x in sent:
+                        self.calls.abandon(x)
+                    raise
 
             async def calls():
                 if len(bodies) == 1:

@@ -108,6 +108,11 @@ def sinks_for(prompts: list[str], n: int = 1, draft: bool = False) -> list["Sink
     return [tap.open(p, n=n, draft=draft) for p in prompts]
 
 
+def streaming() -> bool:
+    """Whether the calling thread's request is streamed: `sinks_for` gives it sinks (unless it was cancelled)."""
+    return CURRENT_TAP.get() is not None
+
+
 def inline_greenlet() -> Any:
     """The running inline strategy's greenlet, or None when the caller is not one."""
     from greenlet import getcurrent

@@ -107,6 +107,11 @@ class Upstream:
         the reading task starts, a moment later."""
         return None if self.slots.locked() else self.http.send_now(path, body)
 
+    def abandon(self, sent: tuple | None) -> None:
+        """Give up a request `begin` wrote (None: nothing was written): its answer is not read."""
+        if sent is not None:
+            self.http.unsend(sent)
+
     async def events(self, path: str, body: dict, sent: tuple | None = None, on_open=None):
         """The engine's SSE chunks as dicts, parsed from the raw bytes (ends at [DONE] or at the close), in
         batches: the chunks that arrived together (`wire.sse_batches`). `on_open()` is called once the

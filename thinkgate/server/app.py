@@ -76,6 +76,7 @@ class _Server:
                  max_queue: int, batch_window_ms: float, default_max_tokens: int,
                  chat: UpstreamChat | None, limits: ServerLimits, fmt: str | None = None):
         self.metrics = Metrics()
+        self.metrics.in_flight.set_function(lambda: self.in_flight)  # read when scraped, not set per request
         self.limits = limits
         models = backend if isinstance(backend, Roster) or backend is None else Roster.of(backend)
         backend = models.primary.backend if models is not None else None
@@ -172,14 +173,12 @@ class _Server:
                 raise APIError(429, f"the queue is full ({self.max_queue} requests in flight); retry later",
                                "rate_limit_error", code="queue_full")
             self.in_flight += 1
-            self.metrics.in_flight.set(self.in_flight)
         for b in self.counted if counted else []:
             b.enter()
 
     def release(self, counted: bool = True) -> None:
         with self.lock:
             self.in_flight -= 1
-            self.metrics.in_flight.set(self.in_flight)
         for b in self.counted if counted else []:
             b.leave()
 
@@ -320,12 +319,10 @@ def create_app(backend: Backend | Roster | None, model_name: str, *, strategy: s
                   temperature=body.temperature, top_p=body.top_p, top_k=body.top_k, seed=body.seed,
                   logprobs=body.logprobs_asked(),
                   stop=[body.stop] if isinstance(body.stop, str) else list(body.stop or []))
-        rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         # streamed, the first event decides the status: an upstream failure is a 502/504, not a 200
-        return await respond(srv, request, ask, body.stream,
-                             lambda run, result: _chat_whole(srv, run, result, rid, created),
-                             lambda run: _ChatWriter(srv, body, run, rid, created))
+        return await respond(srv, request, ask, body.stream, lambda run, result: _chat_whole(srv, run, result, created),
+                             lambda run: _ChatWriter(srv, body, run, created))
 
     @app.post("/v1/completions", responses=_error_docs())
     async def completions(body: CompletionRequest, request: Request):
@@ -408,7 +405,11 @@ def _usage(result) -> dict[str, Any]:
             "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens}}
 
 
-def _chat_whole(srv: _Server, run: Launched, result, rid: str, created: int) -> dict[str, Any]:
+def _chat_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+
+
+def _chat_whole(srv: _Server, run: Launched, result, created: int) -> dict[str, Any]:
     """A chat completion that is not streamed."""
     message = {"role": "assistant", "content": result.answer, "reasoning_content": result.reasoning,
                "reasoning": result.reasoning}
@@ -418,7 +419,7 @@ def _chat_whole(srv: _Server, run: Launched, result, rid: str, created: int) -> 
             result.reasoning, result.answer, result.closed)}
     if result.tool_calls:
         message.update(content=result.answer or None, tool_calls=result.tool_calls)
-    return {"id": rid, "object": "chat.completion", "created": created, "model": srv.model_name,
+    return {"id": _chat_id(), "object": "chat.completion", "created": created, "model": srv.model_name,
             "choices": [{"index": 0, "message": message,
                          "logprobs": None if result.logprobs is None else {
                              "content": content_logprobs(t.scored() for t in result.logprobs), "refusal": None},
@@ -431,9 +432,10 @@ class _ChatWriter(Writer):
     probabilities so far with it), then the finish chunk with thinkgate's decision, the usage chunk when
     asked, and `[DONE]`."""
 
-    def __init__(self, srv: _Server, body: ChatCompletionRequest, run: Launched, rid: str, created: int):
+    def __init__(self, srv: _Server, body: ChatCompletionRequest, run: Launched, created: int):
+        """(Made once the request has started: its id is no part of the time to first token.)"""
         self.run, self.usage = run, body.include_usage()
-        self.meta = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": srv.model_name}
+        self.meta = {"id": _chat_id(), "object": "chat.completion.chunk", "created": created, "model": srv.model_name}
         self.head = orjson.dumps(self.meta).decode()[:-1]
         fmt = run.gate.format
         self.inline = Inline(fmt.open_tag, fmt.close_tag) if srv.inline else None

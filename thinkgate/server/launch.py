@@ -113,8 +113,8 @@ def account(srv: "_Server", run: Launched, result: Result) -> None:
              unconstrained)
 
 
-def first_token(srv: "_Server", run: Launched) -> None:
-    srv.metrics.ttft.labels(run.path).observe(time.perf_counter() - run.started)
+def first_token(srv: "_Server", run: Launched, at: float) -> None:
+    srv.metrics.ttft.labels(run.path).observe(at - run.started)
 
 
 def details(run: Launched, result: Result) -> dict[str, Any]:
@@ -183,8 +183,8 @@ def streamed(srv: "_Server", run: Launched, writer: Writer):
             if kind == "logprobs":
                 scored.extend(payload)
             elif kind in ("reasoning", "content"):
-                if not first:
-                    first_token(srv, run)
+                if not first:  # observed once the delta is written (the loop's next turn), timed now
+                    asyncio.get_running_loop().call_soon(first_token, srv, run, time.perf_counter())
                     first = True
                 out.append(writer.delta(kind, payload, scored))
             elif kind == "done":

@@ -305,10 +305,12 @@ def single_pass(strategy: Strategy, requests: list[Request], backend: Backend, f
     prompts = [fmt.render(r.messages, m, r.thinking, r.tools) for r, m in zip(requests, modes)]
     if extra_prefill:
         prompts = [p + extra_prefill(p) for p in prompts]
+    # one generate call serves them all: the requests share their sampling (`Gate.run_batch`)
+    gens = generate_forced(backend, fmt, prompts, gen_params(requests[0], draft=draft))
+    # what the template prefilled, worked out once the requests have left (the result needs it, the engine not)
     prefills = [assistant_prefill(fmt, p, r, m) for p, r, m in zip(prompts, requests, modes)]
     results = []
-    # one generate call serves them all: the requests share their sampling (`Gate.run_batch`)
-    for i, g in enumerate(generate_forced(backend, fmt, prompts, gen_params(requests[0], draft=draft))):
+    for i, g in enumerate(gens):
         gen = g[0]
         trace = [TraceEvent(kind="generate", detail={"tokens": gen.tokens, "finish": gen.finish_reason,
                                                      "prefill": prefills[i]})]
