@@ -94,6 +94,8 @@ _CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content":
          {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
          {"role": "assistant", "content": "Sunny.", "reasoning_content": "It said sunny."},
          {"role": "user", "content": "And tomorrow?"}]
+_TEXT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Paris?"},
+         {"role": "assistant", "content": "Sunny."}, {"role": "user", "content": "And tomorrow?"}]
 
 
 def _outcome(render) -> tuple[str, str]:
@@ -106,8 +108,9 @@ def _outcome(render) -> tuple[str, str]:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_template_renders_as_apply_chat_template_does(corpus, tokenizer, name):
     """The format renders through transformers' `render_jinja_template` with the template and special
-    tokens worked out once (`ThinkingFormat._renderer`): the same text as `apply_chat_template`, with and
-    without tools and a generation prompt, in each mode, or the same refusal."""
+    tokens worked out once (`ThinkingFormat._renderer`), and a conversation of text alone through the
+    compiled template directly (`_direct`): the same text as `apply_chat_template`, with and without tools
+    and a generation prompt, in each mode, or the same refusal."""
     import copy
 
     from thinkgate.errors import FormatError as Refused
@@ -120,7 +123,7 @@ def test_each_template_renders_as_apply_chat_template_does(corpus, tokenizer, na
         pytest.skip("a template no family describes")
     assert fmt._renderer(False) is not None and fmt._renderer(True) is not None
     for mode in ("think", "nothink"):
-        for messages, tools in ((_CHAT[1:2], None), (_CHAT, _TOOLS), (_CHAT, None)):
+        for messages, tools in ((_CHAT[1:2], None), (_TEXT, None), (_TEXT, _TOOLS), (_CHAT, _TOOLS), (_CHAT, None)):
             for generation in (True, False):
                 kw = fmt.kwargs_for(mode)
                 ours = _outcome(lambda: fmt._apply([dict(m) for m in messages], mode, generation, tools=tools))

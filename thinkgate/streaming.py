@@ -240,7 +240,6 @@ class Tap:
         self.emit = emit
         self.on_token = on_token
         self.cancellation = Cancellation()
-        self.cancel_event = self.cancellation.event
         self._streamed: list[str] | None = None  # the assistant text streamed so far (prefill included), in pieces
         self.tokens = 0  # tokens generated for this request, speculative ones included
         self._lock = threading.Lock()
@@ -275,7 +274,7 @@ class Tap:
                 self.emit(kind, text)
 
     def open(self, prompt: str, n: int = 1, draft: bool = False) -> Sink:
-        if self.cancel_event.is_set():
+        if self.cancellation.is_set():
             raise Cancelled("the request was cancelled")
         live = n == 1 and not draft
         assistant = self.fmt.assistant_part(prompt)
@@ -410,7 +409,9 @@ class Stream:
         self.result: Result | None = None
         ctx = copy_context()
         ctx.run(CURRENT_TAP.set, self.tap)
-        self._finished = threading.Event()
+        # held until the request is served: a lock as a one-shot event (`wait`), 50 times cheaper to make
+        self._finished = threading.Lock()
+        self._finished.acquire()
         if inline:  # on the caller's loop thread, until the strategy first waits for the engine
             from greenlet import greenlet
 
@@ -427,15 +428,18 @@ class Stream:
             self.result = run()
             self.tap.finish(self.result)
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, which decides
-            self._finished.set()
+            self._finished.release()
             self._on_event(("error", e))
             return
-        self._finished.set()
+        self._finished.release()
         self._on_event(("done", self.result))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the request is served (or failed, or stopped after `cancel`)."""
-        return self._finished.wait(timeout)
+        if not self._finished.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        self._finished.release()
+        return True
 
     def cancel(self) -> None:
         self.tap.cancel()
