@@ -38,6 +38,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from .common import APIError
+from .guard import BODY
 
 MAX_DEPTH = 64  # nested arrays and objects in a request body, the body itself counted
 _PLAIN_JSON = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8",
@@ -52,13 +53,19 @@ class Unsupported(APIError):
         self.headers = headers or {}
 
 
-def check_headers(headers) -> None:
-    """A body this server can read as JSON, by its headers (before any of it is read)."""
-    codings = [c.strip().lower() for c in headers.get("content-encoding", "").split(",") if c.strip()]
+def check_headers(raw: list[tuple[bytes, bytes]]) -> None:
+    """A body this server can read as JSON, by its headers (the ASGI scope's, names in lower case), before any
+    of it is read."""
+    kind, encodings = None, []
+    for name, value in raw:  # (one pass over the list: a `Headers` mapping looks each name up in a pass of its own)
+        if name == b"content-type" and kind is None:
+            kind = value.decode("latin-1")
+        elif name == b"content-encoding":
+            encodings.append(value.decode("latin-1"))
+    codings = [c.strip().lower() for v in encodings for c in v.split(",") if c.strip()]
     if any(c != "identity" for c in codings):
-        raise Unsupported(f"Content-Encoding {headers['content-encoding']!r} is not supported: send the body "
+        raise Unsupported(f"Content-Encoding {', '.join(encodings)!r} is not supported: send the body "
                            "uncompressed (no Content-Encoding, or identity)", {"accept-encoding": "identity"})
-    kind = headers.get("content-type")
     if kind in _PLAIN_JSON:  # what clients send, read without parsing the header (40 us a request otherwise)
         return
     if not kind:
@@ -119,14 +126,16 @@ def _too_deep_at(value: Any, raw: bytes) -> str | None | bool:
 class _JSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_value"):
-            self._value = read_json(await self.body())
+            raw = self.scope.get(BODY)  # read whole by the body limit already (`guard.LimitBody`)
+            self._value = read_json(raw if raw is not None else await self.body())
         return self._value
 
 
 async def _read(request: Request) -> tuple["_JSONRequest", Any]:
     """The request as one whose body is read by `read_json` (after `check_headers`), and that body."""
-    request = _JSONRequest(request.scope, request.receive)
-    check_headers(request.headers)
+    if not isinstance(request, _JSONRequest):
+        request = _JSONRequest(request.scope, request.receive)
+    check_headers(request.scope["headers"])
     return request, await request.json()
 
 
@@ -220,7 +229,7 @@ class DirectRoutes:
         return await self.stack(scope, receive, send)
 
     async def _call(self, scope, receive, send):
-        request = Request(scope, receive, send)
+        request = _JSONRequest(scope, receive, send)
         try:
             response = await self.routes[scope["path"]](request)
         except Exception as e:

@@ -10,6 +10,7 @@ Three ASGI middlewares, outermost first:
   `/openapi.json`) need `Authorization: Bearer KEY` or `x-api-key: KEY` (Anthropic's header), compared in
   constant time, before anything reads the body;
 - `LimitBody`: a body over `max_body_bytes` is a 413 (by its Content-Length at once, else as it arrives);
+  the body, read whole, is in the scope (`BODY`) and given to the app as one message;
   a body not whole within `body_timeout` seconds of the request's head (a client that trickles it, or
   never sends what its Content-Length promised) is a 408 `body_timeout`, and the connection is closed: a
   slow sender cannot hold a connection and a task without end.
@@ -30,6 +31,7 @@ from ..backends.http1 import Deadline
 log = logging.getLogger("thinkgate.server")
 
 _DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+BODY = "thinkgate.body"  # the scope's key for a request's whole body, as `LimitBody` read it
 
 
 class ServerLimits(BaseModel):
@@ -166,13 +168,14 @@ class LimitBody:
             limit.cancel()
         if size > self.max_bytes:
             return await self._too_large(scope, send)
+        scope[BODY] = body = b"".join(chunks)
         replayed = False
 
         async def replay():
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             return await receive()  # after the body: the disconnect, when it comes
 
         return await self.app(scope, replay, send)

@@ -152,7 +152,9 @@ class _Sampling(_Body):
 
     def unhonoured(self, endpoint: str) -> str | None:
         """The first field of `UNHONOURED[endpoint]` this request asks for (None: none)."""
-        sent = self.model_extra or {}
+        sent = self.model_extra
+        if not sent:
+            return None
         return next((name for name, asks in UNHONOURED[endpoint].items()
                      if name in sent and asks(sent[name], self)), None)
 
