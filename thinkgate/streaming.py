@@ -396,7 +396,11 @@ class WorkerPool:
 class Stream:
     """A request being served in its own thread (one of `pool`'s, else a thread of its own). Iterate it
     (blocking) for events, or pass `on_event` to receive them from the serving thread (e.g. to hand them to
-    an event loop). `cancel()` stops it."""
+    an event loop). `cancel()` stops it.
+
+    Its `Tap` is made when first needed (the first generate call's sinks, a cancellation, the end): it stands
+    in the context as the stream itself (`open`), so that an engine's request, which leaves before the sinks
+    are opened (`OpenAICompatBackend.generate`), does not wait for it."""
 
     def __init__(self, run: Callable[[], "Result"], fmt: "ThinkingFormat",
                  on_event: Callable[[Event], None] | None = None, on_token: Callable[[], None] | None = None,
@@ -404,11 +408,12 @@ class Stream:
                  stop: list[str] | None = None, logprobs: int | None = None):
         self._queue: queue.Queue[Event] | None = None if on_event else queue.Queue()
         self._on_event = on_event or self._queue.put  # type: ignore[union-attr]
-        self.tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token, tools=tools,
-                       stop=stop, logprobs=logprobs)
+        self._tap_args = (fmt, on_token, tools, stop, logprobs)
+        self._tap: Tap | None = None
+        self._tap_lock = threading.Lock()
         self.result: Result | None = None
         ctx = copy_context()
-        ctx.run(CURRENT_TAP.set, self.tap)
+        ctx.run(CURRENT_TAP.set, self)
         # held until the request is served: a lock as a one-shot event (`wait`), 50 times cheaper to make
         self._finished = threading.Lock()
         self._finished.acquire()
@@ -422,6 +427,23 @@ class Stream:
             pool.submit(lambda: ctx.run(self._serve, run))
         else:
             threading.Thread(target=lambda: ctx.run(self._serve, run), daemon=True, name="thinkgate-stream").start()
+
+    @property
+    def tap(self) -> Tap:
+        """The request's tap, made at the first use (by whichever thread comes first)."""
+        tap = self._tap
+        if tap is None:
+            with self._tap_lock:
+                if self._tap is None:
+                    fmt, on_token, tools, stop, logprobs = self._tap_args
+                    self._tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token,
+                                    tools=tools, stop=stop, logprobs=logprobs)
+                tap = self._tap
+        return tap
+
+    def open(self, prompt: str, n: int = 1, draft: bool = False) -> Sink:
+        """The tap's `open`: what `sinks_for` asks of the context's tap."""
+        return self.tap.open(prompt, n, draft)
 
     def _serve(self, run: Callable[[], "Result"]) -> None:
         try:

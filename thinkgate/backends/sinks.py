@@ -1,7 +1,7 @@
 """Where a backend writes the tokens of a request being streamed, found without knowing who streams it.
 
 `thinkgate.streaming` (above the gate) runs a request's strategy with a tap for it in the context
-(`CURRENT_TAP`); a backend that streams asks `sinks_for(prompts, n, draft)` for one `Sink` per prompt
+(`CURRENT_TAP`: whatever opens the request's sinks, `open(prompt, n, draft)`); a backend that streams asks `sinks_for(prompts, n, draft)` for one `Sink` per prompt
 and writes each decoded piece to it as the token is generated, and stops a row whose sink is cancelled.
 Nothing streams (None) outside such a context. The inline bridge (`inline_greenlet`, `run_inline`) lets a
 strategy that runs on an event loop's own thread, in a greenlet, wait for a coroutine of that loop (an
