@@ -7,6 +7,7 @@ import pytest
 from _corpus import EXPECTED, check, end_to_end, templates
 
 from thinkgate.formats import FormatError, detect_format, get_format
+from thinkgate.formats.base import _direct
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +123,8 @@ def test_each_template_renders_as_apply_chat_template_does(corpus, tokenizer, na
     except FormatError:
         pytest.skip("a template no family describes")
     assert fmt._renderer(False) is not None and fmt._renderer(True) is not None
+    text_render = _direct(tok.get_chat_template(None, None), dict(tok.special_tokens_map))
+    assert text_render is not None  # every template here renders a conversation of text directly
     for mode in ("think", "nothink"):
         for messages, tools in ((_CHAT[1:2], None), (_TEXT, None), (_TEXT, _TOOLS), (_CHAT, _TOOLS), (_CHAT, None)):
             for generation in (True, False):
@@ -134,3 +137,6 @@ def test_each_template_renders_as_apply_chat_template_does(corpus, tokenizer, na
                     assert ours[1] == Refused.__name__ and theirs[0] == "refused", (name, theirs)
                 else:
                     assert ours == theirs, (name, mode, tools is not None, generation)
+                if tools is None and messages is not _CHAT:  # text alone: the direct rendering itself, the same
+                    direct = _outcome(lambda: text_render([dict(m) for m in messages], generation, kw))
+                    assert direct == theirs, (name, mode, generation)

@@ -119,6 +119,40 @@ def _nested(depth: int, kind: str = "list") -> str:
     return "[" * depth + "]" * depth if kind == "list" else '{"a":' * (depth - 1) + "{}" + "}" * (depth - 1)
 
 
+def test_the_body_limit_hands_the_body_on_once_so_a_disconnect_is_heard_next():
+    """`LimitBody` reads the whole body and hands it on once: a request that takes it from the scope (the
+    direct routes) receives the client's disconnect next, as does one that received it as a message (FastAPI's
+    path); a second reading of the body by the same request gives the same bytes."""
+    import asyncio
+
+    from thinkgate.server.body import _JSONRequest
+    from thinkgate.server.guard import LimitBody
+    from fastapi import Request
+
+    async def served(take_from_scope: bool) -> dict:
+        messages = [{"type": "http.request", "body": b'{"a": ', "more_body": True},
+                    {"type": "http.request", "body": b"1}", "more_body": False}, {"type": "http.disconnect"}]
+
+        async def receive():
+            return messages.pop(0) if messages else await asyncio.sleep(3600)
+
+        seen: dict = {}
+
+        async def app(scope, receive, send):
+            request = (_JSONRequest if take_from_scope else Request)(scope, receive)
+            seen["json"] = await request.json()
+            seen["gone"] = await request.is_disconnected()
+            seen["again"] = await request.body()
+
+        scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": [
+            (b"content-type", b"application/json")]}
+        await asyncio.wait_for(LimitBody(app, max_bytes=1024)(scope, receive, None), 10)
+        return seen
+
+    for take in (True, False):
+        assert asyncio.run(served(take)) == {"json": {"a": 1}, "again": b'{"a": 1}', "gone": True}, take
+
+
 def test_a_deeply_nested_body_is_a_400_naming_the_depth_never_a_500(server):
     from thinkgate.server.body import MAX_DEPTH
 

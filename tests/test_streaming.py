@@ -2,6 +2,7 @@
 reasoning comes before the answer, and a cancelled stream stops generating."""
 
 import threading
+import time
 
 import pytest
 
@@ -118,6 +119,28 @@ def test_cancel_stops_the_generation(backend):
     assert events[-1][0] in ("done", "error")
     if events[-1][0] == "error":
         assert isinstance(events[-1][1], Cancelled)
+
+
+def test_a_streams_wait_says_what_an_events_wait_says(backend):
+    """`Stream.wait` (a lock standing for an event): not served yet, a wait of no time or of a negative time
+    says so at once (as `threading.Event.wait` does, instead of blocking or raising); once it is served,
+    every wait says so, however many wait together."""
+    gate = Gate(backend, "think")
+    go = threading.Event()
+    stream = gate.stream(Request.of("2+2?", sampling=Sampling(max_tokens=4)), on_event=lambda ev: go.wait(30))
+    t0 = time.monotonic()
+    assert stream.wait(0) is False and stream.wait(-1) is False and stream.wait(-0.5) is False
+    assert stream.wait(0.05) is False
+    assert time.monotonic() - t0 < 5
+    go.set()
+    results = []
+    waiters = [threading.Thread(target=lambda: results.append(stream.wait(30))) for _ in range(4)]
+    for w in waiters:
+        w.start()
+    for w in waiters:
+        w.join(60)
+    assert results == [True] * 4
+    assert all(stream.wait(t) for t in (None, 0, -1, 5))
 
 
 def test_relay_keeps_the_order_of_thread_and_loop_events_and_hands_them_on_in_bursts():

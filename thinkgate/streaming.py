@@ -1,7 +1,8 @@
 """Streaming any strategy: reasoning and answer deltas as the backend writes tokens.
 
 A strategy only ever calls `backend.generate(prompts, params)`; it pauses, injects text and continues.
-`Gate.stream` runs the strategy in a thread whose context holds a `Tap` for the request. A backend that
+`Gate.stream` runs the strategy in a thread whose context holds the request's `Stream`, which makes a `Tap`
+for it when first asked (`Stream.tap`). A backend that
 streams (capability `stream`) asks `sinks_for(prompts, params)` for one `Sink` per prompt and writes each
 decoded piece of text to it as the token is generated (a batching proxy asks in the request's thread and
 hands the sinks on). The tap follows the assistant turn as the strategy builds it:
@@ -414,9 +415,11 @@ class Stream:
         self.result: Result | None = None
         ctx = copy_context()
         ctx.run(CURRENT_TAP.set, self)
-        # held until the request is served: a lock as a one-shot event (`wait`), 50 times cheaper to make
+        # held until the request is served: a lock as a one-shot event (`wait`), 50 times cheaper to make than a
+        # `threading.Event`; `_done` says it was released (a waiter may hold it for a moment)
         self._finished = threading.Lock()
         self._finished.acquire()
+        self._done = False
         if inline:  # on the caller's loop thread, until the strategy first waits for the engine
             from greenlet import greenlet
 
@@ -445,21 +448,36 @@ class Stream:
         """The tap's `open`: what `sinks_for` asks of the context's tap."""
         return self.tap.open(prompt, n, draft)
 
+    @property
+    def cancelled(self) -> bool:
+        """The request was cancelled (`cancel`): what `sinks.streaming` asks of the context's tap."""
+        tap = self._tap
+        return tap is not None and tap.cancellation.is_set()
+
     def _serve(self, run: Callable[[], "Result"]) -> None:
         try:
             self.result = run()
             self.tap.finish(self.result)
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, which decides
-            self._finished.release()
+            self._end()
             self._on_event(("error", e))
             return
-        self._finished.release()
+        self._end()
         self._on_event(("done", self.result))
 
+    def _end(self) -> None:
+        self._done = True
+        self._finished.release()
+
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the request is served (or failed, or stopped after `cancel`)."""
+        """Block until the request is served (or failed, or stopped after `cancel`), at most `timeout` seconds
+        (None: no limit); whether it was, as `threading.Event.wait` says it."""
+        if self._done:
+            return True
+        if timeout is not None and timeout <= 0:
+            return self._done
         if not self._finished.acquire(timeout=-1 if timeout is None else timeout):
-            return False
+            return self._done
         self._finished.release()
         return True
 

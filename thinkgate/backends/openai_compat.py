@@ -129,8 +129,9 @@ class OpenAICompatBackend(Backend):
         params = scored(params, self.score_answers)
         if params.logprobs and LOGPROBS not in self.capabilities:  # an engine without them may refuse the field
             params = params.model_copy(update={"logprobs": False, "top_logprobs": 0})
-        # a stream's own sinks for one continuation a prompt are opened once the requests have left (below): what
-        # the stream does with the prompts (its prefill split and relayed) is no part of the time to first token
+        # a stream's own sinks for one continuation a prompt are opened after the requests were written (below:
+        # at once from a strategy on the loop itself): what the stream does with the prompts (its prefill split and
+        # relayed) is no part of the time to first token
         later = sinks is None and params.n == 1 and streaming()
         if sinks is None and not later:
             sinks = sinks_for(prompts, params.n, params.draft)
@@ -146,25 +147,30 @@ class OpenAICompatBackend(Backend):
         # one request per prompt, at most `concurrency` in flight: engines batch concurrent requests
         # themselves, and not every engine takes a list of prompts
         streamed = later or (params.n == 1 and any(s is not None for s in sinks))
+        sent: list = []  # requests written to kept-alive connections, until their reading takes them
         if streamed:
             bodies = [self._body(p, params if seeds is None else params.model_copy(update={"seed": s}), stream=True)
                       for p, s in zip(prompts, seeds or [None] * len(prompts))]
-            # from a strategy running on the loop itself the requests leave now, not when the task starts
-            sent = [self.calls.begin("/v1/completions", b) for b in bodies] if inline_greenlet() is not None \
-                else [None] * len(bodies)
-            if later:
-                try:
+            sent = [None] * len(bodies)
+            try:  # from a strategy running on the loop itself the requests leave now, not when the task starts
+                if inline_greenlet() is not None:
+                    for i, b in enumerate(bodies):
+                        sent[i] = self.calls.begin("/v1/completions", b)
+                if later:
                     sinks = sinks_for(prompts, 1, params.draft)
-                except BaseException:  # (Cancelled: the client left meanwhile) the requests written are given up
-                    for x in sent:
-                        self.calls.abandon(x)
-                    raise
+            except BaseException:  # (a body that cannot be sent, a stream cancelled meanwhile) what left is given up
+                for x in sent:
+                    self.calls.abandon(x)
+                raise
+
+            async def one(i: int) -> Generation:
+                x, sent[i] = sent[i], None  # the connection is its reading's from here (`Upstream.events`)
+                return await self._stream_one(bodies[i], params, sinks[i], x)
 
             async def calls():
                 if len(bodies) == 1:
-                    return [[await self._stream_one(bodies[0], params, sinks[0], sent[0])]]
-                return [[g] for g in await asyncio.gather(*[self._stream_one(b, params, s, x)
-                                                              for b, s, x in zip(bodies, sinks, sent)])]
+                    return [[await one(0)]]
+                return [[g] for g in await asyncio.gather(*[one(i) for i in range(len(bodies))])]
         else:
             async def calls():
                 return await asyncio.gather(*[self._complete(p, params) for p in prompts])
@@ -182,6 +188,8 @@ class OpenAICompatBackend(Backend):
             finally:
                 for stop in stops:
                     stop()
+                for x in sent:  # written, and its reading never started (cancelled first): given up
+                    self.calls.abandon(x)
 
         try:
             rows = self.calls.run(work())

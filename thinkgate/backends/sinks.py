@@ -1,8 +1,10 @@
 """Where a backend writes the tokens of a request being streamed, found without knowing who streams it.
 
 `thinkgate.streaming` (above the gate) runs a request's strategy with a tap for it in the context
-(`CURRENT_TAP`: whatever opens the request's sinks, `open(prompt, n, draft)`); a backend that streams asks `sinks_for(prompts, n, draft)` for one `Sink` per prompt
-and writes each decoded piece to it as the token is generated, and stops a row whose sink is cancelled.
+(`CURRENT_TAP`: whatever opens the request's sinks, `open(prompt, n, draft)`, and says whether the request
+was cancelled, `cancelled`); a backend that streams asks `sinks_for(prompts, n, draft)` for one `Sink`
+per prompt and writes each decoded piece to it as the token is generated, and stops a row whose sink is
+cancelled.
 Nothing streams (None) outside such a context. The inline bridge (`inline_greenlet`, `run_inline`) lets a
 strategy that runs on an event loop's own thread, in a greenlet, wait for a coroutine of that loop (an
 engine upstream) without blocking it. This module is below the backends; it knows a tap only by the methods
@@ -109,8 +111,9 @@ def sinks_for(prompts: list[str], n: int = 1, draft: bool = False) -> list["Sink
 
 
 def streaming() -> bool:
-    """Whether the calling thread's request is streamed: `sinks_for` gives it sinks (unless it was cancelled)."""
-    return CURRENT_TAP.get() is not None
+    """Whether the calling thread's request is streamed and not cancelled: `sinks_for` gives it sinks."""
+    tap = CURRENT_TAP.get()
+    return tap is not None and not tap.cancelled
 
 
 def inline_greenlet() -> Any:

@@ -115,20 +115,29 @@ class Upstream:
     async def events(self, path: str, body: dict, sent: tuple | None = None, on_open=None):
         """The engine's SSE chunks as dicts, parsed from the raw bytes (ends at [DONE] or at the close), in
         batches: the chunks that arrived together (`wire.sse_batches`). `on_open()` is called once the
-        engine has answered with a success status."""
-        async with self.slots, self.http.post(path, body, sent) as resp:
-            if resp.status != 200:
-                raise self._not_ok(resp, await resp.read())
-            kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-            if kind != "text/event-stream":  # a whole answer, or an error, where a stream was asked for
-                data = await resp.read()
-                try:
-                    said = json_body(self.base_url, data).get("error")
-                except UpstreamError:
-                    said = None
-                raise UpstreamError(f"upstream {self.base_url} answered a stream request with {kind or 'no content type'}"
-                                    f", not an event stream{f': {said}' if said else ''}")
-            if on_open is not None:
-                on_open()
-            async for batch in sse_batches(resp.pieces, max_line=self.http.max_body):
-                yield batch
+        engine has answered with a success status. `sent`: the request as `begin` wrote it, which is given up
+        where the wait for a slot is cancelled."""
+        try:
+            await self.slots.acquire()
+        except BaseException:
+            self.abandon(sent)
+            raise
+        try:
+            async with self.http.post(path, body, sent) as resp:
+                if resp.status != 200:
+                    raise self._not_ok(resp, await resp.read())
+                kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+                if kind != "text/event-stream":  # a whole answer, or an error, where a stream was asked for
+                    data = await resp.read()
+                    try:
+                        said = json_body(self.base_url, data).get("error")
+                    except UpstreamError:
+                        said = None
+                    raise UpstreamError(f"upstream {self.base_url} answered a stream request with "
+                                        f"{kind or 'no content type'}, not an event stream{f': {said}' if said else ''}")
+                if on_open is not None:
+                    on_open()
+                async for batch in sse_batches(resp.pieces, max_line=self.http.max_body):
+                    yield batch
+        finally:
+            self.slots.release()

@@ -124,10 +124,17 @@ def _too_deep_at(value: Any, raw: bytes) -> str | None | bool:
 
 
 class _JSONRequest(Request):
+    async def body(self) -> bytes:
+        """The whole body: taken from the scope where the body limit read it (`guard.BODY`: then no message
+        carries it, and the next one received is the disconnect), else received."""
+        if not hasattr(self, "_whole"):
+            taken = self.scope.pop(BODY, None)
+            self._whole = taken if taken is not None else await super().body()
+        return self._whole
+
     async def json(self) -> Any:
         if not hasattr(self, "_value"):
-            raw = self.scope.get(BODY)  # read whole by the body limit already (`guard.LimitBody`)
-            self._value = read_json(raw if raw is not None else await self.body())
+            self._value = read_json(await self.body())
         return self._value
 
 

@@ -10,7 +10,7 @@ Three ASGI middlewares, outermost first:
   `/openapi.json`) need `Authorization: Bearer KEY` or `x-api-key: KEY` (Anthropic's header), compared in
   constant time, before anything reads the body;
 - `LimitBody`: a body over `max_body_bytes` is a 413 (by its Content-Length at once, else as it arrives);
-  the body, read whole, is in the scope (`BODY`) and given to the app as one message;
+  the body, read whole, is in the scope (`BODY`) for the app to take, else given to it as one message;
   a body not whole within `body_timeout` seconds of the request's head (a client that trickles it, or
   never sends what its Content-Length promised) is a 408 `body_timeout`, and the connection is closed: a
   slow sender cannot hold a connection and a task without end.
@@ -31,7 +31,9 @@ from ..backends.http1 import Deadline
 log = logging.getLogger("thinkgate.server")
 
 _DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
-BODY = "thinkgate.body"  # the scope's key for a request's whole body, as `LimitBody` read it
+# the scope's key for a request's whole body as `LimitBody` read it, until it is taken (popped) from there or
+# received as one message, whichever comes first
+BODY = "thinkgate.body"
 
 
 class ServerLimits(BaseModel):
@@ -168,13 +170,11 @@ class LimitBody:
             limit.cancel()
         if size > self.max_bytes:
             return await self._too_large(scope, send)
-        scope[BODY] = body = b"".join(chunks)
-        replayed = False
+        scope[BODY] = b"".join(chunks)
 
         async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
+            body = scope.pop(BODY, None)  # the body once: as this message, unless the app took it from the scope
+            if body is not None:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()  # after the body: the disconnect, when it comes
 
