@@ -2,10 +2,10 @@
 
 A strategy only ever calls `backend.generate(prompts, params)`; it pauses, injects text and continues.
 `Gate.stream` runs the strategy in a thread whose context holds the request's `Stream`, which makes a `Tap`
-for it when first asked (`Stream.tap`). A backend that
-streams (capability `stream`) asks `sinks_for(prompts, params)` for one `Sink` per prompt and writes each
-decoded piece of text to it as the token is generated (a batching proxy asks in the request's thread and
-hands the sinks on). The tap follows the assistant turn as the strategy builds it:
+for it when first asked (`Stream.tap`). A backend that streams (capability `stream`) asks
+`sinks_for(prompts, params)` for one `Sink` per prompt and writes each decoded piece of text to it as the
+token is generated (a batching proxy asks in the request's thread and hands the sinks on). The tap follows
+the assistant turn as the strategy builds it:
 
 - a generate call continues the assistant text streamed so far (its prompt extends it): text the strategy
   injected in between (a budget stop message, a "Wait") is streamed first, then the tokens, live;
@@ -399,9 +399,9 @@ class Stream:
     (blocking) for events, or pass `on_event` to receive them from the serving thread (e.g. to hand them to
     an event loop). `cancel()` stops it.
 
-    Its `Tap` is made when first needed (the first generate call's sinks, a cancellation, the end): it stands
-    in the context as the stream itself (`open`), so that an engine's request, which leaves before the sinks
-    are opened (`OpenAICompatBackend.generate`), does not wait for it."""
+    Its `Tap` is made when first needed (the first generate call's sinks, a cancellation, the end): the stream
+    itself stands in the context for it (`open`, `cancelled`), so that an engine's request, which leaves
+    before the sinks are opened (`OpenAICompatBackend.generate`), does not wait for it."""
 
     def __init__(self, run: Callable[[], "Result"], fmt: "ThinkingFormat",
                  on_event: Callable[[Event], None] | None = None, on_token: Callable[[], None] | None = None,
