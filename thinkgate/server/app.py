@@ -31,7 +31,6 @@ import gc
 import json
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -50,7 +49,7 @@ from ..roster import Member, Roster
 from ..strategies import Strategy, parse_strategy
 from ..streaming import WorkerPool
 from .body import DirectRoutes, JSONRoute, ServerApp, Unsupported
-from .common import APIError, Inline, as_api_error, endpoint, error_response, sse, sse_error
+from .common import APIError, Inline, as_api_error, endpoint, error_response, new_id, sse, sse_error
 from . import messages_api, ollama_api, responses_api
 from .completions import raw_completion
 from .control import BadField, Controls, to_messages, tools_of
@@ -405,10 +404,6 @@ def _usage(result) -> dict[str, Any]:
             "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens}}
 
 
-def _chat_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
-
-
 def _chat_whole(srv: _Server, run: Launched, result, created: int) -> dict[str, Any]:
     """A chat completion that is not streamed."""
     message = {"role": "assistant", "content": result.answer, "reasoning_content": result.reasoning,
@@ -419,7 +414,7 @@ def _chat_whole(srv: _Server, run: Launched, result, created: int) -> dict[str, 
             result.reasoning, result.answer, result.closed)}
     if result.tool_calls:
         message.update(content=result.answer or None, tool_calls=result.tool_calls)
-    return {"id": _chat_id(), "object": "chat.completion", "created": created, "model": srv.model_name,
+    return {"id": new_id("chatcmpl-"), "object": "chat.completion", "created": created, "model": srv.model_name,
             "choices": [{"index": 0, "message": message,
                          "logprobs": None if result.logprobs is None else {
                              "content": content_logprobs(t.scored() for t in result.logprobs), "refusal": None},
@@ -435,7 +430,8 @@ class _ChatWriter(Writer):
     def __init__(self, srv: _Server, body: ChatCompletionRequest, run: Launched, created: int):
         """(Made once the request has started: its id is no part of the time to first token.)"""
         self.run, self.usage = run, body.include_usage()
-        self.meta = {"id": _chat_id(), "object": "chat.completion.chunk", "created": created, "model": srv.model_name}
+        self.meta = {"id": new_id("chatcmpl-"), "object": "chat.completion.chunk", "created": created,
+                     "model": srv.model_name}
         self.head = orjson.dumps(self.meta).decode()[:-1]
         fmt = run.gate.format
         self.inline = Inline(fmt.open_tag, fmt.close_tag) if srv.inline else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import uuid
 from typing import Any, AsyncIterator, Callable
 
 import orjson
@@ -20,6 +21,11 @@ from .guard import error_body, log, send_error
 # must not grow the metrics without bound)
 ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages", "/api/chat", "/api/tags",
              "/v1/models", "/health", "/metrics")
+
+
+def new_id(prefix: str = "") -> str:
+    """A response's or an item's id: `prefix` and 24 random hex digits (`chatcmpl-...`, `msg_...`)."""
+    return prefix + uuid.uuid4().hex[:24]
 
 
 def endpoint(path: str) -> str:

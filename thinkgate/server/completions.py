@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
 from fastapi import Request
 
 from ..backends.base import GenParams
 from ..backends.sinks import Cancellation
-from .common import EventStream, Relay, as_api_error, sse, sse_pump, wait_or_cancel, whole_response
+from .common import EventStream, Relay, as_api_error, new_id, sse, sse_pump, wait_or_cancel, whole_response
 from .schemas import CompletionRequest
 
 
@@ -66,7 +65,7 @@ async def raw_completion(srv, body: CompletionRequest, prompts: list[str], param
             srv.release()
 
     srv.pool.submit(work)
-    rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    rid, created = new_id("cmpl-"), int(time.time())
 
     def choices(gens) -> list[dict]:
         out = []

@@ -39,14 +39,13 @@ event. Errors are Anthropic's shape (`{"type": "error", "error": {"type", "messa
 from __future__ import annotations
 
 import hashlib
-import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..types import Message, Result
-from .common import APIError, json_text
+from .common import APIError, json_text, new_id
 from .control import BadField, Controls
 from .launch import Ask, Launched, Writer, arguments_of, details, respond
 from .schemas import MAX_MESSAGES, ThinkingControl, _Body, check_stops
@@ -268,7 +267,7 @@ def whole(srv, run: Launched, result: Result, omitted: bool) -> dict:
         content.append({"type": "text", "text": result.answer})
     content += [_tool_use(c) for c in result.tool_calls or []]
     reason, sequence = _stop(result)
-    return {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant", "model": srv.model_name,
+    return {"id": new_id("msg_"), "type": "message", "role": "assistant", "model": srv.model_name,
             "content": content, "stop_reason": reason, "stop_sequence": sequence, "usage": _usage(result),
             "thinkgate": details(run, result)}
 
@@ -289,7 +288,7 @@ class MessagesWriter(Writer):
 
     def begin(self) -> str:
         return _event("message_start", {"type": "message_start", "message": {
-            "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant", "model": self.srv.model_name,
+            "id": new_id("msg_"), "type": "message", "role": "assistant", "model": self.srv.model_name,
             "content": [], "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": 0, "output_tokens": 0}}})
 

@@ -35,14 +35,13 @@ an `error` event followed by `response.failed`.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..types import Message, Result
-from .common import APIError, json_text
+from .common import APIError, json_text, new_id
 from .control import BadField, Controls
 from .launch import Ask, Launched, Writer, content_logprobs, details, respond
 from .schemas import MAX_MESSAGES, ThinkingControl, _Body
@@ -223,15 +222,11 @@ def _call_item(call: dict) -> dict:
             "name": call["function"]["name"], "arguments": call["function"]["arguments"], "status": "completed"}
 
 
-def _ids() -> str:
-    return uuid.uuid4().hex[:24]
-
-
 class _Shell:
     """The response object around its output, as every event and the whole response write it."""
 
     def __init__(self, srv, body: ResponsesRequest):
-        self.id, self.created = f"resp_{_ids()}", int(time.time())
+        self.id, self.created = new_id("resp_"), int(time.time())
         reasoning = body.reasoning.model_dump(exclude_none=True) if body.reasoning else {}
         self.base = {"id": self.id, "object": "response", "created_at": self.created, "model": srv.model_name,
                      "instructions": body.instructions, "max_output_tokens": body.max_output_tokens,
@@ -259,10 +254,10 @@ class _Shell:
 def whole(shell: _Shell, run: Launched, result: Result) -> dict:
     output: list[dict] = []
     if result.reasoning:
-        output.append(_reasoning_item(f"rs_{_ids()}", result.reasoning))
+        output.append(_reasoning_item(new_id("rs_"), result.reasoning))
     if result.answer or not result.tool_calls:
         lps = content_logprobs(t.scored() for t in result.logprobs or [])
-        output.append(_message_item(f"msg_{_ids()}", result.answer, lps,
+        output.append(_message_item(new_id("msg_"), result.answer, lps,
                                     "incomplete" if result.finish_reason == "length" else "completed"))
     output += [_call_item(c) for c in result.tool_calls or []]
     return shell.final(run, result, output)
@@ -294,11 +289,11 @@ class ResponsesWriter(Writer):
         self.open, self.text, self.lps = kind, "", []
         at = len(self.output)
         if kind == "reasoning":
-            self.item_id = f"rs_{_ids()}"
+            self.item_id = new_id("rs_")
             item = {**_reasoning_item(self.item_id, "", "in_progress"), "content": []}
             part = {"type": "reasoning_text", "text": ""}
         else:
-            self.item_id = f"msg_{_ids()}"
+            self.item_id = new_id("msg_")
             item = {**_message_item(self.item_id, "", [], "in_progress"), "content": []}
             part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         return (self._event("response.output_item.added", output_index=at, item=item)
