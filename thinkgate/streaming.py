@@ -409,7 +409,8 @@ class Stream:
                  stop: list[str] | None = None, logprobs: int | None = None):
         self._queue: queue.Queue[Event] | None = None if on_event else queue.Queue()
         self._on_event = on_event or self._queue.put  # type: ignore[union-attr]
-        self._tap_args = (fmt, on_token, tools, stop, logprobs)
+        self._new_tap = lambda: Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token,
+                                    tools=tools, stop=stop, logprobs=logprobs)
         self._tap: Tap | None = None
         self._tap_lock = threading.Lock()
         self.result: Result | None = None
@@ -438,9 +439,7 @@ class Stream:
         if tap is None:
             with self._tap_lock:
                 if self._tap is None:
-                    fmt, on_token, tools, stop, logprobs = self._tap_args
-                    self._tap = Tap(fmt, lambda kind, text: self._on_event((kind, text)), on_token=on_token,
-                                    tools=tools, stop=stop, logprobs=logprobs)
+                    self._tap = self._new_tap()
                 tap = self._tap
         return tap
 
