@@ -89,8 +89,8 @@ def test_ask_and_calibrate_through_the_engine_then_auto_routes_with_its_router(e
                               "--upstream-logprobs", "needed"])
     assert res.exit_code == 0 and json.loads(res.output)["confidence"] is None
     router = tmp_path / "router"
-    res = runner.invoke(cli, ["calibrate", *up, "--out", str(router), "--routers", "text", "--limit", "3",
-                              "--budgets", "8", "--max-tokens", "16", "--fresh"])
+    res = runner.invoke(cli, ["calibrate", *up, "--out", str(router), "--routers", "text", "--limit", "2",
+                              "--budgets", "8", "--max-tokens", "12", "--fresh"])
     assert res.exit_code == 0, res.output
     assert (router / "text.json").exists()
     res = runner.invoke(cli, ["calibrate", *up[:4], "--tokenizer", str(tok), "--routers", "text"])
@@ -127,7 +127,7 @@ def test_bench_runs_through_the_engine_with_concurrency(engine, tok, tmp_path):
     out = tmp_path / "bench.json"
     res = CliRunner().invoke(cli, ["bench", "--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer",
                                    str(tok), "--strategies", "think,nothink,parallel:n=2", "--suites", "over",
-                                   "--limit", "3", "--max-tokens", "24", "--concurrency", "2", "--fresh",
+                                   "--limit", "3", "--max-tokens", "12", "--concurrency", "2", "--fresh",
                                    "--json", str(out)])
     assert res.exit_code == 0, res.output
     rows = {r["strategy"]: r for r in json.loads(out.read_text())["results"]}
@@ -135,7 +135,7 @@ def test_bench_runs_through_the_engine_with_concurrency(engine, tok, tmp_path):
     assert rows["nothink"]["confidence_n"] == 3  # the bench scores every answer (--upstream-logprobs always)
     # rows written without confidences (--upstream-logprobs needed) are not what a later scoring run reads back
     up = ["bench", "--upstream", engine.url, "--upstream-model", "smollm2", "--tokenizer", str(tok), "--strategies",
-          "nothink", "--suites", "over", "--limit", "3", "--max-tokens", "24", "--cache", str(tmp_path / "c.jsonl")]
+          "nothink", "--suites", "over", "--limit", "3", "--max-tokens", "12", "--cache", str(tmp_path / "c.jsonl")]
     for extra in (["--upstream-logprobs", "needed"], []):
         res = CliRunner().invoke(cli, [*up, *extra, "--json", str(out)])
         assert res.exit_code == 0, res.output
@@ -345,11 +345,11 @@ def test_deepconf_stops_a_trace_by_closing_its_stream(engine, tok):
     """Through the engine a stopped trace is a closed stream: each trace is its own streamed request (its own
     seed), read token by token, and closed once its group confidence falls below the warm-up threshold."""
     backend = OpenAICompatBackend(engine.url, "smollm2", tok)
-    request = Request.of("What is 2+3? Think.", sampling=Sampling(max_tokens=60, seed=1))
-    online = Gate(backend, "deepconf:n=6,warmup=2,eta=10,window=8,tau=1,temperature=1.2").run(request)
+    request = Request.of("What is 2+3? Think.", sampling=Sampling(max_tokens=40, seed=1))
+    online = Gate(backend, "deepconf:n=3,warmup=1,eta=10,window=8,tau=1,temperature=1.2").run(request)
     d = next(e.detail for e in online.trace if e.kind == "deepconf")
-    assert d["traces"] == 6 and any(d["stopped"]) and not any(d["stopped"][:2])
-    full = Gate(backend, "deepconf:mode=offline,n=6,temperature=1.2").run(request)  # the same six traces, whole
+    assert d["traces"] == 3 and any(d["stopped"]) and not any(d["stopped"][:1])
+    full = Gate(backend, "deepconf:mode=offline,n=3,temperature=1.2").run(request)  # the same three traces, whole
     assert online.usage.completion_tokens < full.usage.completion_tokens
 
 
@@ -360,10 +360,10 @@ def test_the_confidence_strategies_serve_in_front_of_the_engine_streamed_and_not
     client = openai.OpenAI(base_url=servers["raw"].url + "/v1", api_key="none", max_retries=0)
     msgs = [{"role": "user", "content": "What is 2+3?"}]
     extra = {"thinking": {"strategy": spec}}
-    whole = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=48, extra_body=extra)
+    whole = client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=32, extra_body=extra)
     tg = whole.model_extra["thinkgate"]
     assert tg["strategy"] == spec and whole.choices[0].finish_reason in ("stop", "length")
-    parts = list(client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=48, stream=True,
+    parts = list(client.chat.completions.create(model="smollm2", messages=msgs, max_tokens=32, stream=True,
                                                 extra_body=extra))
     text = "".join(p.choices[0].delta.content or "" for p in parts if p.choices)
     final = next(p for p in parts if p.choices and p.choices[0].finish_reason)
