@@ -155,6 +155,13 @@ def _clean_error(res, *words):
         assert w in res.output, (w, res.output)
 
 
+def test_an_error_prints_a_long_path_whole(tmp_path):
+    """An error is one line however long: a path in it is not broken where the terminal's width ends."""
+    missing = tmp_path / ("d" * 70) / ("e" * 70) / "items.jsonl"
+    res = runner.invoke(app, ["bench", "--data", str(missing), "--fresh"])
+    _clean_error(res, f"--data: {missing} does not exist")
+
+
 def test_bad_input_never_gives_a_traceback(tmp_path):
     lines = tmp_path / "lines.jsonl"
     lines.write_text('{"question": "1+1?", "answer": "2"}\n[1, 2]\n')

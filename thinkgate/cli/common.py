@@ -23,7 +23,7 @@ tasks_app = typer.Typer(no_args_is_help=True, help="Task suites and their fixed 
 app.add_typer(train_app, name="train")
 app.add_typer(tasks_app, name="tasks")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line however long (a path in it stays whole)
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=(
     "Embedded model name (tiny), a model folder, or a GGUF file (converted once to a cached folder)."))]
