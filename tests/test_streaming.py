@@ -79,6 +79,47 @@ def test_splitter_matches_a_full_resplit_on_every_piece(tokenizer, family):
         assert got == want, pieces
 
 
+@pytest.mark.parametrize("family", ["qwen3", "granite", "none"])
+@pytest.mark.parametrize("tools,stop", [(True, None), (False, ["STOP", "\n\nQ:"]), (True, ["b", "abc"])])
+def test_an_answer_watched_for_calls_and_stops_streams_what_a_full_resplit_gives(tokenizer, family, tools, stop):
+    """Where tool calls or stop strings end the answer's stream, each piece streams exactly the diff of
+    splitting the whole text again and cutting its answer where a call or a stop begins (or may begin), and
+    nothing after either."""
+    import random
+
+    from thinkgate.formats import get_format
+    from thinkgate.streaming import _before_stop, _before_tool_call
+
+    fmt = get_format(family, tokenizer)
+    alphabet = ["<think>", "</think>", "<", "</th", "ink>", "\n", " ", "a", "b", "c", "x<y", "\n\n", "<tool_call>",
+                "<tool", "_call>", "{}", "STOP", "ST", "OP", "Q:", "Q", ":", "<response>", "</response>", "<resp",
+                "onse>"]
+    rng = random.Random(11)
+    # first, a stream that sent "<tool" of an answer before its thought, then answered "<tool_call>...": what
+    # was streamed is not where a call may begin in the answer that follows
+    fixed = [" \n", "<tool", "bc", ":", "</think>", "</response>", "<tool_call>", " ", "<think>", " \n", "</response>",
+             "a", "\n", "STOP", "{}"]
+    for pieces in [fixed, *([rng.choice(alphabet) for _ in range(rng.randint(1, 40))] for _ in range(400))]:
+        splitter, text, sent, got, want = Splitter(fmt, tools=tools, stop=stop), "", {"reasoning": "", "content": ""}, [], []
+        for piece in pieces:
+            got += splitter.feed(piece)
+            text += piece
+            if fmt.has_thinking:
+                reasoning, answer, closed = fmt.split(splitter._held(text))
+                answer = answer if closed else ""
+            else:
+                reasoning, answer = "", text.strip()
+            if tools:
+                answer = _before_tool_call(answer)
+            if stop:
+                answer = _before_stop(answer, stop)
+            for kind, full in (("reasoning", reasoning), ("content", answer)):
+                if len(full) > len(sent[kind]) and full.startswith(sent[kind]):
+                    want.append((kind, full[len(sent[kind]):]))
+                    sent[kind] = full
+        assert got == want, pieces
+
+
 def test_a_model_without_thinking_streams_its_stripped_text_piece_by_piece(tokenizer):
     """All a model without a thinking mode writes is the answer: each piece streams what it adds to the
     stripped text so far (whitespace at the end waits for what follows it)."""
