@@ -95,8 +95,8 @@ def test_an_answer_watched_for_calls_and_stops_streams_what_a_full_resplit_gives
                 "<tool", "_call>", "{}", "STOP", "ST", "OP", "Q:", "Q", ":", "<response>", "</response>", "<resp",
                 "onse>"]
     rng = random.Random(11)
-    # first, a stream that sent "<tool" of an answer before its thought, then answered "<tool_call>...": what
-    # was streamed is not where a call may begin in the answer that follows
+    # first, a stream that streamed an answer before its thought ("<tool" where "b" stops it), then answered
+    # "<tool_call>...": what was streamed is not where a call may begin in the answer that follows
     fixed = [" \n", "<tool", "bc", ":", "</think>", "</response>", "<tool_call>", " ", "<think>", " \n", "</response>",
              "a", "\n", "STOP", "{}"]
     for pieces in [fixed, *([rng.choice(alphabet) for _ in range(rng.randint(1, 40))] for _ in range(400))]:
