@@ -110,7 +110,7 @@ def test_an_answer_watched_for_calls_and_stops_streams_what_a_full_resplit_gives
             else:
                 reasoning, answer = "", text.strip()
             if tools:
-                answer = _before_tool_call(answer)
+                answer = _before_tool_call(answer)[0]
             if stop:
                 answer = _before_stop(answer, stop)
             for kind, full in (("reasoning", reasoning), ("content", answer)):

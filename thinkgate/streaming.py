@@ -169,7 +169,7 @@ class Splitter:
         it (`_cut`) begins with what was streamed (else every piece is split again). What follows that is its
         rest, looked at with the next piece (the split that settled it streamed what could stream of it)."""
         text, sent = answer.lstrip(), self._sent("content")
-        if self._cut(text)[0].startswith(sent):
+        if self._cut(text.rstrip())[0].startswith(sent):
             self._tail_kind, self._rest, self._ended = "content", text[len(sent):], False
 
     def _watch(self, piece: str) -> list[tuple[Kind, str]]:
@@ -184,21 +184,20 @@ class Splitter:
         rest = self._rest + piece
         if not (self.sent["content"] or self._grown["content"]):
             rest = rest.lstrip()
-        out, self._ended = self._cut(rest)
+        out, self._ended = self._cut(rest.rstrip())
         self._rest = "" if self._ended else rest[len(out):]
         if not out:
             return []
         self._grown["content"].append(out)
         return [("content", out)]
 
-    def _cut(self, text: str) -> tuple[str, bool]:
-        """What of a watched answer's `text` can stream (`_diff_one`'s rule), and whether a tool call or a stop
-        string ends its stream there (nothing after it ever streams)."""
-        out, ended = text.rstrip(), False
+    def _cut(self, text: str, final: bool = False) -> tuple[str, bool]:
+        """What of a watched answer's `text` can stream, and whether a tool call or a stop string ends its
+        stream there (nothing after it ever streams). A `final` answer was cut at its stop string already."""
+        out, ended = text, False
         if self.tools:  # a call met: the stream ends before it, whatever follows
-            out = _before_tool_call(out)
-            ended = _tool_call_in(text)
-        if self.stop:  # a stop string met, and none that may begin sooner pending: the stream ends there
+            out, ended = _before_tool_call(out)
+        if self.stop and not final:  # a stop string met, and none that may begin sooner pending: it ends there
             at = first_stop(out, self.stop)
             out = _before_stop(out, self.stop)
             ended = ended or len(out) == at
@@ -223,10 +222,8 @@ class Splitter:
         return self._diff(reasoning, answer, final=True)
 
     def _diff_one(self, kind: Kind, full: str, final: bool = False) -> list[tuple[Kind, str]]:
-        if kind == "content" and self.tools:
-            full = _before_tool_call(full)
-        if kind == "content" and self.stop and not final:  # the final answer was cut already
-            full = _before_stop(full, self.stop)
+        if kind == "content" and self._watched:
+            full = self._cut(full, final)[0]
         sent = self._sent(kind)
         if len(full) > len(sent) and full.startswith(sent):
             self.sent[kind] = full
@@ -250,25 +247,19 @@ def _before_stop(text: str, stop: list[str]) -> str:
     return text[:at]
 
 
-def _tool_call_in(text: str) -> bool:
-    from .formats.tools import OPEN
-
-    return OPEN in text
-
-
-def _before_tool_call(text: str) -> str:
+def _before_tool_call(text: str) -> tuple[str, bool]:
     """The answer up to its first tool call, or to what may be the start of one (held back until decided),
-    without trailing whitespace (which a call may follow; it leaves with the next word): the calls reach the
-    client as `tool_calls`, never as text."""
+    without trailing whitespace (which a call may follow; it leaves with the next word), and whether a call
+    begins in it: the calls reach the client as `tool_calls`, never as text."""
     from .formats.tools import OPEN
 
     at = text.find(OPEN)
     if at >= 0:
-        return text[:at].rstrip()
+        return text[:at].rstrip(), True
     for k in range(min(len(OPEN) - 1, len(text)), 0, -1):
         if text.endswith(OPEN[:k]):
-            return text[:-k].rstrip()
-    return text.rstrip()
+            return text[:-k].rstrip(), False
+    return text.rstrip(), False
 
 
 
